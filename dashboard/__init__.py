@@ -1,0 +1,60 @@
+"""The Estuary Ops console: `create_app()` builds the Flask app."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+
+from config import Config, config_for_environment
+
+
+def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Flask:
+    """Build the app: config, extensions, blueprints, commands."""
+    config_class = config_class or config_for_environment()
+    config_class.init()
+    app = Flask(
+        __name__,
+        template_folder=os.path.join(os.path.dirname(__file__), "..", "templates"),
+        static_folder=os.path.join(os.path.dirname(__file__), "..", "static"),
+    )
+    app.config.from_object(config_class)
+    app.config.update(overrides)
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError("SECRET_KEY is not set")
+
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+    from dashboard.extensions import csrf, db, htmx, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(
+        app,
+        db,
+        directory=os.path.join(os.path.dirname(__file__), "..", "migrations"),
+        render_as_batch=True,
+        compare_type=True,
+    )
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+
+    import dashboard.models  # noqa: F401  (register every table with the metadata)
+    from dashboard.temporal import TemporalGateway
+
+    app.extensions["temporal"] = TemporalGateway(app.config)
+
+    from dashboard.views import register_blueprints
+
+    register_blueprints(app)
+
+    from workers.temporal.cli import register_commands
+
+    register_commands(app)
+    return app

@@ -1,0 +1,1 @@
+"""Temporal workers: the integration core (`workers.temporal`) and one package per domain."""

@@ -1,0 +1,1 @@
+"""Payments domain (task queue `payments`): payouts, package payouts, commissions, ledger."""

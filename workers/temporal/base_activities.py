@@ -1,0 +1,73 @@
+"""Activity utilities: the Flask app binding and the `app_activity` and
+`transactional_activity` decorators (the Flask form of the guide's `django_activity`).
+
+Sync activities run on the worker's thread pool. Each call gets its own Flask app context,
+so each gets its own SQLAlchemy session (flask-sqlalchemy scopes sessions by app context).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask
+from temporalio.exceptions import ApplicationError
+
+from dashboard.extensions import db
+from dashboard.services.errors import BusinessRuleError
+
+T = TypeVar("T")
+
+_bound_app: Flask | None = None
+
+
+def bind_app(app: Flask) -> None:
+    """Bind the Flask app whose context activities run in (done once by the worker)."""
+    global _bound_app
+    _bound_app = app
+
+
+def bound_app() -> Flask:
+    if _bound_app is None:
+        raise RuntimeError("no Flask app bound for activities; call bind_app(app) first")
+    return _bound_app
+
+
+def app_activity(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run a sync activity inside its own Flask app context.
+
+    A `BusinessRuleError` from the services becomes a non-retryable ApplicationError
+    carrying the same message and type name.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> T:
+        with bound_app().app_context():
+            try:
+                return fn(*args)
+            except BusinessRuleError as exc:
+                raise ApplicationError(exc.message, type=exc.type_name, non_retryable=True) from exc
+            finally:
+                db.session.remove()
+
+    return wrapper
+
+
+def transactional_activity(fn: Callable[..., T]) -> Callable[..., T]:
+    """Run the activity body in one database transaction: commit on success, else roll back.
+
+    Must sit inside `app_activity` (it needs the app context).
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> T:
+        try:
+            result = fn(*args)
+            db.session.commit()
+            return result
+        except BaseException:
+            db.session.rollback()
+            raise
+
+    return wrapper

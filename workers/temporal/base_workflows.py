@@ -1,0 +1,86 @@
+"""BaseWorkflow: the helpers every Estuary workflow uses.
+
+Imported inside the workflow sandbox: deterministic code only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from workers.temporal import policies
+from workers.temporal.search_attributes import (
+    ENTITY_ID,
+    ENTITY_TYPE,
+    ESTUARY_DOMAIN,
+    TRIGGERED_BY,
+)
+
+R = TypeVar("R")
+
+DOMAINS = ("payments", "bookings", "practitioners")
+
+
+def queue_prefix() -> str:
+    """The task-queue prefix of the running workflow (its own queue minus its domain)."""
+    own = workflow.info().task_queue
+    for domain in DOMAINS:
+        if own.endswith(domain):
+            return own[: -len(domain)]
+    return ""
+
+
+def task_queue_for(domain: str) -> str:
+    """The task queue of another domain, under the same prefix as this run's queue."""
+    return queue_prefix() + domain
+
+
+class BaseWorkflow:
+    """Helpers for activities and child workflows with named policies."""
+
+    async def execute_activity(
+        self,
+        activity: Callable[..., R] | str,
+        arg: Any = None,
+        *,
+        policy: policies.ActivityPolicy = policies.DATABASE,
+        domain: str | None = None,
+        result_type: type | None = None,
+        summary: str | None = None,
+    ) -> R:
+        """Run one activity with a named policy, optionally on another domain's queue."""
+        args = [] if arg is None else [arg]
+        return await workflow.execute_activity(
+            activity,
+            args=args,
+            start_to_close_timeout=policy.start_to_close,
+            schedule_to_close_timeout=policy.schedule_to_close,
+            heartbeat_timeout=policy.heartbeat,
+            retry_policy=policy.retry,
+            task_queue=task_queue_for(domain) if domain else None,
+            result_type=result_type,
+            summary=summary,
+        )
+
+    def child_search_attributes(
+        self, entity_type: str, entity_id: str | int, domain: str | None = None
+    ) -> TypedSearchAttributes:
+        """Search attributes for a child run, inheriting domain and trigger from this run."""
+        parent = workflow.info().typed_search_attributes
+        return TypedSearchAttributes(
+            [
+                SearchAttributePair(ESTUARY_DOMAIN, domain or parent.get(ESTUARY_DOMAIN) or ""),
+                SearchAttributePair(ENTITY_TYPE, entity_type),
+                SearchAttributePair(ENTITY_ID, str(entity_id)),
+                SearchAttributePair(TRIGGERED_BY, parent.get(TRIGGERED_BY) or "workflow"),
+            ]
+        )
+
+    @staticmethod
+    def deadline_after(delta: timedelta) -> str:
+        """ISO time `delta` from now in workflow time (for `progress` answers)."""
+        return (workflow.now() + delta).isoformat()

@@ -1,0 +1,46 @@
+"""Connecting to Temporal: address, namespace, TLS and API-key settings from config."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.service import TLSConfig
+
+
+class TemporalUnreachable(RuntimeError):
+    """The Temporal server did not answer within the connect timeout."""
+
+
+def _tls(config: Mapping[str, Any]) -> TLSConfig | bool:
+    if not config.get("TEMPORAL_TLS"):
+        return False
+    cert, key = config.get("TEMPORAL_TLS_CLIENT_CERT"), config.get("TEMPORAL_TLS_CLIENT_KEY")
+    if cert and key:
+        return TLSConfig(
+            client_cert=Path(cert).read_bytes(), client_private_key=Path(key).read_bytes()
+        )
+    return True
+
+
+async def connect(config: Mapping[str, Any], *, identity: str | None = None) -> Client:
+    """Connect using the app config; fail within TEMPORAL_CONNECT_TIMEOUT seconds."""
+    address = config["TEMPORAL_ADDRESS"]
+    timeout = float(config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
+    kwargs: dict[str, Any] = {
+        "namespace": config.get("TEMPORAL_NAMESPACE", "default"),
+        "tls": _tls(config),
+    }
+    if config.get("TEMPORAL_API_KEY"):
+        kwargs["api_key"] = config["TEMPORAL_API_KEY"]
+    if identity:
+        kwargs["identity"] = identity
+    try:
+        return await asyncio.wait_for(Client.connect(address, **kwargs), timeout)
+    except (TimeoutError, RuntimeError, OSError) as exc:
+        raise TemporalUnreachable(
+            f"Temporal at {address} is not reachable ({type(exc).__name__}: {exc})"
+        ) from exc

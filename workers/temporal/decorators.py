@@ -1,0 +1,103 @@
+"""`monitored_workflow` (catalogue metadata + start/end logging) and `monitored_activity`.
+
+Imported by workflow modules, so nothing here may have side effects or import Flask.
+Workflow logging itself happens in `MonitoringInterceptor` (workers.temporal.worker):
+an interceptor sees start, end, duration and failure of every run of a monitored class
+without wrapping `run`, which `@workflow.defn` must see undecorated.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from temporalio import activity
+
+log = logging.getLogger("estuary.activity")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class WorkflowSpec:
+    """What the registry, the commands and the console know about one workflow."""
+
+    domain: str
+    input_type: type
+    description: str
+    # Business key: the workflow id for an input (`now` is the starting side's clock).
+    business_id: Callable[[Any, datetime], str]
+    entity_type: str
+    entity_id: Callable[[Any], str | int]
+    money: bool = False
+    # Signals and updates the console may send, by name, with their argument dataclass.
+    signals: tuple[tuple[str, type | None], ...] = ()
+    updates: tuple[tuple[str, type | None], ...] = ()
+
+
+def monitored_workflow(
+    *,
+    domain: str,
+    input: type,
+    description: str,
+    business_id: Callable[[Any, datetime], str],
+    entity_type: str,
+    entity_id: Callable[[Any], str | int],
+    money: bool = False,
+    signals: tuple[tuple[str, type | None], ...] = (),
+    updates: tuple[tuple[str, type | None], ...] = (),
+) -> Callable[[type[T]], type[T]]:
+    """Attach a `WorkflowSpec` to a workflow class and mark it for run monitoring."""
+
+    spec = WorkflowSpec(
+        domain=domain,
+        input_type=input,
+        description=description,
+        business_id=business_id,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        money=money,
+        signals=signals,
+        updates=updates,
+    )
+
+    def attach(cls: type[T]) -> type[T]:
+        cls.__estuary_spec__ = spec  # type: ignore[attr-defined]
+        return cls
+
+    return attach
+
+
+def spec_of(cls: type) -> WorkflowSpec | None:
+    return getattr(cls, "__estuary_spec__", None)
+
+
+def monitored_activity(fn: Callable[..., T]) -> Callable[..., T]:
+    """Log start, end, duration and failure of an activity with workflow id and attempt."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> T:
+        info = activity.info()
+        where = f"{info.activity_type} wf={info.workflow_id} attempt={info.attempt}"
+        started = time.monotonic()
+        log.info("activity start %s", where)
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            log.warning(
+                "activity failed %s after %.3fs: %s: %s",
+                where,
+                time.monotonic() - started,
+                type(exc).__name__,
+                exc,
+            )
+            raise
+        log.info("activity done %s in %.3fs", where, time.monotonic() - started)
+        return result
+
+    return wrapper

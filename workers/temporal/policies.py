@@ -1,0 +1,104 @@
+"""Retry policies, timeouts and ID policies, named once and used by name.
+
+Imported by workflow modules, so it must stay free of side effects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+# Errors that no retry can fix: raised by services as BusinessRuleError and turned into
+# non-retryable ApplicationErrors by `app_activity`; listed here for workflows that
+# catch them by type.
+BUSINESS_RULE_ERROR = "BusinessRuleError"
+NOT_FOUND_ERROR = "NotFoundError"
+
+
+@dataclass(frozen=True)
+class ActivityPolicy:
+    """How one kind of activity is timed and retried."""
+
+    name: str
+    start_to_close: timedelta
+    retry: RetryPolicy
+    schedule_to_close: timedelta | None = None
+    heartbeat: timedelta | None = None
+
+
+# Reads and writes of the app database: fast, retried briefly on connection trouble.
+DATABASE = ActivityPolicy(
+    name="database",
+    start_to_close=timedelta(seconds=30),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=10,
+    ),
+)
+
+# Messages to people: retried for a long time; sending is idempotent by key.
+NOTIFICATION = ActivityPolicy(
+    name="notification",
+    start_to_close=timedelta(seconds=30),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=5),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=10),
+    ),
+    schedule_to_close=timedelta(hours=12),
+)
+
+# Money through the payment provider: every call carries an idempotency key, so retrying
+# is safe; the window is bounded so a stuck provider surfaces as a failed payout.
+PAYMENT_PROVIDER = ActivityPolicy(
+    name="payment_provider",
+    start_to_close=timedelta(seconds=60),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=5),
+        maximum_attempts=12,
+    ),
+)
+
+# Calls to outside verification providers (background checks).
+EXTERNAL_PROVIDER = ActivityPolicy(
+    name="external_provider",
+    start_to_close=timedelta(minutes=2),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=10),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=30),
+        maximum_attempts=20,
+    ),
+)
+
+# Bulk reads/writes over many rows (batch selection): longer, still bounded.
+BATCH = ActivityPolicy(
+    name="batch",
+    start_to_close=timedelta(minutes=5),
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=1),
+        maximum_attempts=10,
+    ),
+)
+
+POLICIES = {p.name: p for p in (DATABASE, NOTIFICATION, PAYMENT_PROVIDER, EXTERNAL_PROVIDER, BATCH)}
+
+# Workflow ID policies. Money: a completed run can never be started again under the same
+# business id; a failed one may be retried; a second start while one runs is refused (the
+# caller is shown the running one).
+MONEY_ID_REUSE = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+DEFAULT_ID_REUSE = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+ID_CONFLICT = WorkflowIDConflictPolicy.FAIL
+
+# Child workflows of batches are started in chunks of at most this many.
+BATCH_CHUNK_SIZE = 100
+# A batch continues as new after this many items even if the server does not suggest it.
+CONTINUE_AS_NEW_AFTER_ITEMS = 2_000

@@ -1,0 +1,136 @@
+"""Workers: one per domain task queue, with run monitoring and graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import (
+    ExecuteWorkflowInput,
+    Interceptor,
+    Worker,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
+
+from workers.temporal import registry
+from workers.temporal.base_activities import bind_app
+from workers.temporal.client import connect
+from workers.temporal.decorators import spec_of
+
+log = logging.getLogger("estuary.worker")
+
+
+class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        info = workflow.info()
+        if spec_of(input.type) is None:
+            return await super().execute_workflow(input)
+        started = workflow.now()
+        workflow.logger.info("workflow start %s id=%s", info.workflow_type, info.workflow_id)
+        try:
+            result = await super().execute_workflow(input)
+        except BaseException as exc:
+            workflow.logger.warning(
+                "workflow ended without result %s id=%s after %ss: %s",
+                info.workflow_type,
+                info.workflow_id,
+                (workflow.now() - started).total_seconds(),
+                type(exc).__name__,
+            )
+            raise
+        workflow.logger.info(
+            "workflow done %s id=%s in %ss",
+            info.workflow_type,
+            info.workflow_id,
+            (workflow.now() - started).total_seconds(),
+        )
+        return result
+
+
+class MonitoringInterceptor(Interceptor):
+    """Logs start, end, duration and failure of every run of a `@monitored_workflow`."""
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor] | None:
+        return _MonitoredWorkflowInbound
+
+
+def build_worker(
+    client: Client,
+    domain_name: str,
+    *,
+    task_queue: str,
+    executor: ThreadPoolExecutor,
+    max_concurrent_activities: int = 20,
+    identity: str | None = None,
+) -> Worker:
+    d = registry.domain(domain_name)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[w.cls for w in d.workflows.values()],
+        activities=d.activities,
+        activity_executor=executor,
+        max_concurrent_activities=max_concurrent_activities,
+        interceptors=[MonitoringInterceptor()],
+        graceful_shutdown_timeout=timedelta(seconds=20),
+        identity=identity,
+    )
+
+
+async def run_workers(
+    app: Flask, domain_names: Sequence[str], task_queue: str | None = None
+) -> None:
+    """Run workers for the given domains until SIGINT/SIGTERM, then shut down gracefully.
+
+    In-flight activities get the graceful-shutdown window to finish; after that they are
+    cancelled and Temporal retries them on another worker.
+    """
+    for name in domain_names:
+        registry.domain(name)  # unknown domain: LookupError before connecting
+    bind_app(app)
+    config = app.config
+    client = await connect(config, identity=None)
+    prefix = config.get("TEMPORAL_TASK_QUEUE_PREFIX", "")
+    max_acts = int(config.get("WORKER_MAX_CONCURRENT_ACTIVITIES", 20))
+    executor = ThreadPoolExecutor(max_workers=max_acts * len(domain_names) + 2)
+    workers_ = [
+        build_worker(
+            client,
+            name,
+            task_queue=task_queue or f"{prefix}{name}",
+            executor=executor,
+            max_concurrent_activities=max_acts,
+        )
+        for name in domain_names
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.monotonic()
+    tasks = [asyncio.create_task(w.run()) for w in workers_]
+    for w in workers_:
+        log.info("worker polling task queue %s", w.task_queue)
+    stopper = asyncio.create_task(stop.wait())
+    _done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    log.info("shutting down workers (ran %.0fs)", time.monotonic() - started)
+    await asyncio.gather(*(w.shutdown() for w in workers_ if w.is_running), return_exceptions=True)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    stopper.cancel()
+    executor.shutdown(wait=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise RuntimeError(f"worker failed: {errors[0]}") from errors[0]
+    log.info("workers stopped")
