@@ -29,7 +29,7 @@ from dashboard.extensions import db
 from dashboard.gateway import set_gateway
 from dashboard.models import StaffUser
 from dashboard.temporal import TemporalGateway
-from workers.temporal.base_activities import bind_app
+from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.search_attributes import ALL_KEYS
 from workers.temporal.worker import build_worker
 
@@ -165,6 +165,7 @@ async def running_workers(
     """Run real workers for `domains` on `{prefix}{domain}` queues; yields the prefix."""
     prefix = prefix or unique_prefix()
     bind_app(app)
+    bind_client(client)
     app.config["TEMPORAL_TASK_QUEUE_PREFIX"] = prefix
     executor = ThreadPoolExecutor(max_workers=20 * len(domains))
     workers: list[Worker] = [

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from dashboard.extensions import db
@@ -20,6 +21,7 @@ from dashboard.services.errors import BusinessRuleError
 T = TypeVar("T")
 
 _bound_app: Flask | None = None
+_bound_client: Client | None = None
 
 
 def bind_app(app: Flask) -> None:
@@ -32,6 +34,19 @@ def bound_app() -> Flask:
     if _bound_app is None:
         raise RuntimeError("no Flask app bound for activities; call bind_app(app) first")
     return _bound_app
+
+
+def bind_client(client: Client) -> None:
+    """Bind the worker's Temporal client for the few async activities that signal or
+    start other workflows (signal-with-start across domains)."""
+    global _bound_client
+    _bound_client = client
+
+
+def bound_client() -> Client:
+    if _bound_client is None:
+        raise RuntimeError("no Temporal client bound for activities; call bind_client first")
+    return _bound_client
 
 
 def app_activity(fn: Callable[..., T]) -> Callable[..., T]:

@@ -23,7 +23,7 @@ from temporalio.worker import (
 )
 
 from workers.temporal import registry
-from workers.temporal.base_activities import bind_app
+from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.client import connect
 from workers.temporal.decorators import spec_of
 
@@ -102,6 +102,7 @@ async def run_workers(
     bind_app(app)
     config = app.config
     client = await connect(config, identity=None)
+    bind_client(client)
     prefix = config.get("TEMPORAL_TASK_QUEUE_PREFIX", "")
     max_acts = int(config.get("WORKER_MAX_CONCURRENT_ACTIVITIES", 20))
     executor = ThreadPoolExecutor(max_workers=max_acts * len(domain_names) + 2)
