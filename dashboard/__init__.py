@@ -50,6 +50,10 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
 
     app.extensions["temporal"] = TemporalGateway(app.config)
 
+    from dashboard.web import init_web
+
+    init_web(app)
+
     from dashboard.views import register_blueprints
 
     register_blueprints(app)

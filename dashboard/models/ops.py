@@ -103,5 +103,5 @@ class AuditEvent(db.Model):
     detail: Mapped[str] = mapped_column(String(1000), default="")
     client_addr: Mapped[str] = mapped_column(String(64), default="")
     request_id: Mapped[str] = mapped_column(String(64), default="")
-    prev_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -6,6 +6,8 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from dashboard.views import health
+    from dashboard.views import auth, health, home
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(home.bp)

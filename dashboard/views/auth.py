@@ -1,0 +1,80 @@
+"""Sign-in and sign-out."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+
+from dashboard.services import audit, signin
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only local paths: never an open redirect."""
+    if not target:
+        return url_for("home.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("home.index")
+    if "\\" in target:
+        return url_for("home.index")
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(url_for("home.index"))
+    error = None
+    email = ""
+    if request.method == "POST":
+        email = request.form.get("email", "")
+        password = request.form.get("password", "")
+        result = signin.authenticate(email, password, request.remote_addr or "")
+        if result.user is None:
+            error = result.error
+            audit.record(
+                action="auth.login",
+                target=f"staff:{email.strip().lower()[:254]}",
+                outcome="denied",
+                detail=error or "",
+                actor=email.strip().lower()[:254] or "anonymous",
+                role="-",
+            )
+        else:
+            session.clear()  # a new session on every sign-in
+            token = signin.start_session(result.user, request.remote_addr or "")
+            login_user(result.user)
+            session["sid"] = token
+            session.permanent = True
+            audit.record(
+                action="auth.login",
+                target=f"staff:{result.user.id}",
+                actor=result.user.email,
+                role=result.user.role,
+            )
+            return redirect(_safe_next(request.args.get("next")))
+    status = 401 if error else 200
+    return render_template("auth/login.html", error=error, email=email), status
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    audit.record(action="auth.logout", target=f"staff:{current_user.id}")
+    signin.end_session(session.get("sid"))
+    logout_user()
+    session.clear()
+    flash("Signed out.", "info")
+    return redirect(url_for("auth.login"))

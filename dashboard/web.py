@@ -1,0 +1,148 @@
+"""Request plumbing for the console: sign-in loading and session checks, request ids,
+security headers, error pages."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+
+from flask import Flask, g, jsonify, render_template, request, session
+from flask_login import current_user, logout_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from dashboard.extensions import db, login_manager
+from dashboard.models import StaffUser
+
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+)
+
+
+# The navigation: (endpoint, label). An entry shows once its blueprint is registered.
+NAV = (
+    ("home.index", "Home"),
+    ("catalog.index", "Workflows"),
+    ("runs.index", "Runs"),
+    ("approvals.index", "Approvals"),
+    ("domains.practitioners", "Practitioners"),
+    ("domains.bookings", "Bookings"),
+    ("domains.payouts", "Payouts"),
+    ("domains.notifications", "Notifications"),
+    ("workers_page.index", "Workers"),
+    ("schedules.index", "Schedules"),
+    ("audit.index", "Audit log"),
+    ("staff.index", "Staff"),
+)
+
+
+def format_money(cents: int | None, currency: str = "USD") -> str:
+    if cents is None:
+        return "-"
+    sign = "-" if cents < 0 else ""
+    cents = abs(int(cents))
+    return f"{sign}{cents // 100:,}.{cents % 100:02d} {currency}"
+
+
+def format_time(value: datetime | None) -> str:
+    if value is None:
+        return "-"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def init_web(app: Flask) -> None:
+    proxies = int(app.config.get("TRUSTED_PROXY_COUNT", 0))
+    if proxies > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
+    app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["dt"] = format_time
+
+    @app.context_processor
+    def navigation() -> dict:
+        from dashboard.permissions import can
+
+        items = [(ep, label) for ep, label in NAV if ep in app.view_functions]
+        return {"nav_items": items, "can": lambda action: can(current_user, action)}
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to see this page."
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> StaffUser | None:
+        if not user_id.isdigit():
+            return None
+        return db.session.get(StaffUser, int(user_id))
+
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+
+    @app.before_request
+    def check_server_side_session() -> None:
+        if request.endpoint in (None, "static", "health.healthz", "health.readyz"):
+            return
+        if not current_user.is_authenticated:
+            return
+        from dashboard.services.signin import session_is_valid
+
+        if not session_is_valid(session.get("sid"), current_user.id):
+            logout_user()
+            session.clear()
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.vary.add("HX-Request")
+        if current_user.is_authenticated and request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        from dashboard.services import audit
+
+        db.session.rollback()
+        audit.record(
+            action=str(request.endpoint or request.path),
+            target=request.path,
+            outcome="denied",
+            detail=f"CSRF check failed: {exc.description}",
+        )
+        return _error_page(
+            400,
+            "The form expired or did not come from this console. Reload the page and try again.",
+        )
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return _error_page(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception):
+        db.session.rollback()
+        app.logger.exception("unhandled error (request %s)", g.get("request_id"))
+        return _error_page(500, "Something went wrong on our side. The error was logged.")
+
+
+def _error_page(code: int, message: str):
+    if request.path.startswith(("/api/", "/healthz", "/readyz")) or (
+        request.accept_mimetypes.best == "application/json"
+    ):
+        return jsonify(error=message, request_id=g.get("request_id", "")), code
+    template = "errors/error.html"
+    if request.headers.get("HX-Request"):
+        template = "errors/_error_fragment.html"
+    return render_template(template, code=code, message=message), code
