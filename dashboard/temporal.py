@@ -217,11 +217,14 @@ class TemporalGateway:
 
     def close(self) -> None:
         with self._lock:
-            if self._loop is not None:
-                self._loop.call_soon_threadsafe(self._loop.stop)
-                if self._thread is not None:
-                    self._thread.join(timeout=2)
+            loop, thread = self._loop, self._thread
             self._loop = self._thread = self._client = None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not None:
+                thread.join(timeout=5)
+            if not loop.is_running():
+                loop.close()
 
     def rpc_timeout(self) -> timedelta:
         return timedelta(seconds=self.timeout)
