@@ -126,3 +126,38 @@ class Commission(db.Model):
     commission_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Package sessions: which exact part of the package's commission this booking took
+    # (1-based); unique per purchase so two bookings can never take the same part.
+    package_purchase_id: Mapped[int | None] = mapped_column(
+        ForeignKey("package_purchase.id"), index=True
+    )
+    package_part: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (
+        UniqueConstraint("package_purchase_id", "package_part", name="uq_commission_package_part"),
+    )
+
+
+class PackageRelease(db.Model):
+    """One released part of a package's net earnings (ProgressivePackagePayoutWorkflow).
+
+    `part` is the 1-based release order; parts are exact splits of the purchase's
+    `net_cents`, so they sum to it whatever order the sessions complete in. A booking
+    releases at most one part, and a part is released at most once.
+    """
+
+    __tablename__ = "package_release"
+    __table_args__ = (
+        UniqueConstraint("package_purchase_id", "booking_id", name="uq_package_release_booking"),
+        UniqueConstraint("package_purchase_id", "part", name="uq_package_release_part"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    package_purchase_id: Mapped[int] = mapped_column(ForeignKey("package_purchase.id"), index=True)
+    # None for the expiry settlement (the remainder when the package expired).
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("booking.id"))
+    part: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20), default="session")  # session / expiry
+    ledger_key: Mapped[str] = mapped_column(String(250), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -35,6 +35,9 @@ EXTERNAL_PAYOUTS = "external:payouts"
 EXTERNAL_CLIENT_PAYMENTS = "external:client_payments"
 EXTERNAL_SUBSCRIPTIONS = "external:subscriptions"
 PLATFORM_SUBSCRIPTION_REVENUE = "platform:subscription_revenue"
+# Unreleased package earnings the platform keeps when a package expires (expiry policy
+# `retain_by_platform` of the progressive package payout).
+PLATFORM_EXPIRED_PACKAGES = "platform:expired_packages"
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,55 @@
-"""Payments activities: thin calls into dashboard.services."""
+"""Payments activities: thin calls into dashboard.services (which hold the rules).
+
+Sync activities run on the worker's thread pool, each in its own Flask app context and,
+where they write, one database transaction. Every side effect is keyed (see the
+services), so a retried activity finds its first result instead of repeating it.
+"""
 
 from __future__ import annotations
 
-from temporalio import activity
+import logging
 
-from dashboard.services import ledger
-from workers.payments.shared import LedgerReconciliationResult
-from workers.temporal.base_activities import app_activity
+from temporalio import activity
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from dashboard.services import commissions, ledger, package_payouts, subscription_billing
+from workers.payments.shared import (
+    BookingCommissionInput,
+    BookingCommissionResult,
+    LedgerReconciliationResult,
+    LoadPackageInput,
+    PackageExpiryResult,
+    PackagePayoutInput,
+    PackageReleaseResult,
+    PackageSessionCompletedInput,
+    PackageState,
+    ReleasePackageSessionInput,
+    SessionCompletedSignal,
+    SettleExpiredPackageInput,
+    SubscriptionChargeInput,
+    SubscriptionChargeResult,
+)
+from workers.temporal import policies
+from workers.temporal.base_activities import (
+    app_activity,
+    bound_app,
+    bound_client,
+    transactional_activity,
+)
 from workers.temporal.decorators import monitored_activity
+from workers.temporal.search_attributes import run_attributes
+
+log = logging.getLogger("estuary.activity")
+
+PACKAGE_PAYOUT_WORKFLOW = "ProgressivePackagePayoutWorkflow"
+
+
+def package_payout_workflow_id(package_purchase_id: int) -> str:
+    return f"payments-package-payout-{package_purchase_id}"
+
+
+# --- ledger ---------------------------------------------------------------------------------
 
 
 @activity.defn(name="check_ledger_balanced")
@@ -21,4 +63,151 @@ def check_ledger_balanced() -> LedgerReconciliationResult:
         unbalanced_keys=result.unbalanced_keys,
         total_cents=result.total_cents,
         balanced=result.ok,
+    )
+
+
+# --- contracts for the other domains -------------------------------------------------------
+
+
+@activity.defn(name="notify_package_session_completed")
+async def notify_package_session_completed(inp: PackageSessionCompletedInput) -> None:
+    """Signal-with-start the purchase's ProgressivePackagePayoutWorkflow.
+
+    Starts `payments-package-payout-{purchase}` on this activity's own payments queue if
+    it is not running (its expiry policy from PACKAGE_EXPIRY_POLICY, default
+    release_remaining) and delivers `session_completed(booking_id)`. A run that already
+    finished (all sessions released, or the package expired) is not started again: the
+    money workflow's id policy refuses it, and the late signal is dropped with a log line
+    (the workflow would have ignored it anyway).
+    """
+    info = activity.info()
+    for name, value in (
+        ("package_purchase_id", inp.package_purchase_id),
+        ("booking_id", inp.booking_id),
+    ):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ApplicationError(
+                f"{name} must be a positive whole number, got {value!r}",
+                type="BusinessRuleError",
+                non_retryable=True,
+            )
+    workflow_id = package_payout_workflow_id(inp.package_purchase_id)
+    policy = str(bound_app().config.get("PACKAGE_EXPIRY_POLICY") or "release_remaining")
+    client = bound_client()
+    log.info(
+        "activity start notify_package_session_completed wf=%s attempt=%s -> %s booking=%s",
+        info.workflow_id,
+        info.attempt,
+        workflow_id,
+        inp.booking_id,
+    )
+    try:
+        await client.start_workflow(
+            PACKAGE_PAYOUT_WORKFLOW,
+            PackagePayoutInput(package_purchase_id=inp.package_purchase_id, expiry_policy=policy),
+            id=workflow_id,
+            task_queue=info.task_queue,
+            start_signal="session_completed",
+            start_signal_args=[
+                SessionCompletedSignal(
+                    booking_id=inp.booking_id, actor=f"workflow:{info.workflow_id}"
+                )
+            ],
+            id_reuse_policy=policies.MONEY_ID_REUSE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=run_attributes(
+                "payments", "package_purchase", inp.package_purchase_id, "bookings"
+            ),
+            memo={
+                "triggered_by": f"workflow:{info.workflow_id}",
+                "reason": f"session completed (booking {inp.booking_id})",
+            },
+        )
+    except WorkflowAlreadyStartedError:
+        log.warning(
+            "package payout %s has already finished; session_completed(%s) dropped",
+            workflow_id,
+            inp.booking_id,
+        )
+
+
+@activity.defn(name="record_booking_commission")
+@monitored_activity
+@app_activity
+@transactional_activity
+def record_booking_commission(inp: BookingCommissionInput) -> BookingCommissionResult:
+    """Commission row + ledger entries for a completed booking, once per booking.
+
+    A single booking also releases its net earnings to the practitioner here; a package
+    session only takes its commission part (its earnings are released by the
+    progressive package payout). Ledger legs: see dashboard.services.commissions.
+    """
+    recorded = commissions.record_booking_commission(inp.booking_id)
+    return BookingCommissionResult(
+        booking_id=recorded.booking_id,
+        commission_cents=recorded.commission_cents,
+        created=recorded.created,
+        net_released_cents=recorded.net_released_cents,
+        package_purchase_id=recorded.package_purchase_id,
+    )
+
+
+@activity.defn(name="charge_subscription")
+@monitored_activity
+@app_activity
+@transactional_activity
+def charge_subscription(inp: SubscriptionChargeInput) -> SubscriptionChargeResult:
+    """Charge one subscription period; one SubscriptionCharge row per (subscription, period).
+
+    A declined charge returns status "failed" (not an exception); a repeat of the same
+    attempt returns the recorded result, a higher `attempt` after a decline charges again.
+    Paid: ledger external:subscriptions -> platform:subscription_revenue.
+
+    Deterministic declines for tests: put the subscription id in
+    `app.config["PAYMENT_PROVIDER_DECLINE_SUBSCRIPTIONS"]` (a set; remove it and the next
+    attempt is paid). `PROVIDER_FAILURE_PERCENT` makes that share of calls fail
+    transiently (an exception: the activity retries, nothing is written).
+    """
+    result = subscription_billing.charge_subscription(
+        inp.subscription_id, inp.period_start, inp.amount_cents, inp.attempt
+    )
+    return SubscriptionChargeResult(
+        subscription_id=result.subscription_id,
+        charge_id=result.charge_id,
+        status=result.status,
+        failure_reason=result.failure_reason,
+    )
+
+
+# --- progressive package payout ----------------------------------------------------------
+
+
+@activity.defn(name="load_package_state")
+@monitored_activity
+@app_activity
+def load_package_state(inp: LoadPackageInput) -> PackageState:
+    state = package_payouts.load_state(inp.package_purchase_id)
+    return PackageState(**state.__dict__)
+
+
+@activity.defn(name="release_package_session")
+@monitored_activity
+@app_activity
+@transactional_activity
+def release_package_session(inp: ReleasePackageSessionInput) -> PackageReleaseResult:
+    outcome = package_payouts.release_session(inp.package_purchase_id, inp.booking_id)
+    return PackageReleaseResult(package_purchase_id=inp.package_purchase_id, **outcome.__dict__)
+
+
+@activity.defn(name="settle_expired_package")
+@monitored_activity
+@app_activity
+@transactional_activity
+def settle_expired_package(inp: SettleExpiredPackageInput) -> PackageExpiryResult:
+    outcome = package_payouts.settle_expiry(inp.package_purchase_id, inp.policy, inp.workflow_id)
+    return PackageExpiryResult(
+        package_purchase_id=inp.package_purchase_id,
+        policy=inp.policy,
+        amount_cents=outcome.amount_cents,
+        outcome=outcome.outcome,
     )
