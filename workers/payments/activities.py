@@ -8,27 +8,51 @@ services), so a retried activity finds its first result instead of repeating it.
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from temporalio import activity
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
-from dashboard.services import commissions, ledger, package_payouts, subscription_billing
+from dashboard.services import (
+    commissions,
+    ledger,
+    package_payouts,
+    payouts,
+    subscription_billing,
+)
 from workers.payments.shared import (
+    BatchPayoutLine,
     BookingCommissionInput,
     BookingCommissionResult,
+    ClosePayoutInput,
+    ClosePayoutResult,
+    CommissionPageInput,
+    CommissionPageResult,
+    CreatePayoutInput,
     LedgerReconciliationResult,
     LoadPackageInput,
+    NotifyPayoutInput,
     PackageExpiryResult,
     PackagePayoutInput,
     PackageReleaseResult,
     PackageSessionCompletedInput,
     PackageState,
+    PayoutCandidate,
+    PayoutCandidatePage,
+    PayoutPolicy,
+    PayoutPolicyInput,
+    PayoutRecord,
+    RecordPayoutDecisionInput,
     ReleasePackageSessionInput,
+    SelectPayoutCandidatesInput,
     SessionCompletedSignal,
+    SetPayoutStatusInput,
     SettleExpiredPackageInput,
     SubscriptionChargeInput,
     SubscriptionChargeResult,
+    TransferPayoutInput,
+    TransferPayoutResult,
 )
 from workers.temporal import policies
 from workers.temporal.base_activities import (
@@ -210,4 +234,147 @@ def settle_expired_package(inp: SettleExpiredPackageInput) -> PackageExpiryResul
         policy=inp.policy,
         amount_cents=outcome.amount_cents,
         outcome=outcome.outcome,
+    )
+
+
+# --- payouts ---------------------------------------------------------------------------------
+
+
+@activity.defn(name="load_payout_policy")
+@monitored_activity
+@app_activity
+def load_payout_policy(inp: PayoutPolicyInput) -> PayoutPolicy:
+    """The approval thresholds and timeout from the app config (recorded in history, so
+    a run that was started without them stays deterministic)."""
+    policy = payouts.policy_from_config(bound_app().config)
+    return PayoutPolicy(**policy.__dict__)
+
+
+@activity.defn(name="create_payout")
+@monitored_activity
+@app_activity
+@transactional_activity
+def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
+    view = payouts.create_payout(
+        workflow_id=inp.workflow_id,
+        practitioner_id=inp.practitioner_id,
+        amount_cents=inp.amount_cents,
+        requested_by=inp.requested_by,
+        reason=inp.reason,
+        payment_method=inp.payment_method,
+        approval_threshold_cents=inp.approval_threshold_cents,
+        dual_approval_threshold_cents=inp.dual_approval_threshold_cents,
+        config=bound_app().config,
+    )
+    return PayoutRecord(**view.__dict__)
+
+
+@activity.defn(name="record_payout_decision")
+@monitored_activity
+@app_activity
+@transactional_activity
+def record_payout_decision(inp: RecordPayoutDecisionInput) -> None:
+    payouts.record_decision(
+        payout_id=inp.payout_id,
+        approver=inp.approver,
+        decision=inp.decision,
+        amount_cents=inp.amount_cents,
+        payee_id=inp.payee_id,
+        reason_code=inp.reason_code,
+        note=inp.note,
+    )
+
+
+@activity.defn(name="set_payout_status")
+@monitored_activity
+@app_activity
+@transactional_activity
+def set_payout_status(inp: SetPayoutStatusInput) -> None:
+    payouts.set_status(inp.payout_id, inp.status)
+
+
+@activity.defn(name="transfer_payout")
+@monitored_activity
+@app_activity
+@transactional_activity
+def transfer_payout(inp: TransferPayoutInput) -> TransferPayoutResult:
+    """Send the payout with its idempotency key and post the settlement. A provider
+    decline is non-retryable; a transient provider error is retried by Temporal."""
+    done = payouts.transfer(inp.payout_id)
+    return TransferPayoutResult(
+        payout_id=done.payout_id,
+        transfer_id=done.transfer_id,
+        provider_reference=done.provider_reference,
+        amount_cents=done.amount_cents,
+        status="paid",
+    )
+
+
+@activity.defn(name="close_unpaid_payout")
+@monitored_activity
+@app_activity
+@transactional_activity
+def close_unpaid_payout(inp: ClosePayoutInput) -> ClosePayoutResult:
+    closed = payouts.close_unpaid(inp.payout_id, inp.outcome, inp.reason)
+    return ClosePayoutResult(
+        payout_id=closed.payout_id,
+        status=closed.status,
+        released_cents=closed.released_cents,
+        provider_reference=closed.provider_reference,
+    )
+
+
+@activity.defn(name="notify_payout")
+@monitored_activity
+@app_activity
+@transactional_activity
+def notify_payout(inp: NotifyPayoutInput) -> None:
+    payouts.notify(inp.payout_id, inp.event)
+
+
+@activity.defn(name="select_payout_candidates")
+@monitored_activity
+@app_activity
+def select_payout_candidates(inp: SelectPayoutCandidatesInput) -> PayoutCandidatePage:
+    page = payouts.select_candidates(
+        min_amount_cents=inp.min_amount_cents,
+        after_practitioner_id=inp.after_practitioner_id,
+        limit=inp.limit,
+        practitioner_ids=inp.practitioner_ids,
+        max_scan=inp.max_scan,
+    )
+    return PayoutCandidatePage(
+        candidates=[PayoutCandidate(c.practitioner_id, c.available_cents) for c in page.candidates],
+        skipped=[
+            BatchPayoutLine(s.practitioner_id, s.amount_cents, "skipped", s.reason)
+            for s in page.skipped
+        ],
+        next_cursor=page.next_cursor,
+        exhausted=page.exhausted,
+    )
+
+
+# --- commissions -----------------------------------------------------------------------------
+
+
+@activity.defn(name="record_period_commissions")
+@monitored_activity
+@app_activity
+@transactional_activity
+def record_period_commissions(inp: CommissionPageInput) -> CommissionPageResult:
+    page = commissions.record_period_page(
+        date.fromisoformat(inp.period_start),
+        date.fromisoformat(inp.period_end),
+        inp.after_booking_id,
+        inp.limit,
+    )
+    return CommissionPageResult(
+        bookings_examined=page.bookings_examined,
+        commissions_created=page.commissions_created,
+        commission_cents_created=page.commission_cents_created,
+        net_released_cents=page.net_released_cents,
+        already_recorded=page.already_recorded,
+        failures=list(page.failures or []),
+        next_cursor=page.next_cursor,
+        exhausted=page.exhausted,
     )

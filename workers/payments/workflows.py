@@ -2,25 +2,56 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 from workers.payments.shared import (
+    BATCH_LINE_LIMIT,
+    REASON_CODES,
+    ApprovePayoutDecision,
+    BatchPayoutInput,
+    BatchPayoutLine,
+    BatchPayoutResult,
+    ClosePayoutInput,
+    ClosePayoutResult,
+    CommissionCalculationInput,
+    CommissionCalculationResult,
+    CommissionPageInput,
+    CommissionPageResult,
+    CreatePayoutInput,
     LedgerReconciliationInput,
     LedgerReconciliationResult,
     LoadPackageInput,
+    NotifyPayoutInput,
     PackagePayoutInput,
     PackagePayoutResult,
     PackageReleaseResult,
     PackageState,
+    PayoutCandidate,
+    PayoutCandidatePage,
+    PayoutPolicy,
+    PayoutPolicyInput,
+    PayoutRecord,
+    PractitionerPayoutInput,
+    PractitionerPayoutResult,
+    RecordPayoutDecisionInput,
+    RejectPayoutDecision,
     ReleasePackageSessionInput,
+    SelectPayoutCandidatesInput,
     SessionCompletedSignal,
+    SetPayoutStatusInput,
     SettleExpiredPackageInput,
+    TransferPayoutInput,
+    TransferPayoutResult,
 )
 from workers.temporal import policies
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
+from workers.temporal.search_attributes import TRIGGERED_BY
 
 with workflow.unsafe.imports_passed_through():
     from workers.payments import activities
@@ -227,3 +258,708 @@ class ProgressivePackagePayoutWorkflow(BaseWorkflow):
             expiry_settlement_cents=settlement,
             ignored_booking_ids=list(self._ignored),
         )
+
+
+# --- single payout -----------------------------------------------------------------------
+
+
+def _payout_business_id(inp: PractitionerPayoutInput, now: datetime) -> str:
+    return f"payments-payout-{inp.practitioner_id}-{now:%Y%m%d}"
+
+
+@workflow.defn
+@monitored_workflow(
+    domain="payments",
+    input=PractitionerPayoutInput,
+    description=(
+        "Pays one practitioner: payout record and hold, approval at or above the threshold "
+        "(two approvers above the dual threshold; expires after the timeout), transfer with "
+        "the payout's idempotency key, ledger settlement, notification."
+    ),
+    business_id=_payout_business_id,
+    entity_type="practitioner",
+    entity_id=lambda inp: inp.practitioner_id,
+    money=True,
+    updates=(("approve", ApprovePayoutDecision), ("reject", RejectPayoutDecision)),
+)
+class PractitionerPayoutWorkflow(BaseWorkflow):
+    """One payout. Updates `approve(ApprovePayoutDecision)` / `reject(RejectPayoutDecision)`
+    are validated against the payout: never the requester, never the same approver twice,
+    and the decision must name the payout's exact amount and payee."""
+
+    @workflow.init
+    def __init__(self, inp: PractitionerPayoutInput) -> None:
+        self._inp = inp
+        triggered = workflow.info().typed_search_attributes.get(TRIGGERED_BY)
+        self._requester = (inp.requested_by or triggered or "unknown").strip()
+        self._stage = "creating payout"
+        self._steps_done: list[str] = []
+        self._record: PayoutRecord | None = None
+        self._approvals: list[dict] = []
+        self._rejection: dict | None = None
+        self._decision: str | None = None  # approved / rejected / expired
+        self._waiting = False
+        self._deadline: datetime | None = None
+        self._provider_reference: str | None = None
+        self._failure: str | None = None
+
+    # --- queries and updates ---------------------------------------------------------------
+
+    @workflow.query
+    def progress(self) -> dict:
+        record = self._record
+        required = record.approvals_required if record else None
+        waiting_for = None
+        if self._waiting and required:
+            waiting_for = f"approval ({len(self._approvals)} of {required})"
+        return {
+            "stage": self._stage,
+            "steps_done": list(self._steps_done),
+            "waiting_for": waiting_for,
+            "waiting_until": self._deadline.isoformat()
+            if self._deadline and self._waiting
+            else None,
+            "payout_id": record.payout_id if record else None,
+            "practitioner_id": self._inp.practitioner_id,
+            "amount_cents": record.amount_cents if record else self._inp.amount_cents,
+            "status": self._status(),
+            "requested_by": self._requester,
+            "approvals_required": required,
+            "approvals": list(self._approvals),
+            "rejection": self._rejection,
+            "approval_deadline": self._deadline.isoformat() if self._deadline else None,
+            "provider_reference": self._provider_reference,
+            "failure": self._failure,
+        }
+
+    def _status(self) -> str:
+        if self._record is None:
+            return "creating"
+        if self._decision in ("rejected", "expired"):
+            return self._decision
+        if self._stage == "done":
+            return "paid" if self._provider_reference else "failed"
+        if self._waiting:
+            return "pending_approval"
+        return self._stage
+
+    def _refusal(self, actor: str, amount_cents: object, practitioner_id: object) -> str | None:
+        """Why a decision is refused, or None. Checked by the validators and again at the
+        start of the handlers (two updates in one workflow task both pass validation
+        before either handler runs)."""
+        who = (actor or "").strip()
+        if not who:
+            return "the decision must name who makes it (actor)"
+        if who.casefold() == self._requester.casefold():
+            return f"{who} requested this payout and cannot approve or reject it"
+        if self._decision is not None:
+            return f"the payout is already {self._decision}; no more decisions are taken"
+        record = self._record
+        if record is None or not self._waiting:
+            return f"the payout is not waiting for approval (stage: {self._stage})"
+        if any(a["actor"].casefold() == who.casefold() for a in self._approvals):
+            return (
+                f"{who} has already approved this payout; the next approval must come from "
+                "a different approver"
+            )
+        if not isinstance(practitioner_id, int) or practitioner_id != record.practitioner_id:
+            return (
+                f"the decision names practitioner {practitioner_id} but the payout is for "
+                f"practitioner {record.practitioner_id}"
+            )
+        if (
+            not isinstance(amount_cents, int)
+            or isinstance(amount_cents, bool)
+            or amount_cents != record.amount_cents
+        ):
+            return (
+                f"the decision is for {amount_cents} cents but the payout is for "
+                f"{record.amount_cents} cents"
+            )
+        return None
+
+    def _reject_refusal(self, d: RejectPayoutDecision) -> str | None:
+        refusal = self._refusal(d.actor, d.amount_cents, d.practitioner_id)
+        if refusal:
+            return refusal
+        if d.reason_code not in REASON_CODES:
+            return f"reason_code must be one of: {', '.join(REASON_CODES)}"
+        if d.reason_code == "other" and not (d.note or "").strip():
+            return "a rejection with reason 'other' needs a note"
+        return None
+
+    @workflow.update
+    async def approve(self, d: ApprovePayoutDecision) -> dict:
+        refusal = self._refusal(d.actor, d.amount_cents, d.practitioner_id)
+        if refusal:
+            raise ApplicationError(refusal, type="DecisionRefused", non_retryable=True)
+        assert self._record is not None
+        who = d.actor.strip()
+        self._approvals.append({"actor": who, "at": workflow.now().isoformat(), "note": d.note})
+        if len(self._approvals) >= self._record.approvals_required:
+            self._decision = "approved"
+        await self.execute_activity(
+            activities.record_payout_decision,
+            RecordPayoutDecisionInput(
+                payout_id=self._record.payout_id,
+                approver=who,
+                decision="approve",
+                amount_cents=d.amount_cents,
+                payee_id=d.practitioner_id,
+                note=d.note or None,
+            ),
+            policy=policies.DATABASE,
+        )
+        return {
+            "decision": "approve",
+            "approvals": len(self._approvals),
+            "approvals_required": self._record.approvals_required,
+            "status": "approved" if self._decision == "approved" else "pending_approval",
+        }
+
+    @approve.validator
+    def _validate_approve(self, d: ApprovePayoutDecision) -> None:
+        refusal = self._refusal(d.actor, d.amount_cents, d.practitioner_id)
+        if refusal:
+            raise ValueError(refusal)
+
+    @workflow.update
+    async def reject(self, d: RejectPayoutDecision) -> dict:
+        refusal = self._reject_refusal(d)
+        if refusal:
+            raise ApplicationError(refusal, type="DecisionRefused", non_retryable=True)
+        assert self._record is not None
+        who = d.actor.strip()
+        self._decision = "rejected"
+        self._rejection = {
+            "actor": who,
+            "at": workflow.now().isoformat(),
+            "reason_code": d.reason_code,
+            "note": d.note,
+        }
+        await self.execute_activity(
+            activities.record_payout_decision,
+            RecordPayoutDecisionInput(
+                payout_id=self._record.payout_id,
+                approver=who,
+                decision="reject",
+                amount_cents=d.amount_cents,
+                payee_id=d.practitioner_id,
+                reason_code=d.reason_code,
+                note=d.note or None,
+            ),
+            policy=policies.DATABASE,
+        )
+        return {"decision": "reject", "status": "rejected", "reason_code": d.reason_code}
+
+    @reject.validator
+    def _validate_reject(self, d: RejectPayoutDecision) -> None:
+        refusal = self._reject_refusal(d)
+        if refusal:
+            raise ValueError(refusal)
+
+    # --- the run ---------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: PractitionerPayoutInput) -> PractitionerPayoutResult:
+        threshold, dual, timeout = await self._policy(inp)
+        record: PayoutRecord = await self.execute_activity(
+            activities.create_payout,
+            CreatePayoutInput(
+                workflow_id=workflow.info().workflow_id,
+                practitioner_id=inp.practitioner_id,
+                amount_cents=inp.amount_cents,
+                requested_by=self._requester,
+                reason=inp.reason,
+                payment_method=inp.payment_method,
+                approval_threshold_cents=threshold,
+                dual_approval_threshold_cents=dual,
+            ),
+            policy=policies.DATABASE,
+        )
+        self._record = record
+        self._steps_done.append(
+            f"payout {record.payout_id} created, {record.amount_cents} cents held"
+            + (" (resumed)" if record.reused else "")
+        )
+        if record.status == "pending_approval" and record.approvals_required:
+            self._approvals = [
+                {"actor": a, "at": None, "note": "recorded before this run"}
+                for a in record.approved_by
+            ]
+            if len(self._approvals) < record.approvals_required:
+                await self._wait_for_decision(timeout)
+            else:
+                self._decision = "approved"
+            if self._decision in ("rejected", "expired"):
+                return await self._close_unpaid(self._decision)
+            await self.execute_activity(
+                activities.set_payout_status,
+                SetPayoutStatusInput(record.payout_id, "approved"),
+                policy=policies.DATABASE,
+            )
+            self._steps_done.append("approved by " + ", ".join(a["actor"] for a in self._approvals))
+        elif record.status in ("pending_approval", "approved"):
+            self._steps_done.append("below the approval threshold: no approval needed")
+        return await self._transfer()
+
+    async def _policy(self, inp: PractitionerPayoutInput) -> tuple[int, int, int]:
+        threshold = inp.approval_threshold_cents
+        dual = inp.dual_approval_threshold_cents
+        timeout = inp.approval_timeout_seconds
+        if threshold is None or dual is None or timeout is None:
+            self._stage = "reading approval policy"
+            policy: PayoutPolicy = await self.execute_activity(
+                activities.load_payout_policy,
+                PayoutPolicyInput(inp.practitioner_id),
+                policy=policies.DATABASE,
+            )
+            threshold = policy.approval_threshold_cents if threshold is None else threshold
+            dual = policy.dual_approval_threshold_cents if dual is None else dual
+            timeout = policy.approval_timeout_seconds if timeout is None else timeout
+        self._stage = "creating payout"
+        return threshold, dual, timeout
+
+    async def _wait_for_decision(self, timeout_seconds: int) -> None:
+        assert self._record is not None
+        timeout = timedelta(seconds=timeout_seconds)
+        self._deadline = workflow.now() + timeout
+        self._stage = "waiting for approval"
+        self._waiting = True
+        try:
+            await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
+        except TimeoutError:
+            if self._decision is None:
+                self._decision = "expired"
+        finally:
+            self._waiting = False
+        # Let the deciding handler finish recording its decision before moving on.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _close_unpaid(self, outcome: str) -> PractitionerPayoutResult:
+        record = self._record
+        assert record is not None
+        self._stage = f"closing ({outcome})"
+        reason = ""
+        if outcome == "rejected" and self._rejection:
+            reason = f"rejected by {self._rejection['actor']}: {self._rejection['reason_code']}"
+            if self._rejection.get("note"):
+                reason += f" ({self._rejection['note']})"
+        elif outcome == "expired":
+            reason = "no decision before the approval deadline"
+        closed: ClosePayoutResult = await self.execute_activity(
+            activities.close_unpaid_payout,
+            ClosePayoutInput(record.payout_id, outcome, reason),
+            policy=policies.DATABASE,
+        )
+        self._steps_done.append(f"{outcome}: hold of {closed.released_cents} cents returned")
+        await self._notify(outcome)
+        self._stage = "done"
+        return self._result(outcome)
+
+    async def _transfer(self) -> PractitionerPayoutResult:
+        record = self._record
+        assert record is not None
+        self._stage = "transferring"
+        await self.execute_activity(
+            activities.set_payout_status,
+            SetPayoutStatusInput(record.payout_id, "processing"),
+            policy=policies.DATABASE,
+        )
+        try:
+            sent: TransferPayoutResult = await self.execute_activity(
+                activities.transfer_payout,
+                TransferPayoutInput(record.payout_id),
+                policy=policies.PAYOUT_TRANSFER,
+            )
+            self._provider_reference = sent.provider_reference
+        except ActivityError as err:
+            self._failure = _failure_text(err)
+            self._stage = "transfer failed: returning the hold"
+            closed: ClosePayoutResult = await self.execute_activity(
+                activities.close_unpaid_payout,
+                ClosePayoutInput(record.payout_id, "failed", self._failure),
+                policy=policies.DATABASE,
+            )
+            if closed.status != "paid":
+                self._steps_done.append(
+                    f"transfer failed ({self._failure}); hold of {closed.released_cents} "
+                    "cents returned"
+                )
+                await self._notify("failed")
+                self._stage = "done"
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                raise ApplicationError(
+                    f"payout {record.payout_id} failed: {self._failure}; the hold of "
+                    f"{closed.released_cents} cents was returned to the available balance",
+                    type="PayoutFailed",
+                    non_retryable=True,
+                ) from err
+            # The provider had settled it after all (its answers were lost): it is paid.
+            self._provider_reference = closed.provider_reference
+            self._failure = None
+        self._steps_done.append(f"transferred ({self._provider_reference})")
+        await self._notify("paid")
+        self._stage = "done"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._result("paid")
+
+    async def _notify(self, event: str) -> None:
+        assert self._record is not None
+        await self.execute_activity(
+            activities.notify_payout,
+            NotifyPayoutInput(self._record.payout_id, event),
+            policy=policies.NOTIFICATION,
+        )
+        self._steps_done.append(f"practitioner notified ({event})")
+
+    def _result(self, status: str) -> PractitionerPayoutResult:
+        record = self._record
+        assert record is not None
+        return PractitionerPayoutResult(
+            payout_id=record.payout_id,
+            practitioner_id=record.practitioner_id,
+            amount_cents=record.amount_cents,
+            status=status,
+            idempotency_key=record.idempotency_key,
+            approvals=[a["actor"] for a in self._approvals],
+            provider_reference=self._provider_reference,
+            reason_code=self._rejection["reason_code"] if self._rejection else None,
+        )
+
+
+def _failure_text(err: BaseException) -> str:
+    cause: BaseException | None = err
+    while cause is not None and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause or err)
+
+
+# --- batch payout ------------------------------------------------------------------------
+
+
+def _batch_business_id(inp: BatchPayoutInput, now: datetime) -> str:
+    if inp.dry_run:
+        return f"payments-batch-payout-dry-run-{now:%Y-%m-%d-%H%M%S}"
+    return f"payments-batch-payout-{now:%Y-%m-%d}"
+
+
+@workflow.defn
+@monitored_workflow(
+    domain="payments",
+    input=BatchPayoutInput,
+    description=(
+        "Pays every practitioner whose available balance is at least the minimum, one "
+        "PractitionerPayoutWorkflow child each, in bounded chunks (continues as new for big "
+        "batches). Dry run lists what would be paid and moves nothing."
+    ),
+    business_id=_batch_business_id,
+    entity_type="payout_batch",
+    entity_id=lambda inp: "dry-run" if inp.dry_run else "all",
+    money=True,
+)
+class BatchPractitionerPayoutWorkflow(BaseWorkflow):
+    """Children below the approval threshold are awaited (paid or failed); children that
+    need approval are started and left to wait for their approvers (ParentClosePolicy
+    ABANDON): the batch counts them as waiting_for_approval and does not block on them.
+    A practitioner who already has a payout run today (same child id) is skipped."""
+
+    @workflow.init
+    def __init__(self, inp: BatchPayoutInput) -> None:
+        self._inp = inp
+        self._result = inp.carried or BatchPayoutResult(dry_run=inp.dry_run)
+        self._stage = "starting"
+        self._steps_done: list[str] = []
+        self._cursor = inp.cursor
+        self._in_flight = 0
+
+    @workflow.query
+    def progress(self) -> dict:
+        r = self._result
+        return {
+            "stage": self._stage,
+            "steps_done": list(self._steps_done[-20:]),
+            "waiting_for": (
+                f"{self._in_flight} payouts in this chunk" if self._in_flight else None
+            ),
+            "waiting_until": None,
+            "dry_run": self._inp.dry_run,
+            "cursor": self._cursor,
+            "run": r.runs,
+            "paid": {"count": r.paid_count, "cents": r.paid_cents},
+            "waiting_for_approval": {
+                "count": r.waiting_for_approval_count,
+                "cents": r.waiting_for_approval_cents,
+            },
+            "skipped": {"count": r.skipped_count, "cents": r.skipped_cents},
+            "failed": {"count": r.failed_count, "cents": r.failed_cents},
+            "would_pay": {"count": r.would_pay_count, "cents": r.would_pay_cents},
+        }
+
+    def _line(self, line: BatchPayoutLine) -> None:
+        r = self._result
+        if len(r.lines) < BATCH_LINE_LIMIT:
+            r.lines.append(line)
+        else:
+            r.lines_truncated = True
+        counters = {
+            "paid": ("paid_count", "paid_cents"),
+            "waiting_for_approval": ("waiting_for_approval_count", "waiting_for_approval_cents"),
+            "skipped": ("skipped_count", "skipped_cents"),
+            "failed": ("failed_count", "failed_cents"),
+            "would_pay": ("would_pay_count", "would_pay_cents"),
+        }
+        count_name, cents_name = counters[line.outcome]
+        setattr(r, count_name, getattr(r, count_name) + 1)
+        setattr(r, cents_name, getattr(r, cents_name) + line.amount_cents)
+
+    @workflow.run
+    async def run(self, inp: BatchPayoutInput) -> BatchPayoutResult:
+        payout_date = inp.payout_date or workflow.now().strftime("%Y%m%d")
+        threshold, dual, timeout = await self._policy(inp)
+        triggered = workflow.info().typed_search_attributes.get(TRIGGERED_BY)
+        requester = (inp.requested_by or triggered or "schedule").strip()
+        handled = 0
+        while True:
+            self._stage = f"selecting practitioners after id {self._cursor}"
+            page: PayoutCandidatePage = await self.execute_activity(
+                activities.select_payout_candidates,
+                SelectPayoutCandidatesInput(
+                    min_amount_cents=inp.min_amount_cents,
+                    after_practitioner_id=self._cursor,
+                    limit=inp.chunk_size,
+                    practitioner_ids=inp.practitioner_ids,
+                ),
+                policy=policies.BATCH,
+            )
+            for line in page.skipped:
+                self._line(line)
+            if inp.dry_run:
+                for c in page.candidates:
+                    self._line(BatchPayoutLine(c.practitioner_id, c.available_cents, "would_pay"))
+            elif page.candidates:
+                await self._pay_chunk(
+                    page.candidates, inp, payout_date, requester, threshold, dual, timeout
+                )
+            self._cursor = page.next_cursor
+            handled += len(page.candidates) + len(page.skipped)
+            self._steps_done.append(
+                f"chunk up to practitioner {self._cursor}: {len(page.candidates)} candidates, "
+                f"{len(page.skipped)} skipped"
+            )
+            if page.exhausted:
+                break
+            if (
+                handled >= policies.CONTINUE_AS_NEW_AFTER_ITEMS
+                or workflow.info().is_continue_as_new_suggested()
+            ):
+                self._stage = "continuing as new"
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                self._result.runs += 1
+                workflow.continue_as_new(
+                    dataclasses.replace(
+                        inp,
+                        cursor=self._cursor,
+                        payout_date=payout_date,
+                        requested_by=requester,
+                        approval_threshold_cents=threshold,
+                        dual_approval_threshold_cents=dual,
+                        approval_timeout_seconds=timeout,
+                        carried=self._result,
+                    )
+                )
+        self._stage = "done"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._result
+
+    async def _policy(self, inp: BatchPayoutInput) -> tuple[int, int, int]:
+        if inp.dry_run or None not in (
+            inp.approval_threshold_cents,
+            inp.dual_approval_threshold_cents,
+            inp.approval_timeout_seconds,
+        ):
+            return (
+                inp.approval_threshold_cents or 0,
+                inp.dual_approval_threshold_cents or 0,
+                inp.approval_timeout_seconds or 0,
+            )
+        policy: PayoutPolicy = await self.execute_activity(
+            activities.load_payout_policy, PayoutPolicyInput(), policy=policies.DATABASE
+        )
+        return (
+            policy.approval_threshold_cents
+            if inp.approval_threshold_cents is None
+            else inp.approval_threshold_cents,
+            policy.dual_approval_threshold_cents
+            if inp.dual_approval_threshold_cents is None
+            else inp.dual_approval_threshold_cents,
+            policy.approval_timeout_seconds
+            if inp.approval_timeout_seconds is None
+            else inp.approval_timeout_seconds,
+        )
+
+    async def _pay_chunk(
+        self,
+        candidates: list[PayoutCandidate],
+        inp: BatchPayoutInput,
+        payout_date: str,
+        requester: str,
+        threshold: int,
+        dual: int,
+        timeout: int,
+    ) -> None:
+        self._stage = f"paying {len(candidates)} practitioners"
+        awaited: list[tuple[PayoutCandidate, str, workflow.ChildWorkflowHandle]] = []
+        for c in candidates:
+            child_id = f"payments-payout-{c.practitioner_id}-{payout_date}"
+            child_input = PractitionerPayoutInput(
+                practitioner_id=c.practitioner_id,
+                amount_cents=c.available_cents,
+                requested_by=requester,
+                reason=f"batch {workflow.info().workflow_id}",
+                payment_method=inp.payment_method,
+                approval_threshold_cents=threshold,
+                dual_approval_threshold_cents=dual,
+                approval_timeout_seconds=timeout,
+            )
+            try:
+                handle = await workflow.start_child_workflow(
+                    PractitionerPayoutWorkflow.run,
+                    child_input,
+                    id=child_id,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                    id_reuse_policy=policies.MONEY_ID_REUSE,
+                    search_attributes=self.child_search_attributes(
+                        "practitioner", c.practitioner_id
+                    ),
+                )
+            except WorkflowAlreadyStartedError:
+                self._line(
+                    BatchPayoutLine(
+                        c.practitioner_id,
+                        c.available_cents,
+                        "skipped",
+                        "a payout for this practitioner already ran or runs today",
+                        child_id,
+                    )
+                )
+                continue
+            if c.available_cents >= threshold:
+                self._line(
+                    BatchPayoutLine(
+                        c.practitioner_id,
+                        c.available_cents,
+                        "waiting_for_approval",
+                        "needs approval; the batch does not wait for it",
+                        child_id,
+                    )
+                )
+                continue
+            awaited.append((c, child_id, handle))
+        self._in_flight = len(awaited)
+        outcomes = await asyncio.gather(*(h for _, _, h in awaited), return_exceptions=True)
+        self._in_flight = 0
+        for (c, child_id, _), outcome in zip(awaited, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                self._line(
+                    BatchPayoutLine(
+                        c.practitioner_id,
+                        c.available_cents,
+                        "failed",
+                        _failure_text(outcome),
+                        child_id,
+                    )
+                )
+            else:
+                status = outcome.status if outcome.status == "paid" else "failed"
+                self._line(
+                    BatchPayoutLine(
+                        c.practitioner_id, outcome.amount_cents, status, outcome.status, child_id
+                    )
+                )
+
+
+# --- commissions ---------------------------------------------------------------------------
+
+COMMISSION_PAGE_SIZE = 200
+COMMISSION_PAGES_PER_RUN = 50
+COMMISSION_FAILURE_LIMIT = 100
+
+
+@workflow.defn
+@monitored_workflow(
+    domain="payments",
+    input=CommissionCalculationInput,
+    description=(
+        "Records the platform commission (by practitioner tier) of every completed booking "
+        "in a period; each booking's commission row and ledger entries are written once, "
+        "however often this runs."
+    ),
+    business_id=lambda inp, now: f"payments-commissions-{inp.period_start}-{inp.period_end}",
+    entity_type="commission_period",
+    entity_id=lambda inp: f"{inp.period_start}..{inp.period_end}",
+)
+class CommissionCalculationWorkflow(BaseWorkflow):
+    """Not a `money=True` run on purpose: running it again is safe (once per booking by
+    unique constraints) and needed to pick up bookings completed late in the period."""
+
+    @workflow.init
+    def __init__(self, inp: CommissionCalculationInput) -> None:
+        self._inp = inp
+        self._result = inp.carried or CommissionCalculationResult(inp.period_start, inp.period_end)
+        self._stage = "starting"
+        self._cursor = inp.cursor
+        self._steps_done: list[str] = []
+
+    @workflow.query
+    def progress(self) -> dict:
+        r = self._result
+        return {
+            "stage": self._stage,
+            "steps_done": list(self._steps_done[-20:]),
+            "waiting_for": None,
+            "waiting_until": None,
+            "cursor": self._cursor,
+            "bookings_examined": r.bookings_examined,
+            "commissions_created": r.commissions_created,
+            "commission_cents_created": r.commission_cents_created,
+            "already_recorded": r.already_recorded,
+            "failed": r.failed,
+        }
+
+    @workflow.run
+    async def run(self, inp: CommissionCalculationInput) -> CommissionCalculationResult:
+        r = self._result
+        pages = 0
+        while True:
+            self._stage = f"recording commissions after booking {self._cursor}"
+            page: CommissionPageResult = await self.execute_activity(
+                activities.record_period_commissions,
+                CommissionPageInput(
+                    inp.period_start, inp.period_end, self._cursor, COMMISSION_PAGE_SIZE
+                ),
+                policy=policies.BATCH,
+            )
+            pages += 1
+            r.bookings_examined += page.bookings_examined
+            r.commissions_created += page.commissions_created
+            r.commission_cents_created += page.commission_cents_created
+            r.net_released_cents += page.net_released_cents
+            r.already_recorded += page.already_recorded
+            r.failed += len(page.failures)
+            room = COMMISSION_FAILURE_LIMIT - len(r.failures)
+            r.failures.extend(page.failures[: max(room, 0)])
+            self._cursor = page.next_cursor
+            self._steps_done.append(
+                f"{page.bookings_examined} bookings up to {page.next_cursor}: "
+                f"{page.commissions_created} new"
+            )
+            if page.exhausted:
+                break
+            if pages >= COMMISSION_PAGES_PER_RUN or workflow.info().is_continue_as_new_suggested():
+                r.runs += 1
+                workflow.continue_as_new(dataclasses.replace(inp, cursor=self._cursor, carried=r))
+        self._stage = "done"
+        return r

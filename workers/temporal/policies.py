@@ -65,6 +65,15 @@ PAYMENT_PROVIDER = ActivityPolicy(
     ),
 )
 
+# The payout transfer: the provider's retry policy with a short attempt timeout, so an
+# attempt lost with its worker (crash, SIGKILL) is retried on another worker within
+# seconds rather than a minute. Safe because the transfer carries its idempotency key.
+PAYOUT_TRANSFER = ActivityPolicy(
+    name="payout_transfer",
+    start_to_close=timedelta(seconds=15),
+    retry=PAYMENT_PROVIDER.retry,
+)
+
 # Calls to outside verification providers (background checks).
 EXTERNAL_PROVIDER = ActivityPolicy(
     name="external_provider",
@@ -89,7 +98,10 @@ BATCH = ActivityPolicy(
     ),
 )
 
-POLICIES = {p.name: p for p in (DATABASE, NOTIFICATION, PAYMENT_PROVIDER, EXTERNAL_PROVIDER, BATCH)}
+POLICIES = {
+    p.name: p
+    for p in (DATABASE, NOTIFICATION, PAYMENT_PROVIDER, PAYOUT_TRANSFER, EXTERNAL_PROVIDER, BATCH)
+}
 
 # Workflow ID policies. Money: a completed run can never be started again under the same
 # business id; a failed one may be retried; a second start while one runs is refused (the
