@@ -89,6 +89,13 @@ class Booking(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     needs_attention: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # What the no-show/cancellation policy decided (None until an outcome is applied):
+    # credit given back to the client and fee paid to the practitioner, in cents.
+    credit_issued_cents: Mapped[int | None] = mapped_column(Integer)
+    practitioner_fee_cents: Mapped[int | None] = mapped_column(Integer)
+    # When (workflow time) and by whom the outcome (completed/no-show/cancelled/moved) was set.
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome_by: Mapped[str | None] = mapped_column(String(254))
 
     client: Mapped[Client] = relationship()
     service: Mapped[Service] = relationship()

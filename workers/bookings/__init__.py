@@ -1,0 +1,1 @@
+"""Bookings domain (task queue `bookings`): booking lifecycles, rescheduling, reminders."""
