@@ -3,7 +3,9 @@ the gateway in the view)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
@@ -49,4 +51,50 @@ def database_overview() -> DatabaseOverview:
                 Booking.status == "confirmed", Booking.start_at >= utcnow()
             )
         ),
+    )
+
+
+@dataclass(frozen=True)
+class DayTotal:
+    day: date
+    cents: int
+    count: int
+
+
+def payout_volume_by_day(days: int = 14, *, today: date | None = None) -> list[DayTotal]:
+    """Money paid out per day (payouts with status `paid`, by the day they were paid), oldest
+    day first, with zero days included so the chart has no gaps."""
+    today = today or datetime.now(UTC).date()
+    first = today - timedelta(days=days - 1)
+    since = datetime.combine(first, time.min, tzinfo=UTC)
+    rows = db.session.execute(
+        select(Payout.paid_at, Payout.amount_cents).where(
+            Payout.status == "paid", Payout.paid_at.is_not(None), Payout.paid_at >= since
+        )
+    ).all()
+    cents: dict[date, int] = defaultdict(int)
+    counts: dict[date, int] = defaultdict(int)
+    for paid_at, amount in rows:
+        day = paid_at.astimezone(UTC).date()
+        cents[day] += int(amount)
+        counts[day] += 1
+    return [
+        DayTotal(
+            first + timedelta(days=i),
+            cents[first + timedelta(days=i)],
+            counts[first + timedelta(days=i)],
+        )
+        for i in range(days)
+    ]
+
+
+def open_flags(limit: int = 10) -> list[OpsFlag]:
+    """The oldest unresolved ops flags first: what has waited longest for a person."""
+    return list(
+        db.session.scalars(
+            select(OpsFlag)
+            .where(OpsFlag.resolved_at.is_(None))
+            .order_by(OpsFlag.raised_at)
+            .limit(limit)
+        )
     )

@@ -1,0 +1,47 @@
+"""The workflow catalogue: every registered workflow by domain, from the registry."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from flask import Blueprint, render_template
+
+from dashboard.permissions import require
+from dashboard.views.workers_page import queue_statuses
+from workers.temporal import registry
+
+bp = Blueprint("catalog", __name__, url_prefix="/workflows")
+
+
+@dataclass(frozen=True)
+class HandlerInfo:
+    """A signal or update the console may send, with its argument's fields."""
+
+    kind: str  # "signal" or "update"
+    name: str
+    fields: list[registry.InputField]
+
+
+def handlers(wf: registry.RegisteredWorkflow) -> list[HandlerInfo]:
+    out: list[HandlerInfo] = []
+    for kind, pairs in (("signal", wf.spec.signals), ("update", wf.spec.updates)):
+        for name, arg_type in pairs:
+            fields: list[registry.InputField] = []
+            if arg_type is not None and dataclasses.is_dataclass(arg_type):
+                # `actor` is filled by the console, never typed, so it is not listed.
+                fields = [f for f in registry.input_fields(arg_type) if f.name != "actor"]
+            out.append(HandlerInfo(kind, name, fields))
+    return out
+
+
+@bp.get("")
+@require("view")
+def index():
+    domains = registry.domains()
+    return render_template(
+        "catalog/index.html",
+        domains=domains,
+        queues=queue_statuses(),
+        handlers={w.name: handlers(w) for w in registry.all_workflows()},
+    )

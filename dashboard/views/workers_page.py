@@ -1,0 +1,58 @@
+"""Workers: each domain's task queue, the workers polling it, and whether any is live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, render_template
+
+from dashboard.gateway import gateway
+from dashboard.permissions import require
+from dashboard.temporal import Poller
+from dashboard.views.runs import temporal
+from workers.temporal import registry
+
+bp = Blueprint("workers_page", __name__, url_prefix="/workers")
+
+# A poller seen within this window counts as a live worker (Temporal forgets pollers it
+# has not seen for about five minutes anyway).
+LIVE_WITHIN = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    domain: str
+    task_queue: str
+    pollers: list[Poller] | None  # None: Temporal could not be asked
+
+    @property
+    def known(self) -> bool:
+        return self.pollers is not None
+
+    @property
+    def live(self) -> bool:
+        if not self.pollers:
+            return False
+        cutoff = datetime.now(UTC) - LIVE_WITHIN
+        return any(p.last_access_time is None or p.last_access_time >= cutoff for p in self.pollers)
+
+    def kinds(self) -> set[str]:
+        return {p.kind for p in self.pollers or []}
+
+
+def queue_statuses() -> dict[str, QueueStatus]:
+    """Every registered domain's task queue with its pollers: one call per domain."""
+    gw = gateway()
+    out: dict[str, QueueStatus] = {}
+    for name in registry.domains():
+        queue = gw.task_queue(name)
+        pollers = temporal(gw.task_queue_pollers, queue)
+        out[name] = QueueStatus(name, queue, pollers)
+    return out
+
+
+@bp.get("")
+@require("view")
+def index():
+    return render_template("workers/index.html", queues=list(queue_statuses().values()))

@@ -1,0 +1,315 @@
+"""Visibility queries for the runs pages, built by the server from validated values only.
+
+Temporal's list-filter tokenizer accepts backslash escapes and doubled quotes and skips
+`--`, `#` and `/* */` comments, so escaping user text is not enough. Nothing a person
+types reaches a query unless it is one of:
+
+- a member of an enum (domain and workflow type from the registry, execution status,
+  sort order, page size),
+- an identifier matching `ID_RE` (letters, digits and `_ . : -`: no quote, backslash,
+  space, `#`, `/` or `*` can get through, and `--` only ever sits inside a quoted value),
+- a date-time parsed by `datetime.fromisoformat` and re-formatted by us.
+
+Anything else is a field error shown on the page; the view makes no Temporal call with it.
+`quote()` refuses any value that is not an identifier, so a future caller cannot smuggle
+raw text in either.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from workers.temporal import registry
+from workers.temporal.inputs import parse_datetime
+
+ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+STATUSES = (
+    "Running",
+    "Completed",
+    "Failed",
+    "Canceled",
+    "Terminated",
+    "ContinuedAsNew",
+    "TimedOut",
+)
+PAGE_SIZES = (10, 25, 50, 100)
+DEFAULT_PAGE_SIZE = 25
+SORTS = {"newest": "DESC", "oldest": "ASC"}
+MAX_PAGE_TOKEN_CHARS = 4096
+# The query parameters the runs page understands, in URL order.
+FILTER_FIELDS = (
+    "q",
+    "domain",
+    "workflow_type",
+    "status",
+    "entity_type",
+    "entity_id",
+    "started_after",
+    "started_before",
+    "closed_after",
+    "page_size",
+    "sort",
+)
+
+
+class UnsafeValue(ValueError):
+    """A value that is not a validated identifier was about to be quoted into a query."""
+
+
+def quote(value: str) -> str:
+    """Quote a validated identifier for a visibility query."""
+    if not isinstance(value, str) or not ID_RE.fullmatch(value):
+        raise UnsafeValue(f"refusing to put {value!r} into a visibility query")
+    return f"'{value}'"
+
+
+def format_time(value: datetime) -> str:
+    """RFC 3339 in UTC, whole seconds: the only time text we ever put in a query."""
+    if value.tzinfo is None:
+        raise UnsafeValue("naive datetime")
+    return "'" + value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") + "'"
+
+
+def _in_list(values: Iterable[str]) -> str:
+    return "(" + ", ".join(quote(v) for v in values) + ")"
+
+
+def console_scope(prefix: str) -> str:
+    """Runs on this console's task queues (every registered domain under its prefix)."""
+    queues = [f"{prefix}{name}" for name in registry.domains()]
+    if not queues:
+        return ""
+    return f"TaskQueue IN {_in_list(queues)}"
+
+
+def entity_types() -> list[str]:
+    """Entity types named by the registered workflows (for the filter's choices)."""
+    return sorted({w.spec.entity_type for w in registry.all_workflows()})
+
+
+def workflow_types(domain: str | None = None) -> list[str]:
+    return sorted(w.name for w in registry.all_workflows() if not domain or w.domain == domain)
+
+
+# --- filters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """The validated filters of a runs view; every value here is safe to quote."""
+
+    q: str = ""
+    domain: str = ""
+    workflow_type: str = ""
+    status: str = ""
+    entity_type: str = ""
+    entity_id: str = ""
+    started_after: datetime | None = None
+    started_before: datetime | None = None
+    closed_after: datetime | None = None
+    page_size: int = DEFAULT_PAGE_SIZE
+    sort: str = "newest"
+    # Workflow ids found in the app database for the business key `q` (payout ids).
+    extra_workflow_ids: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_params(self, **overrides: Any) -> dict[str, str]:
+        """URL parameters that reproduce these filters (defaults left out)."""
+        values = {name: getattr(self, name) for name in FILTER_FIELDS}
+        values.update(overrides)
+        out: dict[str, str] = {}
+        for name in FILTER_FIELDS:
+            value = values.get(name)
+            if value in (None, ""):
+                continue
+            if name == "page_size" and value == DEFAULT_PAGE_SIZE:
+                continue
+            if name == "sort" and value == "newest":
+                continue
+            if isinstance(value, datetime):
+                value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+            out[name] = str(value)
+        return out
+
+    def query_string(self, **overrides: Any) -> str:
+        return urlencode(self.as_params(**overrides))
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, n) for n in FILTER_FIELDS if n not in ("page_size", "sort"))
+
+
+def parse_filters(args: Mapping[str, str]) -> tuple[RunFilters, dict[str, str]]:
+    """Validate the runs filters from request arguments.
+
+    Returns the filters built from the valid fields and {field: message} for the rest.
+    The caller must not query Temporal when the error dict is not empty.
+    """
+    errors: dict[str, str] = {}
+    values: dict[str, Any] = {}
+
+    def text(name: str) -> str:
+        return str(args.get(name) or "").strip()
+
+    q = text("q")
+    if q:
+        if ID_RE.fullmatch(q):
+            values["q"] = q
+        else:
+            errors["q"] = (
+                "search by an id or business key: letters, digits and _ . : - only (at most 128)"
+            )
+
+    domain = text("domain")
+    if domain:
+        if domain in registry.domains():
+            values["domain"] = domain
+        else:
+            errors["domain"] = f"unknown domain (known: {', '.join(registry.domains())})"
+
+    wf_type = text("workflow_type")
+    if wf_type:
+        known = workflow_types()
+        if wf_type not in known:
+            errors["workflow_type"] = "unknown workflow type"
+        elif domain and domain in registry.domains() and wf_type not in workflow_types(domain):
+            errors["workflow_type"] = f"{wf_type} is not a {domain} workflow"
+        else:
+            values["workflow_type"] = wf_type
+
+    status = text("status")
+    if status:
+        if status in STATUSES:
+            values["status"] = status
+        else:
+            errors["status"] = f"must be one of: {', '.join(STATUSES)}"
+
+    for name in ("entity_type", "entity_id"):
+        raw = text(name)
+        if raw:
+            if ID_RE.fullmatch(raw):
+                values[name] = raw
+            else:
+                errors[name] = "letters, digits and _ . : - only (at most 128)"
+
+    for name in ("started_after", "started_before", "closed_after"):
+        raw = text(name)
+        if raw:
+            if len(raw) > 40:
+                errors[name] = "is not a date and time (use 2026-12-01T10:00)"
+                continue
+            try:
+                values[name] = parse_datetime(raw)
+            except ValueError:
+                errors[name] = "is not a date and time (use 2026-12-01T10:00)"
+    after, before = values.get("started_after"), values.get("started_before")
+    if after and before and before <= after:
+        errors["started_before"] = "must be later than 'started after'"
+
+    raw_size = text("page_size")
+    if raw_size:
+        if raw_size.isdigit() and int(raw_size) in PAGE_SIZES:
+            values["page_size"] = int(raw_size)
+        else:
+            errors["page_size"] = f"must be one of: {', '.join(map(str, PAGE_SIZES))}"
+
+    sort = text("sort")
+    if sort:
+        if sort in SORTS:
+            values["sort"] = sort
+        else:
+            errors["sort"] = "must be newest or oldest"
+
+    return RunFilters(**values), errors
+
+
+def with_workflow_ids(filters: RunFilters, workflow_ids: Iterable[str]) -> RunFilters:
+    """Add workflow ids found for the search key (only valid identifiers are kept)."""
+    ids = tuple(sorted({w for w in workflow_ids if ID_RE.fullmatch(w)}))[:20]
+    return replace(filters, extra_workflow_ids=ids)
+
+
+def _search_clause(filters: RunFilters) -> str:
+    q = filters.q
+    parts = [f"WorkflowId = {quote(q)}", f"WorkflowId STARTS_WITH {quote(q)}"]
+    if ":" in q:
+        # `booking:42` -> that entity; `42` -> any entity with that id.
+        kind, _, ident = q.partition(":")
+        if kind and ident and ID_RE.fullmatch(kind) and ID_RE.fullmatch(ident):
+            parts.append(f"(EntityType = {quote(kind)} AND EntityId = {quote(ident)})")
+    parts.append(f"EntityId = {quote(q)}")
+    if filters.extra_workflow_ids:
+        parts.append(f"WorkflowId IN {_in_list(filters.extra_workflow_ids)}")
+    return "(" + " OR ".join(parts) + ")"
+
+
+def build_query(
+    filters: RunFilters, *, scope: str = "", include_status: bool = True, order: bool = False
+) -> str:
+    """The visibility query for validated filters.
+
+    `include_status=False` leaves the status out (for the status counts, which group by
+    it); `order=True` appends the requested ORDER BY StartTime.
+    """
+    clauses: list[str] = []
+    if scope:
+        clauses.append(f"({scope})")
+    if filters.q:
+        clauses.append(_search_clause(filters))
+    if filters.domain:
+        clauses.append(f"EstuaryDomain = {quote(filters.domain)}")
+    if filters.workflow_type:
+        clauses.append(f"WorkflowType = {quote(filters.workflow_type)}")
+    if include_status and filters.status:
+        clauses.append(f"ExecutionStatus = {quote(filters.status)}")
+    if filters.entity_type:
+        clauses.append(f"EntityType = {quote(filters.entity_type)}")
+    if filters.entity_id:
+        clauses.append(f"EntityId = {quote(filters.entity_id)}")
+    if filters.started_after:
+        clauses.append(f"StartTime >= {format_time(filters.started_after)}")
+    if filters.started_before:
+        clauses.append(f"StartTime < {format_time(filters.started_before)}")
+    if filters.closed_after:
+        clauses.append(f"CloseTime >= {format_time(filters.closed_after)}")
+    query = " AND ".join(clauses)
+    if order:
+        query = f"{query} ORDER BY StartTime {SORTS[filters.sort]}".strip()
+    return query
+
+
+def runs_by_id_query(run_ids: Iterable[str], *, scope: str = "") -> str:
+    """The runs with these run ids (for the live refresh of running rows)."""
+    ids = [r for r in run_ids if RUN_ID_RE.fullmatch(r)]
+    if not ids:
+        raise UnsafeValue("no valid run ids")
+    query = f"RunId IN {_in_list(ids)}"
+    return f"({scope}) AND {query}" if scope else query
+
+
+# --- page tokens --------------------------------------------------------------------------
+
+
+def encode_page_token(token: bytes | None) -> str:
+    if not token:
+        return ""
+    return base64.urlsafe_b64encode(token).decode("ascii").rstrip("=")
+
+
+def decode_page_token(raw: str | None) -> bytes | None:
+    """Temporal's opaque page token from the URL; ValueError if it is not one of ours."""
+    if not raw:
+        return None
+    if len(raw) > MAX_PAGE_TOKEN_CHARS or not re.fullmatch(r"[A-Za-z0-9_-]+", raw):
+        raise ValueError("the page link is damaged; start again from the first page")
+    try:
+        return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("the page link is damaged; start again from the first page") from None

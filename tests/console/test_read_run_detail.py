@@ -1,0 +1,73 @@
+"""Run detail against a real dev server: status, progress, a timeline built from the
+history (activities with attempts and last failure, timers, signals and updates with
+their sender), live refresh while running, raw events and the JSON download."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import gateway_for, unique_prefix
+from tests.console.read_support import get, login, start_read_test
+from tests.console.read_workflows import NoteUpdate, ReadTestInput, StepSignal, read_test_worker
+
+pytestmark = pytest.mark.live
+
+
+async def test_detail_follows_a_running_run(app, local_env):
+    prefix = unique_prefix()
+    gateway_for(app, local_env, prefix)
+    client = login(app, "viewer")
+    async with read_test_worker(local_env.client, prefix):
+        handle = await start_read_test(local_env.client, prefix, ReadTestInput(steps=2, label="x"))
+        run_id = handle.result_run_id
+        url = f"/runs/{handle.id}/{run_id}"
+
+        page = await get(client, url)
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200
+        assert "ReadSideTestWorkflow" in html
+        assert 'data-status="Running"' in html
+        # polls itself while running
+        assert f'hx-get="/runs/{handle.id}/{run_id}/live"' in html
+        assert "waiting for step 1" in html
+
+        await handle.signal("step", StepSignal(actor="ops@estuary.test"))
+        await handle.execute_update("note", NoteUpdate(actor="lead@estuary.test", text="hi"))
+
+        async def live_html() -> str:
+            return (await get(client, f"{url}/live")).get_data(as_text=True)
+
+        html = ""
+        for _ in range(60):
+            html = await live_html()
+            if "waiting for step 2" in html:
+                break
+        assert "Signal step" in html and "ops@estuary.test" in html
+        assert "Update note" in html and "lead@estuary.test" in html
+        assert "Activity read_test_record_step" in html
+        assert "step 1 flaked once" in html  # the first attempt's failure
+        assert "attempts 2" in html
+
+        await handle.signal("step", StepSignal(actor="ops@estuary.test"))
+        result = await handle.result()
+        assert result.steps_done == ["step 1", "step 2"]
+
+    html = (await get(client, f"{url}/live")).get_data(as_text=True)
+    assert 'data-status="Completed"' in html
+    assert "hx-trigger" not in html  # refresh stops once the run closed
+    assert "Timer" in html and "fired" in html
+    assert "Workflow completed" in html
+    assert "step 2" in html  # the result
+
+    events = await get(client, f"/runs/{handle.id}/{run_id}/events")
+    assert events.status_code == 200
+    assert "WorkflowExecutionStarted" in events.get_data(as_text=True)
+
+    download = await get(client, f"/runs/{handle.id}/{run_id}/history.json")
+    assert download.status_code == 200
+    assert "attachment" in download.headers["Content-Disposition"]
+    body = json.loads(download.get_data(as_text=True))
+    assert body["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    assert len(body["events"]) > 10
