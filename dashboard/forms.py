@@ -1,0 +1,293 @@
+"""Console forms generated from input dataclasses (workflow inputs, signal and update
+arguments).
+
+The fields come from `registry.input_fields` plus the dataclass metadata; parsing is
+`workers.temporal.inputs.parse_input`, the one parser the commands use too, so the console
+accepts and refuses exactly what `flask trigger-workflows` does. Only the fields a form
+shows are read from the request: anything else a client sends (`status`, `approver`, ...)
+is ignored. Fields that say who acts (`actor`, `requested_by`) are filled by the server
+from the signed-in user, never typed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from dashboard.extensions import db
+from workers.temporal import registry
+from workers.temporal.inputs import DEFAULT_MAX_LENGTH, InputError, parse_input
+
+# Filled by the server from the signed-in user; a form never shows or reads them.
+SERVER_FILLED = ("actor", "requested_by", "triggered_by")
+# Text longer than this gets a textarea.
+TEXTAREA_FROM = 300
+
+
+@dataclass
+class FormField:
+    """One input of a generated form, ready for the template."""
+
+    name: str
+    label: str
+    widget: str  # text, textarea, money, id, ids, int, select, bool, datetime, date
+    required: bool
+    help: str
+    choices: tuple[str, ...] = ()
+    value: str = ""
+    error: str | None = None
+    max_length: int | None = None
+
+    @property
+    def input_id(self) -> str:
+        return f"f-{self.name}"
+
+
+def label_for(name: str) -> str:
+    """`min_amount_cents` -> "Min amount", `booking_id` -> "Booking"."""
+    for suffix in ("_cents", "_ids", "_id"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)] + ("s" if suffix == "_ids" else "")
+            break
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def cents_text(cents: int | None) -> str:
+    """Integer cents as the text a person types (1234.50); the inverse of parse_money."""
+    if cents is None:
+        return ""
+    sign = "-" if cents < 0 else ""
+    cents = abs(int(cents))
+    return f"{sign}{cents // 100}.{cents % 100:02d}"
+
+
+def _literal_choices(tp: Any) -> tuple[str, ...]:
+    if typing.get_origin(tp) is typing.Literal:
+        return tuple(str(c) for c in typing.get_args(tp))
+    for arg in typing.get_args(tp):  # Optional[Literal[...]]
+        if typing.get_origin(arg) is typing.Literal:
+            return tuple(str(c) for c in typing.get_args(arg))
+    return ()
+
+
+def _base_type(tp: Any) -> Any:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or type(None) in typing.get_args(tp):
+        return _base_type(args[0]) if args else tp
+    return tp
+
+
+def _is_internal(f: dataclasses.Field) -> bool:
+    """Fields a person never sets: continuation state and settings taken from the config."""
+    if f.metadata.get("internal"):
+        return True
+    help_text = str(f.metadata.get("help", "")).lower()
+    return help_text.startswith(("internal", "filled from"))
+
+
+def _widget(f: dataclasses.Field, tp: Any, choices: tuple[str, ...]) -> str | None:
+    """The input kind for a field, or None when a form cannot carry it."""
+    base = _base_type(tp)
+    if f.metadata.get("money"):
+        return "money"
+    if choices:
+        return "select"
+    origin = typing.get_origin(base)
+    if origin in (list, tuple):
+        item = (typing.get_args(base) or (str,))[0]
+        return "ids" if item is int else ("text" if item is str else None)
+    if base is bool:
+        return "bool"
+    if base is int:
+        return "id" if f.name.endswith("_id") else "int"
+    if base is datetime:
+        return "datetime"
+    if base is date:
+        return "date"
+    if base is str:
+        limit = f.metadata.get("max_length", DEFAULT_MAX_LENGTH)
+        return "textarea" if limit > TEXTAREA_FROM else "text"
+    return None  # nested dataclasses and other structures are not form fields
+
+
+def _default_text(widget: str, default: Any) -> str:
+    if default is None:
+        return ""
+    if widget == "money":
+        return cents_text(default)
+    if widget == "bool":
+        return "yes" if default else "no"
+    if widget == "ids" or isinstance(default, list | tuple):
+        return ", ".join(str(v) for v in default)
+    if isinstance(default, datetime):
+        return default.strftime("%Y-%m-%dT%H:%M")
+    return str(default)
+
+
+def form_fields(
+    input_type: type,
+    values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, str] | None = None,
+    *,
+    exclude: Iterable[str] = (),
+    prefill: Mapping[str, Any] | None = None,
+) -> list[FormField]:
+    """The visible fields of `input_type`, with submitted values and errors if any.
+
+    `prefill` gives starting values (already in text form) for a GET; `values` are what
+    was submitted and win over defaults.
+    """
+    skip = set(SERVER_FILLED) | set(exclude)
+    hints = typing.get_type_hints(input_type)
+    dc_fields = {f.name: f for f in dataclasses.fields(input_type)}
+    out: list[FormField] = []
+    for info in registry.input_fields(input_type):
+        f = dc_fields[info.name]
+        if info.name in skip or _is_internal(f):
+            continue
+        tp = hints[info.name]
+        choices = info.choices or _literal_choices(tp)
+        widget = _widget(f, tp, tuple(str(c) for c in choices))
+        if widget is None:
+            continue
+        if values is not None and info.name in values:
+            value = str(values.get(info.name) or "")
+        elif prefill and info.name in prefill:
+            value = str(prefill[info.name])
+        else:
+            value = _default_text(widget, info.default)
+        out.append(
+            FormField(
+                name=info.name,
+                label=label_for(info.name),
+                widget=widget,
+                required=info.required,
+                help=info.help,
+                choices=tuple(str(c) for c in choices),
+                value=value,
+                error=(errors or {}).get(info.name),
+                max_length=f.metadata.get("max_length") if widget in ("text", "textarea") else None,
+            )
+        )
+    return out
+
+
+def visible_names(input_type: type, *, exclude: Iterable[str] = ()) -> list[str]:
+    return [f.name for f in form_fields(input_type, exclude=exclude)]
+
+
+def submitted_values(
+    input_type: type, form: Mapping[str, Any], *, exclude: Iterable[str] = ()
+) -> dict[str, str]:
+    """The raw text of the visible fields only; anything else in the request is ignored."""
+    out: dict[str, str] = {}
+    for name in visible_names(input_type, exclude=exclude):
+        raw = form.get(name)
+        if raw is not None:
+            out[name] = str(raw)
+    return out
+
+
+def parse_form(
+    input_type: type,
+    form: Mapping[str, Any],
+    *,
+    actor: str,
+    fixed: Mapping[str, str] | None = None,
+    exclude: Iterable[str] = (),
+) -> Any:
+    """Build `input_type` from a submitted form; raise InputError with field messages.
+
+    `actor` fills the server-filled fields the dataclass has; `fixed` gives values the
+    form may not change (an entity id taken from the URL). Every id field must name an
+    existing row.
+    """
+    fixed = dict(fixed or {})
+    values = submitted_values(input_type, form, exclude=[*exclude, *fixed])
+    names = {f.name for f in dataclasses.fields(input_type)}
+    for name in SERVER_FILLED:
+        if name in names:
+            values[name] = actor
+    values.update(fixed)
+    instance = parse_input(input_type, values)
+    problems = missing_references(instance)
+    if problems:
+        raise InputError(problems)
+    return instance
+
+
+# --- references -------------------------------------------------------------------------
+
+
+def _reference_models() -> dict[str, tuple[Any, str]]:
+    from dashboard.models import (
+        Booking,
+        Client,
+        PackagePurchase,
+        Payout,
+        Practitioner,
+        PractitionerDocument,
+        Service,
+        Subscription,
+    )
+
+    return {
+        "practitioner": (Practitioner, "practitioner"),
+        "booking": (Booking, "booking"),
+        "package_purchase": (PackagePurchase, "package purchase"),
+        "subscription": (Subscription, "subscription"),
+        "client": (Client, "client"),
+        "payout": (Payout, "payout"),
+        "document": (PractitionerDocument, "document"),
+        "service": (Service, "service"),
+    }
+
+
+def missing_references(instance: Any) -> dict[str, str]:
+    """Field messages for id fields that name no row (`practitioner_id`, `booking_ids`...)."""
+    models = _reference_models()
+    problems: dict[str, str] = {}
+    for f in dataclasses.fields(instance):
+        stem = None
+        if f.name.endswith("_ids"):
+            stem = f.name[:-4]
+        elif f.name.endswith("_id"):
+            stem = f.name[:-3]
+        if stem not in models:
+            continue
+        value = getattr(instance, f.name)
+        ids = value if isinstance(value, list | tuple) else [value]
+        ids = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
+        if not ids:
+            continue
+        model, noun = models[stem]
+        found = set(db.session.scalars(select(model.id).where(model.id.in_(set(ids)))))
+        unknown = [i for i in ids if i not in found]
+        if unknown:
+            shown = ", ".join(str(i) for i in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            problems[f.name] = f"no {noun} with id {shown}"
+    return problems
+
+
+def describe_value(input_type: type, name: str, value: Any) -> str:
+    """A parsed value as a person reads it on a confirmation page."""
+    f = {x.name: x for x in dataclasses.fields(input_type)}.get(name)
+    if value is None or value == "" or value == []:
+        return "—"
+    if f is not None and f.metadata.get("money") and isinstance(value, int):
+        return cents_text(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC")
+    return str(value)

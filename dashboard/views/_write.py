@@ -1,0 +1,214 @@
+"""Plumbing shared by the console's write-side views (start, actions, approvals,
+schedules, staff): the guard that authorises and audits, reasons, links to pages other
+blueprints own, and the mapping of gateway errors to messages and status codes.
+
+No blueprint here; `register_blueprints` imports this module and finds no `bp`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import abort, current_app, request, url_for
+from flask_login import current_user
+from werkzeug.routing import BuildError
+
+from dashboard.permissions import require
+from dashboard.services import audit
+from dashboard.temporal import (
+    AlreadyStarted,
+    GatewayError,
+    RunNotFound,
+    TemporalUnavailable,
+    UpdateRejected,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+WORKFLOW_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+MAX_REASON_LENGTH = 500
+# Form keys of the reason every destructive or money action asks for. They are prefixed
+# so they never collide with a workflow input's own `reason` / `reason_code` field.
+REASON_CODE_KEY = "action_reason_code"
+REASON_TEXT_KEY = "action_reason"
+
+
+def guard(action: str) -> Callable[[F], F]:
+    """`require(action)`, plus an audited denial when nobody is signed in and the request
+    would change something (a signed-out GET is just sent to the sign-in page)."""
+
+    def decorate(view: F) -> F:
+        required = require(action)(view)
+
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated and request.method != "GET":
+                from dashboard.extensions import login_manager
+
+                audit.record(
+                    action=str(request.endpoint),
+                    target=request.path,
+                    outcome="denied",
+                    detail=f"not signed in; {action} needs a signed-in user",
+                )
+                return login_manager.unauthorized()
+            return required(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def record(
+    outcome: str,
+    *,
+    target: str,
+    params: Mapping[str, Any] | None = None,
+    reason: str = "",
+    detail: str = "",
+) -> None:
+    """One audit event for this request, named after its endpoint."""
+    audit.record(
+        action=str(request.endpoint),
+        target=target,
+        outcome=outcome,
+        params=dict(params or {}),
+        reason=reason,
+        detail=detail,
+    )
+
+
+def form_params(form: Mapping[str, Any], keep: set[str] | None = None) -> dict[str, str]:
+    """Submitted fields for the audit trail (the CSRF token never; secrets are redacted
+    by the audit writer)."""
+    out: dict[str, str] = {}
+    for key in form:
+        if key == "csrf_token" or (keep is not None and key not in keep):
+            continue
+        out[key] = str(form.get(key, ""))[:500]
+    return out
+
+
+# --- ids and links --------------------------------------------------------------------------
+
+
+def checked_workflow_id(workflow_id: str) -> str:
+    if not WORKFLOW_ID_RE.fullmatch(workflow_id or ""):
+        abort(404)
+    return workflow_id
+
+
+def checked_run_id(run_id: str | None) -> str | None:
+    if not run_id:
+        return None
+    if not RUN_ID_RE.fullmatch(run_id):
+        abort(404)
+    return run_id
+
+
+def link(endpoint: str, **values: Any) -> str | None:
+    """URL of a page another blueprint may or may not provide yet."""
+    if endpoint not in current_app.view_functions:
+        return None
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
+def run_url(workflow_id: str, run_id: str | None = None) -> str | None:
+    """The run detail page (runs.detail, or runs.latest without a run id), if any."""
+    if run_id:
+        url = link("runs.detail", workflow_id=workflow_id, run_id=run_id)
+        if url:
+            return url
+    return link("runs.latest", workflow_id=workflow_id)
+
+
+def safe_next(default: str) -> str:
+    """The `next` field if it is a local path; never an open redirect."""
+    target = request.form.get("next") or request.args.get("next") or ""
+    parts = urlsplit(target)
+    if (
+        not target
+        or parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or len(target) > 2000
+    ):
+        return default
+    return target
+
+
+def wants_fragment() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+# --- reasons --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    text: str
+
+    def __str__(self) -> str:
+        if self.code and self.text:
+            return f"{self.code}: {self.text}"
+        return self.code or self.text
+
+
+def parse_reason(
+    form: Mapping[str, Any], *, money: bool, required: bool = True
+) -> tuple[Reason, dict[str, str]]:
+    """The reason of an action: money actions need a reason code (and text for 'other');
+    others need text when `required`."""
+    from dashboard.models import REASON_CODES
+
+    errors: dict[str, str] = {}
+    code = str(form.get(REASON_CODE_KEY) or "").strip()
+    text = str(form.get(REASON_TEXT_KEY) or "").strip()
+    if len(text) > MAX_REASON_LENGTH:
+        errors[REASON_TEXT_KEY] = f"is {len(text)} characters long; at most {MAX_REASON_LENGTH}"
+    elif "\x00" in text:
+        errors[REASON_TEXT_KEY] = "contains a NUL character"
+    if money:
+        if not code:
+            errors[REASON_CODE_KEY] = "a reason code is required for a money workflow"
+        elif code not in REASON_CODES:
+            errors[REASON_CODE_KEY] = f"{code[:40]!r} is not one of: {', '.join(REASON_CODES)}"
+        elif code == "other" and not text and REASON_TEXT_KEY not in errors:
+            errors[REASON_TEXT_KEY] = "say why (required with reason code 'other')"
+    else:
+        code = ""
+        if required and not text and REASON_TEXT_KEY not in errors:
+            errors[REASON_TEXT_KEY] = "a reason is required"
+    return Reason(code, text), errors
+
+
+# --- gateway errors -------------------------------------------------------------------------
+
+
+def gateway_status(exc: GatewayError) -> int:
+    if isinstance(exc, TemporalUnavailable):
+        return 503
+    if isinstance(exc, RunNotFound):
+        return 404
+    if isinstance(exc, AlreadyStarted):
+        return 409
+    if isinstance(exc, UpdateRejected):
+        return 422
+    return 502
+
+
+def gateway_outcome(exc: GatewayError) -> str:
+    """A validator's refusal is the workflow saying no ("denied"); the rest are errors."""
+    return "denied" if isinstance(exc, UpdateRejected) else "error"

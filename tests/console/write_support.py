@@ -1,0 +1,231 @@
+"""Helpers for the write-side console tests (plain functions and one live-server helper,
+so they never clash with fixtures other console tests define)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from werkzeug.serving import make_server
+
+from dashboard.extensions import db
+from dashboard.gateway import set_gateway
+from dashboard.models import (
+    AuditEvent,
+    Booking,
+    Client,
+    Practitioner,
+    Service,
+    StaffUser,
+)
+from dashboard.models.base import utcnow
+from dashboard.services import ledger
+from dashboard.temporal import TemporalGateway
+from tests.conftest import make_user
+
+PASSWORD = "correct horse battery"
+# Row ids for practitioners and bookings: unique across tests, because the business keys
+# (`payments-payout-{practitioner}-{day}`, `bookings-lifecycle-{booking}`) live on in the
+# session's Temporal server while the database starts empty for every test.
+_ids = itertools.count(random.randrange(10_000_000, 2_000_000_000, 1_000_000))
+CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def login(
+    app: Flask, role: str = "operator", email: str | None = None, *, csrf: bool = False
+) -> tuple[FlaskClient, StaffUser]:
+    """A test client signed in as a new staff user with `role` (CSRF off unless asked)."""
+    app.config["WTF_CSRF_ENABLED"] = csrf
+    user = make_user(app, role, email=email or f"{role}-{uuid.uuid4().hex[:6]}@test.local")
+    client = app.test_client()
+    data = {"email": user.email, "password": PASSWORD}
+    if csrf:
+        data["csrf_token"] = csrf_token(client, "/auth/login")
+    response = client.post("/auth/login", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return client, user
+
+
+def sign_in(app: Flask, user: StaffUser) -> FlaskClient:
+    """Another signed-in session (its own client) for an existing user."""
+    client = app.test_client()
+    data = {"email": user.email, "password": PASSWORD}
+    if app.config.get("WTF_CSRF_ENABLED"):
+        data["csrf_token"] = csrf_token(client, "/auth/login")
+    response = client.post("/auth/login", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return client
+
+
+def csrf_token(client: FlaskClient, path: str = "/") -> str:
+    page = client.get(path).get_data(as_text=True)
+    found = CSRF_RE.search(page)
+    assert found, f"no CSRF token on {path}"
+    return found.group(1)
+
+
+class CountingGateway(TemporalGateway):
+    """A real gateway that counts every call that would reach Temporal."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+
+    def run(self, fn: Any, timeout: float | None = None) -> Any:
+        self.calls += 1
+        return super().run(fn, timeout)
+
+
+def unreachable_gateway(app: Flask) -> CountingGateway:
+    """A gateway pointed at a closed port: any call fails, and is counted."""
+    gw = CountingGateway(
+        {
+            **app.config,
+            "TEMPORAL_ADDRESS": "127.0.0.1:9",
+            "TEMPORAL_CONNECT_TIMEOUT": 1,
+            "TEMPORAL_RPC_TIMEOUT": 1,
+        }
+    )
+    set_gateway(app, gw)
+    return gw
+
+
+def counting_gateway_for(app: Flask, env: Any, prefix: str) -> CountingGateway:
+    gw = CountingGateway(
+        {
+            **app.config,
+            "TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+            "TEMPORAL_NAMESPACE": env.client.namespace,
+            "TEMPORAL_TASK_QUEUE_PREFIX": prefix,
+        }
+    )
+    set_gateway(app, gw)
+    return gw
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def seed_practitioner(
+    app: Flask,
+    *,
+    balance_cents: int = 0,
+    name: str | None = None,
+    destination: str | None = "acct_test",
+    status: str = "active",
+) -> int:
+    with app.app_context():
+        tag = uuid.uuid4().hex[:8]
+        p = Practitioner(
+            id=next(_ids),
+            name=name or f"Practitioner {tag}",
+            email=f"p-{tag}@practitioners.test",
+            status=status,
+            tier="pro",
+            profile_complete=True,
+            accepts_bookings=True,
+            payout_destination=f"{destination}_{tag}" if destination else None,
+        )
+        db.session.add(p)
+        db.session.flush()
+        if balance_cents:
+            ledger.post(
+                f"test:earnings:{p.id}:{tag}",
+                "earning",
+                [
+                    ledger.Leg(ledger.EXTERNAL_CLIENT_PAYMENTS, -balance_cents),
+                    ledger.Leg(ledger.available_account(p.id), balance_cents),
+                ],
+            )
+        db.session.commit()
+        return p.id
+
+
+def seed_booking(
+    app: Flask,
+    *,
+    practitioner_id: int | None = None,
+    hours_ahead: float = 72,
+    status: str = "confirmed",
+) -> int:
+    with app.app_context():
+        pid = practitioner_id or seed_practitioner(app)
+        tag = uuid.uuid4().hex[:8]
+        client = Client(name=f"Client {tag}", email=f"c-{tag}@clients.test")
+        service = Service(
+            practitioner_id=pid, name="Massage", duration_minutes=60, price_cents=9_000
+        )
+        db.session.add_all([client, service])
+        db.session.flush()
+        start = utcnow().replace(microsecond=0) + timedelta(hours=hours_ahead)
+        booking = Booking(
+            id=next(_ids),
+            client_id=client.id,
+            practitioner_id=pid,
+            service_id=service.id,
+            start_at=start,
+            end_at=start + timedelta(minutes=60),
+            price_cents=9_000,
+            status=status,
+        )
+        db.session.add(booking)
+        db.session.commit()
+        return booking.id
+
+
+def audit_events(app: Flask, **where: str) -> list[AuditEvent]:
+    with app.app_context():
+        query = select(AuditEvent).order_by(AuditEvent.id)
+        for name, value in where.items():
+            query = query.where(getattr(AuditEvent, name) == value)
+        events = list(db.session.scalars(query))
+        for e in events:
+            db.session.expunge(e)
+        return events
+
+
+def count_rows(app: Flask, model: Any) -> int:
+    with app.app_context():
+        return int(db.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def wait_for(
+    predicate: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.1, what: str = ""
+) -> Any:
+    """Poll a sync predicate (off the event loop) until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(interval)
+
+
+# --- a live console for tests that need real concurrent HTTP requests -------------------------
+
+
+@contextmanager
+def live_console(app: Flask) -> Iterator[str]:
+    """Serve `app` on a free port in a thread (threaded: one thread per request)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="test-console", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
