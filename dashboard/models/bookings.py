@@ -93,7 +93,8 @@ class Booking(db.Model):
     # credit given back to the client and fee paid to the practitioner, in cents.
     credit_issued_cents: Mapped[int | None] = mapped_column(Integer)
     practitioner_fee_cents: Mapped[int | None] = mapped_column(Integer)
-    # When (workflow time) and by whom the outcome (completed/no-show/cancelled/moved) was set.
+    # When (workflow time) and by whom the outcome (completed, no-show, cancelled,
+    # rescheduled) was recorded.
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome_by: Mapped[str | None] = mapped_column(String(254))
 

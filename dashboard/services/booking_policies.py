@@ -14,7 +14,8 @@ Rules:
 - A package session moves no money here: a cancelled session returns to the package, a
   no-show session is used up; the package's payout workflow governs the practitioner's share.
 Fees round down to whole cents and the credit is the rest of the price, so a rounding cent
-always goes to the client and credit + fee + forfeited always equals the price.
+always goes to the client and credit + fee + forfeited always equals the price (outside
+package sessions, where all three are zero).
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ class Settlement:
     fee_cents: int
     full_credit: bool
     note: str
+    # What the client loses and nobody else receives (kept by the platform).
+    forfeited_cents: int = 0
 
 
 def _percent_of(price_cents: int, percent: int) -> int:
@@ -98,7 +101,7 @@ def no_show(
     forfeited = price_cents - fee - credit
     note = f"no-show: fee {fee} to practitioner ({fee_percent}%)"
     note += f", credit {credit} to client" if credit else f", client forfeits {forfeited}"
-    return Settlement(credit, fee, False, note)
+    return Settlement(credit, fee, False, note, forfeited)
 
 
 def cancellation(

@@ -229,15 +229,13 @@ def _clear_unresolved_flag(booking: Booking) -> None:
 
 
 def _settle(booking: Booking, key: str, kind: str, settlement: booking_policies.Settlement) -> None:
-    """Move the booking's price out of clearing: fee to the practitioner, credit to the
-    client, any remainder forfeited to the platform. Client credit is also kept on the
-    client row for quick reads."""
-    price = booking.price_cents
-    forfeited = price - settlement.credit_cents - settlement.fee_cents
+    """Move the settled part of the booking's price out of clearing: fee to the
+    practitioner, credit to the client, the forfeited part to the platform. Client credit is
+    also kept on the client row for quick reads."""
     legs = [
         ledger.Leg(ledger.available_account(booking.practitioner_id), settlement.fee_cents),
         ledger.Leg(client_credit_account(booking.client_id), settlement.credit_cents),
-        ledger.Leg(PLATFORM_FORFEITED, forfeited),
+        ledger.Leg(PLATFORM_FORFEITED, settlement.forfeited_cents),
     ]
     legs = [leg for leg in legs if leg.amount_cents]
     if not legs:

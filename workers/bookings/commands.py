@@ -151,10 +151,14 @@ def start_batch_reminders(
 # --- signals and updates to a running lifecycle -------------------------------------------------
 
 
-def _active_booking_id(booking_id: str) -> int:
+def _booking_id(booking_id: str) -> int:
+    return _parse(BookingLifecycleInput, {"booking_id": booking_id}).booking_id
+
+
+def _active_booking_id(booking_id: str, action: str) -> int:
     """Parse the id and refuse a booking that is unknown or already finished."""
-    parsed = _parse(BookingLifecycleInput, {"booking_id": booking_id}).booking_id
-    _check(lambda: bookings.check_lifecycle_can_start(parsed))
+    parsed = _booking_id(booking_id)
+    _check(lambda: bookings.require_active(bookings.get_booking(parsed), action))
     return parsed
 
 
@@ -172,14 +176,14 @@ def _gateway_call(booking_id: int, fn: Callable[[str], T]) -> T:
 
 
 def send_mark(booking_id: str, signal_name: str, note: str) -> None:
-    parsed = _active_booking_id(booking_id)
+    parsed = _active_booking_id(booking_id, "marked")
     arg = _parse(MarkSessionArg, {"actor": cli_actor(), "note": note})
     _gateway_call(parsed, lambda wid: gateway().signal(wid, signal_name, arg))
     click.echo(f"Sent {signal_name} to {lifecycle_workflow_id(parsed)}")
 
 
 def send_feedback(booking_id: str, rating: str, comment: str) -> None:
-    parsed = _parse(BookingLifecycleInput, {"booking_id": booking_id}).booking_id
+    parsed = _booking_id(booking_id)
     _check(lambda: bookings.get_booking(parsed))
     arg = _parse(FeedbackArg, {"actor": cli_actor(), "rating": rating, "comment": comment})
     _gateway_call(parsed, lambda wid: gateway().signal(wid, "feedback_received", arg))
@@ -187,7 +191,7 @@ def send_feedback(booking_id: str, rating: str, comment: str) -> None:
 
 
 def send_cancel(booking_id: str, reason: str, by: str) -> Any:
-    parsed = _active_booking_id(booking_id)
+    parsed = _active_booking_id(booking_id, "cancelled")
     arg = _parse(CancelArg, {"actor": cli_actor(), "reason": reason, "by": by})
     result = _gateway_call(parsed, lambda wid: gateway().update(wid, "cancel", arg))
     click.echo(f"Cancelled booking {parsed}: {json.dumps(result, default=str, sort_keys=True)}")
@@ -195,7 +199,7 @@ def send_cancel(booking_id: str, reason: str, by: str) -> Any:
 
 
 def send_move(booking_id: str, to: str, reason: str) -> Any:
-    parsed = _active_booking_id(booking_id)
+    parsed = _active_booking_id(booking_id, "moved")
     arg = _parse(RescheduleArg, {"actor": cli_actor(), "new_start_at": to, "reason": reason})
 
     def check() -> None:
@@ -208,7 +212,7 @@ def send_move(booking_id: str, to: str, reason: str) -> Any:
 
 
 def show_progress(booking_id: str) -> Any:
-    parsed = _parse(BookingLifecycleInput, {"booking_id": booking_id}).booking_id
+    parsed = _booking_id(booking_id)
     result = _gateway_call(parsed, lambda wid: gateway().query(wid, "progress"))
     click.echo(json.dumps(result, default=str, indent=2, sort_keys=True))
     return result

@@ -473,12 +473,13 @@ class BookingLifecycleWorkflow(BaseWorkflow):
             return
         self._outcome, self._outcome_by = "completed", arg.actor
         self._flag_resolved = self._flagged
-        self._stage = "awaiting_feedback"
+        self._stage = "completing"
         self._step(f"completed (by {arg.actor})")
         await self._payments_steps()
         await self._notice("follow_up", ["client"])
         self._step("follow-up with feedback request sent")
         self._feedback_due = workflow.now() + self._feedback_wait()
+        self._stage = "awaiting_feedback"
 
     async def _payments_steps(self) -> None:
         """Package payout signal (package sessions) and commission (every session), on
