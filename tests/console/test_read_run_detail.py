@@ -71,3 +71,20 @@ async def test_detail_follows_a_running_run(app, local_env):
     body = json.loads(download.get_data(as_text=True))
     assert body["events"][0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
     assert len(body["events"]) > 10
+
+
+async def test_detail_links_child_workflows(app, local_env):
+    prefix = unique_prefix()
+    gateway_for(app, local_env, prefix)
+    client = login(app)
+    async with read_test_worker(local_env.client, prefix):
+        handle = await start_read_test(
+            local_env.client, prefix, ReadTestInput(steps=0, with_child=True, timer_seconds=0)
+        )
+        await handle.result()
+    html = (await get(client, f"/runs/{handle.id}/{handle.result_run_id}")).get_data(True)
+    assert "Child workflow ReadSideTestWorkflow" in html
+    child = await local_env.client.get_workflow_handle(f"{handle.id}-child").describe()
+    assert f'href="/runs/{handle.id}-child/{child.run_id}"' in html
+    child_html = (await get(client, f"/runs/{handle.id}-child/{child.run_id}")).get_data(True)
+    assert f'href="/runs/{handle.id}/{handle.result_run_id}"' in child_html  # parent link

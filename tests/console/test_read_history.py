@@ -1,0 +1,111 @@
+"""The timeline summary on its own: a long history is summarised, not listed in full."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+
+from dashboard.services.history import TIMELINE_HEAD, TIMELINE_TAIL, Elided, summarise
+
+T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
+
+
+def _payload(value) -> Payloads:
+    return Payloads(
+        payloads=[Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(value).encode())]
+    )
+
+
+def _event(event_id: int, event_type: int, seconds: float, **attrs) -> HistoryEvent:
+    event = HistoryEvent(event_id=event_id, event_type=event_type, **attrs)
+    event.event_time.FromDatetime(T0 + timedelta(seconds=seconds))
+    return event
+
+
+def test_many_signals_are_elided_and_counted():
+    events = [
+        _event(
+            1,
+            EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED,
+            0,
+            workflow_execution_started_event_attributes={"input": _payload({"n": 1})},
+        )
+    ]
+    for i in range(2, 3002):
+        events.append(
+            _event(
+                i,
+                EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+                i,
+                workflow_execution_signaled_event_attributes={
+                    "signal_name": "session_completed",
+                    "input": _payload({"actor": f"ops{i % 3}@x", "booking_id": i}),
+                    "identity": "console@1",
+                },
+            )
+        )
+    timeline = summarise(events)
+    assert timeline.event_count == 3001
+    assert len(timeline.signals) == 3000
+    entries = timeline.entries()
+    assert len(entries) == TIMELINE_HEAD + TIMELINE_TAIL + 1
+    elided = [e for e in entries if isinstance(e, Elided)]
+    assert elided and elided[0].by_kind == {"signal": 3000 - TIMELINE_HEAD - TIMELINE_TAIL + 1}
+    (stats,) = timeline.signal_stats
+    assert stats.name == "session_completed" and stats.count == 3000
+    assert stats.last_sender == "ops1@x"  # 3001 % 3
+    assert json.loads(timeline.input) == {"n": 1}
+
+
+def test_activity_retries_and_timer_fire_time():
+    sched = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    events = [
+        _event(
+            5,
+            sched,
+            0,
+            activity_task_scheduled_event_attributes={
+                "activity_id": "1",
+                "activity_type": {"name": "transfer_money"},
+            },
+        ),
+        _event(
+            6,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+            30,
+            activity_task_started_event_attributes={
+                "scheduled_event_id": 5,
+                "attempt": 3,
+                "last_failure": {"message": "provider timeout"},
+            },
+        ),
+        _event(
+            7,
+            EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+            32,
+            activity_task_completed_event_attributes={"scheduled_event_id": 5},
+        ),
+        _event(
+            8,
+            EventType.EVENT_TYPE_TIMER_STARTED,
+            40,
+            timer_started_event_attributes={
+                "timer_id": "9",
+                "start_to_fire_timeout": {"seconds": 86400},
+            },
+        ),
+    ]
+    timeline = summarise(events)
+    (activity,) = timeline.activities
+    assert activity.attempts == 3 and activity.status == "completed"
+    assert activity.last_failure.message == "provider timeout"
+    assert activity.duration == timedelta(seconds=2)
+    assert activity.total == timedelta(seconds=32)
+    (timer,) = timeline.timers
+    assert timer.status == "pending"
+    assert timer.fire_at == T0 + timedelta(seconds=40, days=1)
+    assert timeline.pending_timers == [timer]
