@@ -197,12 +197,16 @@ def parse_reason(
 # --- gateway errors -------------------------------------------------------------------------
 
 
+class RunStateConflict(GatewayError):
+    """The run is not in a state that allows the action (closed, another type...)."""
+
+
 def gateway_status(exc: GatewayError) -> int:
     if isinstance(exc, TemporalUnavailable):
         return 503
     if isinstance(exc, RunNotFound):
         return 404
-    if isinstance(exc, AlreadyStarted):
+    if isinstance(exc, AlreadyStarted | RunStateConflict):
         return 409
     if isinstance(exc, UpdateRejected):
         return 422
