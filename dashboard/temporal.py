@@ -32,6 +32,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
@@ -97,6 +98,10 @@ class UpdateRejected(GatewayError):
 
 class QueryFailed(GatewayError):
     pass
+
+
+class NoWorkerAnswered(GatewayError):
+    """An update or query got no answer in time: the domain's worker is down or busy."""
 
 
 # --- results ------------------------------------------------------------------------
@@ -444,6 +449,12 @@ class TemporalGateway:
                 cause = exc.cause
                 message = getattr(cause, "message", None) or str(cause or exc)
                 raise UpdateRejected(message) from exc
+            except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+                raise NoWorkerAnswered(
+                    f"No worker answered {name!r} within {self.timeout:.0f} s: check that the "
+                    "domain's worker is running (Workers page). The request may still be "
+                    "applied when a worker picks it up, so check the run before sending it again."
+                ) from exc
 
         return self.run(call)
 
