@@ -4,11 +4,15 @@ so they never clash with fixtures other console tests define)."""
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import itertools
 import random
 import re
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -229,3 +233,41 @@ def live_console(app: Flask) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[override]
+        return None
+
+
+class HttpSession:
+    """A browser-like session over real HTTP (cookies, CSRF token from the pages)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect()
+        )
+
+    def request(self, path: str, data: dict[str, str] | None = None) -> tuple[int, str]:
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        req = urllib.request.Request(self.base_url + path, data=body)
+        try:
+            with self.opener.open(req, timeout=30) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def token(self, path: str) -> str:
+        status, page = self.request(path)
+        found = CSRF_RE.search(page)
+        assert found, f"no CSRF token on {path} ({status})"
+        return found.group(1)
+
+    def sign_in(self, email: str, password: str = PASSWORD) -> None:
+        token = self.token("/auth/login")
+        status, _ = self.request(
+            "/auth/login", {"email": email, "password": password, "csrf_token": token}
+        )
+        assert status == 302, f"sign-in failed for {email}: {status}"

@@ -1,0 +1,320 @@
+"""The approvals queue: payouts waiting for an approver, and the approve/reject decisions.
+
+A decision is the payout workflow's `approve` / `reject` update, whose validator has the
+last word (never the requester, never the same approver twice, the exact amount and payee).
+The console checks the same rules first, plus the approver's limit, so a refusal is
+explained before anything reaches Temporal. The form carries the amount and payee the
+approver saw; if the payout differs now, the decision is refused. Decisions on one payout
+are serialised (a PostgreSQL advisory lock, or a process lock on SQLite), so two approvers
+clicking at once produce one decision and the second is told it was already decided.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select, text
+from sqlalchemy.orm import selectinload
+
+from dashboard import forms
+from dashboard.extensions import db
+from dashboard.gateway import gateway
+from dashboard.models import Payout, PayoutApproval, Practitioner, StaffUser
+from dashboard.models.base import utcnow
+from dashboard.permissions import can
+from dashboard.temporal import GatewayError, UpdateRejected
+from dashboard.views._write import (
+    form_params,
+    gateway_outcome,
+    guard,
+    link,
+    record,
+    run_url,
+    safe_next,
+)
+from workers.temporal import registry
+from workers.temporal.inputs import InputError
+
+bp = Blueprint("approvals", __name__, url_prefix="/approvals")
+
+QUEUE_LIMIT = 200
+DECISIONS = ("approve", "reject")
+# Approver limits by role when the user has none of their own (None: no limit).
+# Override with the APPROVAL_LIMITS_CENTS setting, e.g. {"approver": 1_000_000}.
+DEFAULT_ROLE_LIMITS: dict[str, int | None] = {"approver": None, "admin": None}
+_ADVISORY_LOCK_CLASS = 727275
+_process_locks: dict[int, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def approval_limit(user: StaffUser) -> int | None:
+    """The most this user may approve, in cents (None: no limit)."""
+    if user.approval_limit_cents is not None:
+        return int(user.approval_limit_cents)
+    limits = {**DEFAULT_ROLE_LIMITS, **current_app.config.get("APPROVAL_LIMITS_CENTS", {})}
+    return limits.get(user.role)
+
+
+def _same_person(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and a.strip().casefold() == b.strip().casefold()
+
+
+@dataclass
+class PayoutDecision:
+    """One payout as the signed-in user sees it in the queue."""
+
+    payout: Payout
+    practitioner: Practitioner | None
+    approvals: list[PayoutApproval]
+    why_not: str | None
+    limit: int | None
+    error: str = ""
+    field_errors: dict[str, str] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def age(self) -> str:
+        return age_text(utcnow() - self.payout.created_at)
+
+    @property
+    def amount_text(self) -> str:
+        return forms.cents_text(self.payout.amount_cents)
+
+    @property
+    def run_url(self) -> str | None:
+        return run_url(self.payout.workflow_id)
+
+    @property
+    def payout_url(self) -> str | None:
+        return link("domains.payout", payout_id=self.payout.id)
+
+    @property
+    def practitioner_url(self) -> str | None:
+        return link("domains.practitioner", practitioner_id=self.payout.practitioner_id)
+
+
+def age_text(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h {minutes % 60} min"
+    return f"{hours // 24} days"
+
+
+def why_not(user: StaffUser, payout: Payout, approvals: list[PayoutApproval]) -> str | None:
+    """Why this user may not decide on this payout now, or None."""
+    if not can(user, "approve_payout"):
+        return f"your role ({user.role}) does not decide payouts"
+    if payout.status != "pending_approval":
+        return f"already decided: the payout is {payout.status.replace('_', ' ')}"
+    if _same_person(user.email, payout.requested_by):
+        return "you requested this payout: another approver must decide"
+    if any(_same_person(a.approver, user.email) for a in approvals):
+        return "you have already approved this payout; the next approval must be someone else's"
+    limit = approval_limit(user)
+    if limit is not None and payout.amount_cents > limit:
+        money = current_app.jinja_env.filters["money"]
+        return f"above your approval limit of {money(limit, payout.currency)}"
+    return None
+
+
+def _decision(payout: Payout) -> PayoutDecision:
+    approvals = sorted(payout.approvals, key=lambda a: a.created_at)
+    return PayoutDecision(
+        payout=payout,
+        practitioner=db.session.get(Practitioner, payout.practitioner_id),
+        approvals=[a for a in approvals if a.decision == "approve"],
+        why_not=why_not(current_user, payout, approvals),
+        limit=approval_limit(current_user),
+    )
+
+
+@bp.app_template_global("payout_decision")
+def payout_decision(payout: Payout) -> PayoutDecision | None:
+    """The decision forms for one payout (the payout page's partial), while it waits."""
+    if payout is None or payout.status != "pending_approval":
+        return None
+    return _decision(payout)
+
+
+def _queue(focus: PayoutDecision | None = None) -> list[PayoutDecision]:
+    payouts = db.session.scalars(
+        select(Payout)
+        .where(Payout.status == "pending_approval")
+        .options(selectinload(Payout.approvals))
+        .order_by(Payout.created_at, Payout.id)
+        .limit(QUEUE_LIMIT)
+    ).all()
+    rows = []
+    for payout in payouts:
+        if focus is not None and focus.payout.id == payout.id:
+            rows.append(focus)
+        else:
+            rows.append(_decision(payout))
+    return rows
+
+
+@bp.get("/")
+@guard("view")
+def index():
+    return _render_queue()
+
+
+def _render_queue(focus: PayoutDecision | None = None, status: int = 200):
+    rows = _queue(focus)
+    if focus is not None and all(r.payout.id != focus.payout.id for r in rows):
+        rows.insert(0, focus)
+    return (
+        render_template(
+            "approvals/index.html",
+            rows=rows,
+            threshold=current_app.config["PAYOUT_APPROVAL_THRESHOLD_CENTS"],
+            dual_threshold=current_app.config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"],
+            limit=approval_limit(current_user),
+            can_decide=can(current_user, "approve_payout"),
+        ),
+        status,
+    )
+
+
+# --- deciding ---------------------------------------------------------------------------------
+
+
+@contextmanager
+def decision_lock(payout_id: int) -> Iterator[None]:
+    """Serialise decisions on one payout.
+
+    PostgreSQL: a transaction-level advisory lock, released when the request's
+    transaction ends (the audit record commits it). Elsewhere: a lock in this process.
+    """
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(:cls, :key)"),
+            {"cls": _ADVISORY_LOCK_CLASS, "key": payout_id % 2**31},
+        )
+        yield
+        return
+    with _process_locks_guard:
+        lock = _process_locks.setdefault(payout_id, threading.Lock())
+    with lock:
+        yield
+
+
+def _decision_type(name: str) -> type:
+    """The argument dataclass of the payout workflow's `approve` / `reject` update."""
+    for wf in registry.all_workflows():
+        if wf.spec.money and name in dict(wf.spec.updates):
+            arg = dict(wf.spec.updates)[name]
+            if arg is not None:
+                return arg
+    abort(404)
+
+
+def _load_fresh(payout_id: int) -> Payout | None:
+    return db.session.scalar(
+        select(Payout)
+        .where(Payout.id == payout_id)
+        .options(selectinload(Payout.approvals))
+        .execution_options(populate_existing=True)
+    )
+
+
+def _decide(payout_id: int, name: str):
+    arg_type = _decision_type(name)
+    target = f"payout:{payout_id}"
+    seen = forms.submitted_values(arg_type, request.form)
+    params = {"decision": name, **seen}
+    reason = str(request.form.get("reason_code", "") or "")
+    note = str(request.form.get("note", "") or "")
+    audit_reason = f"{reason}: {note}".strip(": ") if name == "reject" else note
+
+    payout = db.session.get(Payout, payout_id)
+    if payout is None:
+        abort(404)
+    try:
+        arg = forms.parse_form(arg_type, request.form, actor=current_user.email)
+        if name == "reject" and arg.reason_code == "other" and not arg.note.strip():
+            raise InputError({"note": "say why (required with reason code 'other')"})
+    except InputError as exc:
+        record(
+            "invalid",
+            target=target,
+            params=form_params(request.form),
+            reason=audit_reason,
+            detail="; ".join(f"{k}: {v}" for k, v in exc.errors.items()),
+        )
+        focus = _decision(payout)
+        focus.field_errors = exc.errors
+        focus.values = {**seen, "_decision": name}
+        focus.error = "Nothing was decided: fix the fields below."
+        return _render_queue(focus, 422)
+
+    params = {"decision": name, **dataclasses.asdict(arg)}
+    with decision_lock(payout_id):
+        payout = _load_fresh(payout_id)
+        if payout is None:
+            abort(404)
+        approvals = list(payout.approvals)
+        refusal = why_not(current_user, payout, approvals)
+        if refusal is None and (
+            arg.amount_cents != payout.amount_cents or arg.practitioner_id != payout.practitioner_id
+        ):
+            money = current_app.jinja_env.filters["money"]
+            refusal = (
+                "the payout changed since you saw it: it is now "
+                f"{money(payout.amount_cents, payout.currency)} to practitioner "
+                f"#{payout.practitioner_id}; you saw {forms.cents_text(arg.amount_cents)} to "
+                f"#{arg.practitioner_id}. Look again and decide on what it is now."
+            )
+        if refusal is not None:
+            record("denied", target=target, params=params, reason=audit_reason, detail=refusal)
+            focus = _decision(payout)
+            focus.error = f"Refused: {refusal}."
+            return _render_queue(focus, 409)
+        try:
+            result = gateway().update(payout.workflow_id, name, arg)
+        except GatewayError as exc:
+            record(
+                gateway_outcome(exc),
+                target=target,
+                params=params,
+                reason=audit_reason,
+                detail=exc.message,
+            )
+            focus = _decision(_load_fresh(payout_id) or payout)
+            prefix = "Not sent"
+            if isinstance(exc, UpdateRejected):
+                prefix = "Refused by the payout workflow"
+            focus.error = f"{prefix}: {exc.message}"
+            return _render_queue(focus, 409 if isinstance(exc, UpdateRejected) else 503)
+        detail = f"{name}: {result}" if result is not None else name
+        record("success", target=target, params=params, reason=audit_reason, detail=detail[:1000])
+    money = current_app.jinja_env.filters["money"]
+    verb = "Approved" if name == "approve" else "Rejected"
+    flash(
+        f"{verb} payout #{payout_id}: {money(arg.amount_cents, payout.currency)} to "
+        f"practitioner #{arg.practitioner_id}.",
+        "success",
+    )
+    return redirect(safe_next(url_for("approvals.index")), code=303)
+
+
+@bp.post("/<int:payout_id>/approve")
+@guard("approve_payout")
+def approve(payout_id: int):
+    return _decide(payout_id, "approve")
+
+
+@bp.post("/<int:payout_id>/reject")
+@guard("approve_payout")
+def reject(payout_id: int):
+    return _decide(payout_id, "reject")
