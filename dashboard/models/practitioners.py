@@ -48,11 +48,15 @@ class OnboardingProgress(db.Model):
     steps_json: Mapped[str] = mapped_column(Text, default="{}")
     stalled: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), default="in_progress")
+    # The run's own counter: a write carrying an older sequence than the stored one is stale
+    # (activities of one run can finish out of order) and is dropped.
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
 class PractitionerDocument(db.Model):
     __tablename__ = "practitioner_document"
+    __table_args__ = (UniqueConstraint("submission_key", "kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     practitioner_id: Mapped[int] = mapped_column(ForeignKey("practitioner.id"), index=True)
@@ -64,6 +68,9 @@ class PractitionerDocument(db.Model):
     reviewed_by: Mapped[str | None] = mapped_column(String(254))
     review_notes: Mapped[str | None] = mapped_column(String(1000))
     reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The onboarding submission round that brought this document in (idempotency of
+    # `documents_submitted`); None for documents entered another way.
+    submission_key: Mapped[str | None] = mapped_column(String(200), index=True)
 
     practitioner: Mapped[Practitioner] = relationship(back_populates="documents")
 
@@ -123,11 +130,13 @@ class Subscription(db.Model):
     price_cents: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     status: Mapped[str] = mapped_column(String(20), default="active")
-    # active / past_due / expired / cancelled
+    # pending (first period not paid yet) / active / past_due / expired / cancelled
     current_period_start: Mapped[datetime] = mapped_column(UTCDateTime)
     current_period_end: Mapped[datetime] = mapped_column(UTCDateTime)
     cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The request that created it (an onboarding's subscription selection); None otherwise.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
 
 class SubscriptionCharge(db.Model):

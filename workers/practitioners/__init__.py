@@ -1,0 +1,2 @@
+"""Practitioners domain (task queue `practitioners`): onboarding, document re-verification,
+subscription renewals, training certification."""
