@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from flask import abort, current_app, request, url_for
 from flask_login import current_user
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import BuildError
 
 from dashboard.permissions import require
@@ -41,7 +42,8 @@ REASON_TEXT_KEY = "action_reason"
 
 def guard(action: str) -> Callable[[F], F]:
     """`require(action)`, plus an audited denial when nobody is signed in and the request
-    would change something (a signed-out GET is just sent to the sign-in page)."""
+    would change something (a signed-out GET is just sent to the sign-in page), and an
+    audited "invalid" when a change names something that does not exist (404)."""
 
     def decorate(view: F) -> F:
         required = require(action)(view)
@@ -58,7 +60,18 @@ def guard(action: str) -> Callable[[F], F]:
                     detail=f"not signed in; {action} needs a signed-in user",
                 )
                 return login_manager.unauthorized()
-            return required(*args, **kwargs)
+            try:
+                return required(*args, **kwargs)
+            except NotFound:
+                # A change aimed at something that does not exist is still an attempt.
+                if request.method != "GET":
+                    audit.record(
+                        action=str(request.endpoint),
+                        target=request.path,
+                        outcome="invalid",
+                        detail="not found: no such workflow, run, payout, schedule or user",
+                    )
+                raise
 
         return wrapper  # type: ignore[return-value]
 

@@ -1,0 +1,249 @@
+"""The audit log: a filtered, paged view, a CSV export that cannot smuggle formulas into
+a spreadsheet, and `flask audit verify`, which recomputes the hash chain and exits
+non-zero when a row was edited, inserted or deleted.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import click
+from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
+from sqlalchemy import Select, func, select
+
+from dashboard.extensions import db
+from dashboard.models import AuditEvent
+from dashboard.services import audit as audit_service
+from dashboard.views._write import guard, record
+from workers.temporal.inputs import parse_datetime
+
+bp = Blueprint("audit", __name__, url_prefix="/audit", cli_group="audit")
+
+PAGE_SIZE = 50
+EXPORT_LIMIT = 100_000
+MAX_FILTER_LENGTH = 200
+TEXT_FILTERS = ("actor", "action", "target")
+# A spreadsheet treats a cell starting with one of these as a formula (or, for tab and
+# carriage return, may strip them and then see one).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CSV_COLUMNS = (
+    "id",
+    "occurred_at",
+    "actor",
+    "role",
+    "action",
+    "target",
+    "params",
+    "reason",
+    "outcome",
+    "detail",
+    "client_addr",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    actor: str = ""
+    action: str = ""
+    target: str = ""
+    outcome: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def as_params(self) -> dict[str, str]:
+        out = {k: getattr(self, k) for k in (*TEXT_FILTERS, "outcome") if getattr(self, k)}
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.strftime("%Y-%m-%dT%H:%M")
+        return out
+
+
+def parse_filters(args: Mapping[str, str]) -> tuple[AuditFilters, dict[str, str]]:
+    errors: dict[str, str] = {}
+    values: dict[str, object] = {}
+    for name in TEXT_FILTERS:
+        raw = str(args.get(name) or "").strip()
+        if len(raw) > MAX_FILTER_LENGTH:
+            errors[name] = f"at most {MAX_FILTER_LENGTH} characters"
+        elif "\x00" in raw:
+            errors[name] = "contains a NUL character"
+        elif raw:
+            values[name] = raw
+    outcome = str(args.get("outcome") or "").strip()
+    if outcome:
+        if outcome in audit_service.OUTCOMES:
+            values["outcome"] = outcome
+        else:
+            errors["outcome"] = f"must be one of: {', '.join(audit_service.OUTCOMES)}"
+    for name in ("since", "until"):
+        raw = str(args.get(name) or "").strip()
+        if not raw:
+            continue
+        if len(raw) > 40:
+            errors[name] = "is not a date and time (use 2026-12-01T10:00)"
+            continue
+        try:
+            values[name] = parse_datetime(raw)
+        except ValueError:
+            errors[name] = "is not a date and time (use 2026-12-01T10:00)"
+    since, until = values.get("since"), values.get("until")
+    if isinstance(since, datetime) and isinstance(until, datetime) and until <= since:
+        errors["until"] = "must be later than 'since'"
+    return AuditFilters(**values), errors  # type: ignore[arg-type]
+
+
+def filtered(filters: AuditFilters) -> Select:
+    query = select(AuditEvent)
+    for name in TEXT_FILTERS:
+        value = getattr(filters, name)
+        if value:
+            column = getattr(AuditEvent, name)
+            query = query.where(func.lower(column).contains(value.lower(), autoescape=True))
+    if filters.outcome:
+        query = query.where(AuditEvent.outcome == filters.outcome)
+    if filters.since:
+        query = query.where(AuditEvent.occurred_at >= filters.since)
+    if filters.until:
+        query = query.where(AuditEvent.occurred_at < filters.until)
+    return query
+
+
+def _params_text(event: AuditEvent) -> str:
+    try:
+        params = json.loads(event.params_json or "{}")
+    except ValueError:
+        return event.params_json or ""
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+@bp.get("/")
+@guard("view")
+def index():
+    filters, errors = parse_filters(request.args)
+    events: list[AuditEvent] = []
+    older = None
+    raw_before = str(request.args.get("before") or "")
+    before = int(raw_before) if raw_before.isdigit() and len(raw_before) < 19 else None
+    if raw_before and before is None:
+        errors["before"] = "the page link is damaged; start again from the newest"
+    if not errors:
+        query = filtered(filters).order_by(AuditEvent.id.desc()).limit(PAGE_SIZE + 1)
+        if before is not None:
+            query = query.where(AuditEvent.id < before)
+        events = list(db.session.scalars(query))
+        if len(events) > PAGE_SIZE:
+            events = events[:PAGE_SIZE]
+            older = url_for("audit.index", **filters.as_params(), before=events[-1].id)
+    return (
+        render_template(
+            "audit/index.html",
+            events=events,
+            filters=filters,
+            errors=errors,
+            outcomes=audit_service.OUTCOMES,
+            older=older,
+            newest=url_for("audit.index", **filters.as_params()) if before else None,
+            export_url=url_for("audit.export", **filters.as_params()),
+            params_text=_params_text,
+        ),
+        422 if errors else 200,
+    )
+
+
+def neutralise(value: object) -> str:
+    """A cell that a spreadsheet will show as text, never run as a formula."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_START):
+        return "'" + text
+    return text
+
+
+def csv_rows(filters: AuditFilters) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    query = filtered(filters).order_by(AuditEvent.id).limit(EXPORT_LIMIT)
+    for event in db.session.scalars(query).yield_per(500):
+        writer.writerow(
+            [
+                neutralise(v)
+                for v in (
+                    event.id,
+                    event.occurred_at.isoformat(),
+                    event.actor,
+                    event.role,
+                    event.action,
+                    event.target,
+                    event.params_json,
+                    event.reason,
+                    event.outcome,
+                    event.detail,
+                    event.client_addr,
+                    event.request_id,
+                    event.prev_hash,
+                    event.hash,
+                )
+            ]
+        )
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@bp.get("/export.csv")
+@guard("export_audit")
+def export():
+    filters, errors = parse_filters(request.args)
+    if errors:
+        return (
+            render_template(
+                "audit/index.html",
+                events=[],
+                filters=filters,
+                errors=errors,
+                outcomes=audit_service.OUTCOMES,
+                older=None,
+                newest=None,
+                export_url=None,
+                params_text=_params_text,
+            ),
+            422,
+        )
+    # Who took a copy of the audit trail is itself worth keeping.
+    record("success", target="audit:export", params=filters.as_params())
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Response(
+        stream_with_context(csv_rows(filters)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'},
+    )
+
+
+def verify_chain() -> audit_service.ChainCheck:
+    return audit_service.verify()
+
+
+@bp.cli.command("verify")
+def verify_command() -> None:
+    """Recompute the audit log's hash chain; exit 1 if a row was edited or removed."""
+    check = verify_chain()
+    if check.ok:
+        click.echo(f"Audit chain intact: {check.events} events verified.")
+        return
+    click.echo(
+        f"AUDIT CHAIN BROKEN at event {check.event_id} (after {check.events} checked): "
+        f"{check.problem}",
+        err=True,
+    )
+    raise SystemExit(1)
