@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -271,3 +272,171 @@ class HttpSession:
             "/auth/login", {"email": email, "password": password, "csrf_token": token}
         )
         assert status == 302, f"sign-in failed for {email}: {status}"
+
+
+# --- every state-changing endpoint, for the authorisation matrix and CSRF tests -------------
+
+
+@dataclass
+class World:
+    """Rows the state-changing requests point at."""
+
+    practitioner_id: int
+    payout_id: int
+    staff_id: int
+    schedule_id: str = "bookings-daily-reminders"
+    workflow_id: str = "bookings-lifecycle-1"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    endpoint: str
+    permission: str
+    path: Callable[[World], str]
+    data: Callable[[World], dict[str, str]]
+
+
+def make_world(app: Flask) -> World:
+    from dashboard.models import Payout
+
+    pid = seed_practitioner(app, balance_cents=90_000)
+    with app.app_context():
+        payout = Payout(
+            practitioner_id=pid,
+            amount_cents=60_000,
+            status="pending_approval",
+            idempotency_key=f"payments-payout-{pid}-test",
+            workflow_id=f"payments-payout-{pid}-test",
+            requested_by="requester@test.local",
+            approvals_required=1,
+        )
+        db.session.add(payout)
+        db.session.commit()
+        payout_id = payout.id
+    target = make_user(app, "viewer", email=f"target-{uuid.uuid4().hex[:6]}@test.local")
+    return World(pid, payout_id, target.id)
+
+
+def _approval(w: World) -> dict[str, str]:
+    return {"amount_cents": "600.00", "practitioner_id": str(w.practitioner_id)}
+
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "start.form",
+        "start_workflow",
+        lambda w: "/workflows/LedgerReconciliationWorkflow/start",
+        lambda w: {"action_reason": "matrix"},
+    ),
+    Endpoint(
+        "actions.signal",
+        "signal",
+        lambda w: f"/runs/{w.workflow_id}/signal/feedback_received",
+        lambda w: {"workflow_type": "BookingLifecycleWorkflow", "rating": "5"},
+    ),
+    Endpoint(
+        "actions.update",
+        "signal",
+        lambda w: f"/runs/{w.workflow_id}/update/reschedule",
+        lambda w: {"workflow_type": "BookingLifecycleWorkflow", "new_start_at": "2099-01-01T10:00"},
+    ),
+    Endpoint(
+        "actions.cancel",
+        "cancel",
+        lambda w: f"/runs/{w.workflow_id}/cancel",
+        lambda w: {"action_reason": "matrix"},
+    ),
+    Endpoint(
+        "actions.terminate",
+        "terminate",
+        lambda w: f"/runs/{w.workflow_id}/terminate",
+        lambda w: {"action_reason": "matrix"},
+    ),
+    Endpoint(
+        "actions.reset",
+        "reset",
+        lambda w: f"/runs/{w.workflow_id}/reset",
+        lambda w: {"action_reason": "matrix", "point": "last_failure"},
+    ),
+    Endpoint(
+        "actions.retry",
+        "retry",
+        lambda w: f"/runs/{w.workflow_id}/retry",
+        lambda w: {"mode": "rerun"},
+    ),
+    Endpoint(
+        "actions.bulk_retry",
+        "retry",
+        lambda w: "/runs/bulk-retry",
+        lambda w: {"action_reason": "matrix", "run": f"{w.workflow_id}|abc"},
+    ),
+    Endpoint(
+        "approvals.approve",
+        "approve_payout",
+        lambda w: f"/approvals/{w.payout_id}/approve",
+        _approval,
+    ),
+    Endpoint(
+        "approvals.reject",
+        "approve_payout",
+        lambda w: f"/approvals/{w.payout_id}/reject",
+        lambda w: {**_approval(w), "reason_code": "duplicate"},
+    ),
+    Endpoint(
+        "schedules.act",
+        "manage_schedules",
+        lambda w: f"/schedules/{w.schedule_id}/pause",
+        lambda w: {"action_reason": "matrix"},
+    ),
+    Endpoint(
+        "staff.create",
+        "manage_staff",
+        lambda w: "/staff/create",
+        lambda w: {
+            "email": f"made-{uuid.uuid4().hex[:6]}@test.local",
+            "name": "Made",
+            "role": "viewer",
+            "password": "long enough password",
+        },
+    ),
+    Endpoint(
+        "staff.set_role",
+        "manage_staff",
+        lambda w: f"/staff/{w.staff_id}/role",
+        lambda w: {"role": "operator"},
+    ),
+    Endpoint(
+        "staff.disable", "manage_staff", lambda w: f"/staff/{w.staff_id}/disable", lambda w: {}
+    ),
+    Endpoint("staff.enable", "manage_staff", lambda w: f"/staff/{w.staff_id}/enable", lambda w: {}),
+    Endpoint(
+        "staff.reset_password",
+        "manage_staff",
+        lambda w: f"/staff/{w.staff_id}/password",
+        lambda w: {"password": "another long password"},
+    ),
+)
+
+
+def snapshot(app: Flask) -> tuple:
+    """What a refused request must leave exactly as it was."""
+    from dashboard.models import Payout, PayoutApproval, StaffSession
+
+    with app.app_context():
+        users = tuple(
+            db.session.execute(
+                select(
+                    StaffUser.id,
+                    StaffUser.role,
+                    StaffUser.disabled,
+                    StaffUser.password_hash,
+                    StaffUser.approval_limit_cents,
+                ).order_by(StaffUser.id)
+            ).all()
+        )
+        payouts = tuple(db.session.execute(select(Payout.id, Payout.status)).all())
+        approvals = db.session.scalar(select(func.count(PayoutApproval.id)))
+        ended = db.session.scalar(
+            select(func.count(StaffSession.id)).where(StaffSession.ended_at.is_not(None))
+        )
+        return users, payouts, approvals, ended
