@@ -4,6 +4,7 @@ so they never clash with fixtures other console tests define)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import http.cookiejar
 import itertools
 import random
@@ -440,3 +441,25 @@ def snapshot(app: Flask) -> tuple:
             select(func.count(StaffSession.id)).where(StaffSession.ended_at.is_not(None))
         )
         return users, payouts, approvals, ended
+
+
+def unique_batch_ids(monkeypatch: Any) -> str:
+    """Give the batch payout a business id of its own for this test.
+
+    The real one is one per day (`payments-batch-payout-{date}`) and a completed money run
+    never runs again under its id, so on the session's shared Temporal server a second
+    test starting "today's" batch would find the first one's. Returns the id prefix.
+    """
+    from workers.temporal import registry
+
+    name = "BatchPractitionerPayoutWorkflow"
+    wf = registry.workflow(name)
+    tag = f"payments-batch-payout-test{uuid.uuid4().hex[:8]}"
+    original = wf.spec.business_id
+
+    def business_id(inp: Any, now: Any) -> str:
+        return original(inp, now).replace("payments-batch-payout", tag, 1)
+
+    patched = dataclasses.replace(wf, spec=dataclasses.replace(wf.spec, business_id=business_id))
+    monkeypatch.setitem(registry.domain(wf.domain).workflows, name, patched)
+    return tag
