@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-WIDTH = 720
-HEIGHT = 210
-PAD_LEFT = 44
+WIDTH = 600
+HEIGHT = 230
+PAD_LEFT = 50
 PAD_RIGHT = 8
 PAD_TOP = 12
-PAD_BOTTOM = 34
+PAD_BOTTOM = 40
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Series:
     css_class: str  # e.g. "s-started"; colours live in app.css
 
 
-def nice_ceiling(value: int) -> int:
+def nice_step(value: float) -> int:
     """The smallest 1/2/5 x 10^n at or above `value` (at least 1)."""
     if value <= 1:
         return 1
@@ -55,7 +55,9 @@ def bar_chart(
     axis_format = axis_format or value_format
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
-    top = nice_ceiling(max([0, *[v for s in series for v in s.values]]))
+    # Four grid steps of a round size, so every axis label is a round number.
+    step = nice_step(max([0, *[v for s in series for v in s.values]]) / 4)
+    top = step * 4
     groups = max(len(labels), 1)
     group_w = plot_w / groups
     bar_w = max(group_w * 0.8 / max(len(series), 1), 1.0)
@@ -66,7 +68,7 @@ def bar_chart(
         f"<title>{escape(title)}</title>",
     ]
     for i in range(5):
-        value = top * i // 4
+        value = step * i
         y = PAD_TOP + plot_h - plot_h * i / 4
         parts.append(
             f'<line class="grid" x1="{PAD_LEFT}" y1="{y:.1f}" x2="{WIDTH - PAD_RIGHT}" '
@@ -94,7 +96,7 @@ def bar_chart(
         if gi % max(label_every, 1) == 0:
             cx = PAD_LEFT + gi * group_w + group_w / 2
             parts.append(
-                f'<text x="{cx:.1f}" y="{HEIGHT - PAD_BOTTOM + 14}" text-anchor="middle">'
+                f'<text x="{cx:.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" text-anchor="middle">'
                 f"{escape(label)}</text>"
             )
     parts.append(
@@ -104,10 +106,10 @@ def bar_chart(
     legend_x = PAD_LEFT
     for s in series:
         parts.append(
-            f'<rect class="{escape(s.css_class)}" x="{legend_x}" y="{HEIGHT - 12}" '
-            'width="10" height="10"/>'
+            f'<rect class="{escape(s.css_class)}" x="{legend_x}" y="{HEIGHT - 13}" '
+            'width="11" height="11"/>'
         )
-        parts.append(f'<text x="{legend_x + 14}" y="{HEIGHT - 3}">{escape(s.name)}</text>')
-        legend_x += 14 + 7 * len(s.name) + 18
+        parts.append(f'<text x="{legend_x + 15}" y="{HEIGHT - 3}">{escape(s.name)}</text>')
+        legend_x += 15 + 8 * len(s.name) + 20
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 (every interpolated text is escaped above)

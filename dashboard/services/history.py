@@ -50,12 +50,17 @@ def decode_payloads(payloads: Any) -> list[Any]:
     return [decode_payload(p) for p in payloads.payloads] if payloads is not None else []
 
 
-def payload_text(values: list[Any]) -> str:
-    """Pretty JSON for display (one value unwrapped), clipped to MAX_PAYLOAD_CHARS."""
+def payload_text(values: list[Any], *, compact: bool = False) -> str:
+    """JSON for display (one value unwrapped), clipped to MAX_PAYLOAD_CHARS.
+
+    `compact` keeps it on one line (signal and update arguments in the timeline)."""
     if not values:
         return ""
     value = values[0] if len(values) == 1 else values
-    text = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+    if compact:
+        text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    else:
+        text = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
     if len(text) > MAX_PAYLOAD_CHARS:
         text = text[:MAX_PAYLOAD_CHARS] + f"\n… ({len(text) - MAX_PAYLOAD_CHARS} more characters)"
     return text
@@ -421,7 +426,9 @@ class TimelineBuilder:
             if a.HasField("external_workflow_execution"):
                 sender = _actor(args) or f"workflow {a.external_workflow_execution.workflow_id}"
             self.signals.append(
-                SignalRow(eid, a.signal_name, at, sender, a.identity, payload_text(args))
+                SignalRow(
+                    eid, a.signal_name, at, sender, a.identity, payload_text(args, compact=True)
+                )
             )
 
         elif et in (
@@ -442,7 +449,7 @@ class TimelineBuilder:
                     at,
                     _actor(args) or request.meta.identity or "unknown",
                     request.meta.identity,
-                    payload_text(args),
+                    payload_text(args, compact=True),
                 )
         elif et == E.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
             a = event.workflow_execution_update_completed_event_attributes
@@ -492,7 +499,7 @@ class TimelineBuilder:
                 p = a.parent_workflow_execution
                 self.parent = (p.workflow_id, p.run_id)
             self.continued_from = a.continued_execution_run_id or None
-            self.marks.append(MarkRow(eid, "Workflow started", at, a.identity, "run"))
+            self.marks.append(MarkRow(eid, "Workflow started", at, f"by {a.identity}", "run"))
         elif et == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             a = event.workflow_execution_completed_event_attributes
             self.result = payload_text(decode_payloads(a.result))

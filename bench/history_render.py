@@ -1,0 +1,148 @@
+"""Benchmark: render the run detail page of a run with a ~20,000-event history.
+
+Builds a real history on a Temporal dev server (started here on a free port, or the one
+at --address): a bench workflow receives N signals (sent while no worker polls, so each
+is one event) and then runs M activities (three events each). Then the console renders
+the run detail through the Flask test client and the time is printed, with the time the
+server-side summary alone takes. No timed test depends on this.
+
+    .venv/bin/python bench/history_render.py            # ~20,000 events
+    .venv/bin/python bench/history_render.py --signals 2000 --activities 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from temporalio.client import Client  # noqa: E402
+from temporalio.testing import WorkflowEnvironment  # noqa: E402
+from temporalio.worker import Worker  # noqa: E402
+
+from bench.history_workflow import BenchHistoryWorkflow, BenchInput, Tick, bench_step  # noqa: E402
+from workers.temporal.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
+
+BIN = Path(sys.executable).parent
+
+
+async def build_history(client: Client, queue: str, signals: int, activities: int):
+    handle = await client.start_workflow(
+        BenchHistoryWorkflow.run,
+        BenchInput(signals=signals, activities=activities),
+        id=f"bench-history-{uuid.uuid4().hex[:8]}",
+        task_queue=queue,
+        search_attributes=run_attributes("payments", "bench", "1", "bench"),
+    )
+    limit = asyncio.Semaphore(64)
+
+    async def send(n: int) -> None:
+        async with limit:
+            await handle.signal(BenchHistoryWorkflow.tick, Tick(actor=f"bench-{n % 7}", n=n))
+
+    started = time.monotonic()
+    await asyncio.gather(*(send(n) for n in range(signals)))
+    print(f"sent {signals} signals in {time.monotonic() - started:.1f}s")
+    started = time.monotonic()
+    async with Worker(
+        client, task_queue=queue, workflows=[BenchHistoryWorkflow], activities=[bench_step]
+    ):
+        result = await handle.result()
+    print(f"workflow finished in {time.monotonic() - started:.1f}s: {result}")
+    return handle
+
+
+def render(address: str, namespace: str, prefix: str, workflow_id: str, run_id: str) -> None:
+    from config import TestingConfig
+    from dashboard import create_app
+    from dashboard.extensions import db
+    from dashboard.gateway import set_gateway
+    from dashboard.models import StaffUser
+    from dashboard.temporal import TemporalGateway
+    from dashboard.views.runs import fetch_timeline
+
+    tmp = Path(tempfile.mkdtemp(prefix="estuary-bench-"))
+    app = create_app(
+        TestingConfig,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp / 'bench.db'}",
+        WTF_CSRF_ENABLED=False,
+    )
+    with app.app_context():
+        db.create_all()
+        user = StaffUser(email="bench@estuary.local", name="Bench", role="viewer")
+        user.set_password("bench password 1")
+        db.session.add(user)
+        db.session.commit()
+    gw = TemporalGateway(
+        {
+            **app.config,
+            "TEMPORAL_ADDRESS": address,
+            "TEMPORAL_NAMESPACE": namespace,
+            "TEMPORAL_TASK_QUEUE_PREFIX": prefix,
+        }
+    )
+    set_gateway(app, gw)
+    client = app.test_client()
+    client.post(
+        "/auth/login", data={"email": "bench@estuary.local", "password": "bench password 1"}
+    )
+    url = f"/runs/{workflow_id}/{run_id}"
+    for attempt in range(1, 4):
+        started = time.monotonic()
+        response = client.get(url)
+        elapsed = time.monotonic() - started
+        size = len(response.get_data())
+        print(
+            f"GET {url}: {response.status_code}, {size / 1024:.0f} KiB of HTML, "
+            f"{elapsed:.2f}s (run {attempt})"
+        )
+    with app.test_request_context():
+        started = time.monotonic()
+        timeline = fetch_timeline(workflow_id, run_id)
+        print(
+            f"history read + summary alone: {time.monotonic() - started:.2f}s for "
+            f"{timeline.event_count} events ({len(timeline.entries())} timeline rows shown)"
+        )
+    started = time.monotonic()
+    response = client.get(f"{url}/events")
+    print(f"raw events, first page: {response.status_code} in {time.monotonic() - started:.2f}s")
+    gw.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--signals", type=int, default=9_000)
+    parser.add_argument("--activities", type=int, default=3_650)
+    parser.add_argument("--address", default=None, help="use this Temporal server")
+    args = parser.parse_args()
+    prefix = f"bench{uuid.uuid4().hex[:6]}-"
+    env = None
+    if args.address:
+        client = await Client.connect(args.address)
+    else:
+        env = await WorkflowEnvironment.start_local(
+            dev_server_existing_path=str(BIN / "temporal"),
+            search_attributes=ALL_KEYS,
+            dev_server_log_level="error",
+        )
+        client = env.client
+    try:
+        handle = await build_history(client, f"{prefix}bench", args.signals, args.activities)
+        desc = await handle.describe()
+        print(f"history length: {desc.history_length} events")
+        address = client.service_client.config.target_host
+        await asyncio.to_thread(render, address, client.namespace, prefix, handle.id, desc.run_id)
+    finally:
+        if env is not None:
+            await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
