@@ -28,6 +28,9 @@ class ReadTestInput:
     fail_message: str = ""
     timer_seconds: float = 0.2
     with_child: bool = False
+    # Attempts of each step's activity that fail before one succeeds; the retry
+    # interval grows with it so a test can catch the activity pending between attempts.
+    failing_attempts: int = 1
 
 
 @dataclass
@@ -46,6 +49,7 @@ class NoteUpdate:
 class StepArg:
     step: int
     label: str = ""
+    failing_attempts: int = 1
 
 
 @dataclass
@@ -56,8 +60,11 @@ class ReadTestResult:
 
 @activity.defn(name="read_test_record_step")
 async def record_step(arg: StepArg) -> str:
-    if activity.info().attempt == 1:
-        raise ApplicationError(f"step {arg.step} flaked once (expected in tests)")
+    attempt = activity.info().attempt
+    if attempt <= arg.failing_attempts:
+        if arg.failing_attempts == 1:
+            raise ApplicationError(f"step {arg.step} flaked once (expected in tests)")
+        raise ApplicationError(f"step {arg.step} attempt {attempt} failed (expected in tests)")
     return f"step {arg.step} recorded"
 
 
@@ -79,10 +86,14 @@ class ReadSideTestWorkflow:
             self._stage = f"recording step {i + 1}"
             await workflow.execute_activity(
                 record_step,
-                StepArg(i + 1, inp.label),
+                StepArg(i + 1, inp.label, inp.failing_attempts),
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RetryPolicy(
-                    initial_interval=timedelta(milliseconds=100), maximum_attempts=3
+                    initial_interval=timedelta(
+                        milliseconds=100 if inp.failing_attempts < 2 else 1500
+                    ),
+                    backoff_coefficient=1.0,
+                    maximum_attempts=inp.failing_attempts + 2,
                 ),
             )
             self._done.append(f"step {i + 1}")

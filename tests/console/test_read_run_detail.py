@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.conftest import gateway_for, unique_prefix
-from tests.console.read_support import get, login, start_read_test
+from tests.console.read_support import eventually, get, login, start_read_test
 from tests.console.read_workflows import NoteUpdate, ReadTestInput, StepSignal, read_test_worker
 
 pytestmark = pytest.mark.live
@@ -88,3 +88,27 @@ async def test_detail_links_child_workflows(app, local_env):
     assert f'href="/runs/{handle.id}-child/{child.run_id}"' in html
     child_html = (await get(client, f"/runs/{handle.id}-child/{child.run_id}")).get_data(True)
     assert f'href="/runs/{handle.id}/{handle.result_run_id}"' in child_html  # parent link
+
+
+async def test_detail_shows_a_pending_activity_between_attempts(app, local_env):
+    prefix = unique_prefix()
+    gateway_for(app, local_env, prefix)
+    client = login(app)
+    async with read_test_worker(local_env.client, prefix):
+        handle = await start_read_test(
+            local_env.client, prefix, ReadTestInput(steps=1, failing_attempts=2)
+        )
+        await handle.signal("step", StepSignal(actor="ops@estuary.test"))
+        url = f"/runs/{handle.id}/{handle.result_run_id}"
+
+        def pending() -> str | None:
+            html = client.get(url).get_data(as_text=True)
+            return html if "step 1 attempt 1 failed" in html else None
+
+        html = await eventually(pending)
+        assert 'data-testid="pending-activities"' in html
+        assert "read_test_record_step" in html
+        await handle.result()
+    html = (await get(client, url)).get_data(as_text=True)
+    assert 'data-testid="pending-activities"' not in html
+    assert "attempts 3" in html and "step 1 attempt 2 failed" in html
