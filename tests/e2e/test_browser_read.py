@@ -117,6 +117,13 @@ def test_read_journey(page, live_stack, read_workers):
     ledger_id = _start_ledger_check(live_stack, "e2e-read")
     handle = read_workers.start(ReadTestInput(steps=1, label="journey"), entity_id="4242")
 
+    csp_violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: (
+            csp_violations.append(msg.text) if "Content Security Policy" in msg.text else None
+        ),
+    )
     sign_in(page, user)
 
     # the catalogue, from the registry
@@ -162,6 +169,8 @@ def test_read_journey(page, live_stack, read_workers):
     assert page.locator("[data-testid=run-result]").is_visible()
     ui_link = page.locator("[data-testid=temporal-ui-link]").get_attribute("href")
     assert f"/workflows/{handle.id}/" in ui_link and ui_link.endswith("/history")
+
+    assert csp_violations == []  # no inline script or style anywhere on the way
 
     page.click("[data-testid=sign-out]")
     page.wait_for_url("**/auth/login")
