@@ -387,3 +387,13 @@ async def start_renewal(
         task_queue=f"{prefix}practitioners",
         search_attributes=run_attributes("practitioners", "subscription", subscription_id, "test"),
     )
+
+
+async def eventually(check: Callable[[], bool], *, timeout: float = 10.0, what: str = "") -> None:
+    """Poll a database condition written by an activity that runs asynchronously."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what or check}")

@@ -60,7 +60,8 @@ async def record_history(handle, name: str) -> None:
     if os.environ.get("PRACTITIONERS_RECORD_HISTORY") != "1":
         return
     history = await handle.fetch_history()
-    (HISTORIES / name).write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
+    record = {"workflow_id": handle.id, "history": history.to_json_dict()}
+    (HISTORIES / name).write_text(json.dumps(record, separators=(",", ":")) + "\n")
 
 
 async def test_full_onboarding_with_every_signal(app, time_env, data, cleanup):
@@ -473,7 +474,16 @@ async def test_declined_first_charge_waits_for_a_new_selection(app, time_env, da
         # Another tier with a working card: a new subscription, paid.
         app.config["PAYMENT_PROVIDER_DECLINE_SUBSCRIPTIONS"] = set()
         await handle.signal("subscription_selected", SubscriptionSelectedSignal(email, "basic"))
-        progress = await wait_for(handle, waiting_on_step("services"), what="services step")
+        await wait_for(handle, waiting_on_step("services"), what="services step")
+        foreign = data.service(other)
+        await handle.signal("service_configured", ServiceConfiguredSignal(email, foreign))
+        progress = await wait_for(
+            handle, lambda p: p["ignored_signals"], what="foreign service ignored"
+        )
+        assert progress["ignored_signals"][0]["reason"] == (
+            f"service {foreign} does not exist for practitioner {pid}"
+        )
+        assert progress["services"] == [] and progress["current_step"] == "services"
 
     assert progress["subscription"]["charge_status"] == "paid"
     assert progress["subscription"]["subscription_id"] == first_sub + 1

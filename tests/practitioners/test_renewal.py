@@ -16,6 +16,7 @@ from tests.practitioners.conftest import (
     ACTOR,
     assert_close,
     at,
+    eventually,
     practitioner_workers,
     start_renewal,
     wait_for,
@@ -229,7 +230,9 @@ async def test_cancel_ends_the_subscription_at_period_end(app, time_env, data, c
         await wait_for(handle, lambda p: p["stage"] == "reminding", what="started")
         await handle.signal("cancel", CancelSubscriptionSignal(actor=ACTOR, reason="retiring"))
         await wait_for(handle, lambda p: p["stage"] == "waiting_for_period_end", what="cancel")
-        assert _subscription_row(app, sid).cancel_at_period_end is True
+        await eventually(
+            lambda: _subscription_row(app, sid).cancel_at_period_end, what="cancel recorded"
+        )
         # Still active until the period the practitioner paid for ends.
         assert data.practitioner_row(pid)["accepts_bookings"] is True
         result = await handle.result()

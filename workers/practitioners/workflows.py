@@ -493,7 +493,8 @@ class PractitionerOnboardingWorkflow(BaseWorkflow):
         )
         while True:
             while self._service_queue:
-                service_id = self._service_queue.pop(0)
+                # Dequeued only once checked, so a repeat meanwhile is seen as a duplicate.
+                service_id = self._service_queue[0]
                 try:
                     await self.execute_activity(
                         activities.confirm_onboarding_service,
@@ -501,8 +502,9 @@ class PractitionerOnboardingWorkflow(BaseWorkflow):
                     )
                 except ActivityError as exc:
                     self._ignore("service_configured", _failure_message(exc))
-                    continue
-                self._services.append(service_id)
+                else:
+                    self._services.append(service_id)
+                self._service_queue.pop(0)
             if self._services:
                 return True
             if not await self._wait(step, lambda: bool(self._service_queue)):
@@ -672,12 +674,13 @@ class PractitionerOnboardingWorkflow(BaseWorkflow):
         )
 
     async def _record_queued_modules(self) -> None:
+        # A module leaves the queue only once recorded, so a repeat signal arriving while
+        # it is being recorded is still seen as a duplicate.
         while self._module_queue:
-            module = self._module_queue.pop(0)
+            module = self._module_queue[0]
             if module not in self._modules:
+                self._module_queue.pop(0)
                 self._ignore("training_module_completed", f"{module} is not an assigned module")
-                continue
-            if module in self._modules_done:
                 continue
             completed_at = workflow.now()
             await self.execute_activity(
@@ -686,6 +689,7 @@ class PractitionerOnboardingWorkflow(BaseWorkflow):
             )
             self._modules_done.append(module)
             self._module_log.append({"module": module, "at": completed_at.isoformat()})
+            self._module_queue.pop(0)
 
     def _training_waiting_for(self) -> str:
         missing = [m for m in self._modules if m not in self._modules_done]
@@ -1607,12 +1611,12 @@ class TrainingCertificationWorkflow(BaseWorkflow):
         )
 
     async def _record_queued(self) -> None:
+        # As in onboarding: dequeued only once recorded, so repeats stay duplicates.
         while self._queue:
-            module = self._queue.pop(0)
+            module = self._queue[0]
             if module not in self._modules:
+                self._queue.pop(0)
                 self._ignore(f"{module} is not a module of {self._inp.certification}")
-                continue
-            if module in self._done:
                 continue
             completed_at = workflow.now()
             await self.execute_activity(
@@ -1621,6 +1625,7 @@ class TrainingCertificationWorkflow(BaseWorkflow):
             )
             self._done.append(module)
             self._completions.append({"module": module, "at": completed_at.isoformat()})
+            self._queue.pop(0)
 
     def _ignore(self, reason: str) -> None:
         self._ignored.append(
