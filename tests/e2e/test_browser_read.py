@@ -183,17 +183,19 @@ def test_read_journey(page, live_stack, read_workers):
 
 def _demo_data(app) -> dict[str, int]:
     """A small marketplace: practitioners with balances, bookings, paid payouts over the
-    last days (for the volume chart), a payout waiting for approval, flags."""
+    last days (for the volume chart), a payout waiting for approval, flags. Names differ
+    from the demo seed's, so other browser tests that look rows up by name are not
+    confused by these."""
     now = utcnow().replace(microsecond=0)
     tag = uuid.uuid4().hex[:6]
     with app.app_context():
         people = []
         for i, (name, status, tier, balance) in enumerate(
             [
-                ("Maya Okafor", "active", "premium", 184_250),
-                ("Tomas Lindqvist", "active", "pro", 62_000),
-                ("Rafael Duarte", "active", "pro", 725_000),
-                ("Ines Moreau", "onboarding", "basic", 0),
+                ("Noor Haddad", "active", "premium", 184_250),
+                ("Felix Brandt", "active", "pro", 62_000),
+                ("Lucia Ferraz", "active", "pro", 725_000),
+                ("Oren Kaplan", "onboarding", "basic", 0),
             ]
         ):
             p = Practitioner(
@@ -215,7 +217,7 @@ def _demo_data(app) -> dict[str, int]:
                         ledger.Leg(ledger.available_account(p.id), balance),
                     ],
                 )
-        client = ClientRow(name="Sam Rivera", email=f"{tag}@clients.example.com")
+        client = ClientRow(name="Jun Takeda", email=f"{tag}@clients.example.com")
         db.session.add(client)
         db.session.flush()
         service = Service(practitioner_id=people[0].id, name="Massage", price_cents=9_000)
