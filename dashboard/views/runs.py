@@ -14,7 +14,7 @@ import json
 import re
 import weakref
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import (
@@ -149,6 +149,7 @@ def _check_ids(workflow_id: str, run_id: str | None = None) -> None:
 
 # --- the list ----------------------------------------------------------------------------
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Gateways whose server refused ORDER BY once (SQL visibility); not asked again.
 _order_by_unsupported: weakref.WeakSet = weakref.WeakSet()
 
@@ -162,7 +163,6 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
     """
     gw = gateway()
     scope = console_scope()
-    note = None
     if gw not in _order_by_unsupported:
         try:
             return gw.list_runs(
@@ -179,7 +179,7 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
         page_size=filters.page_size,
         next_page_token=token,
     )
-    page.runs.sort(key=lambda r: r.start_time or 0, reverse=filters.sort == "newest")
+    page.runs.sort(key=lambda r: r.start_time or _EPOCH, reverse=filters.sort == "newest")
     note = (
         "This Temporal server cannot sort its visibility lists: runs come running first, "
         "then most recently closed; rows on each page are sorted by start time."
