@@ -26,8 +26,8 @@ from workers.temporal.inputs import DEFAULT_MAX_LENGTH, InputError, parse_input
 
 # Filled by the server from the signed-in user; a form never shows or reads them.
 SERVER_FILLED = ("actor", "requested_by", "triggered_by")
-# Text longer than this gets a textarea.
-TEXTAREA_FROM = 300
+# Text that may be longer than this gets a textarea; shorter text a one-line input.
+TEXTAREA_FROM = 500
 
 
 @dataclass

@@ -15,6 +15,7 @@ the template globals at the end of this module.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    current_app,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -174,12 +177,17 @@ def _deny(permission: str, target: str) -> None:
 
 
 def _respond(form: ActionForm, status: int, back: str):
-    """htmx: the form fragment (refusal or success inline); otherwise the page again."""
-    if wants_fragment():
-        return render_template("actions/_action_form.html", form=form, oob=False), status
+    """A refusal or field message appears in the form (the htmx fragment, or the form on a
+    page of its own); a success goes back to the page, which now shows the new state."""
     if status < 400:
         flash(form.message, "success")
+        if wants_fragment():
+            response = make_response("", 200)
+            response.headers["HX-Redirect"] = back
+            return response
         return redirect(back, code=303)
+    if wants_fragment():
+        return render_template("actions/_action_form.html", form=form), status
     return render_template("actions/form_page.html", form=form, back=back), status
 
 
@@ -254,13 +262,13 @@ def _send(kind: str, workflow_id: str, name: str):
         )
     detail = f"{kind} {name} sent"
     if result is not None:
-        detail += f"; result: {_short(result)}"
+        detail += f"; result: {_json(result)}"
     record("success", target=target, params=params, reason=reason, detail=detail)
     form = action_form(wf, kind, name, workflow_id, next_url=back)
     verb = "Sent" if kind == "signal" else "Done"
     form.message = f"{verb}: {form.title} ({workflow_id})."
     if result is not None:
-        form.message += f" {_short(result)}"
+        form.message += f" {describe_result(result)}"
     return _respond(form, 200, back)
 
 
@@ -272,11 +280,35 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _short(value: Any) -> str:
+def _plain_result(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        value = dataclasses.asdict(value)
-    text = str(value)
-    return text if len(text) <= 300 else text[:300] + "…"
+        return dataclasses.asdict(value)
+    return value
+
+
+def _json(value: Any) -> str:
+    text = json.dumps(_plain_result(value), default=str, sort_keys=True)
+    return text if len(text) <= 600 else text[:600] + "…"
+
+
+def describe_result(value: Any) -> str:
+    """An update's answer as a person reads it: labels, amounts, yes/no."""
+    value = _plain_result(value)
+    if not isinstance(value, dict):
+        return str(value)[:300]
+    money = current_app.jinja_env.filters["money"]
+    parts = []
+    for key, item in value.items():
+        if item is None or key.endswith("_id") or isinstance(item, dict | list):
+            continue
+        if key.endswith("_cents") and isinstance(item, int):
+            text = money(item, current_app.config.get("CURRENCY", "USD"))
+        elif isinstance(item, bool):
+            text = "yes" if item else "no"
+        else:
+            text = str(item)
+        parts.append(f"{forms.label_for(key)}: {text}")
+    return "; ".join(parts)[:400]
 
 
 @bp.post("/<workflow_id>/signal/<name>")

@@ -122,7 +122,7 @@ def _params_text(event: AuditEvent) -> str:
         params = json.loads(event.params_json or "{}")
     except ValueError:
         return event.params_json or ""
-    return ", ".join(f"{k}={v}" for k, v in params.items())
+    return ", ".join(f"{k}={v}" for k, v in params.items() if v not in (None, "", [], {}))
 
 
 @bp.get("/")

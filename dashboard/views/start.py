@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request
 from flask_login import current_user
+from sqlalchemy import select
 
 from dashboard import forms
 from dashboard.extensions import db
@@ -246,6 +247,7 @@ class Preview:
     dry_run_url: str | None = None
     dry_run_error: str = ""
     warnings: list[str] = dataclasses.field(default_factory=list)
+    names: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
 def _render_confirmation(wf: RegisteredWorkflow, payload: Any, values: dict, reason: Reason):
@@ -305,7 +307,7 @@ def _preview(wf: RegisteredWorkflow, payload: Any, reason: Reason) -> Preview:
     ids = getattr(payload, "practitioner_ids", None)
     if _input_has(wf, "practitioner_ids"):
         preview.lines.append(
-            ("Practitioners", f"only {len(ids)} listed" if ids else "everyone eligible")
+            ("Scope", f"only the {len(ids)} practitioners listed" if ids else "every practitioner")
         )
     if _input_has(wf, "dry_run"):
         if payload.dry_run:
@@ -359,3 +361,16 @@ def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Rea
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         result = dataclasses.asdict(result)
     preview.dry_run = result if isinstance(result, dict) else {"result": result}
+    ids = [
+        line.get("practitioner_id")
+        for line in preview.dry_run.get("lines") or []
+        if isinstance(line, dict)
+    ][:200]
+    if ids:
+        from dashboard.models import Practitioner
+
+        preview.names = dict(
+            db.session.execute(
+                select(Practitioner.id, Practitioner.name).where(Practitioner.id.in_(ids))
+            ).all()
+        )

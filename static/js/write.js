@@ -31,3 +31,14 @@
     }
   });
 })();
+
+// htmx does not swap 4xx answers by default; the action forms' refusals (422 field
+// messages, 409 the workflow said no) are meant to replace the form, so let them.
+document.addEventListener("htmx:beforeSwap", function (event) {
+  const status = event.detail.xhr.status;
+  const elt = event.detail.elt;
+  if ((status === 409 || status === 422) && elt && elt.closest && elt.closest("form.action-form")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
