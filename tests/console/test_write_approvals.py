@@ -94,6 +94,10 @@ async def test_queue_four_eyes_limits_what_was_seen_and_mass_assignment(app, loc
         assert "Maya Okafor" in queue and "600.00 USD" in queue
         assert req_user.email in queue and "0 of 1" in queue and " min<" in queue
         assert f'data-testid="approve-{payout.id}"' in queue
+        # The payout's own page carries the same decision forms.
+        payout_page = _text(await asyncio.to_thread(second.get, f"/payouts/{payout.id}"))
+        assert 'data-testid="payout-actions"' in payout_page
+        assert f'data-testid="approve-{payout.id}"' in payout_page
         own = _text(await asyncio.to_thread(requester.get, "/approvals/"))
         assert "You requested this payout: another approver must decide" in own
         assert f'data-testid="approve-{payout.id}"' not in own

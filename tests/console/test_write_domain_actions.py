@@ -1,0 +1,150 @@
+"""Domain actions on the practitioner page: the onboarding's review documents, background
+check result, extend and reject forms, and the subscription renewal's retry now and waive,
+generated from the workflow specs; bad input gets field messages, refusals come inline."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+from datetime import timedelta
+
+from dashboard.extensions import db
+from dashboard.models import Subscription
+from dashboard.models.base import utcnow
+from tests.conftest import running_workers
+from tests.console.write_support import (
+    audit_events,
+    counting_gateway_for,
+    login,
+    seed_practitioner,
+)
+from workers.practitioners.shared import onboarding_workflow_id, subscription_workflow_id
+
+
+def _text(response) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def _subscription(app, practitioner_id: int) -> int:
+    with app.app_context():
+        now = utcnow()
+        sub = Subscription(
+            practitioner_id=practitioner_id,
+            tier="pro",
+            price_cents=5_900,
+            current_period_start=now - timedelta(days=5),
+            current_period_end=now + timedelta(days=25),
+        )
+        db.session.add(sub)
+        db.session.commit()
+        return sub.id
+
+
+async def _wait_running(env, workflow_id: str) -> None:
+    handle = env.client.get_workflow_handle(workflow_id)
+    for _ in range(200):
+        try:
+            await handle.query("progress")
+            return
+        except Exception:  # not started on a worker yet
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{workflow_id} never answered progress")
+
+
+async def test_practitioner_page_actions(app, local_env):
+    pid = seed_practitioner(app, status="onboarding")
+    sid = _subscription(app, pid)
+    operator, user = login(app, "operator")
+    viewer, _ = login(app, "viewer")
+    async with running_workers(local_env.client, app, ["practitioners", "payments"]) as prefix:
+        counting_gateway_for(app, local_env, prefix)
+        for name, data in (
+            ("PractitionerOnboardingWorkflow", {"practitioner_id": str(pid)}),
+            ("SubscriptionRenewalWorkflow", {"subscription_id": str(sid), "confirmed": "yes"}),
+        ):
+            started = await asyncio.to_thread(
+                operator.post,
+                f"/workflows/{name}/start",
+                data={**data, "action_reason": "console test"},
+            )
+            assert started.status_code in (200, 303), _text(started)[:800]
+        onboarding = onboarding_workflow_id(pid)
+        renewal = subscription_workflow_id(sid)
+        await _wait_running(local_env, onboarding)
+        await _wait_running(local_env, renewal)
+
+        page = _text(await asyncio.to_thread(operator.get, f"/practitioners/{pid}"))
+        for name in (
+            "review_documents",
+            "background_check_result",
+            "extend",
+            "reject",
+            "retry_now",
+            "waive",
+        ):
+            assert f'data-testid="action-{name}"' in page, name
+        assert f"Subscription #{sid}" in page
+        assert 'name="actor"' not in page
+        # Viewers read the page but get no forms.
+        assert 'data-testid="action-' not in _text(
+            await asyncio.to_thread(viewer.get, f"/practitioners/{pid}")
+        )
+
+        def post(workflow_id, kind, name, data, **kw):
+            return asyncio.to_thread(
+                operator.post, f"/runs/{workflow_id}/{kind}/{name}", data=data, **kw
+            )
+
+        wf = {"workflow_type": "PractitionerOnboardingWorkflow"}
+        bad_cases = (
+            ({"step": "documents", "days": "0", "reason": "slow post"}, "at least 1"),
+            ({"step": "documents", "days": "NaN", "reason": "x"}, "is not a whole number"),
+            ({"step": "documents", "days": "1e309", "reason": "x"}, "is not a whole number"),
+            ({"step": "nap", "days": "3", "reason": "x"}, "is not one of"),
+            ({"step": "documents", "days": "3"}, "Reason: is required"),
+            ({"step": "documents", "days": "3", "reason": "r" * 501}, "at most 500"),
+        )
+        for data, message in bad_cases:
+            response = await post(onboarding, "update", "extend", {**wf, **data})
+            assert response.status_code == 422, data
+            assert message in _text(response), data
+        review = await post(onboarding, "update", "review_documents", {**wf, "approved": "no"})
+        assert review.status_code == 422
+        assert "say what is wrong" in _text(review)
+        check = await post(
+            onboarding,
+            "signal",
+            "background_check_result",
+            {**wf, "passed": "maybe", "reference": "BC-1"},
+        )
+        assert check.status_code == 422 and "is not yes/no" in _text(check)
+
+        sent = await post(
+            onboarding,
+            "signal",
+            "background_check_result",
+            {**wf, "passed": "yes", "reference": "BC-1"},
+        )
+        assert sent.status_code == 303
+        event = audit_events(app, action="actions.signal")[-1]
+        assert event.outcome == "success"
+        params = json.loads(event.params_json)
+        assert params["actor"] == user.email and params["reference"] == "BC-1"
+        assert params["name"] == "background_check_result"
+
+        # Nothing failed to charge, so the renewal's validator refuses: shown in the form.
+        refused = await post(
+            renewal,
+            "update",
+            "waive",
+            {"workflow_type": "SubscriptionRenewalWorkflow", "reason": "goodwill"},
+            headers={"HX-Request": "true"},
+        )
+        assert refused.status_code == 422
+        fragment = _text(refused)
+        assert 'data-testid="action-error"' in fragment and "Refused by the workflow" in fragment
+        assert audit_events(app, action="actions.update")[-1].outcome == "denied"
+
+        for wid in (onboarding, renewal):
+            await local_env.client.get_workflow_handle(wid).terminate("test over")
