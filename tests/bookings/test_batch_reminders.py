@@ -113,3 +113,23 @@ async def test_without_a_window_the_batch_covers_bookings_24_to_48_hours_ahead(a
     assert (result.sent, result.already_sent) == (1, 0)
     # Not `soon` (10 h ahead) nor `later` (60 h ahead).
     assert reminder_keys(app) == [reminder_key(tomorrow.booking_id, "24h", tomorrow.start_at)]
+
+
+async def test_a_continued_batch_resumes_after_its_cursor_with_its_counts(app, time_env):
+    async with booking_kit(time_env, app) as kit:
+        now = await kit.now()
+        window = (now + timedelta(hours=30), now + timedelta(hours=40))
+        booked = [make_booking(app, window[0] + timedelta(hours=h)) for h in (1, 2, 3, 4)]
+        # As continue-as-new would pass it on: the first two were done by the earlier run.
+        inp = BatchReminderInput(
+            window[0],
+            window[1],
+            "1h",
+            chunk_size=1,
+            resume_cursor=booked[1].booking_id,
+            sent_so_far=2,
+        )
+        result = await run_batch(kit, inp)
+
+    assert (result.sent, result.already_sent) == (4, 0)
+    assert reminder_keys(app) == [reminder_key(b.booking_id, "1h", b.start_at) for b in booked[2:]]

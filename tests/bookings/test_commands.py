@@ -16,7 +16,7 @@ from dashboard.models import Booking, Notification
 from dashboard.temporal import StartedRun
 from tests.bookings.conftest import booking_kit, booking_row, make_booking
 from tests.conftest import gateway_for
-from workers.bookings.workflows import BookingLifecycleWorkflow, ReschedulingWorkflow
+from workers.bookings.workflows import ReschedulingWorkflow
 
 GROUP = "trigger-booking-workflows"
 
@@ -197,8 +197,9 @@ async def test_commands_drive_real_workflows_through_the_gateway(app, runner, ti
         assert "is cancelled" in out.output
         out = await cli("complete", str(new_id))
         assert out.exit_code == 0  # the signal reached the new lifecycle (ignored: too early)
-        progress = await kit.client.get_workflow_handle(f"bookings-lifecycle-{new_id}").query(
-            BookingLifecycleWorkflow.progress
+        progress = await kit.wait_progress(
+            kit.client.get_workflow_handle(f"bookings-lifecycle-{new_id}"),
+            lambda p: bool(p["ignored_signals"]),
         )
         assert progress["ignored_signals"][0]["reason"].startswith("session has not started")
 

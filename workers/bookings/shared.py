@@ -171,11 +171,14 @@ class BatchReminderInput:
         default=100, metadata={"help": "Bookings per activity call", "min": 1, "max": 500}
     )
     # Carried across continue-as-new; leave at 0 when starting.
-    resume_after_booking_id: int = field(
-        default=0, metadata={"help": "Internal: continue after this booking id", "min": 0}
+    resume_cursor: int = field(
+        default=0,
+        metadata={"help": "Internal: continue after this booking id (0: from the start)", "min": 0},
     )
-    sent_so_far: int = field(default=0, metadata={"help": "Internal: count carried over"})
-    already_sent_so_far: int = field(default=0, metadata={"help": "Internal: count carried over"})
+    sent_so_far: int = field(default=0, metadata={"help": "Internal: count carried over", "min": 0})
+    already_sent_so_far: int = field(
+        default=0, metadata={"help": "Internal: count carried over", "min": 0}
+    )
 
     def window_label(self) -> str:
         if self.window_start is None or self.window_end is None:

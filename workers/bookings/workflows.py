@@ -162,7 +162,6 @@ class BookingLifecycleWorkflow(BaseWorkflow):
         self._feedback_reminder_sent = False
         self._feedback_close: datetime | None = None
         self._rescheduled_to: int | None = None
-        self._next: _Timer | None = None
 
     # --- run ------------------------------------------------------------------------------
 
@@ -181,13 +180,15 @@ class BookingLifecycleWorkflow(BaseWorkflow):
         self._policy = self._resolve_policy(inp, snap)
         self._step("booking loaded")
         now = workflow.now()
-        self._stage = "awaiting_session" if now < self._start_at else "awaiting_outcome"
+        self._plan_reminders(now)
         if snap.rescheduled_from_id is not None:
             self._step("confirmation covered by the reschedule notice")
         elif now < self._start_at:
+            self._stage = "confirming"
             await self._notice("confirmation", ["client", "practitioner"])
             self._step("confirmation sent")
-        self._plan_reminders(workflow.now())
+        ahead = workflow.now() < self._start_at
+        self._stage = "awaiting_session" if ahead else "awaiting_outcome"
 
         while self._stage not in FINAL_STAGES:
             await self._drain_inbox()
@@ -198,7 +199,6 @@ class BookingLifecycleWorkflow(BaseWorkflow):
                 break
             await self._sleep_until_next()
 
-        self._next = None
         await self._drain_inbox()  # answer anything accepted just before the end
         await workflow.wait_condition(workflow.all_handlers_finished)
         return BookingLifecycleResult(
@@ -263,7 +263,9 @@ class BookingLifecycleWorkflow(BaseWorkflow):
             for rtype in REMINDER_TYPES:
                 r = self._reminders.get(rtype)
                 if r and r["state"] == "pending":
-                    candidates.append(_Timer(f"reminder_{rtype}", r["due_at"], "session start"))
+                    candidates.append(
+                        _Timer(f"reminder_{rtype}", r["due_at"], f"time of the {rtype} reminder")
+                    )
             if self._stage == "awaiting_session":
                 candidates.append(_Timer("session_start", self._start_at, "session start"))
             if not self._flagged:
@@ -287,11 +289,11 @@ class BookingLifecycleWorkflow(BaseWorkflow):
 
     async def _sleep_until_next(self) -> None:
         """Wait for a signal/update or the next timer, computed from the time now."""
-        self._next = self._next_timer()
+        nxt = self._next_timer()
         now = workflow.now()
-        if self._next is not None and self._next.at <= now:
+        if nxt is not None and nxt.at <= now:
             return
-        timeout = self._next.at - now if self._next is not None else None
+        timeout = nxt.at - now if nxt is not None else None
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(lambda: bool(self._inbox), timeout=timeout)
 
@@ -756,7 +758,8 @@ class BookingLifecycleWorkflow(BaseWorkflow):
 
     @workflow.query
     def progress(self) -> dict[str, Any]:
-        nxt = self._next if self._stage not in FINAL_STAGES else None
+        loaded = self._start_at is not None and self._stage not in FINAL_STAGES
+        nxt = self._next_timer() if loaded else None
         waiting_for = None
         if nxt is not None:
             waiting_for = nxt.waiting_for
@@ -955,7 +958,7 @@ class BatchReminderWorkflow(BaseWorkflow):
         self._stage = "starting"
         self._steps_done: list[str] = []
         self._window: tuple[datetime, datetime] | None = None
-        self._cursor = inp.resume_after_booking_id
+        self._cursor = inp.resume_cursor
         self._sent = inp.sent_so_far
         self._already = inp.already_sent_so_far
         self._skipped = 0
@@ -1011,7 +1014,7 @@ class BatchReminderWorkflow(BaseWorkflow):
                         inp,
                         window_start=window[0],
                         window_end=window[1],
-                        resume_after_booking_id=self._cursor,
+                        resume_cursor=self._cursor,
                         sent_so_far=self._sent,
                         already_sent_so_far=self._already,
                     )
