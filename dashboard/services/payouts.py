@@ -462,54 +462,63 @@ def select_candidates(
     max_scan: int = 2000,
 ) -> CandidatePage:
     """The next practitioners (by id, after the cursor) whose available balance is at
-    least the minimum, at most `limit` of them, scanning at most `max_scan` ids.
+    least the minimum, at most `limit` of them, looking at no more than `max_scan` ids.
 
     Practitioners at or above the minimum who cannot be paid (not active, no payout
     destination) come back as skipped; with an explicit id list, unknown ids and those
-    below the minimum are reported as skipped too.
+    below the minimum are reported as skipped too. Reads in windows of `limit` ids, so a
+    page costs two small queries when most practitioners qualify.
     """
     if limit < 1 or max_scan < 1:
         raise BusinessRuleError("limit and max_scan must be positive")
     explicit = sorted(set(practitioner_ids)) if practitioner_ids is not None else None
-    if explicit is not None:
-        ids = [i for i in explicit if i > after_practitioner_id][:max_scan]
-        rows = {
-            p.id: p
-            for p in db.session.scalars(select(Practitioner).where(Practitioner.id.in_(ids)))
-        }
-    else:
-        found = list(
-            db.session.scalars(
-                select(Practitioner)
-                .where(Practitioner.id > after_practitioner_id)
-                .order_by(Practitioner.id)
-                .limit(max_scan)
-            )
-        )
-        ids = [p.id for p in found]
-        rows = {p.id: p for p in found}
-    balances = ledger.balances([ledger.available_account(i) for i in ids]) if ids else {}
     candidates: list[Candidate] = []
     skipped: list[Skipped] = []
     cursor = after_practitioner_id
-    for pid in ids:
-        if len(candidates) >= limit:
-            return CandidatePage(candidates, skipped, cursor, exhausted=False)
-        cursor = pid
-        practitioner = rows.get(pid)
-        if practitioner is None:
-            skipped.append(Skipped(pid, 0, "unknown practitioner"))
-            continue
-        available = balances.get(ledger.available_account(pid), 0)
-        if available < min_amount_cents:
-            if explicit is not None:
-                skipped.append(Skipped(pid, available, "below the minimum amount"))
-            continue
-        if practitioner.status != "active":
-            skipped.append(Skipped(pid, available, f"practitioner is {practitioner.status}"))
-            continue
-        if not practitioner.payout_destination:
-            skipped.append(Skipped(pid, available, "no payout destination"))
-            continue
-        candidates.append(Candidate(pid, available))
-    return CandidatePage(candidates, skipped, cursor, exhausted=len(ids) < max_scan)
+    scanned = 0
+    while scanned < max_scan:
+        window = min(limit, max_scan - scanned)
+        if explicit is not None:
+            ids = [i for i in explicit if i > cursor][:window]
+            rows = {
+                p.id: p
+                for p in db.session.scalars(select(Practitioner).where(Practitioner.id.in_(ids)))
+            }
+        else:
+            found = list(
+                db.session.scalars(
+                    select(Practitioner)
+                    .where(Practitioner.id > cursor)
+                    .order_by(Practitioner.id)
+                    .limit(window)
+                )
+            )
+            ids = [p.id for p in found]
+            rows = {p.id: p for p in found}
+        if not ids:
+            return CandidatePage(candidates, skipped, cursor, exhausted=True)
+        balances = ledger.balances([ledger.available_account(i) for i in ids])
+        for pid in ids:
+            if len(candidates) >= limit:
+                return CandidatePage(candidates, skipped, cursor, exhausted=False)
+            cursor = pid
+            scanned += 1
+            practitioner = rows.get(pid)
+            if practitioner is None:
+                skipped.append(Skipped(pid, 0, "unknown practitioner"))
+                continue
+            available = balances.get(ledger.available_account(pid), 0)
+            if available < min_amount_cents:
+                if explicit is not None:
+                    skipped.append(Skipped(pid, available, "below the minimum amount"))
+                continue
+            if practitioner.status != "active":
+                skipped.append(Skipped(pid, available, f"practitioner is {practitioner.status}"))
+                continue
+            if not practitioner.payout_destination:
+                skipped.append(Skipped(pid, available, "no payout destination"))
+                continue
+            candidates.append(Candidate(pid, available))
+        if len(ids) < window:
+            return CandidatePage(candidates, skipped, cursor, exhausted=True)
+    return CandidatePage(candidates, skipped, cursor, exhausted=False)

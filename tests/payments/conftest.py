@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import count
 
 import pytest
@@ -25,6 +25,11 @@ from dashboard.models.base import utcnow
 from dashboard.services import ledger
 
 _seq = count(1)
+# Practitioners and package purchases get ids unique across the test session: workflow
+# ids are business keys (`payments-payout-{practitioner}-...`,
+# `payments-package-payout-{purchase}`) and the Temporal test servers outlive each test's
+# database, so reused ids would find another test's runs.
+_entity_ids = count(100_001)
 
 
 class Money:
@@ -44,6 +49,7 @@ class Money:
         n = next(_seq)
         with self.app.app_context():
             p = Practitioner(
+                id=next(_entity_ids),
                 name=f"Practitioner {n}",
                 email=f"p{n}-{id(self)}@test.local",
                 status=status,
@@ -118,7 +124,10 @@ class Money:
         total: int = 12_000,
         net: int = 10_000,
         expires_in: timedelta = timedelta(days=180),
+        now: datetime | None = None,
     ) -> int:
+        """A paid package purchase; `now` should be the Temporal server's clock when a
+        workflow will time its expiry (the time-skipping clock runs ahead of ours)."""
         with self.app.app_context():
             client_id, service_id = self._client_and_service(practitioner_id, total)
             pkg = Package(
@@ -127,13 +136,14 @@ class Money:
             db.session.add(pkg)
             db.session.flush()
             pp = PackagePurchase(
+                id=next(_entity_ids),
                 package_id=pkg.id,
                 client_id=client_id,
                 practitioner_id=practitioner_id,
                 sessions_total=sessions,
                 total_cents=total,
                 net_cents=net,
-                expires_at=utcnow() + expires_in,
+                expires_at=(now or utcnow()) + expires_in,
             )
             db.session.add(pp)
             db.session.flush()

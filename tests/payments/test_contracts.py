@@ -144,7 +144,9 @@ def test_charge_refuses_bad_input(app, money, inp, message):
 
 async def test_notify_package_session_completed_starts_and_signals(app, money, time_env):
     pid = money.practitioner()
-    purchase = money.purchase(pid, sessions=3, total=12_000, net=10_000)
+    purchase = money.purchase(
+        pid, sessions=3, total=12_000, net=10_000, now=await time_env.get_current_time()
+    )
     b1, b2, b3 = (money.booking(pid, purchase_id=purchase) for _ in range(3))
     async with running_workers(time_env.client, app, ["payments"]) as prefix:
         bind_client(time_env.client)

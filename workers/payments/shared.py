@@ -500,8 +500,18 @@ class BatchPayoutInput:
     chunk_size: int = field(
         default=100, metadata={"help": "Children started per chunk", "min": 1, "max": 500}
     )
+    items_per_run: int = field(
+        default=2000,
+        metadata={
+            "help": "Practitioners handled per run before continuing as new",
+            "min": 1,
+            "max": 2000,
+        },
+    )
     # Continuation state, set by the workflow itself when it continues as new.
-    cursor: int = field(default=0, metadata={"help": "Internal: last practitioner id handled"})
+    cursor: int = field(
+        default=0, metadata={"help": "Internal: last practitioner id handled", "min": 0}
+    )
     payout_date: str = field(
         default="", metadata={"help": "Internal: yyyymmdd of the batch", "pattern": r"\d{8}"}
     )
@@ -523,6 +533,10 @@ class BatchPayoutInput:
                 problems["practitioner_ids"] = "at most 10000 items"
         if not _is_cents(self.chunk_size) or not 1 <= self.chunk_size <= 500:
             problems["chunk_size"] = "must be between 1 and 500"
+        if not _is_cents(self.items_per_run) or not 1 <= self.items_per_run <= 2000:
+            problems["items_per_run"] = "must be between 1 and 2000"
+        if not _is_cents(self.cursor) or self.cursor < 0:
+            problems["cursor"] = "must not be negative"
         problems.update(_policy_problems(self))
         return problems
 
@@ -559,7 +573,7 @@ class CommissionCalculationInput:
         metadata={"help": "First day (UTC) of completed bookings", "pattern": DATE_PATTERN}
     )
     period_end: str = field(metadata={"help": "Last day (UTC, inclusive)", "pattern": DATE_PATTERN})
-    cursor: int = field(default=0, metadata={"help": "Internal: last booking id handled"})
+    cursor: int = field(default=0, metadata={"help": "Internal: last booking id handled", "min": 0})
     carried: CommissionCalculationResult | None = None
 
     def validate(self) -> dict[str, str]:
@@ -570,6 +584,8 @@ class CommissionCalculationInput:
             problems["period_start"] = f"{self.period_start!r} is not a date (use 2026-12-01)"
         if end is None:
             problems["period_end"] = f"{self.period_end!r} is not a date (use 2026-12-01)"
+        if not _is_cents(self.cursor) or self.cursor < 0:
+            problems["cursor"] = "must not be negative"
         if start and end:
             if end < start:
                 problems["period_end"] = "must not be before period_start"
@@ -610,3 +626,13 @@ class CommissionPageResult:
     failures: list[str]
     next_cursor: int
     exhausted: bool
+
+
+def input_problems(inp: Any) -> str | None:
+    """The input's own `validate()` problems as one message, or None (used by workflows to
+    refuse input that did not come through `parse_input`)."""
+    check = getattr(inp, "validate", None)
+    problems = check() if callable(check) else {}
+    if not problems:
+        return None
+    return "invalid input: " + "; ".join(f"{k}: {v}" for k, v in problems.items())

@@ -47,6 +47,7 @@ from workers.payments.shared import (
     SettleExpiredPackageInput,
     TransferPayoutInput,
     TransferPayoutResult,
+    input_problems,
 )
 from workers.temporal import policies
 from workers.temporal.base_workflows import BaseWorkflow
@@ -170,6 +171,7 @@ class ProgressivePackagePayoutWorkflow(BaseWorkflow):
 
     @workflow.run
     async def run(self, inp: PackagePayoutInput) -> PackagePayoutResult:
+        _refuse_bad_input(inp)
         state: PackageState = await self.execute_activity(
             activities.load_package_state,
             LoadPackageInput(inp.package_purchase_id),
@@ -462,6 +464,7 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
 
     @workflow.run
     async def run(self, inp: PractitionerPayoutInput) -> PractitionerPayoutResult:
+        _refuse_bad_input(inp)
         threshold, dual, timeout = await self._policy(inp)
         record: PayoutRecord = await self.execute_activity(
             activities.create_payout,
@@ -628,6 +631,13 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         )
 
 
+def _refuse_bad_input(inp: object) -> None:
+    """Input that skipped `parse_input` (a raw client start) is refused before any step."""
+    problem = input_problems(inp)
+    if problem:
+        raise ApplicationError(problem, type="InvalidInput", non_retryable=True)
+
+
 def _failure_text(err: BaseException) -> str:
     cause: BaseException | None = err
     while cause is not None and cause.__cause__ is not None:
@@ -717,6 +727,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
 
     @workflow.run
     async def run(self, inp: BatchPayoutInput) -> BatchPayoutResult:
+        _refuse_bad_input(inp)
         payout_date = inp.payout_date or workflow.now().strftime("%Y%m%d")
         threshold, dual, timeout = await self._policy(inp)
         triggered = workflow.info().typed_search_attributes.get(TRIGGERED_BY)
@@ -752,7 +763,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
             if page.exhausted:
                 break
             if (
-                handled >= policies.CONTINUE_AS_NEW_AFTER_ITEMS
+                handled >= min(inp.items_per_run, policies.CONTINUE_AS_NEW_AFTER_ITEMS)
                 or workflow.info().is_continue_as_new_suggested()
             ):
                 self._stage = "continuing as new"
@@ -931,6 +942,7 @@ class CommissionCalculationWorkflow(BaseWorkflow):
 
     @workflow.run
     async def run(self, inp: CommissionCalculationInput) -> CommissionCalculationResult:
+        _refuse_bad_input(inp)
         r = self._result
         pages = 0
         while True:

@@ -1,0 +1,313 @@
+"""`flask trigger-payment-workflows ...` (the guide's domain trigger command) and
+`flask ledger check`.
+
+Every argument is parsed (amounts as Decimal, then integer cents; ids as positive
+integers) and checked against the database BEFORE anything reaches Temporal, so bad input
+gets a clear message naming the argument and starts nothing, writes nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from dashboard.extensions import db
+from dashboard.models import PackagePurchase, Practitioner
+from dashboard.services import ledger, payouts
+from dashboard.services.errors import BusinessRuleError
+from workers.payments.shared import (
+    PAYMENT_METHODS,
+    BatchPayoutInput,
+    CommissionCalculationInput,
+    PackagePayoutInput,
+    PractitionerPayoutInput,
+)
+from workers.temporal.cli import cli_actor, start_and_report
+from workers.temporal.inputs import InputError, parse_id, parse_input
+
+trigger_payments = AppGroup(
+    "trigger-payment-workflows", help="Start payments workflows (payouts, packages, commissions)."
+)
+
+
+def with_payout_policy(inp: Any, config: Any = None) -> Any:
+    """Fill the approval thresholds and timeout the starting side owes the workflow
+    (workflows cannot read config) from the app config; values already set are kept, but
+    never looser than the config."""
+    config = config or current_app.config
+    policy = payouts.policy_from_config(config)
+    payouts.check_not_looser(
+        config,
+        inp.approval_threshold_cents,
+        inp.dual_approval_threshold_cents,
+        inp.approval_timeout_seconds,
+    )
+    return dataclasses.replace(
+        inp,
+        approval_threshold_cents=(
+            policy.approval_threshold_cents
+            if inp.approval_threshold_cents is None
+            else inp.approval_threshold_cents
+        ),
+        dual_approval_threshold_cents=(
+            policy.dual_approval_threshold_cents
+            if inp.dual_approval_threshold_cents is None
+            else inp.dual_approval_threshold_cents
+        ),
+        approval_timeout_seconds=(
+            policy.approval_timeout_seconds
+            if inp.approval_timeout_seconds is None
+            else inp.approval_timeout_seconds
+        ),
+    )
+
+
+def _parse(input_type: type, values: dict[str, Any], labels: dict[str, str]) -> Any:
+    """parse_input, with field names shown as the command's argument names."""
+    try:
+        return parse_input(input_type, {k: v for k, v in values.items() if v is not None})
+    except InputError as exc:
+        raise click.ClickException(
+            "; ".join(f"{labels.get(k, k)}: {v}" for k, v in exc.errors.items())
+        ) from None
+
+
+def _practitioner(practitioner_id: int) -> Practitioner:
+    practitioner = db.session.get(Practitioner, practitioner_id)
+    if practitioner is None:
+        raise click.ClickException(
+            f"PRACTITIONER_ID: practitioner {practitioner_id} does not exist"
+        )
+    return practitioner
+
+
+def _id_argument(text: str, label: str) -> int:
+    try:
+        return parse_id(text)
+    except ValueError as exc:
+        raise click.ClickException(f"{label}: {exc}") from None
+
+
+# --- batch_payout -------------------------------------------------------------------------
+
+
+def trigger_batch_payout(
+    min_amount: str,
+    *,
+    dry_run: bool,
+    method: str,
+    practitioner_ids: str | None,
+    reason: str,
+    wait: bool,
+) -> None:
+    inp = _parse(
+        BatchPayoutInput,
+        {
+            "min_amount_cents": min_amount,
+            "payment_method": method,
+            "practitioner_ids": practitioner_ids,
+            "dry_run": "yes" if dry_run else "no",
+            "requested_by": cli_actor(),
+        },
+        {
+            "min_amount_cents": "--min-amount",
+            "payment_method": "--method",
+            "practitioner_ids": "--practitioner-ids",
+        },
+    )
+    if inp.practitioner_ids is not None:
+        if not inp.practitioner_ids:
+            raise click.ClickException("--practitioner-ids: give at least one id")
+        known = set(
+            db.session.scalars(
+                db.select(Practitioner.id).where(Practitioner.id.in_(inp.practitioner_ids))
+            )
+        )
+        unknown = sorted(set(inp.practitioner_ids) - known)
+        if unknown:
+            raise click.ClickException(
+                "--practitioner-ids: unknown practitioner(s) " + ", ".join(map(str, unknown))
+            )
+    if not inp.dry_run:
+        inp = with_payout_policy(inp)
+    start_and_report("BatchPractitionerPayoutWorkflow", inp, reason=reason, wait=wait)
+
+
+# --- package_payout -----------------------------------------------------------------------
+
+
+def trigger_package_payout(purchase_id_text: str, *, reason: str, wait: bool) -> None:
+    purchase_id = _id_argument(purchase_id_text, "PURCHASE_ID")
+    if db.session.get(PackagePurchase, purchase_id) is None:
+        raise click.ClickException(f"PURCHASE_ID: package purchase {purchase_id} does not exist")
+    policy = str(current_app.config.get("PACKAGE_EXPIRY_POLICY") or "release_remaining")
+    inp = _parse(
+        PackagePayoutInput,
+        {"package_purchase_id": str(purchase_id), "expiry_policy": policy},
+        {"package_purchase_id": "PURCHASE_ID", "expiry_policy": "PACKAGE_EXPIRY_POLICY"},
+    )
+    start_and_report("ProgressivePackagePayoutWorkflow", inp, reason=reason, wait=wait)
+
+
+# --- payout -------------------------------------------------------------------------------
+
+
+def trigger_payout(
+    practitioner_id_text: str,
+    *,
+    amount: str | None,
+    reason: str,
+    method: str,
+    wait: bool,
+) -> None:
+    practitioner_id = _id_argument(practitioner_id_text, "PRACTITIONER_ID")
+    inp = _parse(
+        PractitionerPayoutInput,
+        {
+            "practitioner_id": str(practitioner_id),
+            "amount_cents": amount,
+            "requested_by": cli_actor(),
+            "reason": reason,
+            "payment_method": method,
+        },
+        {
+            "practitioner_id": "PRACTITIONER_ID",
+            "amount_cents": "--amount",
+            "reason": "--reason",
+            "payment_method": "--method",
+        },
+    )
+    practitioner = _practitioner(practitioner_id)
+    if not practitioner.payout_destination:
+        raise click.ClickException(
+            f"PRACTITIONER_ID: practitioner {practitioner_id} has no payout destination"
+        )
+    available = ledger.balance(ledger.available_account(practitioner_id))
+    wanted = available if inp.amount_cents is None else inp.amount_cents
+    if wanted <= 0:
+        raise click.ClickException(
+            f"PRACTITIONER_ID: practitioner {practitioner_id} has nothing available to pay out"
+        )
+    if wanted > available:
+        raise click.ClickException(
+            f"--amount: {wanted / 100:.2f} is more than the available balance of "
+            f"{available / 100:.2f}"
+        )
+    try:
+        inp = with_payout_policy(inp)
+    except BusinessRuleError as exc:
+        raise click.ClickException(exc.message) from None
+    start_and_report("PractitionerPayoutWorkflow", inp, reason=reason, wait=wait)
+
+
+# --- commissions --------------------------------------------------------------------------
+
+
+def trigger_commissions(period_from: str, period_to: str, *, reason: str, wait: bool) -> None:
+    inp = _parse(
+        CommissionCalculationInput,
+        {"period_start": period_from, "period_end": period_to},
+        {"period_start": "--from", "period_end": "--to"},
+    )
+    start_and_report("CommissionCalculationWorkflow", inp, reason=reason, wait=wait)
+
+
+# --- click wrappers -------------------------------------------------------------------------
+
+_reason = click.option("--reason", default="", help="Why (kept in the run's memo)")
+_wait = click.option("--wait", is_flag=True, help="Follow the run until it ends")
+
+
+@trigger_payments.command("batch_payout")
+@click.option("--min-amount", required=True, help="Minimum available balance, e.g. 10.00")
+@click.option("--dry-run", is_flag=True, help="List what would be paid; move nothing")
+@click.option(
+    "--method", default="bank_transfer", help=f"Payment method ({', '.join(PAYMENT_METHODS)})"
+)
+@click.option("--practitioner-ids", default=None, help="Only these ids (comma separated)")
+@_reason
+@_wait
+def batch_payout_command(
+    min_amount: str,
+    dry_run: bool,
+    method: str,
+    practitioner_ids: str | None,
+    reason: str,
+    wait: bool,
+) -> None:
+    """Pay every practitioner whose available balance is at least --min-amount."""
+    trigger_batch_payout(
+        min_amount,
+        dry_run=dry_run,
+        method=method,
+        practitioner_ids=practitioner_ids,
+        reason=reason,
+        wait=wait,
+    )
+
+
+@trigger_payments.command("package_payout")
+@click.argument("purchase_id")
+@_reason
+@_wait
+def package_payout_command(purchase_id: str, reason: str, wait: bool) -> None:
+    """Start (or show) the progressive payout of one package purchase."""
+    trigger_package_payout(purchase_id, reason=reason, wait=wait)
+
+
+@trigger_payments.command("payout")
+@click.argument("practitioner_id")
+@click.option("--amount", default=None, help="Amount, e.g. 12.50 (default: whole balance)")
+@click.option(
+    "--method", default="bank_transfer", help=f"Payment method ({', '.join(PAYMENT_METHODS)})"
+)
+@_reason
+@_wait
+def payout_command(
+    practitioner_id: str, amount: str | None, method: str, reason: str, wait: bool
+) -> None:
+    """Pay one practitioner (approval needed at or above the threshold)."""
+    trigger_payout(practitioner_id, amount=amount, reason=reason, method=method, wait=wait)
+
+
+@trigger_payments.command("commissions")
+@click.option("--from", "period_from", required=True, help="First day, e.g. 2026-11-01")
+@click.option("--to", "period_to", required=True, help="Last day (inclusive), e.g. 2026-11-30")
+@_reason
+@_wait
+def commissions_command(period_from: str, period_to: str, reason: str, wait: bool) -> None:
+    """Record the commission of every completed booking in a period (once per booking)."""
+    trigger_commissions(period_from, period_to, reason=reason, wait=wait)
+
+
+ledger_cli = AppGroup("ledger", help="The double-entry ledger.")
+
+
+def ledger_check_lines() -> tuple[bool, list[str]]:
+    result = ledger.check()
+    lines = [
+        f"transactions: {result.transactions}",
+        f"entries: {result.entries}",
+        f"sum of all entries: {result.total_cents} cents",
+    ]
+    if result.unbalanced_keys:
+        lines.append("unbalanced transactions: " + ", ".join(result.unbalanced_keys))
+    lines.append("balanced" if result.ok else "NOT BALANCED")
+    return result.ok, lines
+
+
+@ledger_cli.command("check")
+def ledger_check_command() -> None:
+    """Check that every ledger transaction sums to zero (exit status 1 if not)."""
+    ok, lines = ledger_check_lines()
+    for line in lines:
+        click.echo(line)
+    if not ok:
+        raise click.exceptions.Exit(1)
+
+
+COMMANDS = [trigger_payments, ledger_cli]
