@@ -5,9 +5,11 @@ their sender), live refresh while running, raw events and the JSON download."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
+from dashboard.views import runs as runs_view
 from tests.conftest import gateway_for, unique_prefix
 from tests.console.read_support import eventually, get, login, start_read_test
 from tests.console.read_workflows import NoteUpdate, ReadTestInput, StepSignal, read_test_worker
@@ -15,7 +17,7 @@ from tests.console.read_workflows import NoteUpdate, ReadTestInput, StepSignal, 
 pytestmark = pytest.mark.live
 
 
-async def test_detail_follows_a_running_run(app, local_env):
+async def test_detail_follows_a_running_run(app, local_env, monkeypatch):
     prefix = unique_prefix()
     gateway_for(app, local_env, prefix)
     client = login(app, "viewer")
@@ -36,14 +38,11 @@ async def test_detail_follows_a_running_run(app, local_env):
         await handle.signal("step", StepSignal(actor="ops@estuary.test"))
         await handle.execute_update("note", NoteUpdate(actor="lead@estuary.test", text="hi"))
 
-        async def live_html() -> str:
-            return (await get(client, f"{url}/live")).get_data(as_text=True)
+        def step_one_done() -> str | None:
+            body = client.get(f"{url}/live").get_data(as_text=True)
+            return body if "waiting for step 2" in body else None
 
-        html = ""
-        for _ in range(60):
-            html = await live_html()
-            if "waiting for step 2" in html:
-                break
+        html = await eventually(step_one_done)
         assert "Signal step" in html and "ops@estuary.test" in html
         assert "Update note" in html and "lead@estuary.test" in html
         assert "Activity read_test_record_step" in html
@@ -61,9 +60,18 @@ async def test_detail_follows_a_running_run(app, local_env):
     assert "Workflow completed" in html
     assert "step 2" in html  # the result
 
+    monkeypatch.setattr(runs_view, "EVENTS_PAGE_SIZE", 10)
     events = await get(client, f"/runs/{handle.id}/{run_id}/events")
     assert events.status_code == 200
-    assert "WorkflowExecutionStarted" in events.get_data(as_text=True)
+    first = events.get_data(as_text=True)
+    # Temporal pages histories in whole event batches: about, not exactly, 10 a page
+    assert "WorkflowExecutionStarted" in first and 10 <= first.count("<details") < 30
+    token = re.search(r'data-testid="next-page" href="[^"]*events\?page=([A-Za-z0-9_-]+)"', first)
+    assert token, "a second page of events"
+    second = (await get(client, f"/runs/{handle.id}/{run_id}/events?page={token[1]}")).get_data(
+        as_text=True
+    )
+    assert "WorkflowExecutionStarted" not in second and second.count("<details") >= 1
 
     download = await get(client, f"/runs/{handle.id}/{run_id}/history.json")
     assert download.status_code == 200
