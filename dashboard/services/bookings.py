@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from dashboard.extensions import db
-from dashboard.models import Booking, Client, Feedback, Practitioner
+from dashboard.models import Booking, Client, Feedback, OpsFlag, Practitioner
 from dashboard.services import booking_policies, ledger, notifications, ops_flags
 from dashboard.services.errors import BusinessRuleError, NotFoundError
 from workers.bookings.shared import utc_iso
@@ -478,7 +478,7 @@ def record_feedback(
     return rating, True
 
 
-def raise_booking_flag(booking_id: int, *, kind: str, message: str, workflow_id: str):
+def raise_booking_flag(booking_id: int, *, kind: str, message: str, workflow_id: str) -> OpsFlag:
     """Raise an ops flag about a booking (once per booking and kind) and mark the booking
     as needing attention, so it shows in the console."""
     if kind not in FLAG_KINDS:
