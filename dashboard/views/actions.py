@@ -26,6 +26,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     make_response,
     redirect,
     render_template,
@@ -47,6 +48,7 @@ from dashboard.temporal import (
     GatewayError,
     RunInfo,
     RunNotFound,
+    TemporalUnavailable,
     UpdateRejected,
 )
 from dashboard.views._write import (
@@ -1113,10 +1115,18 @@ def entity_actions(entity_type: str, entity_id: int, max_runs: int = 6) -> Entit
             if url:
                 out.starts.append((f"Start {wf.name}", url))
     for wf, wid in candidates[:max_runs]:
+        if g.get("temporal_unreachable"):
+            # Found unreachable earlier in this request: wait for the timeout once only.
+            out.error = str(g.temporal_unreachable)
+            break
         try:
             info = gateway().describe(wid)
         except RunNotFound:
             continue
+        except TemporalUnavailable as exc:
+            g.temporal_unreachable = exc.message
+            out.error = exc.message
+            break
         except GatewayError as exc:
             out.error = exc.message
             continue
@@ -1128,10 +1138,13 @@ def entity_actions(entity_type: str, entity_id: int, max_runs: int = 6) -> Entit
 @bp.app_template_global("payout_run_actions")
 def payout_run_actions(payout: Any) -> RunActions | None:
     """The actions on a payout's workflow run (cancel, retry...), or None."""
-    if not getattr(payout, "workflow_id", None):
+    if not getattr(payout, "workflow_id", None) or g.get("temporal_unreachable"):
         return None
     try:
         info = gateway().describe(payout.workflow_id)
+    except TemporalUnavailable as exc:
+        g.temporal_unreachable = exc.message
+        return None
     except GatewayError:
         return None
     return run_actions(info)

@@ -18,6 +18,7 @@ from tests.console.write_support import (
     counting_gateway_for,
     login,
     seed_practitioner,
+    unreachable_gateway,
 )
 from workers.practitioners.shared import onboarding_workflow_id, subscription_workflow_id
 
@@ -148,3 +149,16 @@ async def test_practitioner_page_actions(app, local_env):
 
         for wid in (onboarding, renewal):
             await local_env.client.get_workflow_handle(wid).terminate("test over")
+
+
+def test_domain_pages_wait_for_an_unreachable_temporal_once(app):
+    gw = unreachable_gateway(app)
+    pid = seed_practitioner(app, status="onboarding")
+    for _ in range(3):
+        _subscription(app, pid)
+    operator, _ = login(app, "operator")
+    page = operator.get(f"/practitioners/{pid}")
+    assert page.status_code in (200, 503)
+    assert "Temporal is not answering" in _text(page)
+    # One failed call stops the rest of the page's Temporal calls (read side included).
+    assert gw.calls <= 2
