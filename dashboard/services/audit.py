@@ -28,7 +28,9 @@ from dashboard.models.base import utcnow
 
 GENESIS = "0" * 64
 OUTCOMES = ("success", "denied", "error", "invalid")
-SECRET_KEYS = re.compile(r"pass|secret|token|csrf|key|authorization", re.IGNORECASE)
+SECRET_KEYS = re.compile(
+    r"password|passphrase|secret|token|csrf|api_?key|private_?key|authorization", re.IGNORECASE
+)
 MAX_PARAM_LENGTH = 500
 
 

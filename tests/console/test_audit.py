@@ -192,3 +192,16 @@ def test_every_event_has_the_request_facts(app):
     assert event.occurred_at is not None and len(event.hash) == 64
     with app.app_context():
         assert audit.verify().ok
+
+
+def test_redaction_hides_secrets_but_not_lookalikes():
+    from dashboard.services.audit import redact
+
+    out = redact({"password": "x", "api_key": "k", "csrf_token": "t", "passed": True, "keys": 2})
+    assert out == {
+        "password": "[redacted]",
+        "api_key": "[redacted]",
+        "csrf_token": "[redacted]",
+        "passed": True,
+        "keys": 2,
+    }

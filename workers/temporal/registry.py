@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+import types
 import typing
 from dataclasses import dataclass, field
 from functools import cache
@@ -126,7 +127,7 @@ def all_workflows() -> list[RegisteredWorkflow]:
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     args = [a for a in typing.get_args(tp) if a is not type(None)]
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and args:
+    if origin in (typing.Union, types.UnionType) and args:
         return _type_name(args[0])
     if origin in (list, tuple) and args:
         return f"list[{_type_name(args[0])}]"
@@ -148,8 +149,8 @@ def input_fields(input_type: type) -> list[InputField]:
         elif f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
         base = tp
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if typing.get_origin(tp) is not None and typing.get_origin(tp) not in (list, tuple):
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):  # Optional[X] -> X
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
             base = args[0] if args else tp
         choices = tuple(typing.get_args(base)) if typing.get_origin(base) is typing.Literal else ()
         out.append(
