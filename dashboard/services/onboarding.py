@@ -26,6 +26,9 @@ from dashboard.services import notifications, ops_flags, training
 from dashboard.services.errors import BusinessRuleError, NotFoundError
 
 STALLED_FLAG_KIND = "stalled_onboarding"
+# The guide's steps in order (the same as workers.practitioners.shared.ONBOARDING_STEPS;
+# a test keeps them equal). `steps_json` lists them in this order for the console.
+STEPS = ("profile", "documents", "background_check", "training", "subscription", "services")
 DOCUMENT_KINDS = ("licence", "insurance", "id")
 DEFAULT_OPS_EMAIL = "ops@estuary.local"
 
@@ -123,7 +126,9 @@ def record_progress(
     progress.current_step = current_step
     progress.status = status
     progress.stalled = stalled
-    progress.steps_json = json.dumps(steps, sort_keys=True, default=str)
+    ordered = {name: steps[name] for name in STEPS if name in steps}
+    ordered.update({k: v for k, v in steps.items() if k not in ordered})
+    progress.steps_json = json.dumps(ordered, default=str)
     db.session.flush()
     return True
 

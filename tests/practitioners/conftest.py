@@ -217,7 +217,7 @@ def _open_work(events: list) -> int:
     return len(open_ids)
 
 
-async def _settle(handle: WorkflowHandle, timeout: float = 10.0) -> None:
+async def _settle(handle: WorkflowHandle, timeout: float = 30.0) -> None:
     """Wait until the run has nothing in flight (per its history)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -281,7 +281,7 @@ async def wait_for(
     handle: WorkflowHandle,
     predicate: Callable[[dict], bool],
     *,
-    timeout: float = 15.0,
+    timeout: float = 30.0,
     what: str = "condition",
 ) -> dict:
     """Poll the run's `progress` until `predicate` holds (queries do not move time)."""

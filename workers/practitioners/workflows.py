@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 from workers.payments.shared import SubscriptionChargeInput, SubscriptionChargeResult
@@ -477,6 +478,9 @@ class PractitionerOnboardingWorkflow(BaseWorkflow):
                 "subscription_selected signal (the first charge was declined: "
                 f"{charge.failure_reason or 'no reason given'}; select a tier to retry)",
             )
+        if self._rejection is not None:
+            # Rejected while the first charge was in flight: no renewals for this practitioner.
+            return False
         await self._start_child(
             SubscriptionRenewalWorkflow.run,
             SubscriptionRenewalInput(subscription_id=current.subscription_id),
@@ -484,6 +488,7 @@ class PractitionerOnboardingWorkflow(BaseWorkflow):
             entity_type="subscription",
             entity_id=current.subscription_id,
             abandon=True,
+            id_reuse_policy=policies.MONEY_ID_REUSE,
         )
         return True
 
@@ -704,6 +709,7 @@ class PractitionerOnboardingWorkflow(BaseWorkflow):
         entity_type: str,
         entity_id: str | int,
         abandon: bool,
+        id_reuse_policy: WorkflowIDReusePolicy = policies.DEFAULT_ID_REUSE,
     ) -> None:
         """Start a related run; one already running under that business id is kept."""
         try:
@@ -711,6 +717,7 @@ class PractitionerOnboardingWorkflow(BaseWorkflow):
                 run_fn,
                 arg,
                 id=workflow_id,
+                id_reuse_policy=id_reuse_policy,
                 search_attributes=self.child_search_attributes(entity_type, entity_id),
                 parent_close_policy=(
                     workflow.ParentClosePolicy.ABANDON
