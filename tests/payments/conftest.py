@@ -202,3 +202,11 @@ class Money:
 @pytest.fixture
 def money(app: Flask) -> Money:
     return Money(app)
+
+
+@pytest.fixture(autouse=True)
+async def _close_open_runs():
+    yield
+    from tests.payments.helpers import close_open_runs
+
+    await close_open_runs()

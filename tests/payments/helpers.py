@@ -10,6 +10,11 @@ from workers.payments.shared import PractitionerPayoutInput
 from workers.payments.workflows import PractitionerPayoutWorkflow
 from workers.temporal.search_attributes import run_attributes
 
+# Runs started by a test; the `close_open_runs` fixture terminates any still running
+# when the test ends, so a failed test cannot leave timers that fire later on the
+# session-wide time-skipping server with no worker to run them.
+OPEN_HANDLES: list[WorkflowHandle] = []
+
 REQUESTER = "ops-requester@test.local"
 APPROVER_A = "approver-a@test.local"
 APPROVER_B = "approver-b@test.local"
@@ -37,7 +42,7 @@ async def start_payout(
     workflow_id: str | None = None,
     triggered_by: str = "test",
 ) -> WorkflowHandle:
-    return await client.start_workflow(
+    handle = await client.start_workflow(
         PractitionerPayoutWorkflow.run,
         inp,
         id=workflow_id or f"payments-payout-{inp.practitioner_id}-{uuid.uuid4().hex[:8]}",
@@ -46,6 +51,21 @@ async def start_payout(
             "payments", "practitioner", inp.practitioner_id, triggered_by
         ),
     )
+    OPEN_HANDLES.append(handle)
+    return handle
+
+
+async def close_open_runs() -> None:
+    from temporalio.client import WorkflowExecutionStatus
+
+    while OPEN_HANDLES:
+        handle = OPEN_HANDLES.pop()
+        try:
+            desc = await handle.describe()
+            if desc.status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("test ended")
+        except Exception:  # the run or its server is gone: nothing left to close
+            continue
 
 
 async def wait_for_stage(handle: WorkflowHandle, stage: str, tries: int = 200) -> dict:

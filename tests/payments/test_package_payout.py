@@ -15,7 +15,7 @@ from dashboard.models import OpsFlag, PackagePurchase
 from dashboard.models.payments import PackageRelease
 from dashboard.services import ledger, package_payouts
 from tests.conftest import running_workers
-from tests.payments.helpers import wait_for_stage
+from tests.payments.helpers import OPEN_HANDLES, wait_for_stage
 from workers.payments.shared import (
     PackagePayoutInput,
     PackagePayoutResult,
@@ -26,7 +26,7 @@ from workers.temporal.search_attributes import run_attributes
 
 
 async def start_package(client, prefix, purchase_id, first_booking, policy="release_remaining"):
-    return await client.start_workflow(
+    handle = await client.start_workflow(
         ProgressivePackagePayoutWorkflow.run,
         PackagePayoutInput(purchase_id, expiry_policy=policy),
         id=f"payments-package-payout-{purchase_id}",
@@ -35,6 +35,8 @@ async def start_package(client, prefix, purchase_id, first_booking, policy="rele
         start_signal_args=[SessionCompletedSignal(first_booking)],
         search_attributes=run_attributes("payments", "package_purchase", purchase_id, "test"),
     )
+    OPEN_HANDLES.append(handle)
+    return handle
 
 
 def session(booking_id: int) -> SessionCompletedSignal:

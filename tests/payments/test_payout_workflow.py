@@ -144,6 +144,7 @@ async def test_self_approval_refused_even_immediately_after_start(app, money, ti
         )
         assert "requested this payout" in await refused(handle, "reject", rejection)
         await wait_for_stage(handle, "waiting for approval")
+        await wait_for_stage(handle2, "waiting for approval")
         assert (await handle.query("progress"))["approvals"] == []
         await handle.execute_update("approve", approve(APPROVER_A, 70_000, pid))
         await handle2.execute_update("approve", approve(APPROVER_A, 70_000, other))
