@@ -141,6 +141,20 @@ def test_trigger_workflows_bad_input(app, runner, args, message):
     assert "not reachable" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("workflow", "domain"),
+    [("PractitionerOnboardingWorkflow", "practitioners"), ("BookingLifecycleWorkflow", "bookings")],
+)
+def test_trigger_workflows_unknown_entity_starts_nothing(app, runner, workflow, domain):
+    app.extensions["temporal"] = TemporalGateway({**app.config, "TEMPORAL_ADDRESS": "127.0.0.1:9"})
+    result = runner.invoke(
+        args=["trigger-workflows", "--domain", domain, "--workflow", workflow, "--args", "999"]
+    )
+    assert result.exit_code != 0
+    assert "with id 999" in result.output
+    assert "not reachable" not in result.output
+
+
 def test_trigger_workflows_when_temporal_is_down(app, runner):
     app.extensions["temporal"] = TemporalGateway(
         {**app.config, "TEMPORAL_ADDRESS": "127.0.0.1:9", "TEMPORAL_CONNECT_TIMEOUT": 2}

@@ -18,6 +18,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from dashboard.forms import missing_references
 from dashboard.gateway import gateway
 from dashboard.temporal import GatewayError, StartedRun, run_ui_url
 from workers.temporal import registry
@@ -132,6 +133,9 @@ def trigger_workflow(
                 raise InputError({key: "given both positionally and as --kwargs"})
             values[key] = value
         payload = parse_input(wf.spec.input_type, values)
+        problems = missing_references(payload)
+        if problems:
+            raise InputError(problems)
     except LookupError as exc:
         raise click.ClickException(str(exc.args[0])) from None
     except InputError as exc:

@@ -39,6 +39,14 @@ class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
         workflow.logger.info("workflow start %s id=%s", info.workflow_type, info.workflow_id)
         try:
             result = await super().execute_workflow(input)
+        except workflow.ContinueAsNewError:
+            workflow.logger.info(
+                "workflow continued as new %s id=%s after %ss",
+                info.workflow_type,
+                info.workflow_id,
+                (workflow.now() - started).total_seconds(),
+            )
+            raise
         except BaseException as exc:
             workflow.logger.warning(
                 "workflow ended without result %s id=%s after %ss: %s",
