@@ -32,6 +32,26 @@ def _bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _int_set(name: str) -> set[int]:
+    raw = os.environ.get(name, "")
+    try:
+        return {int(part) for part in raw.replace(",", " ").split()}
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be whole numbers separated by commas") from exc
+
+
+def _cents_map(name: str) -> dict[str, int]:
+    """`role=cents,role=cents` (e.g. `approver=1000000`)."""
+    out: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in os.environ.get(name, "").split(","))):
+        key, _, value = part.partition("=")
+        try:
+            out[key.strip()] = int(value)
+        except ValueError as exc:
+            raise RuntimeError(f"{name} must look like role=cents,role=cents") from exc
+    return out
+
+
 def _dev_secret_key() -> str:
     """A random key kept in var/ so dev sessions survive restarts; never used in production."""
     path = VAR_DIR / "secret_key"
@@ -72,9 +92,28 @@ class Config:
     PAYOUT_APPROVAL_TIMEOUT_SECONDS = _int("PAYOUT_APPROVAL_TIMEOUT_SECONDS", 7 * 24 * 3600)
     PAYOUT_BATCH_CHUNK_SIZE = _int("PAYOUT_BATCH_CHUNK_SIZE", 100)
 
-    # Fault injection for the in-app payment provider and notifier (share of calls, 0-100).
-    PROVIDER_FAILURE_PERCENT = _int("PROVIDER_FAILURE_PERCENT", 0)
+    # Per-role approval limits in cents (a user's own approval_limit_cents wins).
+    APPROVAL_LIMITS_CENTS = _cents_map("APPROVAL_LIMITS_CENTS")
+    # What happens to a package's unreleased earnings when it expires.
+    PACKAGE_EXPIRY_POLICY = os.environ.get("PACKAGE_EXPIRY_POLICY", "release_remaining")
+
+    # Booking policies (copied into each lifecycle's input when it starts).
+    BOOKING_NO_SHOW_FEE_PERCENT = _int("BOOKING_NO_SHOW_FEE_PERCENT", 50)
+    BOOKING_NO_SHOW_CREDIT_FORFEITED = _bool("BOOKING_NO_SHOW_CREDIT_FORFEITED", True)
+    BOOKING_CANCEL_FULL_CREDIT_HOURS = _int("BOOKING_CANCEL_FULL_CREDIT_HOURS", 24)
+    BOOKING_LATE_CANCEL_CREDIT_PERCENT = _int("BOOKING_LATE_CANCEL_CREDIT_PERCENT", 50)
+    BOOKING_GRACE_PERIOD_MINUTES = _int("BOOKING_GRACE_PERIOD_MINUTES", 120)
+    BOOKING_FEEDBACK_REMINDER_HOURS = _int("BOOKING_FEEDBACK_REMINDER_HOURS", 72)
+
+    # Practitioners: background checks ("local" answers by itself after the delay;
+    # "manual": ops record the result) and where ops reminders go.
+    BACKGROUND_CHECK_PROVIDER = os.environ.get("BACKGROUND_CHECK_PROVIDER", "local")
     BACKGROUND_CHECK_DELAY_SECONDS = _int("BACKGROUND_CHECK_DELAY_SECONDS", 30)
+    BACKGROUND_CHECK_FAIL_PRACTITIONERS = _int_set("BACKGROUND_CHECK_FAIL_PRACTITIONERS")
+    OPS_NOTIFICATIONS_EMAIL = os.environ.get("OPS_NOTIFICATIONS_EMAIL", "ops@estuary.local")
+
+    # Fault injection for the in-app payment provider (share of calls that fail, 0-100).
+    PROVIDER_FAILURE_PERCENT = _int("PROVIDER_FAILURE_PERCENT", 0)
 
     # Sessions and sign-in.
     PERMANENT_SESSION_LIFETIME = timedelta(hours=_int("SESSION_ABSOLUTE_HOURS", 12))
