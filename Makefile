@@ -42,7 +42,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 bench: setup
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/history_render.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
