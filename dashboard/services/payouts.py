@@ -165,11 +165,14 @@ def create_payout(
     approval_threshold_cents: int,
     dual_approval_threshold_cents: int,
     config: Mapping[str, Any],
+    approval_timeout_seconds: int | None = None,
 ) -> PayoutView:
     """Create the payout and hold its amount, or return this workflow id's unfinished one."""
     if payment_method not in PAYMENT_METHODS:
         raise BusinessRuleError(f"unknown payment method {payment_method!r}")
-    check_not_looser(config, approval_threshold_cents, dual_approval_threshold_cents)
+    check_not_looser(
+        config, approval_threshold_cents, dual_approval_threshold_cents, approval_timeout_seconds
+    )
     _lock_practitioner(practitioner_id)
     practitioner = get_practitioner(practitioner_id)
     unfinished = db.session.scalar(

@@ -214,6 +214,10 @@ async def test_workflows_refuse_bad_input_before_any_step(app, money, time_env):
             lambda pid: PractitionerPayoutInput(pid, approval_threshold_cents=99_999_999),
             "approval threshold 99999999 is above the configured",
         ),
+        (
+            lambda pid: PractitionerPayoutInput(pid, approval_timeout_seconds=8 * 24 * 3600),
+            "approval timeout 691200 s is above the configured 604800 s",
+        ),
     ],
 )
 async def test_refused_payouts_write_nothing(app, money, time_env, make, message):

@@ -264,6 +264,7 @@ def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
         payment_method=inp.payment_method,
         approval_threshold_cents=inp.approval_threshold_cents,
         dual_approval_threshold_cents=inp.dual_approval_threshold_cents,
+        approval_timeout_seconds=inp.approval_timeout_seconds,
         config=bound_app().config,
     )
     return PayoutRecord(**view.__dict__)

@@ -132,8 +132,13 @@ def trigger_batch_payout(
             raise click.ClickException(
                 "--practitioner-ids: unknown practitioner(s) " + ", ".join(map(str, unknown))
             )
+    chunk = int(current_app.config.get("PAYOUT_BATCH_CHUNK_SIZE") or inp.chunk_size)
+    inp = dataclasses.replace(inp, chunk_size=max(1, min(chunk, 500)))
     if not inp.dry_run:
-        inp = with_payout_policy(inp)
+        try:
+            inp = with_payout_policy(inp)
+        except BusinessRuleError as exc:
+            raise click.ClickException(exc.message) from None
     start_and_report("BatchPractitionerPayoutWorkflow", inp, reason=reason, wait=wait)
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+from workers.temporal.policies import BATCH_CHUNK_SIZE
+
 TASK_QUEUE = "payments"
 
 # Why a payout was rejected (and why a money workflow is terminated or retried).
@@ -352,6 +354,7 @@ class CreatePayoutInput:
     payment_method: str
     approval_threshold_cents: int
     dual_approval_threshold_cents: int
+    approval_timeout_seconds: int | None = None
 
 
 @dataclass
@@ -498,7 +501,8 @@ class BatchPayoutInput:
         default=None, metadata={"help": _POLICY_HELP, "min": 60, "max": 90 * 24 * 3600}
     )
     chunk_size: int = field(
-        default=100, metadata={"help": "Children started per chunk", "min": 1, "max": 500}
+        default=BATCH_CHUNK_SIZE,
+        metadata={"help": "Children started per chunk", "min": 1, "max": 500},
     )
     items_per_run: int = field(
         default=2000,

@@ -335,15 +335,18 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         }
 
     def _status(self) -> str:
+        """The payout's status (one of PAYOUT_STATUSES once the record exists)."""
         if self._record is None:
             return "creating"
         if self._decision in ("rejected", "expired"):
             return self._decision
         if self._stage == "done":
             return "paid" if self._provider_reference else "failed"
-        if self._waiting:
+        if self._stage.startswith("transfer"):
+            return "processing"
+        if self._waiting or (self._record.approvals_required and self._decision is None):
             return "pending_approval"
-        return self._stage
+        return "approved"
 
     def _refusal(self, actor: str, amount_cents: object, practitioner_id: object) -> str | None:
         """Why a decision is refused, or None. Checked by the validators and again at the
@@ -477,6 +480,7 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
                 payment_method=inp.payment_method,
                 approval_threshold_cents=threshold,
                 dual_approval_threshold_cents=dual,
+                approval_timeout_seconds=timeout,
             ),
             policy=policies.DATABASE,
         )
