@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: b72c6ae91830
+Revision ID: 3b0b9617936e
 Revises: 
-Create Date: 2026-11-27 14:07:11.419985
+Create Date: 2026-11-27 15:08:37.767067
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import dashboard.models.base
 
 
 # revision identifiers, used by Alembic.
-revision = 'b72c6ae91830'
+revision = '3b0b9617936e'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -36,7 +36,8 @@ def upgrade():
     sa.Column('prev_hash', sa.String(length=64), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_event')),
-    sa.UniqueConstraint('hash', name=op.f('uq_audit_event_hash'))
+    sa.UniqueConstraint('hash', name=op.f('uq_audit_event_hash')),
+    sa.UniqueConstraint('prev_hash', name=op.f('uq_audit_event_prev_hash'))
     )
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_event_action'), ['action'], unique=False)
@@ -203,6 +204,7 @@ def upgrade():
     sa.Column('steps_json', sa.Text(), nullable=False),
     sa.Column('stalled', sa.Boolean(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('sequence', sa.Integer(), nullable=False),
     sa.Column('updated_at', dashboard.models.base.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['practitioner_id'], ['practitioner.id'], name=op.f('fk_onboarding_progress_practitioner_id_practitioner')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_onboarding_progress')),
@@ -244,11 +246,14 @@ def upgrade():
     sa.Column('reviewed_by', sa.String(length=254), nullable=True),
     sa.Column('review_notes', sa.String(length=1000), nullable=True),
     sa.Column('reviewed_at', dashboard.models.base.UTCDateTime(), nullable=True),
+    sa.Column('submission_key', sa.String(length=200), nullable=True),
     sa.ForeignKeyConstraint(['practitioner_id'], ['practitioner.id'], name=op.f('fk_practitioner_document_practitioner_id_practitioner')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_practitioner_document'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_practitioner_document')),
+    sa.UniqueConstraint('submission_key', 'kind', name=op.f('uq_practitioner_document_submission_key'))
     )
     with op.batch_alter_table('practitioner_document', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_practitioner_document_practitioner_id'), ['practitioner_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_practitioner_document_submission_key'), ['submission_key'], unique=False)
 
     op.create_table('service',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -290,8 +295,10 @@ def upgrade():
     sa.Column('current_period_end', dashboard.models.base.UTCDateTime(), nullable=False),
     sa.Column('cancel_at_period_end', sa.Boolean(), nullable=False),
     sa.Column('created_at', dashboard.models.base.UTCDateTime(), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=200), nullable=True),
     sa.ForeignKeyConstraint(['practitioner_id'], ['practitioner.id'], name=op.f('fk_subscription_practitioner_id_practitioner')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscription'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_subscription')),
+    sa.UniqueConstraint('idempotency_key', name=op.f('uq_subscription_idempotency_key'))
     )
     with op.batch_alter_table('subscription', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_subscription_practitioner_id'), ['practitioner_id'], unique=False)
@@ -411,6 +418,10 @@ def upgrade():
     sa.Column('completed_at', dashboard.models.base.UTCDateTime(), nullable=True),
     sa.Column('needs_attention', sa.Boolean(), nullable=False),
     sa.Column('created_at', dashboard.models.base.UTCDateTime(), nullable=False),
+    sa.Column('credit_issued_cents', sa.Integer(), nullable=True),
+    sa.Column('practitioner_fee_cents', sa.Integer(), nullable=True),
+    sa.Column('outcome_at', dashboard.models.base.UTCDateTime(), nullable=True),
+    sa.Column('outcome_by', sa.String(length=254), nullable=True),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], name=op.f('fk_booking_client_id_client')),
     sa.ForeignKeyConstraint(['package_purchase_id'], ['package_purchase.id'], name=op.f('fk_booking_package_purchase_id_package_purchase')),
     sa.ForeignKeyConstraint(['practitioner_id'], ['practitioner.id'], name=op.f('fk_booking_practitioner_id_practitioner')),
@@ -435,12 +446,17 @@ def upgrade():
     sa.Column('commission_cents', sa.Integer(), nullable=False),
     sa.Column('currency', sa.String(length=3), nullable=False),
     sa.Column('created_at', dashboard.models.base.UTCDateTime(), nullable=False),
+    sa.Column('package_purchase_id', sa.Integer(), nullable=True),
+    sa.Column('package_part', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['booking_id'], ['booking.id'], name=op.f('fk_commission_booking_id_booking')),
+    sa.ForeignKeyConstraint(['package_purchase_id'], ['package_purchase.id'], name=op.f('fk_commission_package_purchase_id_package_purchase')),
     sa.ForeignKeyConstraint(['practitioner_id'], ['practitioner.id'], name=op.f('fk_commission_practitioner_id_practitioner')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_commission')),
-    sa.UniqueConstraint('booking_id', name=op.f('uq_commission_booking_id'))
+    sa.UniqueConstraint('booking_id', name=op.f('uq_commission_booking_id')),
+    sa.UniqueConstraint('package_purchase_id', 'package_part', name='uq_commission_package_part')
     )
     with op.batch_alter_table('commission', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_commission_package_purchase_id'), ['package_purchase_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_commission_practitioner_id'), ['practitioner_id'], unique=False)
 
     op.create_table('feedback',
@@ -453,14 +469,38 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_feedback')),
     sa.UniqueConstraint('booking_id', name=op.f('uq_feedback_booking_id'))
     )
+    op.create_table('package_release',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('package_purchase_id', sa.Integer(), nullable=False),
+    sa.Column('booking_id', sa.Integer(), nullable=True),
+    sa.Column('part', sa.Integer(), nullable=False),
+    sa.Column('amount_cents', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('ledger_key', sa.String(length=250), nullable=False),
+    sa.Column('created_at', dashboard.models.base.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['booking_id'], ['booking.id'], name=op.f('fk_package_release_booking_id_booking')),
+    sa.ForeignKeyConstraint(['package_purchase_id'], ['package_purchase.id'], name=op.f('fk_package_release_package_purchase_id_package_purchase')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_package_release')),
+    sa.UniqueConstraint('ledger_key', name=op.f('uq_package_release_ledger_key')),
+    sa.UniqueConstraint('package_purchase_id', 'booking_id', name='uq_package_release_booking'),
+    sa.UniqueConstraint('package_purchase_id', 'part', name='uq_package_release_part')
+    )
+    with op.batch_alter_table('package_release', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_package_release_package_purchase_id'), ['package_purchase_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('package_release', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_package_release_package_purchase_id'))
+
+    op.drop_table('package_release')
     op.drop_table('feedback')
     with op.batch_alter_table('commission', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_commission_practitioner_id'))
+        batch_op.drop_index(batch_op.f('ix_commission_package_purchase_id'))
 
     op.drop_table('commission')
     with op.batch_alter_table('booking', schema=None) as batch_op:
@@ -505,6 +545,7 @@ def downgrade():
 
     op.drop_table('service')
     with op.batch_alter_table('practitioner_document', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_practitioner_document_submission_key'))
         batch_op.drop_index(batch_op.f('ix_practitioner_document_practitioner_id'))
 
     op.drop_table('practitioner_document')
