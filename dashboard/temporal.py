@@ -10,7 +10,10 @@ commands turn into clear messages.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import dataclasses
+import gc
 import logging
 import threading
 import uuid
@@ -185,6 +188,9 @@ class TemporalGateway:
                 )
                 thread.start()
                 self._loop, self._thread = loop, thread
+                # The client's native runtime must be released before the interpreter
+                # finalises, or its threads can abort the process on exit.
+                atexit.register(self.close)
             return self._loop
 
     def _submit(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -221,10 +227,18 @@ class TemporalGateway:
         return self._submit(call(), timeout)
 
     def close(self) -> None:
+        """Drop the client on its own loop, then stop the loop thread. Idempotent."""
         with self._lock:
             loop, thread = self._loop, self._thread
-            self._loop = self._thread = self._client = None
+            self._loop = self._thread = None
         if loop is not None:
+
+            async def release() -> None:
+                self._client = None
+                gc.collect()
+
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(release(), loop).result(5)
             loop.call_soon_threadsafe(loop.stop)
             if thread is not None:
                 thread.join(timeout=5)
