@@ -499,7 +499,11 @@ class TimelineBuilder:
                 p = a.parent_workflow_execution
                 self.parent = (p.workflow_id, p.run_id)
             self.continued_from = a.continued_execution_run_id or None
-            self.marks.append(MarkRow(eid, "Workflow started", at, f"by {a.identity}", "run"))
+            self.marks.append(
+                MarkRow(
+                    eid, "Workflow started", at, f"by {a.identity}" if a.identity else "", "run"
+                )
+            )
         elif et == E.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
             a = event.workflow_execution_completed_event_attributes
             self.result = payload_text(decode_payloads(a.result))
