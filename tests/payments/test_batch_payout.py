@@ -184,10 +184,15 @@ async def test_two_concurrent_triggers_start_one_batch(app, money, local_env):
     inp = batch_input(payout_date="")
     barrier = threading.Barrier(2)
     started = []
+    # The day's business id with a suffix of this test's own: other tests on the shared
+    # dev server may already have run today's batch.
+    wid = f"payments-batch-payout-{datetime.now(UTC):%Y-%m-%d}-{uuid.uuid4().hex[:6]}"
 
     def trigger(gw: TemporalGateway) -> None:
         barrier.wait()
-        started.append(gw.start("BatchPractitionerPayoutWorkflow", inp, triggered_by="ops"))
+        started.append(
+            gw.start("BatchPractitionerPayoutWorkflow", inp, triggered_by="ops", workflow_id=wid)
+        )
 
     threads = [threading.Thread(target=trigger, args=(gw,)) for gw in (first, second)]
     for t in threads:
@@ -195,9 +200,7 @@ async def test_two_concurrent_triggers_start_one_batch(app, money, local_env):
     await asyncio.gather(*(asyncio.to_thread(t.join) for t in threads))
     second.close()
     assert len(started) == 2
-    assert {s.workflow_id for s in started} == {
-        f"payments-batch-payout-{datetime.now(UTC):%Y-%m-%d}"
-    }
+    assert {s.workflow_id for s in started} == {wid}
     assert len({s.run_id for s in started}) == 1
     assert sorted(s.existing for s in started) == [False, True]
     async with running_workers(local_env.client, app, ["payments"], prefix=prefix):
@@ -213,4 +216,4 @@ async def test_two_concurrent_triggers_start_one_batch(app, money, local_env):
     assert money.transfers() == 3 and money.ledger_ok()
     # A third trigger the same day is refused: the completed batch cannot run again.
     with pytest.raises(Exception, match="already ran"):
-        first.start("BatchPractitionerPayoutWorkflow", inp, triggered_by="ops")
+        first.start("BatchPractitionerPayoutWorkflow", inp, triggered_by="ops", workflow_id=wid)

@@ -70,6 +70,9 @@ async def test_full_onboarding_with_every_signal(app, time_env, data, cleanup):
     email = data.email(pid)
     service_id = data.service(pid)
     client = time_env.client
+    # The time-skipping clock may be years ahead after other tests: the licence must
+    # outlive the run's own clock, or the verification started at completion suspends.
+    licence_expires_on = (await time_env.get_current_time() + timedelta(days=3650)).date()
     async with practitioner_workers(app, time_env) as prefix:
         handle = await start_onboarding(client, prefix, pid)
         await wait_for(handle, waiting_on_step("profile"), what="profile step")
@@ -79,7 +82,9 @@ async def test_full_onboarding_with_every_signal(app, time_env, data, cleanup):
         await handle.signal(
             "documents_submitted",
             DocumentsSubmittedSignal(
-                actor=email, kinds=["licence", "insurance"], licence_expires_on="2031-01-31"
+                actor=email,
+                kinds=["licence", "insurance"],
+                licence_expires_on=licence_expires_on.isoformat(),
             ),
         )
         await wait_for(handle, lambda p: p["documents"]["state"] == "in_review", what="review")
