@@ -85,14 +85,6 @@ def _base_type(tp: Any) -> Any:
     return tp
 
 
-def _is_internal(f: dataclasses.Field) -> bool:
-    """Fields a person never sets: continuation state and settings taken from the config."""
-    if f.metadata.get("internal"):
-        return True
-    help_text = str(f.metadata.get("help", "")).lower()
-    return help_text.startswith(("internal", "filled from"))
-
-
 def _widget(f: dataclasses.Field, tp: Any, choices: tuple[str, ...]) -> str | None:
     """The input kind for a field, or None when a form cannot carry it."""
     base = _base_type(tp)
@@ -151,7 +143,7 @@ def form_fields(
     out: list[FormField] = []
     for info in registry.input_fields(input_type):
         f = dc_fields[info.name]
-        if info.name in skip or _is_internal(f):
+        if info.name in skip or info.internal:
             continue
         tp = hints[info.name]
         choices = info.choices or _literal_choices(tp)

@@ -519,7 +519,9 @@ class BatchPayoutInput:
     payout_date: str = field(
         default="", metadata={"help": "Internal: yyyymmdd of the batch", "pattern": r"\d{8}"}
     )
-    carried: BatchPayoutResult | None = None
+    carried: BatchPayoutResult | None = field(
+        default=None, metadata={"internal": True, "help": "Internal: totals carried over"}
+    )
 
     def validate(self) -> dict[str, str]:
         problems: dict[str, str] = {}
@@ -578,7 +580,9 @@ class CommissionCalculationInput:
     )
     period_end: str = field(metadata={"help": "Last day (UTC, inclusive)", "pattern": DATE_PATTERN})
     cursor: int = field(default=0, metadata={"help": "Internal: last booking id handled", "min": 0})
-    carried: CommissionCalculationResult | None = None
+    carried: CommissionCalculationResult | None = field(
+        default=None, metadata={"internal": True, "help": "Internal: totals carried over"}
+    )
 
     def validate(self) -> dict[str, str]:
         problems: dict[str, str] = {}

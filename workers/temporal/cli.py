@@ -108,6 +108,7 @@ def list_workflows(domain_name: str | None = None) -> list[str]:
                 f"{f.name}: {'money' if f.money else f.type_name}"
                 + ("" if f.required else f" = {f.default!r}")
                 for f in wf.input_fields
+                if not f.internal
             )
             lines.append(f"    {wf.name}({fields})")
             lines.append(f"      {wf.spec.description}")

@@ -33,6 +33,7 @@ class InputField:
     help: str
     choices: tuple[str, ...] = ()
     money: bool = False  # integer cents, entered as an amount like 12.50
+    internal: bool = False  # continuation state or config-filled: never typed by a person
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,15 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def field_is_internal(f: dataclasses.Field) -> bool:
+    """Fields a person never sets: continuation state and settings taken from the config
+    (metadata `internal`, or help text starting "Internal" / "Filled from")."""
+    if f.metadata.get("internal"):
+        return True
+    help_text = str(f.metadata.get("help", "")).lower()
+    return help_text.startswith(("internal", "filled from"))
+
+
 def input_fields(input_type: type) -> list[InputField]:
     """The fields of a workflow input dataclass, for forms, commands and the catalogue."""
     hints = typing.get_type_hints(input_type, include_extras=True)
@@ -162,6 +172,7 @@ def input_fields(input_type: type) -> list[InputField]:
                 help=f.metadata.get("help", ""),
                 choices=choices,
                 money=bool(f.metadata.get("money")),
+                internal=field_is_internal(f),
             )
         )
     return out
