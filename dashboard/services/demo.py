@@ -181,5 +181,20 @@ def seed_demo(admin_email: str = "admin@estuary.local") -> dict[str, str] | None
                 completed_at=past + timedelta(minutes=60),
             )
         )
+    db.session.flush()
+    # Single sessions are paid up front: the client's money waits in clearing until the
+    # session completes and the commission step releases the practitioner's share.
+    for booking in db.session.scalars(
+        select(Booking).where(Booking.package_purchase_id.is_(None)).order_by(Booking.id)
+    ):
+        ledger.post(
+            f"demo:booking-payment:{booking.id}",
+            "client_payment",
+            [
+                ledger.Leg(ledger.EXTERNAL_CLIENT_PAYMENTS, -booking.price_cents),
+                ledger.Leg(ledger.PLATFORM_CLEARING, booking.price_cents),
+            ],
+            description=f"Demo: payment for booking {booking.id}",
+        )
     db.session.commit()
     return passwords
