@@ -15,6 +15,7 @@ the template globals at the end of this module.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import re
@@ -345,6 +346,31 @@ def _is_money_run(workflow_id: str, run_id: str | None) -> tuple[RunInfo, bool]:
     return info, bool(wf and wf.spec.money)
 
 
+def _refuse_control(
+    kind: str,
+    workflow_id: str,
+    run_id: str | None,
+    *,
+    target: str,
+    reason: Reason,
+    errors: dict[str, str],
+    back: str,
+    money: bool,
+):
+    """Audit a refused cancel/terminate/reset form (outcome "invalid") and show it again."""
+    record(
+        "invalid",
+        target=target,
+        params=form_params(request.form),
+        reason=str(reason),
+        detail="; ".join(f"{k}: {v}" for k, v in errors.items()),
+    )
+    return _control_page(kind, workflow_id, run_id, errors, back, money, 422)
+
+
+MONEY_CODE_REQUIRED = {REASON_CODE_KEY: "a reason code is required for a money workflow"}
+
+
 def _control(kind: str, workflow_id: str):
     """Cancel or terminate the latest run of `workflow_id` (it must be running)."""
     workflow_id = checked_workflow_id(workflow_id)
@@ -355,28 +381,16 @@ def _control(kind: str, workflow_id: str):
     # The form says whether the run moves money (to ask for a code); the server checks
     # again below with the run's real type before acting.
     reason, errors = parse_reason(request.form, money=money_hint)
+    refuse = functools.partial(
+        _refuse_control, kind, workflow_id, run_id, target=target, reason=reason, back=back
+    )
     if errors:
-        record(
-            "invalid",
-            target=target,
-            params=form_params(request.form),
-            reason=str(reason),
-            detail="; ".join(f"{k}: {v}" for k, v in errors.items()),
-        )
-        return _control_page(kind, workflow_id, run_id, errors, back, money_hint, 422)
+        return refuse(errors=errors, money=money_hint)
     gw = gateway()
     try:
         info, money = _is_money_run(workflow_id, run_id)
         if money and not reason.code:
-            errors = {REASON_CODE_KEY: "a reason code is required for a money workflow"}
-            record(
-                "invalid",
-                target=target,
-                params=form_params(request.form),
-                reason=str(reason),
-                detail=errors[REASON_CODE_KEY],
-            )
-            return _control_page(kind, workflow_id, run_id, errors, back, True, 422)
+            return refuse(errors=dict(MONEY_CODE_REQUIRED), money=True)
         if not info.is_running:
             raise RunStateConflict(f"{workflow_id} is not running ({info.status})")
         if kind == "cancel":
@@ -625,28 +639,16 @@ def reset(workflow_id: str):
         errors["point"] = "choose last failure point, start, or an event id"
     if point == "event" and not re.fullmatch(r"\d{1,9}", request.form.get("event_id", "")):
         errors["event_id"] = "must be a positive whole number"
+    refuse = functools.partial(
+        _refuse_control, "reset", workflow_id, run_id, target=target, reason=reason, back=back
+    )
     if errors:
-        record(
-            "invalid",
-            target=target,
-            params=form_params(request.form),
-            reason=str(reason),
-            detail="; ".join(f"{k}: {v}" for k, v in errors.items()),
-        )
-        return _control_page("reset", workflow_id, run_id, errors, back, money_hint, 422)
+        return refuse(errors=errors, money=money_hint)
     gw = gateway()
     try:
         info, money = _is_money_run(workflow_id, run_id)
         if money and not reason.code:
-            errors = {REASON_CODE_KEY: "a reason code is required for a money workflow"}
-            record(
-                "invalid",
-                target=target,
-                params=form_params(request.form),
-                reason=str(reason),
-                detail=errors[REASON_CODE_KEY],
-            )
-            return _control_page("reset", workflow_id, run_id, errors, back, True, 422)
+            return refuse(errors=dict(MONEY_CODE_REQUIRED), money=True)
         history = summarise_history(workflow_id, info.run_id, None)
         event_id, problem = _reset_point(history, point, request.form.get("event_id", ""))
         if event_id is None:
