@@ -75,7 +75,8 @@ def _reset_database(url: str) -> None:
     else:
         for table in tables:
             db.session.execute(table.delete())
-        db.session.execute(text("DELETE FROM sqlite_sequence")) if _has_sqlite_sequence() else None
+        if _has_sqlite_sequence():
+            db.session.execute(text("DELETE FROM sqlite_sequence"))
     db.session.commit()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import click
@@ -129,7 +129,3 @@ def list_command() -> None:
             click.echo(line)
     except GatewayError as exc:
         raise click.ClickException(exc.message) from None
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
