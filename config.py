@@ -52,6 +52,17 @@ def _cents_map(name: str) -> dict[str, int]:
     return out
 
 
+def _str_map(name: str) -> dict[str, str]:
+    """`key=value,key=value` (e.g. `payments-weekly-batch-payout=Europe/London`)."""
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in os.environ.get(name, "").split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise RuntimeError(f"{name} must look like key=value,key=value, got {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def _dev_secret_key() -> str:
     """A random key kept in var/ so dev sessions survive restarts; never used in production."""
     path = VAR_DIR / "secret_key"
@@ -84,6 +95,10 @@ class Config:
     TEMPORAL_RPC_TIMEOUT = _int("TEMPORAL_RPC_TIMEOUT", 5)
     TEMPORAL_CONNECT_TIMEOUT = _int("TEMPORAL_CONNECT_TIMEOUT", 3)
     WORKER_MAX_CONCURRENT_ACTIVITIES = _int("WORKER_MAX_CONCURRENT_ACTIVITIES", 20)
+    # Time zone of every schedule's cron (IANA name), and per-schedule overrides
+    # (`schedule_id=Zone,...`): a 06:00 payout should mean 06:00 where the finance team is.
+    SCHEDULE_TIME_ZONE = os.environ.get("SCHEDULE_TIME_ZONE", "UTC")
+    SCHEDULE_TIME_ZONES = _str_map("SCHEDULE_TIME_ZONES")
 
     # Money rules (integer cents).
     CURRENCY = os.environ.get("CURRENCY", "USD")
