@@ -81,7 +81,13 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or None  # filled in by init()
 
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'estuary.db'}")
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # Engine options are derived in create_app (dashboard/database.py): a pool as large as
+    # a worker's activity threads unless DATABASE_POOL_SIZE says otherwise.
+    DATABASE_POOL_SIZE = _int("DATABASE_POOL_SIZE", 0)  # 0: derived
+    # SQLite only: how long a writer waits for the lock before "database is locked".
+    DATABASE_BUSY_TIMEOUT_SECONDS = _int("DATABASE_BUSY_TIMEOUT_SECONDS", 15)
+    # /readyz: how long the staff table read may take before the console says not ready.
+    READYZ_DATABASE_TIMEOUT_SECONDS = _int("READYZ_DATABASE_TIMEOUT_SECONDS", 2)
 
     TEMPORAL_ADDRESS = os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233")
     TEMPORAL_NAMESPACE = os.environ.get("TEMPORAL_NAMESPACE", "default")
