@@ -18,13 +18,14 @@ $(STAMP): requirements.txt
 setup: $(STAMP)
 
 migrate: setup
-	mkdir -p var
+	mkdir -p "$${ESTUARY_VAR_DIR:-var}"
 	$(BIN)/flask db upgrade
 
 seed: migrate
 	$(BIN)/flask seed-demo
 
-run: seed
+# The supervisor checks the ports first, then migrates and seeds, then starts everything.
+run: setup
 	$(BIN)/python scripts/run_dev.py
 
 test: setup

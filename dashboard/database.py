@@ -7,8 +7,10 @@ own: a transaction that reads and then writes while another connection commits i
 at once ("database is locked", no waiting), because its snapshot is stale. Worker
 processes therefore start every transaction with BEGIN IMMEDIATE (it takes the write lock
 up front and waits its turn); activities are short, so serialising them costs little.
-The console keeps deferred transactions: a request can hold its transaction across a
-Temporal call that waits for an activity, which must not wait for the console's lock.
+The console keeps pysqlite's own transaction handling (reads outside a transaction, the
+first write opens one): a request can hold its session across a Temporal call that waits
+for an activity, which must neither wait for the console's lock nor leave the console
+writing from a stale snapshot.
 
 PostgreSQL (production): a pool as large as the threads a process runs, so no activity
 thread waits for a connection.
@@ -27,7 +29,8 @@ from sqlalchemy.engine import Connection, Engine
 # Room for the threads a worker process runs besides its activity threads (the runner,
 # the heartbeat), and for the console's request threads when both share a config.
 POOL_SPARE = 2
-# Execution option that picks how a SQLite transaction begins ("IMMEDIATE"/"DEFERRED").
+# Execution option that picks how a SQLite transaction begins: "IMMEDIATE" or "LEGACY"
+# (pysqlite's own handling); unset, the process's SQLITE_BEGIN_IMMEDIATE setting decides.
 SQLITE_BEGIN = "sqlite_begin"
 
 
@@ -69,9 +72,6 @@ def init_database(app: Flask, engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         nonlocal wal_set
-        # We emit BEGIN ourselves (below): pysqlite's own transaction handling can neither
-        # begin IMMEDIATE nor keep SAVEPOINTs inside the transaction.
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
@@ -89,8 +89,18 @@ def init_database(app: Flask, engine: Engine) -> None:
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(SQLITE_BEGIN)
         if mode is None:
-            mode = "IMMEDIATE" if app.config.get("SQLITE_BEGIN_IMMEDIATE") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {'IMMEDIATE' if mode == 'IMMEDIATE' else 'DEFERRED'}")
+            mode = "IMMEDIATE" if app.config.get("SQLITE_BEGIN_IMMEDIATE") else "LEGACY"
+        dbapi_connection = conn.connection.dbapi_connection
+        if mode != "IMMEDIATE":
+            # pysqlite's own handling (the console's): reads run outside a transaction
+            # and the first write opens one, so a request that reads, waits for Temporal
+            # and then writes its audit record never writes from a stale snapshot.
+            dbapi_connection.isolation_level = ""
+            return
+        # A real transaction holding the write lock from the first statement: we emit
+        # BEGIN ourselves, which pysqlite only leaves to us in autocommit mode.
+        dbapi_connection.isolation_level = None
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def read_staff_table(engine: Engine, timeout_seconds: float) -> None:
