@@ -1,17 +1,23 @@
 # `make run`: set everything up and start Temporal + workers + console with demo data.
 # `make test`: set everything up and run the whole suite.
+# `make lock`: recompile requirements.txt / requirements-dev.txt from pyproject.toml.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+# The dev lock (runtime + dev tools, every package pinned with its hashes) is what the
+# venv gets; the stamp names its hash, so a changed lock reinstalls.
+LOCK := requirements-dev.txt
+STAMP := $(VENV)/.installed-$(shell sha1sum $(LOCK) | cut -c1-12)
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock"
 export FLASK_APP := dashboard
 
-.PHONY: setup run test test-fast lint format migrate seed bench clean
+.PHONY: setup run test test-fast lint format migrate seed bench lock clean
 
-$(STAMP): requirements.txt
+$(STAMP): $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -44,6 +50,12 @@ format: setup
 
 bench: setup
 	$(BIN)/python bench/history_render.py
+
+# Runtime lock (the production install) and dev lock, from pyproject.toml. Run it after
+# changing a dependency there; `make` then installs the new dev lock.
+lock: setup
+	$(UV_COMPILE) -o requirements.txt
+	$(UV_COMPILE) --group dev -o requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
