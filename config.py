@@ -101,6 +101,8 @@ class Config:
     TEMPORAL_RPC_TIMEOUT = _int("TEMPORAL_RPC_TIMEOUT", 5)
     TEMPORAL_CONNECT_TIMEOUT = _int("TEMPORAL_CONNECT_TIMEOUT", 3)
     WORKER_MAX_CONCURRENT_ACTIVITIES = _int("WORKER_MAX_CONCURRENT_ACTIVITIES", 20)
+    # Seconds the home page's Temporal counts are reused by this process (0: never).
+    HOME_COUNTS_CACHE_SECONDS = _int("HOME_COUNTS_CACHE_SECONDS", 10)
     # Time zone of every schedule's cron (IANA name), and per-schedule overrides
     # (`schedule_id=Zone,...`): a 06:00 payout should mean 06:00 where the finance team is.
     SCHEDULE_TIME_ZONE = os.environ.get("SCHEDULE_TIME_ZONE", "UTC")
