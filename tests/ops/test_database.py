@@ -121,3 +121,19 @@ def test_readyz_fails_when_the_schema_is_missing(tmp_path, monkeypatch):
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert "no such table: staff_user" in response.json["problems"]["database"]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL (TEST_DATABASE_URL)")
+def test_readyz_fails_while_the_staff_table_is_locked_on_postgresql(app, monkeypatch):
+    app.config["READYZ_DATABASE_TIMEOUT_SECONDS"] = 1
+    monkeypatch.setattr(app.extensions["temporal"], "check", lambda: None)
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    with app.app_context(), db.engine.connect() as holder:
+        holder.exec_driver_sql("LOCK TABLE staff_user IN ACCESS EXCLUSIVE MODE")
+        response = client.get("/readyz")
+        holder.rollback()
+    assert response.status_code == 503
+    assert "canceling statement due to" in response.json["problems"]["database"]
+    assert client.get("/readyz").status_code == 200
