@@ -13,8 +13,9 @@ import os
 
 from config import Config
 
-# The gateway's longest wait: schedule sync and reading a run's result wait up to 30 s,
-# plus the connect timeout (dashboard/temporal.py adds it to every call's limit).
+# The gateway's longest single wait: the schedules page and the reset points of the
+# actions page wait up to 30 s, a history page 3 x TEMPORAL_RPC_TIMEOUT, plus the connect
+# timeout that dashboard/temporal.py adds to every call's limit.
 GATEWAY_LONGEST_CALL_SECONDS = max(30, Config.TEMPORAL_RPC_TIMEOUT * 3) + (
     Config.TEMPORAL_CONNECT_TIMEOUT
 )
