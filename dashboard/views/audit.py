@@ -236,13 +236,23 @@ def verify_chain() -> audit_service.ChainCheck:
 
 @bp.cli.command("verify")
 def verify_command() -> None:
-    """Recompute the audit log's hash chain; exit 1 if a row was edited or removed."""
+    """Check every audit event's MAC, sequence and link, and the anchored heads; anchor
+    the current head; exit 1 naming the first broken sequence number if any."""
     check = verify_chain()
+    for warning in check.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if check.ok:
         click.echo(f"Audit chain intact: {check.events} events verified.")
+        if check.anchored is not None:
+            click.echo(
+                f"Head anchored: sequence number {check.anchored.seq} "
+                f"(anchor line {check.anchored.line})."
+            )
         return
+    where = f"sequence number {check.seq}" if check.seq is not None else "the anchor file"
+    event = f", event id {check.event_id}" if check.event_id is not None else ""
     click.echo(
-        f"AUDIT CHAIN BROKEN at event {check.event_id} (after {check.events} checked): "
+        f"AUDIT CHAIN BROKEN at {where} ({check.kind}{event}; {check.events} checked): "
         f"{check.problem}",
         err=True,
     )
