@@ -15,6 +15,7 @@ from dashboard.models.ops import (
     AuditEvent,
     LoginAttempt,
     OpsFlag,
+    SignInThrottle,
     StaffSession,
     StaffUser,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "Practitioner",
     "PractitionerDocument",
     "Service",
+    "SignInThrottle",
     "StaffSession",
     "StaffUser",
     "Subscription",

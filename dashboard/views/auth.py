@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -65,8 +66,12 @@ def login():
                 role=result.user.role,
             )
             return redirect(_safe_next(request.args.get("next")))
-    status = 401 if error else 200
-    return render_template("auth/login.html", error=error, email=email), status
+    response = make_response(render_template("auth/login.html", error=error, email=email))
+    if error:
+        response.status_code = result.status
+        if result.retry_after:
+            response.headers["Retry-After"] = str(result.retry_after)
+    return response
 
 
 @bp.post("/logout")
