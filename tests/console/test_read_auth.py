@@ -1,5 +1,6 @@
 """Sign-in and sign-out: wrong password, a progressive delay per account and address, a
-hard limit per address, a busy console, pruning, server-side logout, idle timeout, and no open redirect through `next`."""
+hard limit per address, a busy console, pruning, server-side logout, idle timeout, and no
+open redirect through `next`."""
 
 from __future__ import annotations
 
