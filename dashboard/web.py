@@ -104,6 +104,11 @@ def init_web(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            # Secure cookies mean the console is served over TLS: tell browsers to keep it so.
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.vary.add("HX-Request")
         if current_user.is_authenticated and request.endpoint != "static":

@@ -25,6 +25,7 @@ def test_production_refuses_to_start_without_secret(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
         create_app()
+    # the other production refusals: tests/test_config_security.py
 
 
 def test_unknown_environment_is_refused(monkeypatch):
