@@ -28,11 +28,11 @@ from dashboard.temporal import (
     TemporalUnavailable,
     UpdateRejected,
 )
+from dashboard.visibility import RUN_ID_RE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 WORKFLOW_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 MAX_REASON_LENGTH = 500
 # Form keys of the reason every destructive or money action asks for. They are prefixed
 # so they never collide with a workflow input's own `reason` / `reason_code` field.

@@ -71,7 +71,7 @@ from dashboard.views._write import (
     wants_fragment,
 )
 from workers.temporal import registry
-from workers.temporal.inputs import InputError
+from workers.temporal.inputs import InputError, parse_int
 from workers.temporal.registry import RegisteredWorkflow
 
 log = logging.getLogger("estuary.console")
@@ -619,9 +619,10 @@ def _reset_point(history: HistorySummary, point: str, raw_event: str) -> tuple[i
     if point == "start":
         return history.first_task_completed, "no workflow task to reset to"
     if point == "event":
-        if not re.fullmatch(r"\d{1,9}", raw_event or ""):
-            return None, "event id must be a positive whole number"
-        return int(raw_event), ""
+        try:
+            return parse_int(raw_event or "", lo=1), ""
+        except ValueError as exc:
+            return None, f"event id: {exc}"
     return None, "choose where to reset to"
 
 
@@ -637,8 +638,11 @@ def reset(workflow_id: str):
     reason, errors = parse_reason(request.form, money=money_hint)
     if point not in ("last_failure", "start", "event"):
         errors["point"] = "choose last failure point, start, or an event id"
-    if point == "event" and not re.fullmatch(r"\d{1,9}", request.form.get("event_id", "")):
-        errors["event_id"] = "must be a positive whole number"
+    if point == "event":
+        try:
+            parse_int(request.form.get("event_id", ""), lo=1)
+        except ValueError as exc:
+            errors["event_id"] = str(exc)
     refuse = functools.partial(
         _refuse_control, "reset", workflow_id, run_id, target=target, reason=reason, back=back
     )

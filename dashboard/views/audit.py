@@ -20,7 +20,7 @@ from dashboard.extensions import db
 from dashboard.models import AuditEvent
 from dashboard.services import audit as audit_service
 from dashboard.views._write import guard, record
-from workers.temporal.inputs import parse_datetime
+from workers.temporal.inputs import is_id_text, parse_datetime
 
 bp = Blueprint("audit", __name__, url_prefix="/audit", cli_group="audit")
 
@@ -132,7 +132,7 @@ def index():
     events: list[AuditEvent] = []
     older = None
     raw_before = str(request.args.get("before") or "")
-    before = int(raw_before) if raw_before.isdigit() and len(raw_before) < 19 else None
+    before = int(raw_before) if is_id_text(raw_before) else None
     if raw_before and before is None:
         errors["before"] = "the page link is damaged; start again from the newest"
     if not errors:
