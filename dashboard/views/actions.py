@@ -38,7 +38,7 @@ from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from dashboard import forms
+from dashboard import forms, visibility
 from dashboard.extensions import db
 from dashboard.gateway import gateway
 from dashboard.models import REASON_CODES, Payout, Transfer
@@ -81,6 +81,8 @@ bp = Blueprint("actions", __name__, url_prefix="/runs")
 HANDLER_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # History read for a retry/reset decision, at most (a longer history continues as new).
 MAX_HISTORY_EVENTS = 50_000
+# What the bulk-retry form declares: the runs filters and the ticked runs.
+BULK_FIELDS = (*visibility.FILTER_FIELDS, "run")
 # Bulk retry: at most this many runs per confirmation.
 BULK_RETRY_CAP = 25
 PAYOUT_DECISIONS = ("approve", "reject")
@@ -169,11 +171,11 @@ def _registered_or_404(name: str) -> RegisteredWorkflow:
         abort(404)
 
 
-def _deny(permission: str, target: str) -> None:
+def _deny(permission: str, target: str, arg_type: type | None = None) -> None:
     record(
         "denied",
         target=target,
-        params=form_params(request.form),
+        params=form_params(request.form, forms.visible_names(arg_type) if arg_type else ()),
         detail=f"role {current_user.role} may not {permission}",
     )
     abort(403)
@@ -205,7 +207,7 @@ def _send(kind: str, workflow_id: str, name: str):
     target = f"workflow:{workflow_id}"
     permission = _handler_permission(wf, name)
     if not can(current_user, permission):
-        _deny(permission, target)
+        _deny(permission, target, handlers[name])
     back = safe_next(run_url(workflow_id) or link("home.index") or "/")
     arg_type = handlers[name]
     values = forms.submitted_values(arg_type, request.form) if arg_type else {}
@@ -881,7 +883,7 @@ def bulk_retry():
             record(
                 "invalid",
                 target=target,
-                params=form_params(request.form),
+                params=form_params(request.form, BULK_FIELDS),
                 detail="; ".join(f"{k}: {v}" for k, v in errors.items()),
             )
         return _bulk_page(filters, errors, 0, [], Reason("", ""), {}, 422)
@@ -907,7 +909,7 @@ def bulk_retry():
         record(
             "invalid",
             target=target,
-            params=form_params(request.form),
+            params=form_params(request.form, BULK_FIELDS),
             reason=str(reason),
             detail="; ".join(f"{k}: {v}" for k, v in reason_errors.items()),
         )

@@ -18,7 +18,6 @@ import dataclasses
 import re
 import typing
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 MAX_MONEY_CENTS = 1_000_000_000  # 10 million in major units: far above any real payout
@@ -30,7 +29,7 @@ DEFAULT_MAX_LENGTH = 500
 
 # What people may type for numbers: ASCII digits only. No sign, spaces, underscores,
 # exponents or other scripts' digits: Python's int() and Decimal() accept all of those
-# (`int("１０") == 10`, `int(" +1_0 ") == 10`), which is why nothing here calls them on
+# (`int("\uff11\uff10") == 10`, `int(" +1_0 ") == 10`), which is why nothing here calls them on
 # text that has not matched one of these first.
 _MONEY_RE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?", re.ASCII)
 _UNSIGNED_RE = re.compile(r"[0-9]{1,12}", re.ASCII)
@@ -44,6 +43,47 @@ class InputError(ValueError):
     def __init__(self, errors: dict[str, str]) -> None:
         self.errors = errors
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+# Who acts: filled by the server (the signed-in user, or `user@host` of a command line).
+SERVER_FILLED = ("actor", "requested_by", "triggered_by")
+
+
+def is_internal_field(f: dataclasses.Field) -> bool:
+    """Fields a person never sets: continuation state and settings taken from the config
+    (metadata `internal`, or help text starting "Internal" / "Filled from")."""
+    if f.metadata.get("internal"):
+        return True
+    help_text = str(f.metadata.get("help", "")).lower()
+    return help_text.startswith(("internal", "filled from"))
+
+
+def server_filled_fields(input_type: type) -> set[str]:
+    """The fields of `input_type` only the server may fill: who acts, and the settings
+    and state the server copies in (approval thresholds, continuation totals)."""
+    return {
+        f.name
+        for f in dataclasses.fields(input_type)
+        if f.name in SERVER_FILLED or is_internal_field(f)
+    }
+
+
+def refuse_server_filled(input_type: type, given: Any) -> None:
+    """Raise InputError naming every server-filled field among `given` (names a caller
+    typed: `--kwargs`, form fields, an API body), so who asked is never the caller's say."""
+    names = server_filled_fields(input_type)
+    errors = {
+        name: (
+            "is filled in by the server (the signed-in user, or user@host for a command); "
+            "it cannot be given"
+            if name in SERVER_FILLED
+            else "is filled in by the server from its settings; it cannot be given"
+        )
+        for name in given
+        if name in names
+    }
+    if errors:
+        raise InputError(errors)
 
 
 def _shown(raw: str) -> str:
@@ -79,7 +119,7 @@ def parse_money(text: str, *, allow_zero: bool = False) -> int:
             raise ValueError(top)
         why = _why_not_a_number(raw, decimals=True) or "use digits like 12.50"
         if why == "more than two decimal places":
-            raise ValueError(f"{_shown(raw)} has more than two decimal places")
+            raise ValueError(f"{raw} has more than two decimal places")
         raise ValueError(f"{_shown(raw)} is not an amount: {why}")
     whole, _, fraction = raw.partition(".")
     cents = int(whole) * 100 + int((fraction + "00")[:2])
