@@ -78,7 +78,8 @@ def _params(args: Mapping[str, str], spec: dict[str, Any]) -> Params:
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name, kind in spec.items():
-        raw = str(args.get(name) or "").strip()
+        given = str(args.get(name) or "")
+        raw = given.strip()
         if not raw:
             continue
         if isinstance(kind, tuple):
@@ -88,7 +89,7 @@ def _params(args: Mapping[str, str], spec: dict[str, Any]) -> Params:
                 errors[name] = f"must be one of: {', '.join(kind)}"
         elif kind == "id":
             try:
-                values[name] = parse_id(raw)
+                values[name] = parse_id(given)  # unstripped: " 7" is refused, not fixed
             except ValueError as exc:
                 errors[name] = str(exc)
         elif kind == "flag":

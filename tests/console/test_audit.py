@@ -354,3 +354,52 @@ def test_redaction_hides_secrets_but_not_lookalikes():
         "passed": True,
         "keys": 2,
     }
+
+
+def test_oversized_and_unexpected_form_fields_are_not_kept(app):
+    """300 extra 500-character fields and a `passwd` field on an invalid form: only the
+    form's declared fields are recorded, each cut to the stated length."""
+    gw = unreachable_gateway(app)
+    client, _ = login(app, "operator")
+    data = {f"extra_{i}": "x" * 500 for i in range(300)}
+    data.update(
+        {
+            "passwd": "hunter2-in-clear",
+            "practitioner_id": "not a number",
+            "amount_cents": "9" * 5000,
+            "action_reason": "r" * 400,
+        }
+    )
+    response = client.post("/workflows/PractitionerPayoutWorkflow/start", data=data)
+    assert response.status_code == 422
+    assert gw.calls == 0
+    event = audit_events(app, action="start.form")[-1]
+    params = json.loads(event.params_json)
+    assert len(event.params_json) < 2_000
+    assert "hunter2-in-clear" not in event.params_json and "passwd" not in params
+    assert not any(key.startswith("extra_") for key in params)
+    assert set(params) <= {"practitioner_id", "amount_cents", "payment_method", "action_reason"}
+    assert all(len(str(v)) <= audit.MAX_PARAM_LENGTH + 1 for v in params.values())
+
+
+def test_redaction_by_pattern_and_bounded_size():
+    from dashboard.services.audit import MAX_PARAMS, redact
+
+    out = redact(
+        {
+            "passwd": "a",
+            "user_password": "b",
+            "otp": "c",
+            "otp_code": "d",
+            "totpSecret": "e",
+            "apiKey": "f",
+            "private_key": "g",
+            "session_token": "h",
+            "note": "kept",
+        }
+    )
+    assert out.pop("note") == "kept"
+    assert set(out.values()) == {"[redacted]"}
+    many = redact({f"f{i}": "v" * 1000 for i in range(100)})
+    assert len(many) == MAX_PARAMS + 1 and many["_omitted_fields"] == 100 - MAX_PARAMS
+    assert all(len(v) <= 201 for k, v in many.items() if k != "_omitted_fields")
