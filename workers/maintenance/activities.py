@@ -1,0 +1,39 @@
+"""Maintenance activities: thin calls into the sign-in and audit services.
+
+(`flask.current_app` is reached through the module, never imported by name: the registry
+scans this module's globals, and touching the proxy outside an app context fails.)"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import flask
+from temporalio import activity
+
+from dashboard.services import audit, signin
+from workers.maintenance.shared import AnchorResult, PruneResult
+from workers.temporal.base_activities import app_activity
+from workers.temporal.decorators import monitored_activity
+
+
+@activity.defn(name="prune_signin_records")
+@monitored_activity
+@app_activity
+def prune_signin_records() -> PruneResult:
+    """Delete sign-in attempts and ended sessions older than SIGNIN_RETENTION_DAYS (the
+    audit log keeps every sign-in), and counters that no longer limit anyone."""
+    days = int(flask.current_app.config["SIGNIN_RETENTION_DAYS"])
+    gone = signin.prune(timedelta(days=days))
+    return PruneResult(gone["login_attempts"], gone["sessions"], gone["counters"])
+
+
+@activity.defn(name="anchor_audit_head")
+@monitored_activity
+@app_activity
+def anchor_audit_head() -> AnchorResult:
+    """Append the audit chain head to AUDIT_ANCHOR_PATH (idempotent: an unchanged head is
+    not written twice, so a retried activity adds nothing)."""
+    anchor = audit.anchor_head()
+    if anchor is None:
+        return AnchorResult()
+    return AnchorResult(seq=anchor.seq, line=anchor.line)
