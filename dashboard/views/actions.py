@@ -232,7 +232,11 @@ def _send(kind: str, workflow_id: str, name: str):
             form = action_form(
                 wf, kind, name, workflow_id, values=values, errors=exc.errors, next_url=back
             )
-            form.error = "Nothing was sent: fix the fields below."
+            # Errors of fields the form does not show (a server-filled field that was sent
+            # anyway) are named here, since no field below can carry them.
+            shown = {f.name for f in form.fields}
+            unshown = "; ".join(f"{k}: {v}" for k, v in exc.errors.items() if k not in shown)
+            form.error = f"Nothing was sent: {unshown or 'fix the fields below.'}"
             return _respond(form, 422, back)
 
     params = {

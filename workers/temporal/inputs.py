@@ -71,7 +71,9 @@ def server_filled_fields(input_type: type) -> set[str]:
 def refuse_server_filled(input_type: type, given: Any) -> None:
     """Raise InputError naming every server-filled field among `given` (names a caller
     typed: `--kwargs`, form fields, an API body), so who asked is never the caller's say."""
-    names = server_filled_fields(input_type)
+    # The who-acts names are refused even where the input has no such field: a request
+    # that sends one is trying to say who acted.
+    names = server_filled_fields(input_type) | set(SERVER_FILLED)
     errors = {
         name: (
             "is filled in by the server (the signed-in user, or user@host for a command); "
