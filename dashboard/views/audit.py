@@ -1,6 +1,7 @@
 """The audit log: a filtered, paged view, a CSV export that cannot smuggle formulas into
-a spreadsheet, and `flask audit verify`, which recomputes the hash chain and exits
-non-zero when a row was edited, inserted or deleted.
+a spreadsheet, and `flask audit verify`, which checks every event's MAC, sequence number
+and link and the anchored heads, anchors the current head, and exits non-zero naming
+the first broken sequence number and the kind of break.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ CSV_COLUMNS = (
     "request_id",
     "prev_hash",
     "hash",
+    "seq",
+    "key_id",
 )
 
 
@@ -191,6 +194,8 @@ def csv_rows(filters: AuditFilters) -> Iterator[str]:
                     event.request_id,
                     event.prev_hash,
                     event.hash,
+                    event.seq,
+                    event.key_id,
                 )
             ]
         )
