@@ -36,9 +36,9 @@ def test_money_parses_exactly(text, cents):
         (" 3 ", "not an amount: it contains spaces"),
         ("+10", "not an amount: no '\\+' sign"),
         ("1_000", "not an amount: digits only, no '_'"),
-        ("\uff11\uff10", "not an amount: use the digits 0-9")(  # full-width 10,
-            "\u0661\u0660", "not an amount: use the digits 0-9"
-        )("²", "not an amount: use the digits 0-9"),  # Arabic-Indic 10,
+        ("\uff11\uff10", "not an amount: use the digits 0-9"),  # full-width 10
+        ("\u0661\u0660", "not an amount: use the digits 0-9"),  # Arabic-Indic 10
+        ("\u00b2", "not an amount: use the digits 0-9"),  # superscript two
         ("10.", "not an amount"),
         (".5", "not an amount"),
         ("10.005", "more than two decimal places"),
