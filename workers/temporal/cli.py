@@ -101,7 +101,9 @@ def _audited(path: str, callback: Callable[..., Any]) -> Callable[..., Any]:
         reason = str(kwargs.get("reason") or "")
 
         def write(outcome: str, detail: str = "") -> None:
-            db.session.rollback()  # a failed command's half-done work is not kept
+            if outcome != "success":
+                db.session.rollback()  # a failed command's half-done work is not kept
+            # on success the event commits together with anything the command left open
             audit.record(
                 action=f"cli.{path.replace(' ', '.')}"[:80],
                 target=", ".join(trail.targets)[:300] or f"command:{path}",
