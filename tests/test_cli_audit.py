@@ -178,6 +178,7 @@ def test_users_create_is_audited_without_the_password(app, runner):
     assert result.exit_code == 0, result.output
     event = _only_event(app)
     assert event.action == "cli.users.create" and event.outcome == "success"
+    assert event.target.startswith("staff:")
     assert "a long secret password" not in event.params_json
     assert json.loads(event.params_json)["password"] == "[redacted]"
 

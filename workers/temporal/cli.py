@@ -81,14 +81,19 @@ _trail: contextvars.ContextVar[_CommandTrail | None] = contextvars.ContextVar(
 )
 
 
-def note_temporal_call(target: str) -> None:
-    """Called just before a command sends something to Temporal: names the audit
-    event's target and makes a later failure an "error", not "invalid"."""
+def note_target(target: str, *, sent: bool = False) -> None:
+    """Name what the running command acts on (the audit event's target); `sent` marks
+    that something left for Temporal, so a later failure is an "error", not "invalid"."""
     trail = _trail.get()
     if trail is not None:
-        trail.sent = True
+        trail.sent = trail.sent or sent
         if target not in trail.targets:
             trail.targets.append(target)
+
+
+def note_temporal_call(target: str) -> None:
+    """Called just before a command sends something to Temporal."""
+    note_target(target, sent=True)
 
 
 def _audited(path: str, callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -363,6 +368,7 @@ def register_commands(app: Flask) -> None:
             user = create_user(email=email, name=name or email, role=role, password=password)
         except StaffError as exc:
             raise click.ClickException(exc.message) from None
+        note_target(f"staff:{user.id}")
         click.echo(f"Created {user.email} ({user.role}). Password: {password}")
 
     app.cli.add_command(users)
