@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from dashboard.extensions import db
@@ -79,3 +80,22 @@ async def test_upkeep_anchors_the_head_and_prunes(app, time_env, tmp_path):
         assert db.session.scalar(select(func.count(LoginAttempt.id))) == 1
         assert db.session.scalar(select(func.count(StaffSession.id))) == 1
         assert audit.verify(anchor=False).ok
+
+
+async def test_a_tampered_anchor_fails_the_run_without_retrying(app, time_env, tmp_path):
+    from temporalio.client import WorkflowFailureError
+
+    anchor = tmp_path / "anchor.log"
+    anchor.write_text("not an anchor\n")
+    app.config["AUDIT_ANCHOR_PATH"] = str(anchor)
+    _seed(app)
+    async with running_workers(time_env.client, app, ["maintenance"]) as prefix:
+        with pytest.raises(WorkflowFailureError) as caught:
+            await time_env.client.execute_workflow(
+                SecurityUpkeepWorkflow.run,
+                SecurityUpkeepInput(requested_by="test"),
+                id=f"maintenance-upkeep-{uuid.uuid4().hex[:8]}",
+                task_queue=f"{prefix}maintenance",
+            )
+    assert "audit anchor refused: anchor file line 1" in str(caught.value.cause.cause)
+    assert anchor.read_text() == "not an anchor\n"

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import flask
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from dashboard.services import audit, signin
 from workers.maintenance.shared import AnchorResult, PruneResult
@@ -33,7 +34,15 @@ def prune_signin_records() -> PruneResult:
 def anchor_audit_head() -> AnchorResult:
     """Append the audit chain head to AUDIT_ANCHOR_PATH (idempotent: an unchanged head is
     not written twice, so a retried activity adds nothing)."""
-    anchor = audit.anchor_head()
+    try:
+        anchor = audit.anchor_head()
+    except audit.AnchorError as exc:
+        # A tampered anchor file does not heal by retrying: fail the run for ops to see.
+        raise ApplicationError(
+            f"audit anchor refused: {exc} (run `flask audit verify`)",
+            type="AuditAnchorTampered",
+            non_retryable=True,
+        ) from None
     if anchor is None:
         return AnchorResult()
     return AnchorResult(seq=anchor.seq, line=anchor.line)
