@@ -58,6 +58,7 @@ MAX_PARAM_NAME_LENGTH = 64
 MAX_PARAMS = 40  # fields kept of one event
 CLI_CLIENT = "cli"
 CLI_ROLE = "cli"
+WORKER_CLIENT = "worker"
 
 
 def cli_actor() -> str:
@@ -168,8 +169,9 @@ def record(
 ) -> AuditEvent:
     """Append one event (and commit the session).
 
-    In a request the actor is the signed-in user and the client their address; outside
-    one (a `flask` command) the actor is `user@host` and the client `cli`.
+    In a request the actor is the signed-in user and the client their address; in a
+    worker's activity (`g.audit_origin`) the client is `worker`; otherwise (a `flask`
+    command) the actor is `user@host` and the client `cli`.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
@@ -179,9 +181,14 @@ def record(
             authenticated = current_user.is_authenticated
             actor = current_user.email if authenticated else "anonymous"
             role = current_user.role if authenticated else "-"
+        elif g.get("audit_origin") == WORKER_CLIENT:
+            actor, role = WORKER_CLIENT, WORKER_CLIENT
         else:
             actor, role = cli_actor(), CLI_ROLE
-    client_addr = (request.remote_addr or "") if in_request else CLI_CLIENT
+    if in_request:
+        client_addr = request.remote_addr or ""
+    else:
+        client_addr = WORKER_CLIENT if g.get("audit_origin") == WORKER_CLIENT else CLI_CLIENT
     request_id = getattr(g, "request_id", "") if in_request else ""
     params_json = json.dumps(redact(params), sort_keys=True, default=str)
     signing_id, key = _current_key()

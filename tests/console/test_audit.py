@@ -403,3 +403,17 @@ def test_redaction_by_pattern_and_bounded_size():
     many = redact({f"f{i}": "v" * 1000 for i in range(100)})
     assert len(many) == MAX_PARAMS + 1 and many["_omitted_fields"] == 100 - MAX_PARAMS
     assert all(len(v) <= 201 for k, v in many.items() if k != "_omitted_fields")
+
+
+def test_events_from_a_worker_activity_say_so(app):
+    """An event written inside an activity (app_activity marks the context) is from the
+    worker, not from a command line."""
+    from flask import g
+
+    with app.app_context():
+        g.audit_origin = "worker"
+        worker_event = audit.record(action="payments.payout_paid", target="payout:1")
+        assert (worker_event.client_addr, worker_event.actor) == ("worker", "worker")
+    with app.app_context():
+        cli_event = audit.record(action="cli.thing", target="x")
+        assert cli_event.client_addr == "cli" and "@" in cli_event.actor
