@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from dashboard.metrics import record_temporal_call
 from workers.temporal import policies, registry
 from workers.temporal.client import TemporalUnreachable, connect
 from workers.temporal.search_attributes import (
@@ -214,8 +216,12 @@ class TemporalGateway:
                 raise TemporalUnavailable(str(exc)) from exc
         return self._client
 
-    def run(self, fn: Any, timeout: float | None = None) -> Any:
-        """Run `fn(client)` (a coroutine function) on the gateway loop, mapping errors."""
+    def run(self, fn: Any, timeout: float | None = None, *, rpc: str | None = None) -> Any:
+        """Run `fn(client)` (a coroutine function) on the gateway loop, mapping errors.
+
+        Each call is counted in the console metrics under `rpc` (default: the name of the
+        method or view that defined `fn`) with outcome `ok` or the error's class name.
+        """
 
         async def call() -> Any:
             client = await self._get_client()
@@ -224,7 +230,15 @@ class TemporalGateway:
             except RPCError as exc:
                 raise _map_rpc_error(exc) from exc
 
-        return self._submit(call(), timeout)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return self._submit(call(), timeout)
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            record_temporal_call(rpc or _rpc_name(fn), outcome, time.perf_counter() - started)
 
     def close(self) -> None:
         """Drop the client on its own loop, then stop the loop thread. Idempotent."""
@@ -537,6 +551,14 @@ class TemporalGateway:
 
 
 # --- helpers ------------------------------------------------------------------------
+
+
+def _rpc_name(fn: Any) -> str:
+    """`TemporalGateway.start.<locals>.call` -> `start`: the operation that made the call."""
+    parts = getattr(fn, "__qualname__", "").split(".")
+    if "<locals>" in parts:
+        return parts[parts.index("<locals>") - 1]
+    return parts[-1] or "unknown"
 
 
 def _map_rpc_error(exc: RPCError) -> GatewayError:

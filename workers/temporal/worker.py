@@ -22,7 +22,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from workers.temporal import registry
+from workers.temporal import failures, registry
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.client import connect
 from workers.temporal.decorators import spec_of
@@ -47,13 +47,25 @@ class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
                 (workflow.now() - started).total_seconds(),
             )
             raise
-        except BaseException as exc:
-            workflow.logger.warning(
-                "workflow ended without result %s id=%s after %ss: %s",
+        except asyncio.CancelledError:
+            workflow.logger.info(
+                "workflow cancelled %s id=%s after %ss",
                 info.workflow_type,
                 info.workflow_id,
                 (workflow.now() - started).total_seconds(),
-                type(exc).__name__,
+            )
+            raise
+        except BaseException as exc:
+            # One line with the reason; an unexpected error (a bug) also gets the SDK's
+            # "Failed activation" record with its traceback, an expected one does not.
+            reason = failures.expected_reason(exc)
+            log_line = workflow.logger.warning if reason is not None else workflow.logger.error
+            log_line(
+                "workflow failed %s id=%s after %ss: %s",
+                info.workflow_type,
+                info.workflow_id,
+                (workflow.now() - started).total_seconds(),
+                reason or failures.failure_summary(exc),
             )
             raise
         workflow.logger.info(
@@ -84,6 +96,7 @@ def build_worker(
     identity: str | None = None,
 ) -> Worker:
     d = registry.domain(domain_name)
+    failures.install_log_filter()
     return Worker(
         client,
         task_queue=task_queue,
