@@ -1,4 +1,5 @@
-"""Workers: each domain's task queue, the workers polling it, and whether any is live."""
+"""Workers: each domain's task queue, the workers polling it, and whether any is live;
+below, every worker process's heartbeat (host, pid, queues, build id, slots in use)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from flask import Blueprint, render_template
 
 from dashboard.gateway import gateway
 from dashboard.permissions import require
+from dashboard.services.worker_heartbeats import worker_processes
 from dashboard.temporal import Poller
 from dashboard.views.runs import temporal
 from workers.temporal import registry
@@ -55,4 +57,8 @@ def queue_statuses() -> dict[str, QueueStatus]:
 @bp.get("")
 @require("view")
 def index():
-    return render_template("workers/index.html", queues=list(queue_statuses().values()))
+    return render_template(
+        "workers/index.html",
+        queues=list(queue_statuses().values()),
+        processes=worker_processes(),
+    )
