@@ -55,6 +55,10 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
 
     init_request_metrics(app)
 
+    from dashboard.tracing import init_request_tracing
+
+    init_request_tracing(app)
+
     from dashboard.views import register_blueprints
 
     register_blueprints(app)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
+from opentelemetry import context as otel_context
 from temporalio.api.enums.v1 import EventType, ResetReapplyType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
@@ -197,7 +198,9 @@ class TemporalGateway:
 
     def _submit(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         loop = self._ensure_loop()
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        future = asyncio.run_coroutine_threadsafe(
+            _in_caller_trace(coro, otel_context.get_current()), loop
+        )
         limit = (timeout or self.timeout) + float(self.config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
         try:
             return future.result(limit)
@@ -551,6 +554,17 @@ class TemporalGateway:
 
 
 # --- helpers ------------------------------------------------------------------------
+
+
+async def _in_caller_trace(coro: Coroutine[Any, Any, T], caller: otel_context.Context) -> T:
+    """Run `coro` on the gateway loop under the caller's OpenTelemetry context, so the
+    tracing interceptor's spans join the console request's trace (the loop thread has its
+    own context otherwise)."""
+    token = otel_context.attach(caller)
+    try:
+        return await coro
+    finally:
+        otel_context.detach(token)
 
 
 def _rpc_name(fn: Any) -> str:
