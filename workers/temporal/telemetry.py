@@ -29,11 +29,15 @@ _ADDRESS_RE = re.compile(r"^(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):(?P<port>
 _provider_lock = threading.Lock()
 
 
+class TelemetrySettingError(ValueError):
+    """A telemetry setting is malformed or cannot be used (e.g. the port is taken)."""
+
+
 def parse_metrics_address(raw: str) -> str:
-    """`host:port` checked (port 0-65535); raises ValueError naming the setting."""
+    """`host:port` checked (port 0-65535); raises TelemetrySettingError naming the setting."""
     match = _ADDRESS_RE.match(raw.strip())
     if not match or int(match.group("port")) > 65535:
-        raise ValueError(f"WORKER_METRICS_ADDRESS must look like host:port, got {raw!r}")
+        raise TelemetrySettingError(f"WORKER_METRICS_ADDRESS must look like host:port, got {raw!r}")
     return raw.strip()
 
 
@@ -46,7 +50,10 @@ def worker_runtime(config: Mapping[str, Any]) -> Runtime | None:
     if not raw:
         return None
     address = parse_metrics_address(raw)
-    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    try:
+        runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=address)))
+    except ValueError as exc:  # the SDK's words, e.g. "Address already in use"
+        raise TelemetrySettingError(f"WORKER_METRICS_ADDRESS={address}: {exc}") from exc
     log.info("worker metrics on http://%s/metrics", address)
     return runtime
 

@@ -126,8 +126,10 @@ async def run_workers(
     bind_app(app)
     config = app.config
     identity = process_identity()
-    # The SDK's Prometheus exporter binds WORKER_METRICS_ADDRESS when the runtime is made.
-    client = await connect(config, identity=identity, runtime=worker_runtime(config))
+    # The SDK's Prometheus exporter binds WORKER_METRICS_ADDRESS when the runtime is made
+    # (a bad or taken address stops the start here, before connecting).
+    runtime = worker_runtime(config)
+    client = await connect(config, identity=identity, runtime=runtime)
     bind_client(client)
     prefix = config.get("TEMPORAL_TASK_QUEUE_PREFIX", "")
     max_acts = int(config.get("WORKER_MAX_CONCURRENT_ACTIVITIES", 20))
