@@ -3,7 +3,11 @@ RPC and outcome, and the business gauges read from the database at scrape time."
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
@@ -16,6 +20,7 @@ from dashboard.temporal import TemporalUnavailable
 from tests.conftest import gateway_for
 from tests.console.read_support import unreachable_gateway
 
+ROOT = Path(__file__).resolve().parents[2]
 OUTSIDE = {"REMOTE_ADDR": "192.0.2.10"}  # a documentation address; never contacted
 
 
@@ -137,3 +142,51 @@ async def test_temporal_calls_by_rpc_and_outcome(app, time_env):
     with pytest.raises(TemporalUnavailable):
         down.list_runs()
     assert _calls("list_runs", "TemporalUnavailable") == before_down + 1
+
+
+_PROCESS = """
+import sys
+from config import TestingConfig
+from dashboard import create_app
+
+app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=sys.argv[1])
+client = app.test_client()
+if sys.argv[2] == "serve":
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 200
+else:
+    sys.stdout.write(client.get("/metrics").get_data(as_text=True))
+"""
+
+
+def test_multiprocess_mode_adds_up_every_process(app, database_url, tmp_path):
+    """With PROMETHEUS_MULTIPROC_DIR (gunicorn workers), a scrape answered by one process
+    reports the requests every process served."""
+    seed_money(app)
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "LOG_LEVEL": "WARNING"}
+    for _ in range(2):
+        subprocess.run(
+            [sys.executable, "-c", _PROCESS, database_url, "serve"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            timeout=60,
+        )
+    scrape = subprocess.run(
+        [sys.executable, "-c", _PROCESS, database_url, "scrape"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert (
+        sample(
+            scrape,
+            'estuary_console_request_duration_seconds_count{endpoint="health.healthz",'
+            'method="GET",status="200"}',
+        )
+        == 6
+    )
+    assert sample(scrape, "estuary_payouts_awaiting_approval") == 2
