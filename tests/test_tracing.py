@@ -4,6 +4,7 @@ real worker on the time-skipping server; spans read from an in-memory exporter."
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -53,7 +54,8 @@ async def test_one_trace_from_console_request_to_activity(app, time_env, spans):
     client, _user = login(app, "operator")
     async with running_workers(worker_client, app, ["payments"]) as prefix:
         gateway_for(app, time_env, prefix)
-        response = client.post(
+        response = await asyncio.to_thread(
+            client.post,
             f"/workflows/{WORKFLOW}/start",
             data={"requested_by": "ops", "action_reason": "trace check", "confirmed": "yes"},
         )
