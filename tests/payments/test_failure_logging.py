@@ -37,7 +37,7 @@ async def test_provider_decline_is_one_line_per_step_and_no_traceback(app, money
     assert "ProviderDeclined: the provider declined the transfer to acct_test" in (
         refused[0].getMessage()
     )
-    assert "will retry" not in refused[0].getMessage()
+    assert "retried" not in refused[0].getMessage()
     # The SDK's own "Completing activity as failed" record for it is gone.
     assert lines(caplog, "temporalio.activity", "Completing activity as failed") == []
     ended = lines(caplog, "temporalio.workflow", "workflow failed")
@@ -62,7 +62,7 @@ async def test_transient_provider_failure_is_one_line_and_retried(app, money, ti
     assert "attempt=1" in message and "ProviderUnavailable: payment provider response lost" in (
         message
     )
-    assert message.endswith("; will retry")
+    assert message.endswith("; will be retried")
     assert len(lines(caplog, "estuary.activity", "activity done transfer_payout")) == 1
 
 

@@ -101,8 +101,13 @@ def monitored_activity(fn: Callable[..., T]) -> Callable[..., T]:
             elapsed = time.monotonic() - started
             reason = failures.expected_reason(exc)
             if reason is not None:
-                retry = "" if _is_final(exc) else "; will retry"
-                log.warning("activity refused %s after %.3fs: %s%s", where, elapsed, reason, retry)
+                log.warning(
+                    "activity refused %s after %.3fs: %s%s",
+                    where,
+                    elapsed,
+                    reason,
+                    _retry_note(exc, info),
+                )
                 failures.mark_logged(exc)
             else:
                 log.error(
@@ -118,5 +123,11 @@ def monitored_activity(fn: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def _is_final(exc: BaseException) -> bool:
-    return isinstance(exc, ApplicationError) and exc.non_retryable
+def _retry_note(exc: BaseException, info: activity.Info) -> str:
+    """What Temporal does next with this failure, as far as the activity can tell."""
+    if isinstance(exc, ApplicationError) and exc.non_retryable:
+        return ""
+    limit = info.retry_policy.maximum_attempts if info.retry_policy else 0
+    if limit and info.attempt >= limit:
+        return "; last attempt"
+    return "; will be retried"

@@ -78,22 +78,33 @@ def mark_logged(exc: BaseException) -> None:
 
 
 class DropLoggedActivityFailures(logging.Filter):
-    """Drops the SDK's "Completing activity as failed" record (and its traceback) for a
-    failure `monitored_activity` has already logged as expected. Unexpected failures and
-    activities without the decorator keep the SDK's record."""
+    """Keeps the SDK's "Completing activity as failed" record (and its traceback) for
+    unexpected failures only. For an expected one it is dropped when `monitored_activity`
+    has already logged it, else shortened to one line with the reason (an activity
+    without the decorator)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "__temporal_error_identifier", None) != "ActivityFailure":
             return True
         exc = record.exc_info[1] if record.exc_info else None
-        return not (exc is not None and getattr(exc, _LOGGED_MARK, False))
+        if exc is None:
+            return True
+        if getattr(exc, _LOGGED_MARK, False):
+            return False
+        reason = expected_reason(exc)
+        if reason is not None:
+            record.msg = f"{record.getMessage()}: {reason}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
 
 
 _filter = DropLoggedActivityFailures()
 
 
 def install_log_filter() -> None:
-    """Attach the filter to the SDK's activity logger (idempotent)."""
+    """Attach the filter to the SDK's activity logger (idempotent; done by build_worker)."""
     sdk_logger = logging.getLogger("temporalio.activity")
     if _filter not in sdk_logger.filters:
         sdk_logger.addFilter(_filter)
