@@ -68,9 +68,26 @@ class DatabaseGauges(Collector):
     """Business gauges computed from the app database when scraped (needs an app context)."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from dashboard.extensions import db
         from dashboard.services import gauges
 
-        awaiting = gauges.payouts_awaiting_approval()
+        try:
+            awaiting = gauges.payouts_awaiting_approval()
+            mismatches = gauges.reconciliation_mismatches()
+        except SQLAlchemyError as exc:
+            # The scrape still answers (process and gateway metrics matter most when the
+            # database is in trouble); the business gauges are absent and this says why.
+            db.session.rollback()
+            log.warning("metrics: database gauges unavailable: %s", type(exc).__name__)
+            yield GaugeMetricFamily(
+                "estuary_database_gauges_up", "1 when the database gauges could be read.", 0
+            )
+            return
+        yield GaugeMetricFamily(
+            "estuary_database_gauges_up", "1 when the database gauges could be read.", 1
+        )
         yield GaugeMetricFamily(
             "estuary_payouts_awaiting_approval",
             "Payouts waiting for an approver's decision.",
@@ -84,7 +101,7 @@ class DatabaseGauges(Collector):
         yield GaugeMetricFamily(
             "estuary_reconciliation_mismatches",
             "Open ops flags raised by reconciliation.",
-            value=gauges.reconciliation_mismatches(),
+            value=mismatches,
         )
 
 

@@ -80,6 +80,26 @@ def test_loopback_scrape_has_business_gauges_from_the_database(app, client):
     assert sample(text, "estuary_payouts_awaiting_approval") == 2
     assert sample(text, "estuary_payouts_awaiting_approval_cents") == 135_000
     assert sample(text, "estuary_reconciliation_mismatches") == 2
+    assert sample(text, "estuary_database_gauges_up") == 1
+
+
+def test_scrape_answers_without_the_database_gauges_when_the_database_fails(
+    app, client, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
+    from dashboard.services import gauges
+
+    def locked():
+        raise OperationalError("SELECT count(*) FROM payout", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(gauges, "payouts_awaiting_approval", locked)
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert sample(text, "estuary_database_gauges_up") == 0
+    assert "estuary_payouts_awaiting_approval" not in text
+    assert "estuary_console_request_duration_seconds" in text
 
 
 def test_scrape_from_another_address_needs_the_token(app, client):
