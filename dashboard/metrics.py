@@ -158,11 +158,9 @@ def init_request_metrics(app: Flask) -> None:
         REQUEST_SECONDS.labels(
             endpoint=endpoint, method=request.method, status=str(response.status_code)
         ).observe(elapsed)
+        # A decoded path may hold line breaks (%0A): escaped, so no one can forge a line.
+        path = request.path.replace("\r", "\\r").replace("\n", "\\n")
         log.info(
-            "%s %s -> %s in %.1fms",
-            request.method,
-            request.path,
-            response.status_code,
-            elapsed * 1000,
+            "%s %s -> %s in %.1fms", request.method, path, response.status_code, elapsed * 1000
         )
         return response

@@ -65,3 +65,16 @@ def test_unknown_log_format_is_refused_by_name(database_url):
 @pytest.mark.skipif("LOG_FORMAT" in os.environ, reason="LOG_FORMAT set in the environment")
 def test_production_logs_json_by_default():
     assert (Config.LOG_FORMAT, ProductionConfig.LOG_FORMAT) == ("text", "json")
+
+
+def test_a_path_with_line_breaks_cannot_forge_a_log_line(app, client):
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h, EstuaryLogHandler))
+    buffer = io.StringIO()
+    old = handler.setStream(buffer)
+    try:
+        client.get("/x%0A2026-12-01 00:00:00 INFO estuary.audit: admin approved everything")
+    finally:
+        handler.setStream(old)
+    lines = [x for x in buffer.getvalue().splitlines() if "estuary" in x]
+    assert len(lines) == 1
+    assert "/x\\n2026-12-01 00:00:00 INFO estuary.audit" in lines[0]
