@@ -102,6 +102,12 @@ def test_workers_page_shows_live_stale_and_stopped_processes(app):
     assert "build-2026-12-01" in row("10@live-host") and "3 of 40" in row("10@live-host")
     assert ">stale<" in row("11@stale-host") and "unversioned" in row("11@stale-host")
     assert ">stopped<" in row("12@gone-host")
+    # Per queue: the live processes serving it, known from heartbeats alone.
+    payments = html.split('data-testid="queue-payments"')[1].split("</section>")[0]
+    assert "1 live worker process by heartbeat" in payments
+    assert "unknown" in payments  # Temporal itself could not be asked
+    practitioners = html.split('data-testid="queue-practitioners"')[1].split("</section>")[0]
+    assert "0 live worker processes by heartbeat" in practitioners
 
 
 def test_workers_page_without_heartbeats_says_how_to_start_one(app):

@@ -3,6 +3,7 @@ below, every worker process's heartbeat (host, pid, queues, build id, slots in u
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -57,8 +58,14 @@ def queue_statuses() -> dict[str, QueueStatus]:
 @bp.get("")
 @require("view")
 def index():
+    processes = worker_processes()
+    # Heartbeats answer "is anything serving this queue" even when Temporal cannot be asked.
+    live_processes = Counter(
+        queue for p in processes if p.state == "live" for queue in p.task_queues
+    )
     return render_template(
         "workers/index.html",
         queues=list(queue_statuses().values()),
-        processes=worker_processes(),
+        processes=processes,
+        live_processes=live_processes,
     )
