@@ -98,6 +98,7 @@ class Config:
     # OpenTelemetry tracing on the console's and the workers' Temporal clients (off by
     # default); spans go to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else to stderr.
     OTEL_ENABLED = _bool("OTEL_ENABLED", False)
+    OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "estuary-ops")
 
     # Money rules (integer cents).
     CURRENCY = os.environ.get("CURRENCY", "USD")

@@ -16,13 +16,20 @@ TRACER_NAME = "estuary.console"
 
 
 def init_request_tracing(app: Flask) -> None:
+    if app.config.get("OTEL_ENABLED"):
+        from workers.temporal.telemetry import ensure_tracer_provider
+
+        # At start, so an exporter that cannot be set up stops the console here and not
+        # on every request.
+        ensure_tracer_provider(_service_name(app))
+
     @app.before_request
     def start_request_span() -> None:
         if not app.config.get("OTEL_ENABLED") or request.endpoint == "static":
             return
         from workers.temporal.telemetry import ensure_tracer_provider
 
-        ensure_tracer_provider(str(app.config.get("OTEL_SERVICE_NAME") or "estuary-ops"))
+        ensure_tracer_provider(_service_name(app))
         route = request.url_rule.rule if request.url_rule else "unmatched"
         span = trace.get_tracer(TRACER_NAME).start_span(
             f"{request.method} {route}",
@@ -59,3 +66,7 @@ def init_request_tracing(app: Flask) -> None:
         span.end()
         if token is not None:
             context.detach(token)
+
+
+def _service_name(app: Flask) -> str:
+    return str(app.config.get("OTEL_SERVICE_NAME") or "estuary-ops")

@@ -82,3 +82,28 @@ async def test_one_trace_from_console_request_to_activity(app, time_env, spans):
     assert trace_ids == {request_span.context.trace_id}
     # The gateway's start is a child of the request span, not a new root.
     assert by_name[f"StartWorkflow:{WORKFLOW}"].parent.span_id == request_span.context.span_id
+
+
+def test_otlp_endpoint_without_the_exporter_package_is_a_clear_error(monkeypatch):
+    from workers.temporal import telemetry
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    try:
+        import opentelemetry.exporter.otlp.proto.http  # noqa: F401
+    except ImportError:
+        with pytest.raises(
+            telemetry.TelemetrySettingError, match="pip install opentelemetry-exporter-otlp"
+        ):
+            telemetry._span_exporter()
+    else:
+        assert type(telemetry._span_exporter()).__name__ == "OTLPSpanExporter"
+
+
+def test_without_an_endpoint_spans_go_to_stderr(monkeypatch):
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+    from workers.temporal import telemetry
+
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    assert isinstance(telemetry._span_exporter(), ConsoleSpanExporter)

@@ -72,11 +72,7 @@ def ensure_tracer_provider(service_name: str) -> None:
     with _provider_lock:
         if isinstance(trace.get_tracer_provider(), TracerProvider):
             return
-        provider = TracerProvider(
-            resource=Resource.create(
-                {"service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name}
-            )
-        )
+        provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         provider.add_span_processor(BatchSpanProcessor(_span_exporter()))
         trace.set_tracer_provider(provider)
 
@@ -88,7 +84,7 @@ def _span_exporter() -> Any:
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         except ImportError as exc:
-            raise RuntimeError(
+            raise TelemetrySettingError(
                 "OTEL_EXPORTER_OTLP_ENDPOINT is set but the OTLP exporter is not installed: "
                 "pip install opentelemetry-exporter-otlp-proto-http"
             ) from exc
