@@ -18,6 +18,7 @@ from dashboard.models.ops import (
     SignInThrottle,
     StaffSession,
     StaffUser,
+    WorkerHeartbeat,
 )
 from dashboard.models.payments import (
     PAYOUT_STATUSES,
@@ -78,4 +79,5 @@ __all__ = [
     "TrainingCompletion",
     "TrainingModule",
     "Transfer",
+    "WorkerHeartbeat",
 ]

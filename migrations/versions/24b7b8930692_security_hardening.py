@@ -5,7 +5,7 @@ keep their unkeyed digests and are verified as the chain's unkeyed prefix; every
 row is signed with AUDIT_KEY.
 
 Revision ID: 24b7b8930692
-Revises: 3b0b9617936e
+Revises: 4e4d5eadd486
 Create Date: 2026-12-01 11:20:37.543530
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '24b7b8930692'
-down_revision = '3b0b9617936e'
+down_revision = '4e4d5eadd486'
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
+
+from workers.temporal import telemetry
 
 
 class TemporalUnreachable(RuntimeError):
@@ -48,8 +51,14 @@ def tls_config(config: Mapping[str, Any]) -> TLSConfig | bool:
     )
 
 
-async def connect(config: Mapping[str, Any], *, identity: str | None = None) -> Client:
-    """Connect using the app config; fail within TEMPORAL_CONNECT_TIMEOUT seconds."""
+async def connect(
+    config: Mapping[str, Any], *, identity: str | None = None, runtime: Runtime | None = None
+) -> Client:
+    """Connect using the app config; fail within TEMPORAL_CONNECT_TIMEOUT seconds.
+
+    `runtime` carries the worker's metrics exporter (`telemetry.worker_runtime`); tracing
+    interceptors are added when OTEL_ENABLED is on.
+    """
     address = config["TEMPORAL_ADDRESS"]
     timeout = float(config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
     kwargs: dict[str, Any] = {
@@ -60,6 +69,11 @@ async def connect(config: Mapping[str, Any], *, identity: str | None = None) -> 
         kwargs["api_key"] = config["TEMPORAL_API_KEY"]
     if identity:
         kwargs["identity"] = identity
+    if runtime is not None:
+        kwargs["runtime"] = runtime
+    interceptors = telemetry.client_interceptors(config)
+    if interceptors:
+        kwargs["interceptors"] = interceptors
     try:
         return await asyncio.wait_for(Client.connect(address, **kwargs), timeout)
     except (TimeoutError, RuntimeError, OSError) as exc:
