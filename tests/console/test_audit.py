@@ -271,6 +271,8 @@ def test_audit_page_pages_by_id(app):
         _record(app, target=f"item:{i:03d}")
     first = _text(client.get("/audit/"))
     assert "item:059" in first and "item:005" not in first
+    # the sequence number `flask audit verify` names is on the page
+    assert 'data-testid="audit-seq">#60<' in first
     assert "Older entries" in first
     href = next(p for p in first.split('"') if "before=" in p)
     second = _text(client.get(href))
