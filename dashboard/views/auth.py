@@ -39,12 +39,14 @@ def login():
         return redirect(url_for("home.index"))
     error = None
     email = ""
+    status, retry_after = 200, None
     if request.method == "POST":
         email = request.form.get("email", "")
         password = request.form.get("password", "")
         result = signin.authenticate(email, password, request.remote_addr or "")
         if result.user is None:
             error = result.error
+            status, retry_after = result.status, result.retry_after
             audit.record(
                 action="auth.login",
                 target=f"staff:{email.strip().lower()[:254]}",
@@ -66,11 +68,9 @@ def login():
                 role=result.user.role,
             )
             return redirect(_safe_next(request.args.get("next")))
-    response = make_response(render_template("auth/login.html", error=error, email=email))
-    if error:
-        response.status_code = result.status
-        if result.retry_after:
-            response.headers["Retry-After"] = str(result.retry_after)
+    response = make_response(render_template("auth/login.html", error=error, email=email), status)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
