@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -187,6 +189,35 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
     return page, note
 
 
+_count_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="runs-count")
+_count_cache: dict[tuple[int, str], tuple[float, dict[str, int]]] = {}
+COUNT_CACHE_SECONDS = 5.0
+
+
+def status_counts(query: str) -> Callable[[], dict[str, int]]:
+    """Start the grouped status count now; call the result to wait for it.
+
+    The count runs beside the list call (it costs about as much again on SQL visibility),
+    and an answer is reused for a few seconds: counts on a busy list change every second
+    anyway, and a person paging through it should not pay for them on every page.
+    """
+    gw = gateway()
+    key = (id(gw), query)
+    cached = _count_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < COUNT_CACHE_SECONDS:
+        return lambda: cached[1]
+    future = _count_pool.submit(gw.count_by_status, query)
+
+    def wait() -> dict[str, int]:
+        counts = future.result()
+        if len(_count_cache) > 1000:
+            _count_cache.clear()
+        _count_cache[key] = (time.monotonic(), counts)
+        return counts
+
+    return wait
+
+
 def _business_key_workflow_ids(q: str) -> list[str]:
     """Payout workflows for a payout id typed in the search box (`7` or `payout:7`)."""
     raw = q.removeprefix("payout:")
@@ -214,15 +245,14 @@ def index():
     if not errors:
         if filters.q:
             filters = visibility.with_workflow_ids(filters, _business_key_workflow_ids(filters.q))
+        count_query = visibility.build_query(filters, scope=console_scope(), include_status=False)
+        pending_counts = status_counts(count_query)
         result = temporal(_list_page, filters, token)
         if result is not None:
             page, sort_note = result
             runs = page.runs
             next_token = visibility.encode_page_token(page.next_page_token)
-        counts = temporal(
-            gateway().count_by_status,
-            visibility.build_query(filters, scope=console_scope(), include_status=False),
-        )
+        counts = temporal(pending_counts)
 
     context = {
         "filters": filters,
