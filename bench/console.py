@@ -32,7 +32,17 @@ def signed_in_console(address: str, namespace: str, prefix: str) -> Iterator[tup
         user.set_password("bench password 1")
         db.session.add(user)
         db.session.commit()
-    gw = TemporalGateway(
+
+    class CountingGateway(TemporalGateway):
+        """Counts the calls it makes to Temporal (every call goes through `run`)."""
+
+        calls = 0
+
+        def run(self, fn: Any, timeout: float | None = None) -> Any:
+            self.calls += 1
+            return super().run(fn, timeout)
+
+    gw = CountingGateway(
         {
             **app.config,
             "TEMPORAL_ADDRESS": address,
@@ -45,6 +55,7 @@ def signed_in_console(address: str, namespace: str, prefix: str) -> Iterator[tup
     client.post(
         "/auth/login", data={"email": "bench@estuary.local", "password": "bench password 1"}
     )
+    app.extensions["bench_gateway"] = gw
     try:
         yield app, client
     finally:
