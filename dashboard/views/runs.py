@@ -53,6 +53,7 @@ from dashboard.temporal import (
     run_ui_url,
 )
 from workers.temporal import registry
+from workers.temporal.inputs import is_id_text, query_int
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
 
@@ -63,6 +64,7 @@ WORKFLOW_ID_RE = re.compile(r"^[^\x00-\x1f\x7f/]{1,255}$")
 HISTORY_PAGE_SIZE = 1000
 EVENTS_PAGE_SIZE = 100
 LIVE_MAX_ROWS = 100
+MAX_PAGE_NUMBER = 100_000
 PROGRESS_QUERY_SECONDS = 3
 
 
@@ -224,7 +226,7 @@ def status_counts(query: str) -> Callable[[], dict[str, int]]:
 def _business_key_workflow_ids(q: str) -> list[str]:
     """Payout workflows for a payout id typed in the search box (`7` or `payout:7`)."""
     raw = q.removeprefix("payout:")
-    if not raw.isdigit() or len(raw) > 18:
+    if not is_id_text(raw):
         return []
     return list(db.session.scalars(select(Payout.workflow_id).where(Payout.id == int(raw))))
 
@@ -238,8 +240,9 @@ def index():
         token = visibility.decode_page_token(request.args.get("page"))
     except ValueError as exc:
         errors["page"] = str(exc)
-    page_number = request.args.get("p", "1")
-    page_number = int(page_number) if page_number.isdigit() and len(page_number) < 6 else 1
+    page_number, problem = query_int(request.args, "p", 1, lo=1, hi=MAX_PAGE_NUMBER)
+    if problem:
+        errors["p"] = problem
 
     runs: list[RunInfo] = []
     next_token = ""
