@@ -48,8 +48,12 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Figures beside their anchors measured in the same run (docs/performance.md says how to
+# read them); BENCH_DATABASE_URL=postgresql+psycopg://... puts the app database on PostgreSQL.
 bench: setup
-	$(BIN)/python bench/history_render.py
+	$(BIN)/python bench/batch_payout.py $(BENCH_BATCH_ARGS)
+	$(BIN)/python bench/runs_page.py $(BENCH_RUNS_ARGS)
+	$(BIN)/python bench/history_render.py $(BENCH_HISTORY_ARGS)
 
 # Runtime lock (the production install) and dev lock, from pyproject.toml. Run it after
 # changing a dependency there; `make` then installs the new dev lock.

@@ -50,3 +50,12 @@ accesslog = (
     else os.environ.get("GUNICORN_ACCESS_LOG", "-")
 )
 errorlog = "-"
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Console metrics in multiprocess mode (docs/observability.md): drop the live gauges
+    of a worker that exited, so a scrape no longer adds them up."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]

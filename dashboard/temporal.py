@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -23,11 +24,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
+from opentelemetry import context as otel_context
 from temporalio.api.enums.v1 import EventType, ResetReapplyType, TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
     GetSystemInfoRequest,
+    GetWorkflowExecutionHistoryRequest,
     ResetWorkflowExecutionRequest,
 )
 from temporalio.client import (
@@ -41,6 +44,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from dashboard.metrics import record_temporal_call
 from workers.temporal import policies, registry
 from workers.temporal.client import TemporalUnreachable, connect
 from workers.temporal.search_attributes import (
@@ -136,6 +140,8 @@ class RunInfo:
     triggered_by: str | None
     memo: dict[str, Any] = field(default_factory=dict)
     parent_workflow_id: str | None = None
+    # Filled by `describe` only (the same RPC): the run's pending activities as JSON dicts.
+    pending_activities: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_running(self) -> bool:
@@ -195,7 +201,9 @@ class TemporalGateway:
 
     def _submit(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         loop = self._ensure_loop()
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        future = asyncio.run_coroutine_threadsafe(
+            _in_caller_trace(coro, otel_context.get_current()), loop
+        )
         limit = (timeout or self.timeout) + float(self.config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
         try:
             return future.result(limit)
@@ -214,8 +222,12 @@ class TemporalGateway:
                 raise TemporalUnavailable(str(exc)) from exc
         return self._client
 
-    def run(self, fn: Any, timeout: float | None = None) -> Any:
-        """Run `fn(client)` (a coroutine function) on the gateway loop, mapping errors."""
+    def run(self, fn: Any, timeout: float | None = None, *, rpc: str | None = None) -> Any:
+        """Run `fn(client)` (a coroutine function) on the gateway loop, mapping errors.
+
+        Each call is counted in the console metrics under `rpc` (default: the name of the
+        method or view that defined `fn`) with outcome `ok` or the error's class name.
+        """
 
         async def call() -> Any:
             client = await self._get_client()
@@ -224,7 +236,15 @@ class TemporalGateway:
             except RPCError as exc:
                 raise _map_rpc_error(exc) from exc
 
-        return self._submit(call(), timeout)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return self._submit(call(), timeout)
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            record_temporal_call(rpc or _rpc_name(fn), outcome, time.perf_counter() - started)
 
     def close(self) -> None:
         """Drop the client on its own loop, then stop the loop thread. Idempotent."""
@@ -375,24 +395,50 @@ class TemporalGateway:
         return self.run(call)
 
     def describe(self, workflow_id: str, run_id: str | None = None) -> RunInfo:
+        """The run's state, memo and pending activities, in one RPC."""
+
         async def call(client: Client) -> RunInfo:
             desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe(
                 rpc_timeout=self.rpc_timeout()
             )
-            info = _run_info(desc)
-            return dataclasses.replace(info, memo=await desc.memo())
-
-        return self.run(call)
-
-    def pending_activities(self, workflow_id: str, run_id: str | None = None) -> list[dict]:
-        async def call(client: Client) -> list[dict]:
-            desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe(
-                rpc_timeout=self.rpc_timeout()
-            )
-            return [
+            pending = [
                 json_format.MessageToDict(p, preserving_proto_field_name=False)
                 for p in desc.raw_description.pending_activities
             ]
+            info = _run_info(desc)
+            return dataclasses.replace(info, memo=await desc.memo(), pending_activities=pending)
+
+        return self.run(call)
+
+    def history_events(
+        self,
+        workflow_id: str,
+        run_id: str,
+        *,
+        next_page_token: bytes = b"",
+        page_size: int = 1000,
+        follow: bool = False,
+    ) -> tuple[list[Any], bytes]:
+        """One page of history events (protobuf) and the token for the next.
+
+        With `follow`, the server's token at the end of a running workflow's history points
+        past its last event, so a later call with it returns only the events added since.
+        Such a call waits for new events when there are none: only ask with `follow` when
+        the run's history length says there are more events to read.
+        """
+
+        async def call(client: Client) -> tuple[list[Any], bytes]:
+            response = await client.workflow_service.get_workflow_execution_history(
+                GetWorkflowExecutionHistoryRequest(
+                    namespace=client.namespace,
+                    execution={"workflow_id": workflow_id, "run_id": run_id},
+                    maximum_page_size=page_size,
+                    next_page_token=next_page_token,
+                    wait_new_event=follow,
+                ),
+                timeout=self.rpc_timeout(),
+            )
+            return list(response.history.events), response.next_page_token
 
         return self.run(call)
 
@@ -419,16 +465,26 @@ class TemporalGateway:
 
         return self.run(call, timeout=self.timeout * 3)
 
-    def query(self, workflow_id: str, name: str, run_id: str | None = None) -> Any:
+    def query(
+        self,
+        workflow_id: str,
+        name: str,
+        run_id: str | None = None,
+        *,
+        timeout_seconds: float | None = None,
+    ) -> Any:
+        """A query's answer; `timeout_seconds` shortens the wait (e.g. for a page's panel)."""
+        rpc_timeout = timedelta(seconds=timeout_seconds) if timeout_seconds else None
+
         async def call(client: Client) -> Any:
             try:
                 return await client.get_workflow_handle(workflow_id, run_id=run_id).query(
-                    name, rpc_timeout=self.rpc_timeout()
+                    name, rpc_timeout=rpc_timeout or self.rpc_timeout()
                 )
             except WorkflowQueryFailedError as exc:
                 raise QueryFailed(f"query {name!r} failed: {exc}") from exc
 
-        return self.run(call)
+        return self.run(call, timeout=timeout_seconds)
 
     def result(self, workflow_id: str, run_id: str | None = None, timeout: float = 30) -> Any:
         async def call(client: Client) -> Any:
@@ -537,6 +593,25 @@ class TemporalGateway:
 
 
 # --- helpers ------------------------------------------------------------------------
+
+
+async def _in_caller_trace(coro: Coroutine[Any, Any, T], caller: otel_context.Context) -> T:
+    """Run `coro` on the gateway loop under the caller's OpenTelemetry context, so the
+    tracing interceptor's spans join the console request's trace (the loop thread has its
+    own context otherwise)."""
+    token = otel_context.attach(caller)
+    try:
+        return await coro
+    finally:
+        otel_context.detach(token)
+
+
+def _rpc_name(fn: Any) -> str:
+    """`TemporalGateway.start.<locals>.call` -> `start`: the operation that made the call."""
+    parts = getattr(fn, "__qualname__", "").split(".")
+    if "<locals>" in parts:
+        return parts[parts.index("<locals>") - 1]
+    return parts[-1] or "unknown"
 
 
 def _map_rpc_error(exc: RPCError) -> GatewayError:

@@ -16,6 +16,7 @@ from dashboard import create_app
 from dashboard.database import activity_threads, engine_options
 from dashboard.extensions import db
 from tests.conftest import POSTGRES
+from workers.temporal import registry
 
 sqlite_only = pytest.mark.skipif(POSTGRES, reason="SQLite file locking")
 
@@ -36,7 +37,7 @@ def test_pool_is_sized_to_the_worker_activity_threads():
 def test_the_app_engine_uses_the_derived_pool_size(tmp_path):
     app = _sqlite_app(tmp_path / "pool.db", WORKER_MAX_CONCURRENT_ACTIVITIES=7)
     with app.app_context():
-        assert db.engine.pool.size() == activity_threads(7, 3)
+        assert db.engine.pool.size() == activity_threads(7, len(registry.domains()))
         db.engine.dispose()
     app = _sqlite_app(tmp_path / "pool.db", DATABASE_POOL_SIZE=9)
     with app.app_context():
