@@ -40,7 +40,7 @@ class ScheduleDefinition:
     workflow_name: str
     # Builds the input each time a schedule is synced (not each time it fires).
     make_input: Any
-    cron: str  # read in the schedule's time zone (see time_zone_for)
+    cron: str  # read in the schedule's time zone (see time_zones)
     description: str
     # Workflow id prefix; Temporal appends the fire time, so each firing is distinct.
     workflow_id_prefix: str
