@@ -43,6 +43,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from workers.temporal import policies, registry
 from workers.temporal.client import TemporalUnreachable, connect
+from workers.temporal.codec import decode_in_place
 from workers.temporal.search_attributes import (
     ENTITY_ID,
     ENTITY_TYPE,
@@ -414,7 +415,9 @@ class TemporalGateway:
                 rpc_timeout=self.rpc_timeout(),
             )
             await it.fetch_next_page()
-            events = [json_format.MessageToDict(e) for e in (it.current_page or [])]
+            page = list(it.current_page or [])
+            await decode_history_events(client, page)
+            events = [json_format.MessageToDict(e) for e in page]
             return HistoryPage(events, it.next_page_token)
 
         return self.run(call, timeout=self.timeout * 3)
@@ -537,6 +540,15 @@ class TemporalGateway:
 
 
 # --- helpers ------------------------------------------------------------------------
+
+
+async def decode_history_events(client: Client, events: list[Any]) -> None:
+    """Decrypt the payloads of raw history events in place with the client's codec.
+
+    Raw events are what the console shows (timeline, event JSON, downloads); the SDK only
+    decodes values it converts itself, so without this staff would see ciphertext.
+    """
+    await decode_in_place(events, client.data_converter.payload_codec)
 
 
 def _map_rpc_error(exc: RPCError) -> GatewayError:

@@ -46,6 +46,7 @@ from dashboard.temporal import (
     RunInfo,
     RunNotFound,
     TemporalUnavailable,
+    decode_history_events,
     event_type_name,
     run_ui_url,
 )
@@ -291,7 +292,7 @@ def fetch_timeline(workflow_id: str, run_id: str) -> Timeline:
     while True:
 
         async def call(client: Client, token: bytes = token) -> Any:
-            return await client.workflow_service.get_workflow_execution_history(
+            response = await client.workflow_service.get_workflow_execution_history(
                 GetWorkflowExecutionHistoryRequest(
                     namespace=client.namespace,
                     execution={"workflow_id": workflow_id, "run_id": run_id},
@@ -300,6 +301,8 @@ def fetch_timeline(workflow_id: str, run_id: str) -> Timeline:
                 ),
                 timeout=gw.rpc_timeout(),
             )
+            await decode_history_events(client, list(response.history.events))
+            return response
 
         response = gw.run(call)
         builder.add_all(response.history.events)

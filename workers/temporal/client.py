@@ -10,6 +10,8 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
+from workers.temporal.codec import data_converter
+
 
 class TemporalUnreachable(RuntimeError):
     """The Temporal server did not answer within the connect timeout."""
@@ -27,12 +29,17 @@ def _tls(config: Mapping[str, Any]) -> TLSConfig | bool:
 
 
 async def connect(config: Mapping[str, Any], *, identity: str | None = None) -> Client:
-    """Connect using the app config; fail within TEMPORAL_CONNECT_TIMEOUT seconds."""
+    """Connect using the app config; fail within TEMPORAL_CONNECT_TIMEOUT seconds.
+
+    The client carries our data converter (payload encryption when keys are configured),
+    so every value it sends or reads goes through the same codec.
+    """
     address = config["TEMPORAL_ADDRESS"]
     timeout = float(config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
     kwargs: dict[str, Any] = {
         "namespace": config.get("TEMPORAL_NAMESPACE", "default"),
         "tls": _tls(config),
+        "data_converter": data_converter(config),
     }
     if config.get("TEMPORAL_API_KEY"):
         kwargs["api_key"] = config["TEMPORAL_API_KEY"]
