@@ -23,12 +23,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
-from temporalio.api.enums.v1 import EventType, ResetReapplyType, TaskQueueType
+from temporalio.api.enums.v1 import (
+    EventType,
+    ResetReapplyType,
+    TaskQueueType,
+    VersionDrainageStatus,
+    WorkerDeploymentVersionStatus,
+)
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
+    DescribeWorkerDeploymentRequest,
     GetSystemInfoRequest,
     ResetWorkflowExecutionRequest,
+    SetWorkerDeploymentCurrentVersionRequest,
 )
 from temporalio.client import (
     Client,
@@ -160,6 +168,22 @@ class Poller:
     identity: str
     last_access_time: datetime | None
     kind: str  # "workflow" or "activity"
+
+
+@dataclass(frozen=True)
+class DeploymentVersion:
+    build_id: str
+    status: str  # CURRENT, RAMPING, DRAINING, DRAINED, INACTIVE
+    drainage: str  # DRAINING / DRAINED once no longer current ("" before)
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    name: str
+    current_build_id: str | None
+    ramping_build_id: str | None
+    ramping_percentage: float
+    versions: list[DeploymentVersion]
 
 
 # --- the gateway --------------------------------------------------------------------
@@ -510,6 +534,67 @@ class TemporalGateway:
 
         return self.run(call)
 
+    # worker deployments -------------------------------------------------------------
+
+    def describe_deployment(self, deployment_name: str) -> DeploymentInfo:
+        """A Worker Deployment's current/ramping version and every version's status."""
+
+        async def call(client: Client) -> DeploymentInfo:
+            resp = await client.workflow_service.describe_worker_deployment(
+                DescribeWorkerDeploymentRequest(
+                    namespace=client.namespace, deployment_name=deployment_name
+                ),
+                timeout=self.rpc_timeout(),
+            )
+            info = resp.worker_deployment_info
+            routing = info.routing_config
+            versions = [
+                DeploymentVersion(
+                    build_id=v.deployment_version.build_id,
+                    status=_enum_suffix(
+                        WorkerDeploymentVersionStatus,
+                        v.status,
+                        "WORKER_DEPLOYMENT_VERSION_STATUS_",
+                    ),
+                    drainage=_enum_suffix(
+                        VersionDrainageStatus, v.drainage_status, "VERSION_DRAINAGE_STATUS_"
+                    ),
+                )
+                for v in info.version_summaries
+            ]
+            return DeploymentInfo(
+                name=info.name,
+                current_build_id=routing.current_deployment_version.build_id or None,
+                ramping_build_id=routing.ramping_deployment_version.build_id or None,
+                ramping_percentage=routing.ramping_version_percentage,
+                versions=versions,
+            )
+
+        try:
+            return self.run(call)
+        except RunNotFound:
+            raise RunNotFound(
+                f"no worker deployment {deployment_name!r}: it appears when its first "
+                "versioned worker polls"
+            ) from None
+
+    def set_current_version(self, deployment_name: str, build_id: str) -> None:
+        """Make `build_id` the deployment's current version: new runs (and auto-upgrade
+        runs at their next task) go to its workers. Refused while none of them polls."""
+
+        async def call(client: Client) -> None:
+            await client.workflow_service.set_worker_deployment_current_version(
+                SetWorkerDeploymentCurrentVersionRequest(
+                    namespace=client.namespace,
+                    deployment_name=deployment_name,
+                    build_id=build_id,
+                    identity=self.identity,
+                ),
+                timeout=self.rpc_timeout(),
+            )
+
+        self.run(call)
+
     def task_queue_pollers(self, task_queue: str) -> list[Poller]:
         """Workers polling a task queue (workflow and activity pollers)."""
 
@@ -559,6 +644,12 @@ def _map_rpc_error(exc: RPCError) -> GatewayError:
     if exc.status == RPCStatusCode.INVALID_ARGUMENT:
         return GatewayError(f"Temporal refused the request: {exc.message}")
     return GatewayError(f"Temporal error ({exc.status.name}): {exc.message}")
+
+
+def _enum_suffix(enum: Any, value: int, prefix: str) -> str:
+    """`WORKER_DEPLOYMENT_VERSION_STATUS_DRAINED` -> `DRAINED`; unspecified -> ``."""
+    name = enum.Name(value) if value in enum.values() else ""
+    return "" if name.endswith("UNSPECIFIED") else name.removeprefix(prefix)
 
 
 def _run_info(e: Any) -> RunInfo:

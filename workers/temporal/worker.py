@@ -18,6 +18,7 @@ from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
     Worker,
+    WorkerDeploymentConfig,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
@@ -26,6 +27,7 @@ from workers.temporal import registry
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.client import connect
 from workers.temporal.decorators import spec_of
+from workers.temporal.versioning import deployment_config
 
 log = logging.getLogger("estuary.worker")
 
@@ -82,6 +84,7 @@ def build_worker(
     executor: ThreadPoolExecutor,
     max_concurrent_activities: int = 20,
     identity: str | None = None,
+    deployment: WorkerDeploymentConfig | None = None,
 ) -> Worker:
     d = registry.domain(domain_name)
     return Worker(
@@ -94,6 +97,7 @@ def build_worker(
         interceptors=[MonitoringInterceptor()],
         graceful_shutdown_timeout=timedelta(seconds=20),
         identity=identity,
+        deployment_config=deployment,
     )
 
 
@@ -107,6 +111,8 @@ async def run_workers(
     """
     for name in domain_names:
         registry.domain(name)  # unknown domain: LookupError before connecting
+    # Bad versioning settings: VersioningSettingsError before connecting.
+    deployments = {name: deployment_config(app.config, name) for name in domain_names}
     bind_app(app)
     config = app.config
     client = await connect(config, identity=None)
@@ -121,6 +127,7 @@ async def run_workers(
             task_queue=task_queue or f"{prefix}{name}",
             executor=executor,
             max_concurrent_activities=max_acts,
+            deployment=deployments[name],
         )
         for name in domain_names
     ]
@@ -130,8 +137,15 @@ async def run_workers(
         loop.add_signal_handler(sig, stop.set)
     started = time.monotonic()
     tasks = [asyncio.create_task(w.run()) for w in workers_]
-    for w in workers_:
-        log.info("worker polling task queue %s", w.task_queue)
+    for name, w in zip(domain_names, workers_, strict=True):
+        version = deployments[name]
+        log.info(
+            "worker polling task queue %s%s",
+            w.task_queue,
+            f" as {version.version.deployment_name}:{version.version.build_id}"
+            if version
+            else " (unversioned)",
+        )
     stopper = asyncio.create_task(stop.wait())
     _done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down workers (ran %.0fs)", time.monotonic() - started)
