@@ -49,6 +49,13 @@ def load(path: Path) -> Recorded:
     return Recorded(path, WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text()))
 
 
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def describe_event(event: HistoryEvent) -> str:
     """`event 22 (ActivityTaskScheduled: activity charge_subscription)` for a message."""
     kind = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
@@ -113,7 +120,7 @@ async def replay(recorded: Recorded, replayer: Replayer | None = None) -> None:
     where = describe_event(event) if event is not None else "an unknown event"
     reason = re.search(r'message: "([^"]+)"', message)
     raise ReplayFailed(
-        f"{recorded.workflow_type} no longer replays {recorded.path.relative_to(ROOT)} at "
+        f"{recorded.workflow_type} no longer replays {_shown(recorded.path)} at "
         f"{where}: {reason.group(1) if reason else message[:500]}. The change alters what "
         "running workflows do; guard it with workflow.patched() (docs/deployment.md)."
     ) from failure

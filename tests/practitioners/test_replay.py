@@ -11,7 +11,7 @@ import pytest
 from temporalio import workflow
 from temporalio.worker import Replayer
 
-from tests.test_replay_histories import ReplayFailed, load, replay
+from tests.test_replay_histories import ReplayFailed, _first_failing_event, load, replay
 from workers.practitioners.shared import OnboardingInput, OnboardingResult
 from workers.practitioners.workflows import PractitionerOnboardingWorkflow
 
@@ -46,3 +46,9 @@ async def test_replay_failure_names_workflow_file_and_event():
     )
     assert "at event 22 (ActivityTaskScheduled: activity " in message
     assert "Nondeterminism" in message and "workflow.patched()" in message
+
+
+async def test_the_failing_event_is_found_even_when_the_sdk_does_not_name_it():
+    # The fallback replays shorter and shorter prefixes of the history.
+    found = await _first_failing_event(Replayer(workflows=[ReorderedOnboarding]), load(STALLED))
+    assert found is not None and found.event_id == 22

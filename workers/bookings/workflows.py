@@ -67,6 +67,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 FINAL_STAGES = ("completed", "no_show", "cancelled", "rescheduled")
+# workflow.patched() ids: each names a change made while runs of the old code may be in
+# flight. Remove a guard (keeping the new path) only once no run older than it can exist.
+PATCH_FEEDBACK_NOTICE = "feedback-notice-to-practitioner"  # 2026-12-01
 MAX_IGNORED_KEPT = 50
 
 
@@ -573,6 +576,10 @@ class BookingLifecycleWorkflow(BaseWorkflow):
             return
         self._feedback = {"rating": result.rating, "comment": arg.comment, "at": utc_iso(at)}
         self._step(f"feedback received ({result.rating}/5)")
+        # Practitioners now hear about each rating. Runs that took feedback before this
+        # change sent no such notice, so their histories replay without it.
+        if workflow.patched(PATCH_FEEDBACK_NOTICE):
+            await self._notice("feedback", ["practitioner"], details={"rating": str(result.rating)})
         self._stage = "completed"
 
     async def _on_request(self, name: str, arg: Any) -> Any:
