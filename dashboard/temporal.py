@@ -304,8 +304,13 @@ class TemporalGateway:
         workflow_id: str | None = None,
         memo: Mapping[str, Any] | None = None,
         id_reuse_policy: WorkflowIDReusePolicy | None = None,
+        triggered_by_ref: str | None = None,
     ) -> StartedRun:
         """Start a registered workflow under its business id.
+
+        `triggered_by` (who, e.g. a staff email) goes into the memo, which is encrypted;
+        the TriggeredBy search attribute, which Temporal keeps in clear to index it, gets
+        `triggered_by_ref` instead when given (the console passes `staff:<id>`).
 
         If a run with that id is running, nothing starts and that run is returned with
         `existing=True`. If the id is closed and its reuse policy forbids another run
@@ -334,7 +339,7 @@ class TemporalGateway:
                         wf.domain,
                         wf.spec.entity_type,
                         wf.spec.entity_id(payload),
-                        triggered_by,
+                        triggered_by_ref or triggered_by,
                     ),
                     rpc_timeout=self.rpc_timeout(),
                 )

@@ -838,7 +838,13 @@ class ReschedulingWorkflow(BaseWorkflow):
     @workflow.run
     async def run(self, inp: ReschedulingInput) -> ReschedulingResult:
         info = workflow.info()
-        actor = info.typed_search_attributes.get(TRIGGERED_BY) or "workflow"
+        # The memo names the person (it is encrypted); the search attribute holds only a
+        # reference such as staff:12 when the console started the run.
+        actor = (
+            workflow.memo_value("triggered_by", None, type_hint=str)
+            or info.typed_search_attributes.get(TRIGGERED_BY)
+            or "workflow"
+        )
         request = RescheduleRequestInput(
             booking_id=inp.booking_id,
             new_start_at=_aware(inp.new_start_at),
