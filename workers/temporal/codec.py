@@ -61,8 +61,8 @@ class PayloadDecryptionError(ValueError):
 class KeyRing:
     """Known keys by id and the id new payloads are encrypted with."""
 
-    keys: Mapping[str, bytes]
-    current: str
+    keys: Mapping[str, bytes] = dataclasses.field(repr=False)  # never in logs or tracebacks
+    current: str = ""
 
     def __post_init__(self) -> None:
         if self.current not in self.keys:
