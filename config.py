@@ -128,6 +128,21 @@ class Config:
     # empty: the origin of TEMPORAL_UI_URL.
     CODEC_CORS_ORIGIN = os.environ.get("CODEC_CORS_ORIGIN", "")
 
+    # Observability (docs/observability.md). Logs: text for people, json for collectors.
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+    # host:port where a worker process serves the Temporal SDK's Prometheus metrics
+    # (empty: off). The console serves its own on /metrics.
+    WORKER_METRICS_ADDRESS = os.environ.get("WORKER_METRICS_ADDRESS", "")
+    # Bearer token for the console's /metrics; empty: only loopback clients may scrape.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+    # Worker heartbeat rows (Workers page): one write per worker process this often.
+    WORKER_HEARTBEAT_SECONDS = _int("WORKER_HEARTBEAT_SECONDS", 15)
+    # OpenTelemetry tracing on the console's and the workers' Temporal clients (off by
+    # default); spans go to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else to stderr.
+    OTEL_ENABLED = _bool("OTEL_ENABLED", False)
+    OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "estuary-ops")
+
     # Money rules (integer cents).
     CURRENCY = os.environ.get("CURRENCY", "USD")
     PAYOUT_APPROVAL_THRESHOLD_CENTS = _int("PAYOUT_APPROVAL_THRESHOLD_CENTS", 50_000)
@@ -186,6 +201,7 @@ class Config:
 
 class ProductionConfig(Config):
     ENV_NAME = "production"
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
 

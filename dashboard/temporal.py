@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
+from opentelemetry import context as otel_context
 from temporalio.api.enums.v1 import (
     EventType,
     ResetReapplyType,
@@ -49,6 +51,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from dashboard.metrics import record_temporal_call
 from workers.temporal import policies, registry
 from workers.temporal.client import TemporalUnreachable, connect
 from workers.temporal.codec import decode_in_place
@@ -220,7 +223,9 @@ class TemporalGateway:
 
     def _submit(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         loop = self._ensure_loop()
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        future = asyncio.run_coroutine_threadsafe(
+            _in_caller_trace(coro, otel_context.get_current()), loop
+        )
         limit = (timeout or self.timeout) + float(self.config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
         try:
             return future.result(limit)
@@ -239,8 +244,12 @@ class TemporalGateway:
                 raise TemporalUnavailable(str(exc)) from exc
         return self._client
 
-    def run(self, fn: Any, timeout: float | None = None) -> Any:
-        """Run `fn(client)` (a coroutine function) on the gateway loop, mapping errors."""
+    def run(self, fn: Any, timeout: float | None = None, *, rpc: str | None = None) -> Any:
+        """Run `fn(client)` (a coroutine function) on the gateway loop, mapping errors.
+
+        Each call is counted in the console metrics under `rpc` (default: the name of the
+        method or view that defined `fn`) with outcome `ok` or the error's class name.
+        """
 
         async def call() -> Any:
             client = await self._get_client()
@@ -249,7 +258,15 @@ class TemporalGateway:
             except RPCError as exc:
                 raise _map_rpc_error(exc) from exc
 
-        return self._submit(call(), timeout)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return self._submit(call(), timeout)
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            record_temporal_call(rpc or _rpc_name(fn), outcome, time.perf_counter() - started)
 
     def close(self) -> None:
         """Drop the client on its own loop, then stop the loop thread. Idempotent."""
@@ -639,6 +656,25 @@ async def decode_history_events(client: Client, events: list[Any]) -> None:
     decodes values it converts itself, so without this staff would see ciphertext.
     """
     await decode_in_place(events, client.data_converter.payload_codec)
+
+
+async def _in_caller_trace(coro: Coroutine[Any, Any, T], caller: otel_context.Context) -> T:
+    """Run `coro` on the gateway loop under the caller's OpenTelemetry context, so the
+    tracing interceptor's spans join the console request's trace (the loop thread has its
+    own context otherwise)."""
+    token = otel_context.attach(caller)
+    try:
+        return await coro
+    finally:
+        otel_context.detach(token)
+
+
+def _rpc_name(fn: Any) -> str:
+    """`TemporalGateway.start.<locals>.call` -> `start`: the operation that made the call."""
+    parts = getattr(fn, "__qualname__", "").split(".")
+    if "<locals>" in parts:
+        return parts[parts.index("<locals>") - 1]
+    return parts[-1] or "unknown"
 
 
 def _map_rpc_error(exc: RPCError) -> GatewayError:

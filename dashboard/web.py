@@ -102,7 +102,13 @@ def init_web(app: Flask) -> None:
 
     @app.before_request
     def check_server_side_session() -> None:
-        if request.endpoint in (None, "static", "health.healthz", "health.readyz"):
+        if request.endpoint in (
+            None,
+            "static",
+            "health.healthz",
+            "health.readyz",
+            "metrics.metrics",
+        ):
             return
         if not current_user.is_authenticated:
             return
@@ -152,7 +158,7 @@ def init_web(app: Flask) -> None:
 
 
 def _error_page(code: int, message: str):
-    if request.path.startswith(("/api/", "/healthz", "/readyz")) or (
+    if request.path.startswith(("/api/", "/healthz", "/readyz", "/metrics")) or (
         request.accept_mimetypes.best == "application/json"
     ):
         return jsonify(error=message, request_id=g.get("request_id", "")), code

@@ -17,6 +17,7 @@ from dashboard.models.ops import (
     OpsFlag,
     StaffSession,
     StaffUser,
+    WorkerHeartbeat,
 )
 from dashboard.models.payments import (
     PAYOUT_STATUSES,
@@ -76,4 +77,5 @@ __all__ = [
     "TrainingCompletion",
     "TrainingModule",
     "Transfer",
+    "WorkerHeartbeat",
 ]

@@ -105,3 +105,23 @@ class AuditEvent(db.Model):
     request_id: Mapped[str] = mapped_column(String(64), default="")
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class WorkerHeartbeat(db.Model):
+    """One row per worker process, rewritten every WORKER_HEARTBEAT_SECONDS while it runs."""
+
+    __tablename__ = "worker_heartbeat"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The process's Temporal identity (`pid@host`), as the task-queue pollers show it.
+    identity: Mapped[str] = mapped_column(String(200), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    task_queues: Mapped[str] = mapped_column(String(1000))  # comma-separated
+    build_id: Mapped[str | None] = mapped_column(String(200))
+    activity_slots_used: Mapped[int] = mapped_column(Integer, default=0)
+    activity_slots_max: Mapped[int] = mapped_column(Integer, default=0)
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

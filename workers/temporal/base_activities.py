@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from dashboard.extensions import db
-from dashboard.services.errors import BusinessRuleError
+from dashboard.services.errors import BusinessRuleError, ExpectedFailure
 
 T = TypeVar("T")
 
@@ -53,7 +53,9 @@ def app_activity(fn: Callable[..., T]) -> Callable[..., T]:
     """Run a sync activity inside its own Flask app context.
 
     A `BusinessRuleError` from the services becomes a non-retryable ApplicationError
-    carrying the same message and type name.
+    carrying the same message and type name; another `ExpectedFailure` (a provider briefly
+    down) a retryable one under its class name, so `monitored_activity` logs both as one
+    line (see workers.temporal.failures).
     """
 
     @functools.wraps(fn)
@@ -63,6 +65,8 @@ def app_activity(fn: Callable[..., T]) -> Callable[..., T]:
                 return fn(*args)
             except BusinessRuleError as exc:
                 raise ApplicationError(exc.message, type=exc.type_name, non_retryable=True) from exc
+            except ExpectedFailure as exc:
+                raise ApplicationError(str(exc), type=type(exc).__name__) from exc
             finally:
                 db.session.remove()
 

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+from workers.temporal import telemetry
 from workers.temporal.codec import data_converter
 
 
@@ -28,11 +30,15 @@ def _tls(config: Mapping[str, Any]) -> TLSConfig | bool:
     return True
 
 
-async def connect(config: Mapping[str, Any], *, identity: str | None = None) -> Client:
+async def connect(
+    config: Mapping[str, Any], *, identity: str | None = None, runtime: Runtime | None = None
+) -> Client:
     """Connect using the app config; fail within TEMPORAL_CONNECT_TIMEOUT seconds.
 
-    The client carries our data converter (payload encryption when keys are configured),
-    so every value it sends or reads goes through the same codec.
+    `runtime` carries the worker's metrics exporter (`telemetry.worker_runtime`); tracing
+    interceptors are added when OTEL_ENABLED is on. The client carries our data converter
+    (payload encryption when keys are configured), so every value it sends or reads goes
+    through the same codec.
     """
     address = config["TEMPORAL_ADDRESS"]
     timeout = float(config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
@@ -45,6 +51,11 @@ async def connect(config: Mapping[str, Any], *, identity: str | None = None) -> 
         kwargs["api_key"] = config["TEMPORAL_API_KEY"]
     if identity:
         kwargs["identity"] = identity
+    if runtime is not None:
+        kwargs["runtime"] = runtime
+    interceptors = telemetry.client_interceptors(config)
+    if interceptors:
+        kwargs["interceptors"] = interceptors
     try:
         return await asyncio.wait_for(Client.connect(address, **kwargs), timeout)
     except (TimeoutError, RuntimeError, OSError) as exc:
