@@ -78,6 +78,7 @@ def test_bad_key_settings_are_refused_with_the_reason(raw, current, says):
 
 def test_malformed_keys_stop_the_app_from_starting(monkeypatch):
     class Broken(Config):
+        SECRET_KEY = "not-generated"  # so init() writes no secret key file
         PAYLOAD_KEYS = "k1:abc"
 
     with pytest.raises(RuntimeError, match=r"is not valid base64|bytes"):
