@@ -436,9 +436,11 @@ class TemporalGateway:
             desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe(
                 rpc_timeout=self.rpc_timeout()
             )
+            pending = list(desc.raw_description.pending_activities)
+            # Last failures and heartbeat details are encrypted like every payload.
+            await decode_history_events(client, pending)
             return [
-                json_format.MessageToDict(p, preserving_proto_field_name=False)
-                for p in desc.raw_description.pending_activities
+                json_format.MessageToDict(p, preserving_proto_field_name=False) for p in pending
             ]
 
         return self.run(call)
@@ -650,10 +652,12 @@ class TemporalGateway:
 
 
 async def decode_history_events(client: Client, events: list[Any]) -> None:
-    """Decrypt the payloads of raw history events in place with the client's codec.
+    """Decrypt the payloads of raw history events (or other raw messages, such as pending
+    activities) in place with the client's codec.
 
-    Raw events are what the console shows (timeline, event JSON, downloads); the SDK only
-    decodes values it converts itself, so without this staff would see ciphertext.
+    Raw messages are what the console shows (timeline, event JSON, downloads, pending
+    activities); the SDK only decodes values it converts itself, so without this staff
+    would see ciphertext.
     """
     await decode_in_place(events, client.data_converter.payload_codec)
 

@@ -189,6 +189,23 @@ async def test_raw_history_events_are_decoded_in_place_for_display():
     assert cause.message == "refused for ada@example.com"
 
 
+async def test_pending_activities_last_failure_is_decoded_for_display():
+    # The run page lists pending activities with their last failure, read raw from describe.
+    from temporalio.api.workflow.v1 import PendingActivityInfo
+
+    converter = data_converter({"PAYLOAD_KEYS": K1})
+    pending = PendingActivityInfo(activity_id="1")
+    await converter.encode_failure(
+        ApplicationError("provider refused ada@example.com"), pending.last_failure
+    )
+    [details] = await converter.encode(["retrying for ada@example.com"])
+    pending.heartbeat_details.payloads.append(details)
+    assert pending.last_failure.message == ENCODED_FAILURE_MESSAGE
+    await decode_in_place([pending], converter.payload_codec)
+    assert pending.last_failure.message == "provider refused ada@example.com"
+    assert json.loads(pending.heartbeat_details.payloads[0].data) == "retrying for ada@example.com"
+
+
 # --- the codec endpoint ------------------------------------------------------------------
 
 
