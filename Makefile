@@ -45,8 +45,12 @@ format: setup
 record-histories: setup
 	$(BIN)/python scripts/record_histories.py
 
+# Figures beside their anchors measured in the same run (docs/performance.md says how to
+# read them); BENCH_DATABASE_URL=postgresql+psycopg://... puts the app database on PostgreSQL.
 bench: setup
-	$(BIN)/python bench/history_render.py
+	$(BIN)/python bench/batch_payout.py $(BENCH_BATCH_ARGS)
+	$(BIN)/python bench/runs_page.py $(BENCH_RUNS_ARGS)
+	$(BIN)/python bench/history_render.py $(BENCH_HISTORY_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -37,6 +37,7 @@ from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
     DescribeWorkerDeploymentRequest,
     GetSystemInfoRequest,
+    GetWorkflowExecutionHistoryRequest,
     ResetWorkflowExecutionRequest,
     SetWorkerDeploymentCurrentVersionRequest,
 )
@@ -148,6 +149,8 @@ class RunInfo:
     triggered_by: str | None
     memo: dict[str, Any] = field(default_factory=dict)
     parent_workflow_id: str | None = None
+    # Filled by `describe` only (the same RPC): the run's pending activities as JSON dicts.
+    pending_activities: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_running(self) -> bool:
@@ -422,26 +425,54 @@ class TemporalGateway:
         return self.run(call)
 
     def describe(self, workflow_id: str, run_id: str | None = None) -> RunInfo:
+        """The run's state, memo and pending activities, in one RPC."""
+
         async def call(client: Client) -> RunInfo:
-            desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe(
-                rpc_timeout=self.rpc_timeout()
-            )
-            info = _run_info(desc)
-            return dataclasses.replace(info, memo=await desc.memo())
-
-        return self.run(call)
-
-    def pending_activities(self, workflow_id: str, run_id: str | None = None) -> list[dict]:
-        async def call(client: Client) -> list[dict]:
             desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe(
                 rpc_timeout=self.rpc_timeout()
             )
             pending = list(desc.raw_description.pending_activities)
             # Last failures and heartbeat details are encrypted like every payload.
             await decode_history_events(client, pending)
-            return [
+            pending = [
                 json_format.MessageToDict(p, preserving_proto_field_name=False) for p in pending
             ]
+            info = _run_info(desc)
+            return dataclasses.replace(info, memo=await desc.memo(), pending_activities=pending)
+
+        return self.run(call)
+
+    def history_events(
+        self,
+        workflow_id: str,
+        run_id: str,
+        *,
+        next_page_token: bytes = b"",
+        page_size: int = 1000,
+        follow: bool = False,
+    ) -> tuple[list[Any], bytes]:
+        """One page of history events (protobuf) and the token for the next.
+
+        With `follow`, the server's token at the end of a running workflow's history points
+        past its last event, so a later call with it returns only the events added since.
+        Such a call waits for new events when there are none: only ask with `follow` when
+        the run's history length says there are more events to read.
+        """
+
+        async def call(client: Client) -> tuple[list[Any], bytes]:
+            response = await client.workflow_service.get_workflow_execution_history(
+                GetWorkflowExecutionHistoryRequest(
+                    namespace=client.namespace,
+                    execution={"workflow_id": workflow_id, "run_id": run_id},
+                    maximum_page_size=page_size,
+                    next_page_token=next_page_token,
+                    wait_new_event=follow,
+                ),
+                timeout=self.rpc_timeout(),
+            )
+            events = list(response.history.events)
+            await decode_history_events(client, events)
+            return events, response.next_page_token
 
         return self.run(call)
 
@@ -470,16 +501,26 @@ class TemporalGateway:
 
         return self.run(call, timeout=self.timeout * 3)
 
-    def query(self, workflow_id: str, name: str, run_id: str | None = None) -> Any:
+    def query(
+        self,
+        workflow_id: str,
+        name: str,
+        run_id: str | None = None,
+        *,
+        timeout_seconds: float | None = None,
+    ) -> Any:
+        """A query's answer; `timeout_seconds` shortens the wait (e.g. for a page's panel)."""
+        rpc_timeout = timedelta(seconds=timeout_seconds) if timeout_seconds else None
+
         async def call(client: Client) -> Any:
             try:
                 return await client.get_workflow_handle(workflow_id, run_id=run_id).query(
-                    name, rpc_timeout=self.rpc_timeout()
+                    name, rpc_timeout=rpc_timeout or self.rpc_timeout()
                 )
             except WorkflowQueryFailedError as exc:
                 raise QueryFailed(f"query {name!r} failed: {exc}") from exc
 
-        return self.run(call)
+        return self.run(call, timeout=timeout_seconds)
 
     def result(self, workflow_id: str, run_id: str | None = None, timeout: float = 30) -> Any:
         async def call(client: Client) -> Any:

@@ -33,6 +33,7 @@ SCENARIO_TESTS = [
     "tests/practitioners/test_renewal.py",
     "tests/practitioners/test_verification_and_training.py",
     "tests/test_foundation_smoke.py",
+    "tests/test_maintenance.py",
 ]
 
 

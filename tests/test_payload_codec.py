@@ -95,10 +95,15 @@ def test_dev_key_is_generated_once_into_the_var_dir(tmp_path, monkeypatch):
     assert (tmp_path / "payload_keys").stat().st_mode & 0o077 == 0
 
 
-def test_production_refuses_to_start_without_payload_keys(monkeypatch):
+def test_production_refuses_to_start_without_payload_keys(monkeypatch, tmp_path):
+    import secrets
+
     import config
 
-    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    # Everything else production asks for is there, so the refusal is about the keys.
+    monkeypatch.setenv("SECRET_KEY", secrets.token_hex(32))
+    monkeypatch.setenv("AUDIT_KEY", secrets.token_hex(32))
+    monkeypatch.setenv("AUDIT_ANCHOR_PATH", str(tmp_path / "anchor"))
     monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://db/estuary")
     monkeypatch.delenv("PAYLOAD_KEYS", raising=False)
     with pytest.raises(RuntimeError, match="PAYLOAD_KEYS must be set in production"):

@@ -141,7 +141,7 @@ def form(name: str):
         record(
             "invalid",
             target=target,
-            params=form_params(request.form),
+            params=form_params(request.form, forms.visible_names(wf.spec.input_type)),
             reason=str(reason),
             detail="; ".join(f"{k}: {v}" for k, v in errors.items())[:1000],
         )

@@ -11,7 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask
+from flask import Flask, g
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
@@ -61,6 +61,8 @@ def app_activity(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(*args: Any) -> T:
         with bound_app().app_context():
+            # An audit event written here comes from a worker, not a command line.
+            g.audit_origin = "worker"
             try:
                 return fn(*args)
             except BusinessRuleError as exc:
