@@ -18,6 +18,7 @@ from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
     Worker,
+    WorkerDeploymentConfig,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
@@ -28,6 +29,7 @@ from workers.temporal.client import connect
 from workers.temporal.decorators import spec_of
 from workers.temporal.heartbeat import ActivitySlots, HeartbeatWriter, build_id_of, process_identity
 from workers.temporal.telemetry import worker_runtime
+from workers.temporal.versioning import deployment_config
 
 log = logging.getLogger("estuary.worker")
 
@@ -97,6 +99,7 @@ def build_worker(
     max_concurrent_activities: int = 20,
     identity: str | None = None,
     extra_interceptors: Sequence[Interceptor] = (),
+    deployment: WorkerDeploymentConfig | None = None,
 ) -> Worker:
     d = registry.domain(domain_name)
     failures.install_log_filter()
@@ -110,6 +113,7 @@ def build_worker(
         interceptors=[MonitoringInterceptor(), *extra_interceptors],
         graceful_shutdown_timeout=timedelta(seconds=20),
         identity=identity,
+        deployment_config=deployment,
     )
 
 
@@ -123,6 +127,8 @@ async def run_workers(
     """
     for name in domain_names:
         registry.domain(name)  # unknown domain: LookupError before connecting
+    # Bad versioning settings: VersioningSettingsError before connecting.
+    deployments = {name: deployment_config(app.config, name) for name in domain_names}
     bind_app(app)
     config = app.config
     identity = process_identity()
@@ -143,6 +149,7 @@ async def run_workers(
             executor=executor,
             max_concurrent_activities=max_acts,
             extra_interceptors=[slots],
+            deployment=deployments[name],
         )
         for name in domain_names
     ]
@@ -161,8 +168,15 @@ async def run_workers(
         loop.add_signal_handler(sig, stop.set)
     started = time.monotonic()
     tasks = [asyncio.create_task(w.run()) for w in workers_]
-    for w in workers_:
-        log.info("worker polling task queue %s", w.task_queue)
+    for name, w in zip(domain_names, workers_, strict=True):
+        version = deployments[name]
+        log.info(
+            "worker polling task queue %s%s",
+            w.task_queue,
+            f" as {version.version.deployment_name}:{version.version.build_id}"
+            if version
+            else " (unversioned)",
+        )
     heartbeat_stop = asyncio.Event()
     beating = asyncio.create_task(heartbeat.run(heartbeat_stop))
     stopper = asyncio.create_task(stop.wait())
