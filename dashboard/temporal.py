@@ -38,6 +38,7 @@ from temporalio.api.workflowservice.v1 import (
     DescribeWorkerDeploymentRequest,
     GetSystemInfoRequest,
     GetWorkflowExecutionHistoryRequest,
+    GetWorkflowExecutionHistoryReverseRequest,
     ResetWorkflowExecutionRequest,
     SetWorkerDeploymentCurrentVersionRequest,
 )
@@ -449,15 +450,8 @@ class TemporalGateway:
         *,
         next_page_token: bytes = b"",
         page_size: int = 1000,
-        follow: bool = False,
     ) -> tuple[list[Any], bytes]:
-        """One page of history events (protobuf) and the token for the next.
-
-        With `follow`, the server's token at the end of a running workflow's history points
-        past its last event, so a later call with it returns only the events added since.
-        Such a call waits for new events when there are none: only ask with `follow` when
-        the run's history length says there are more events to read.
-        """
+        """One page of history events (protobuf, payloads decoded) and the next page's token."""
 
         async def call(client: Client) -> tuple[list[Any], bytes]:
             response = await client.workflow_service.get_workflow_execution_history(
@@ -466,13 +460,51 @@ class TemporalGateway:
                     execution={"workflow_id": workflow_id, "run_id": run_id},
                     maximum_page_size=page_size,
                     next_page_token=next_page_token,
-                    wait_new_event=follow,
                 ),
                 timeout=self.rpc_timeout(),
             )
             events = list(response.history.events)
             await decode_history_events(client, events)
             return events, response.next_page_token
+
+        return self.run(call)
+
+    def newest_history_events(
+        self, workflow_id: str, run_id: str, *, after_event_id: int, expected: int
+    ) -> list[Any] | None:
+        """The events after `after_event_id`, oldest first, read newest first from the end.
+
+        A run's live view knows from `describe` how many events it has not seen (`expected`),
+        so one reverse page usually holds them all. None when the server has no reverse
+        history (the time-skipping test server): the caller reads forward instead.
+        """
+
+        async def call(client: Client) -> list[Any] | None:
+            found: list[Any] = []
+            token = b""
+            while True:
+                try:
+                    response = await client.workflow_service.get_workflow_execution_history_reverse(
+                        GetWorkflowExecutionHistoryReverseRequest(
+                            namespace=client.namespace,
+                            execution={"workflow_id": workflow_id, "run_id": run_id},
+                            maximum_page_size=max(1, min(expected, 1000)),
+                            next_page_token=token,
+                        ),
+                        timeout=self.rpc_timeout(),
+                    )
+                except RPCError as exc:
+                    if exc.status == RPCStatusCode.UNIMPLEMENTED:
+                        return None
+                    raise
+                batch = list(response.history.events)
+                found.extend(e for e in batch if e.event_id > after_event_id)
+                token = response.next_page_token
+                if not token or not batch or batch[-1].event_id <= after_event_id + 1:
+                    break
+            found.sort(key=lambda e: e.event_id)
+            await decode_history_events(client, found)
+            return found
 
         return self.run(call)
 
