@@ -13,7 +13,7 @@ UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-
 	--generate-hashes --custom-compile-command "make lock"
 export FLASK_APP := dashboard
 
-.PHONY: setup run test test-fast lint format migrate seed bench lock clean
+.PHONY: setup run test test-fast lint format migrate seed bench record-histories lock clean
 
 $(STAMP): $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ lint: setup
 format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Histories of every workflow from the current code, for the replay test (commit them).
+record-histories: setup
+	$(BIN)/python scripts/record_histories.py
 
 # Figures beside their anchors measured in the same run (docs/performance.md says how to
 # read them); BENCH_DATABASE_URL=postgresql+psycopg://... puts the app database on PostgreSQL.

@@ -25,13 +25,22 @@ from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from opentelemetry import context as otel_context
-from temporalio.api.enums.v1 import EventType, ResetReapplyType, TaskQueueType
+from temporalio.api.enums.v1 import (
+    EventType,
+    ResetReapplyType,
+    TaskQueueType,
+    VersionDrainageStatus,
+    WorkerDeploymentVersionStatus,
+)
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
+    DescribeWorkerDeploymentRequest,
     GetSystemInfoRequest,
     GetWorkflowExecutionHistoryRequest,
+    GetWorkflowExecutionHistoryReverseRequest,
     ResetWorkflowExecutionRequest,
+    SetWorkerDeploymentCurrentVersionRequest,
 )
 from temporalio.client import (
     Client,
@@ -47,6 +56,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from dashboard.metrics import record_temporal_call
 from workers.temporal import policies, registry
 from workers.temporal.client import TemporalUnreachable, connect
+from workers.temporal.codec import decode_in_place
 from workers.temporal.search_attributes import (
     ENTITY_ID,
     ENTITY_TYPE,
@@ -165,6 +175,22 @@ class Poller:
     identity: str
     last_access_time: datetime | None
     kind: str  # "workflow" or "activity"
+
+
+@dataclass(frozen=True)
+class DeploymentVersion:
+    build_id: str
+    status: str  # CURRENT, RAMPING, DRAINING, DRAINED, INACTIVE
+    drainage: str  # DRAINING / DRAINED once no longer current ("" before)
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    name: str
+    current_build_id: str | None
+    ramping_build_id: str | None
+    ramping_percentage: float
+    versions: list[DeploymentVersion]
 
 
 # --- the gateway --------------------------------------------------------------------
@@ -299,8 +325,13 @@ class TemporalGateway:
         workflow_id: str | None = None,
         memo: Mapping[str, Any] | None = None,
         id_reuse_policy: WorkflowIDReusePolicy | None = None,
+        triggered_by_ref: str | None = None,
     ) -> StartedRun:
         """Start a registered workflow under its business id.
+
+        `triggered_by` (who, e.g. a staff email) goes into the memo, which is encrypted;
+        the TriggeredBy search attribute, which Temporal keeps in clear to index it, gets
+        `triggered_by_ref` instead when given (the console passes `staff:<id>`).
 
         If a run with that id is running, nothing starts and that run is returned with
         `existing=True`. If the id is closed and its reuse policy forbids another run
@@ -329,7 +360,7 @@ class TemporalGateway:
                         wf.domain,
                         wf.spec.entity_type,
                         wf.spec.entity_id(payload),
-                        triggered_by,
+                        triggered_by_ref or triggered_by,
                     ),
                     rpc_timeout=self.rpc_timeout(),
                 )
@@ -401,9 +432,11 @@ class TemporalGateway:
             desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe(
                 rpc_timeout=self.rpc_timeout()
             )
+            pending = list(desc.raw_description.pending_activities)
+            # Last failures and heartbeat details are encrypted like every payload.
+            await decode_history_events(client, pending)
             pending = [
-                json_format.MessageToDict(p, preserving_proto_field_name=False)
-                for p in desc.raw_description.pending_activities
+                json_format.MessageToDict(p, preserving_proto_field_name=False) for p in pending
             ]
             info = _run_info(desc)
             return dataclasses.replace(info, memo=await desc.memo(), pending_activities=pending)
@@ -417,15 +450,8 @@ class TemporalGateway:
         *,
         next_page_token: bytes = b"",
         page_size: int = 1000,
-        follow: bool = False,
     ) -> tuple[list[Any], bytes]:
-        """One page of history events (protobuf) and the token for the next.
-
-        With `follow`, the server's token at the end of a running workflow's history points
-        past its last event, so a later call with it returns only the events added since.
-        Such a call waits for new events when there are none: only ask with `follow` when
-        the run's history length says there are more events to read.
-        """
+        """One page of history events (protobuf, payloads decoded) and the next page's token."""
 
         async def call(client: Client) -> tuple[list[Any], bytes]:
             response = await client.workflow_service.get_workflow_execution_history(
@@ -434,11 +460,51 @@ class TemporalGateway:
                     execution={"workflow_id": workflow_id, "run_id": run_id},
                     maximum_page_size=page_size,
                     next_page_token=next_page_token,
-                    wait_new_event=follow,
                 ),
                 timeout=self.rpc_timeout(),
             )
-            return list(response.history.events), response.next_page_token
+            events = list(response.history.events)
+            await decode_history_events(client, events)
+            return events, response.next_page_token
+
+        return self.run(call)
+
+    def newest_history_events(
+        self, workflow_id: str, run_id: str, *, after_event_id: int, expected: int
+    ) -> list[Any] | None:
+        """The events after `after_event_id`, oldest first, read newest first from the end.
+
+        A run's live view knows from `describe` how many events it has not seen (`expected`),
+        so one reverse page usually holds them all. None when the server has no reverse
+        history (the time-skipping test server): the caller reads forward instead.
+        """
+
+        async def call(client: Client) -> list[Any] | None:
+            found: list[Any] = []
+            token = b""
+            while True:
+                try:
+                    response = await client.workflow_service.get_workflow_execution_history_reverse(
+                        GetWorkflowExecutionHistoryReverseRequest(
+                            namespace=client.namespace,
+                            execution={"workflow_id": workflow_id, "run_id": run_id},
+                            maximum_page_size=max(1, min(expected, 1000)),
+                            next_page_token=token,
+                        ),
+                        timeout=self.rpc_timeout(),
+                    )
+                except RPCError as exc:
+                    if exc.status == RPCStatusCode.UNIMPLEMENTED:
+                        return None
+                    raise
+                batch = list(response.history.events)
+                found.extend(e for e in batch if e.event_id > after_event_id)
+                token = response.next_page_token
+                if not token or not batch or batch[-1].event_id <= after_event_id + 1:
+                    break
+            found.sort(key=lambda e: e.event_id)
+            await decode_history_events(client, found)
+            return found
 
         return self.run(call)
 
@@ -460,7 +526,9 @@ class TemporalGateway:
                 rpc_timeout=self.rpc_timeout(),
             )
             await it.fetch_next_page()
-            events = [json_format.MessageToDict(e) for e in (it.current_page or [])]
+            page = list(it.current_page or [])
+            await decode_history_events(client, page)
+            events = [json_format.MessageToDict(e) for e in page]
             return HistoryPage(events, it.next_page_token)
 
         return self.run(call, timeout=self.timeout * 3)
@@ -563,6 +631,67 @@ class TemporalGateway:
 
         return self.run(call)
 
+    # worker deployments -------------------------------------------------------------
+
+    def describe_deployment(self, deployment_name: str) -> DeploymentInfo:
+        """A Worker Deployment's current/ramping version and every version's status."""
+
+        async def call(client: Client) -> DeploymentInfo:
+            resp = await client.workflow_service.describe_worker_deployment(
+                DescribeWorkerDeploymentRequest(
+                    namespace=client.namespace, deployment_name=deployment_name
+                ),
+                timeout=self.rpc_timeout(),
+            )
+            info = resp.worker_deployment_info
+            routing = info.routing_config
+            versions = [
+                DeploymentVersion(
+                    build_id=v.deployment_version.build_id,
+                    status=_enum_suffix(
+                        WorkerDeploymentVersionStatus,
+                        v.status,
+                        "WORKER_DEPLOYMENT_VERSION_STATUS_",
+                    ),
+                    drainage=_enum_suffix(
+                        VersionDrainageStatus, v.drainage_status, "VERSION_DRAINAGE_STATUS_"
+                    ),
+                )
+                for v in info.version_summaries
+            ]
+            return DeploymentInfo(
+                name=info.name,
+                current_build_id=routing.current_deployment_version.build_id or None,
+                ramping_build_id=routing.ramping_deployment_version.build_id or None,
+                ramping_percentage=routing.ramping_version_percentage,
+                versions=versions,
+            )
+
+        try:
+            return self.run(call)
+        except RunNotFound:
+            raise RunNotFound(
+                f"no worker deployment {deployment_name!r}: it appears when its first "
+                "versioned worker polls"
+            ) from None
+
+    def set_current_version(self, deployment_name: str, build_id: str) -> None:
+        """Make `build_id` the deployment's current version: new runs (and auto-upgrade
+        runs at their next task) go to its workers. Refused while none of them polls."""
+
+        async def call(client: Client) -> None:
+            await client.workflow_service.set_worker_deployment_current_version(
+                SetWorkerDeploymentCurrentVersionRequest(
+                    namespace=client.namespace,
+                    deployment_name=deployment_name,
+                    build_id=build_id,
+                    identity=self.identity,
+                ),
+                timeout=self.rpc_timeout(),
+            )
+
+        self.run(call)
+
     def task_queue_pollers(self, task_queue: str) -> list[Poller]:
         """Workers polling a task queue (workflow and activity pollers)."""
 
@@ -595,6 +724,17 @@ class TemporalGateway:
 # --- helpers ------------------------------------------------------------------------
 
 
+async def decode_history_events(client: Client, events: list[Any]) -> None:
+    """Decrypt the payloads of raw history events (or other raw messages, such as pending
+    activities) in place with the client's codec.
+
+    Raw messages are what the console shows (timeline, event JSON, downloads, pending
+    activities); the SDK only decodes values it converts itself, so without this staff
+    would see ciphertext.
+    """
+    await decode_in_place(events, client.data_converter.payload_codec)
+
+
 async def _in_caller_trace(coro: Coroutine[Any, Any, T], caller: otel_context.Context) -> T:
     """Run `coro` on the gateway loop under the caller's OpenTelemetry context, so the
     tracing interceptor's spans join the console request's trace (the loop thread has its
@@ -622,6 +762,12 @@ def _map_rpc_error(exc: RPCError) -> GatewayError:
     if exc.status == RPCStatusCode.INVALID_ARGUMENT:
         return GatewayError(f"Temporal refused the request: {exc.message}")
     return GatewayError(f"Temporal error ({exc.status.name}): {exc.message}")
+
+
+def _enum_suffix(enum: Any, value: int, prefix: str) -> str:
+    """`WORKER_DEPLOYMENT_VERSION_STATUS_DRAINED` -> `DRAINED`; unspecified -> ``."""
+    name = enum.Name(value) if value in enum.values() else ""
+    return "" if name.endswith("UNSPECIFIED") else name.removeprefix(prefix)
 
 
 def _run_info(e: Any) -> RunInfo:

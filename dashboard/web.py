@@ -59,6 +59,19 @@ def format_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def format_actor(value: str | None) -> str:
+    """A TriggeredBy value for display: `staff:<id>` becomes that person's email."""
+    if not value:
+        return "-"
+    from dashboard.services.staff import STAFF_REF, staff_emails_by_ref
+
+    if not STAFF_REF.match(value):
+        return value
+    if "staff_emails" not in g:  # once per request, however many rows show an actor
+        g.staff_emails = staff_emails_by_ref()
+    return g.staff_emails.get(value, value)
+
+
 class DatabaseIdConverter(IntegerConverter):
     """`<int:...>` in every URL: ASCII digits only, and no larger than the INTEGER
     column the ids live in, so `/practitioners/9223372036854775808` is a 404, not a
@@ -80,6 +93,7 @@ def init_web(app: Flask) -> None:
 
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["dt"] = format_time
+    app.jinja_env.filters["actor"] = format_actor
 
     @app.context_processor
     def navigation() -> dict:

@@ -231,6 +231,9 @@ def main() -> int:
                 str(PORTS["TEMPORAL_PORT"]),
                 "--ui-port",
                 str(PORTS["TEMPORAL_UI_PORT"]),
+                # The Web UI asks the console to decrypt payloads (docs/deployment.md).
+                "--ui-codec-endpoint",
+                f"http://127.0.0.1:{PORTS['CONSOLE_PORT']}/codec",
                 "--log-level",
                 "error",
                 *dev_server_flags(),

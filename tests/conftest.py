@@ -33,6 +33,7 @@ from dashboard.gateway import set_gateway
 from dashboard.logs import EstuaryLogHandler, configure_logging
 from dashboard.models import StaffUser
 from dashboard.temporal import TemporalGateway
+from tests import history_recording
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.search_attributes import ALL_KEYS
 from workers.temporal.worker import build_worker
@@ -169,6 +170,9 @@ async def running_workers(
 ) -> AsyncIterator[str]:
     """Run real workers for `domains` on `{prefix}{domain}` queues; yields the prefix."""
     prefix = prefix or unique_prefix()
+    recording = history_recording.recording_dir() is not None
+    if recording:  # `make record-histories`: note every run these workers execute
+        client = history_recording.recording_client(client)
     bind_app(app)
     bind_client(client)
     app.config["TEMPORAL_TASK_QUEUE_PREFIX"] = prefix
@@ -178,6 +182,8 @@ async def running_workers(
     ]
     async with _enter_all(workers):
         yield prefix
+        if recording:
+            await history_recording.write_recorded(client)
     executor.shutdown(wait=False)
 
 

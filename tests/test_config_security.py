@@ -14,10 +14,12 @@ import config
 from config import ProductionConfig, TestingConfig
 from dashboard import create_app
 from workers.temporal.client import tls_config
+from workers.temporal.codec import new_key_entry
 
 GOOD_SECRET = secrets.token_hex(32)
 GOOD_AUDIT_KEY = secrets.token_urlsafe(32)
 PG_URL = "postgresql+psycopg://estuary@db.internal:5432/estuary"
+GOOD_PAYLOAD_KEYS = new_key_entry("prod1")
 
 
 @pytest.fixture
@@ -28,6 +30,7 @@ def production_env(monkeypatch, tmp_path):
     monkeypatch.setenv("AUDIT_KEY", GOOD_AUDIT_KEY)
     monkeypatch.setenv("DATABASE_URL", PG_URL)
     monkeypatch.setenv("AUDIT_ANCHOR_PATH", str(tmp_path / "anchor.log"))
+    monkeypatch.setenv("PAYLOAD_KEYS", GOOD_PAYLOAD_KEYS)
     for name in (
         "TEMPORAL_TLS_SERVER_CA_CERT",
         "TEMPORAL_TLS_CLIENT_CERT",
@@ -57,6 +60,8 @@ def test_a_complete_production_environment_is_accepted(production_env):
         ("AUDIT_KEY", "short", "AUDIT_KEY is too weak"),
         ("AUDIT_KEY", GOOD_SECRET, "AUDIT_KEY must differ from SECRET_KEY"),
         ("DATABASE_URL", None, "DATABASE_URL must be set in production"),
+        ("PAYLOAD_KEYS", None, "PAYLOAD_KEYS must be set in production"),
+        ("PAYLOAD_KEYS", "prod1:c2hvcnQ=", "PAYLOAD_KEYS key 'prod1' is 5 bytes"),
         ("DATABASE_URL", "sqlite:///var/estuary.db", "DATABASE_URL must be a PostgreSQL URL"),
         ("DATABASE_URL", "mysql://db/estuary", "DATABASE_URL must be a PostgreSQL URL"),
         ("AUDIT_ANCHOR_PATH", None, "AUDIT_ANCHOR_PATH must be set in production"),

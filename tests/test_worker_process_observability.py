@@ -21,6 +21,7 @@ from dashboard.models import WorkerHeartbeat
 from tests.conftest import gateway_for, unique_prefix
 from tests.console.read_support import login
 from workers.payments.shared import LedgerReconciliationInput
+from workers.temporal.codec import new_key_entry
 
 pytestmark = pytest.mark.live
 
@@ -62,6 +63,8 @@ def scrape(port: int) -> str:
 async def test_worker_process_heartbeat_and_sdk_metrics(app, local_env, database_url, tmp_path):
     prefix = unique_prefix()
     port = free_port()
+    # The worker process encrypts payloads; the test's gateway reads them with the same key.
+    app.config["PAYLOAD_KEYS"] = new_key_entry("observability")
     env = {
         **os.environ,
         "FLASK_APP": "dashboard",
@@ -73,6 +76,7 @@ async def test_worker_process_heartbeat_and_sdk_metrics(app, local_env, database
         "WORKER_METRICS_ADDRESS": f"127.0.0.1:{port}",
         "WORKER_HEARTBEAT_SECONDS": "1",
         "LOG_LEVEL": "WARNING",
+        "PAYLOAD_KEYS": app.config["PAYLOAD_KEYS"],
     }
     log = tmp_path / "worker.log"
     with log.open("ab") as out:

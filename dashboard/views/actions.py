@@ -43,6 +43,7 @@ from dashboard.extensions import db
 from dashboard.gateway import gateway
 from dashboard.models import REASON_CODES, Payout, Transfer
 from dashboard.permissions import can
+from dashboard.services.staff import staff_ref
 from dashboard.temporal import (
     CLOSED_FAILED_STATUSES,
     AlreadyStarted,
@@ -784,6 +785,7 @@ def retry(workflow_id: str):
                 wf.name,
                 history.input,
                 triggered_by=current_user.email,
+                triggered_by_ref=staff_ref(current_user),
                 reason=str(reason) or f"retry of run {info.run_id}",
                 workflow_id=workflow_id,
                 memo={"retry_of": info.run_id},
@@ -956,6 +958,7 @@ def _retry_one(row: BulkRow, reason: Reason) -> tuple[bool, str]:
             wf.name,
             history.input,
             triggered_by=current_user.email,
+            triggered_by_ref=staff_ref(current_user),
             reason=str(reason),
             workflow_id=run.workflow_id,
             memo={"retry_of": run.run_id, "bulk_retry": True},

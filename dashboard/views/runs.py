@@ -337,7 +337,6 @@ class _SeenHistory:
     """What this process has read of one run's history, to read only what is new."""
 
     builder: TimelineBuilder = dataclass_field(default_factory=TimelineBuilder)
-    token: bytes = b""
     last_event_id: int = 0
     progress: Any = None
     progress_at_length: int = -1
@@ -348,11 +347,11 @@ class HistoryCache:
     """Histories read so far, per run, least recently used dropped first.
 
     The first look at a run reads its whole history; later looks (the live refresh every
-    2 s, a reload) ask the server only for the events after the last one seen, using the
-    token Temporal returns at the end of a followed history, and only when the run's
-    history length says there is something new. Closed runs' histories do not change, so
-    a reload of one costs no history call at all. Each console process has its own cache;
-    a request that lands on another process reads the whole history there once.
+    2 s, a reload) read only the events after the last one seen, from the end of the
+    history backwards, and only when the run's history length says there is something
+    new. Closed runs' histories do not change, so a reload of one costs no history call
+    at all. Each console process has its own cache; a request that lands on another
+    process reads the whole history there once.
     """
 
     def __init__(self, size: int = 64) -> None:
@@ -377,34 +376,45 @@ class HistoryCache:
         gw = gateway()
         entry = self._entry((id(gw), run.workflow_id, run.run_id))
         with entry.lock:
-            # While one page is summarised here, the next is already being fetched.
-            ahead: Future | None = None
-            while entry.last_event_id < run.history_length:
-                if ahead is None:
-                    ahead = _beside.submit(self._page, gw, run, entry.token)
-                events, token = ahead.result()
-                ahead = None
-                last_id = events[-1].event_id if events else entry.last_event_id
-                if token and events and last_id < run.history_length:
-                    ahead = _beside.submit(self._page, gw, run, token)
-                fresh = [e for e in events if e.event_id > entry.last_event_id]
-                entry.builder.add_all(fresh)
-                entry.last_event_id = max(entry.last_event_id, last_id)
-                entry.token = token
-                if not token or not events:
-                    break
+            unseen = run.history_length - entry.last_event_id
+            if entry.last_event_id and unseen > 0:
+                fresh = gw.newest_history_events(
+                    run.workflow_id,
+                    run.run_id,
+                    after_event_id=entry.last_event_id,
+                    expected=unseen,
+                )
+                if fresh is not None:
+                    self._add(entry, fresh)
+                    return entry.builder.finish(), entry
+            if unseen > 0:
+                self._read_forward(gw, run, entry)
             return entry.builder.finish(), entry
 
     @staticmethod
+    def _add(entry: _SeenHistory, events: list[Any]) -> None:
+        fresh = [e for e in events if e.event_id > entry.last_event_id]
+        entry.builder.add_all(fresh)
+        if fresh:
+            entry.last_event_id = fresh[-1].event_id
+
+    def _read_forward(self, gw: Any, run: RunInfo, entry: _SeenHistory) -> None:
+        """The whole history from the start, adding what was not seen yet. While one page is
+        summarised here, the next is already being fetched."""
+        token = b""
+        ahead: Future = _beside.submit(self._page, gw, run, token)
+        while True:
+            events, token = ahead.result()
+            if token and events:
+                ahead = _beside.submit(self._page, gw, run, token)
+            self._add(entry, events)
+            if not token or not events:
+                return
+
+    @staticmethod
     def _page(gw: Any, run: RunInfo, token: bytes) -> tuple[list[Any], bytes]:
-        # `follow` keeps a token at the end of a running history; it is safe here because
-        # the history length says the events asked for exist already (no long poll).
         return gw.history_events(
-            run.workflow_id,
-            run.run_id,
-            next_page_token=token,
-            page_size=HISTORY_PAGE_SIZE,
-            follow=True,
+            run.workflow_id, run.run_id, next_page_token=token, page_size=HISTORY_PAGE_SIZE
         )
 
     def clear(self) -> None:

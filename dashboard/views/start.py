@@ -24,6 +24,7 @@ from dashboard import forms
 from dashboard.extensions import db
 from dashboard.gateway import gateway
 from dashboard.models import REASON_CODES
+from dashboard.services.staff import staff_ref
 from dashboard.temporal import AlreadyStarted, GatewayError, StartedRun
 from dashboard.views._write import (
     REASON_CODE_KEY,
@@ -161,7 +162,13 @@ def _start(wf: RegisteredWorkflow, payload: Any, reason: Reason):
         workflow_id = ""
     target = f"workflow:{workflow_id}" if workflow_id else f"workflow-type:{wf.name}"
     try:
-        started = gw.start(wf.name, payload, triggered_by=current_user.email, reason=str(reason))
+        started = gw.start(
+            wf.name,
+            payload,
+            triggered_by=current_user.email,
+            triggered_by_ref=staff_ref(current_user),
+            reason=str(reason),
+        )
     except AlreadyStarted as exc:
         record(
             "error",
@@ -327,6 +334,7 @@ def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Rea
             wf.name,
             trial,
             triggered_by=current_user.email,
+            triggered_by_ref=staff_ref(current_user),
             reason=f"dry run before confirmation ({reason})",
             workflow_id=workflow_id,
         )

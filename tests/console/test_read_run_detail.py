@@ -147,14 +147,21 @@ async def test_live_refresh_reads_only_new_events(app, local_env):
     prefix = unique_prefix()
     gw = counting_gateway_for(app, local_env, prefix)
     reads: list[tuple[int, int]] = []  # (first event id, events) per history call
-    real_history_events = gw.history_events
+    real_history_events, real_newest = gw.history_events, gw.newest_history_events
 
     def history_events(*args, **kwargs):
         events, token = real_history_events(*args, **kwargs)
         reads.append((events[0].event_id if events else 0, len(events)))
         return events, token
 
+    def newest_history_events(*args, **kwargs):
+        events = real_newest(*args, **kwargs)
+        assert events is not None  # the dev server reads histories backwards
+        reads.append((events[0].event_id if events else 0, len(events)))
+        return events
+
     gw.history_events = history_events
+    gw.newest_history_events = newest_history_events
     client = login(app, "viewer")
     async with read_test_worker(local_env.client, prefix):
         handle = await start_read_test(local_env.client, prefix, ReadTestInput(steps=3, label="y"))

@@ -377,6 +377,10 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(schedules_cli)
 
+    from workers.temporal.deployment_cli import deployment_cli
+
+    app.cli.add_command(deployment_cli)
+
     for d in registry.domains().values():
         for command in d.commands:
             app.cli.add_command(command)
@@ -387,12 +391,13 @@ def register_commands(app: Flask) -> None:
 def _run_workers(app: Flask, names: list[str], task_queue: str | None) -> None:
     from workers.temporal.client import TemporalUnreachable
     from workers.temporal.telemetry import TelemetrySettingError
+    from workers.temporal.versioning import VersioningSettingsError
     from workers.temporal.worker import run_workers
 
     click.echo(f"Starting workers for: {', '.join(names)}")
     try:
         asyncio.run(run_workers(app, names, task_queue))
-    except (TemporalUnreachable, TelemetrySettingError) as exc:
+    except (TemporalUnreachable, TelemetrySettingError, VersioningSettingsError) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         # Ctrl-C before the workers' own signal handling is installed (while connecting):

@@ -12,6 +12,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from workers.temporal import telemetry
+from workers.temporal.codec import data_converter
 
 
 class TemporalUnreachable(RuntimeError):
@@ -57,13 +58,16 @@ async def connect(
     """Connect using the app config; fail within TEMPORAL_CONNECT_TIMEOUT seconds.
 
     `runtime` carries the worker's metrics exporter (`telemetry.worker_runtime`); tracing
-    interceptors are added when OTEL_ENABLED is on.
+    interceptors are added when OTEL_ENABLED is on. The client carries our data converter
+    (payload encryption when keys are configured), so every value it sends or reads goes
+    through the same codec.
     """
     address = config["TEMPORAL_ADDRESS"]
     timeout = float(config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
     kwargs: dict[str, Any] = {
         "namespace": config.get("TEMPORAL_NAMESPACE", "default"),
         "tls": tls_config(config),
+        "data_converter": data_converter(config),
     }
     if config.get("TEMPORAL_API_KEY"):
         kwargs["api_key"] = config["TEMPORAL_API_KEY"]

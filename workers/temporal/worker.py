@@ -19,6 +19,7 @@ from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
     Worker,
+    WorkerDeploymentConfig,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
@@ -30,6 +31,7 @@ from workers.temporal.client import connect
 from workers.temporal.decorators import spec_of
 from workers.temporal.heartbeat import ActivitySlots, HeartbeatWriter, build_id_of, process_identity
 from workers.temporal.telemetry import worker_runtime
+from workers.temporal.versioning import deployment_config
 
 log = logging.getLogger("estuary.worker")
 
@@ -104,6 +106,7 @@ def build_worker(
     max_concurrent_activities: int = 20,
     identity: str | None = None,
     extra_interceptors: Sequence[Interceptor] = (),
+    deployment: WorkerDeploymentConfig | None = None,
 ) -> Worker:
     d = registry.domain(domain_name)
     failures.install_log_filter()
@@ -117,6 +120,7 @@ def build_worker(
         interceptors=[MonitoringInterceptor(), *extra_interceptors],
         graceful_shutdown_timeout=timedelta(seconds=20),
         identity=identity,
+        deployment_config=deployment,
     )
 
 
@@ -130,6 +134,8 @@ async def run_workers(
     """
     for name in domain_names:
         registry.domain(name)  # unknown domain: LookupError before connecting
+    # Bad versioning settings: VersioningSettingsError before connecting.
+    deployments = {name: deployment_config(app.config, name) for name in domain_names}
     # On SQLite, activity transactions take the write lock when they begin, so a
     # read-then-write never fails on a stale snapshot (see dashboard/database.py).
     app.config["SQLITE_BEGIN_IMMEDIATE"] = True
@@ -142,7 +148,7 @@ async def run_workers(
     client = await connect(config, identity=identity, runtime=runtime)
     bind_client(client)
     try:
-        await _serve(app, client, identity, domain_names, task_queue)
+        await _serve(app, client, identity, domain_names, task_queue, deployments)
     finally:
         # Release the client (and with it the SDK core's native handles) while the
         # interpreter is fully alive. Left to interpreter shutdown, the core's threads
@@ -158,6 +164,7 @@ async def _serve(
     identity: str,
     domain_names: Sequence[str],
     task_queue: str | None,
+    deployments: dict[str, Any],
 ) -> None:
     config = app.config
     prefix = config.get("TEMPORAL_TASK_QUEUE_PREFIX", "")
@@ -173,6 +180,7 @@ async def _serve(
             executor=executor,
             max_concurrent_activities=max_acts,
             extra_interceptors=[slots],
+            deployment=deployments[name],
         )
         for name in domain_names
     ]
@@ -191,8 +199,15 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     started = time.monotonic()
     tasks = [asyncio.create_task(w.run()) for w in workers_]
-    for w in workers_:
-        log.info("worker polling task queue %s", w.task_queue)
+    for name, w in zip(domain_names, workers_, strict=True):
+        version = deployments[name]
+        log.info(
+            "worker polling task queue %s%s",
+            w.task_queue,
+            f" as {version.version.deployment_name}:{version.version.build_id}"
+            if version
+            else " (unversioned)",
+        )
     heartbeat_stop = asyncio.Event()
     beating = asyncio.create_task(heartbeat.run(heartbeat_stop))
     stopper = asyncio.create_task(stop.wait())
