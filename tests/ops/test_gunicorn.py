@@ -6,6 +6,7 @@ decisions are serialised by a row lock in the database, not by any one process."
 from __future__ import annotations
 
 import asyncio
+import base64
 import html
 import os
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from temporalio.client import Client
 
 from dashboard.extensions import db
 from dashboard.models import AuditEvent, PayoutApproval
@@ -31,9 +33,11 @@ from tests.console.write_support import (
     seed_practitioner,
     wait_for,
 )
+from workers.temporal.codec import data_converter
 
 ROOT = Path(__file__).resolve().parents[2]
 APPROVERS = 4
+PAYLOAD_KEYS = "gunicorn-test:" + base64.b64encode(b"g" * 32).decode()
 
 pytestmark = [
     pytest.mark.postgres,
@@ -81,7 +85,15 @@ async def test_concurrent_approvals_on_four_gunicorn_processes_give_one_decision
     pid = seed_practitioner(app, balance_cents=90_000)
     operator, _ = login(app, "operator")
     approvers = [login(app, "approver")[1] for _ in range(APPROVERS)]
-    async with running_workers(local_env.client, app, ["payments"]) as prefix:
+    # Payloads encrypted as in production: the workers, this test's gateway and the
+    # gunicorn processes share one key.
+    app.config["PAYLOAD_KEYS"] = PAYLOAD_KEYS
+    keyed = Client(
+        local_env.client.service_client,
+        namespace=local_env.client.namespace,
+        data_converter=data_converter({"PAYLOAD_KEYS": PAYLOAD_KEYS}),
+    )
+    async with running_workers(keyed, app, ["payments"]) as prefix:
         counting_gateway_for(app, local_env, prefix)
         payout = await _request_payout(app, operator, pid, "700.00")
 
@@ -96,6 +108,7 @@ async def test_concurrent_approvals_on_four_gunicorn_processes_give_one_decision
             "TEMPORAL_ADDRESS": local_env.client.service_client.config.target_host,
             "TEMPORAL_NAMESPACE": local_env.client.namespace,
             "TEMPORAL_TASK_QUEUE_PREFIX": prefix,
+            "PAYLOAD_KEYS": PAYLOAD_KEYS,
             "GUNICORN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_WORKERS": "4",
             "GUNICORN_THREADS": "2",
