@@ -104,7 +104,9 @@ def _id_set(name: str) -> set[int]:
 
 def find_transfer(idempotency_key: str) -> TransferReceipt | None:
     """The transfer made under a key, if any (asks the provider, not the caller's session)."""
-    with Session(db.engine) as session:
+    # A read while the caller's transaction may hold SQLite's write lock: it must not
+    # begin IMMEDIATE (it would wait for its own thread); WAL lets it read meanwhile.
+    with Session(db.engine.execution_options(sqlite_begin="LEGACY")) as session:
         row = session.scalar(select(Transfer).where(Transfer.idempotency_key == idempotency_key))
         if row is None:
             return None
