@@ -58,6 +58,7 @@ bench: setup
 	$(BIN)/python bench/batch_payout.py $(BENCH_BATCH_ARGS)
 	$(BIN)/python bench/runs_page.py $(BENCH_RUNS_ARGS)
 	$(BIN)/python bench/history_render.py $(BENCH_HISTORY_ARGS)
+	$(BIN)/python bench/console_load.py $(BENCH_LOAD_ARGS)
 
 # Runtime lock (the production install) and dev lock, from pyproject.toml. Run it after
 # changing a dependency there; `make` then installs the new dev lock.

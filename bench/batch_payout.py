@@ -39,6 +39,7 @@ from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.anchor import AnchorBatchInput  # noqa: E402
+from workers.temporal.codec import data_converter, new_key_entry  # noqa: E402
 from workers.temporal.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -92,9 +93,14 @@ class Database:
             self._run_admin(f'DROP DATABASE IF EXISTS "{self._name}" WITH (FORCE)')
 
 
+# One payload key for the bench's worker and its own client: payloads are encrypted.
+PAYLOAD_KEYS = new_key_entry("bench")
+
+
 def app_env(db_url: str, address: str, prefix: str, workdir: Path) -> dict[str, str]:
     return {
         **os.environ,
+        "PAYLOAD_KEYS": PAYLOAD_KEYS,
         "FLASK_APP": "dashboard",
         "DATABASE_URL": db_url,
         "TEMPORAL_ADDRESS": address,
@@ -160,7 +166,13 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-async def run_ours(client: Client, address: str, practitioners: int, workdir: Path) -> Measure:
+async def run_ours(bare: Client, address: str, practitioners: int, workdir: Path) -> Measure:
+    # The app's data converter (payload encryption), as the console and CLI use it.
+    client = await Client.connect(
+        address,
+        namespace=bare.namespace,
+        data_converter=data_converter({"PAYLOAD_KEYS": PAYLOAD_KEYS}),
+    )
     prefix = f"bench{uuid.uuid4().hex[:6]}-"
     database = Database(workdir)
     env = app_env(database.url, address, prefix, workdir)
