@@ -289,6 +289,15 @@ def build_query(
     return query
 
 
+def runs_of_workflows_query(workflow_ids: Iterable[str], *, scope: str = "") -> str:
+    """Every run (any status) of these workflow ids."""
+    ids = sorted({w for w in workflow_ids if ID_RE.fullmatch(w)})
+    if not ids:
+        raise UnsafeValue("no valid workflow ids")
+    query = f"WorkflowId IN {_in_list(ids)}"
+    return f"({scope}) AND {query}" if scope else query
+
+
 def runs_by_id_query(run_ids: Iterable[str], *, scope: str = "") -> str:
     """The runs with these run ids (for the live refresh of running rows)."""
     ids = [r for r in run_ids if RUN_ID_RE.fullmatch(r)]

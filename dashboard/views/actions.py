@@ -20,6 +20,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import (
@@ -849,13 +850,42 @@ class BulkRow:
     could_move: bool | None = None
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How many pages of failed runs the preview reads, at most, looking for runs not yet retried.
+BULK_PREVIEW_PAGES = 20
+
+
 def _bulk_preview(query: str) -> tuple[int, list[BulkRow]]:
+    """Failed runs matching the filter that are still their workflow's latest run.
+
+    A retried run stays Failed in Temporal's lists, under a workflow id that now has a
+    newer run: it is left out, so each pass offers the next failed runs instead of the
+    ones already retried. `total` counts the runs not yet retried among those read; the
+    count of all failed runs (`gw.count`) less the retried ones seen is the best estimate
+    when the read stopped at the cap.
+    """
+    from dashboard import visibility
+
     gw = gateway()
-    total = gw.count(query)
-    page = gw.list_runs(query, page_size=BULK_RETRY_CAP)
+    scope = visibility.console_scope(gw.prefix)
+    offered: list[RunInfo] = []
+    superseded = 0
+    token: bytes | None = None
+    for _ in range(BULK_PREVIEW_PAGES):
+        page = gw.list_runs(query, page_size=100, next_page_token=token)
+        latest = _latest_run_ids(gw, scope, [r.workflow_id for r in page.runs])
+        for run in page.runs:
+            if latest.get(run.workflow_id) == run.run_id:
+                offered.append(run)
+            else:
+                superseded += 1
+        token = page.next_page_token
+        if not token or len(offered) >= BULK_RETRY_CAP:
+            break
+    total = len(offered) if not token else max(len(offered), gw.count(query) - superseded)
     rows = []
     workflow_ids = []
-    for run in page.runs[:BULK_RETRY_CAP]:
+    for run in offered[:BULK_RETRY_CAP]:
         wf = _workflow_for_run(run)
         rows.append(BulkRow(run, bool(wf and wf.spec.money)))
         workflow_ids.append(run.workflow_id)
@@ -875,6 +905,26 @@ def _bulk_preview(query: str) -> tuple[int, list[BulkRow]]:
         if row.money:
             row.could_move = row.run.workflow_id not in paid
     return total, rows
+
+
+def _latest_run_ids(gw: Any, scope: str, workflow_ids: list[str]) -> dict[str, str]:
+    """The newest run of each workflow id (one list call for them all)."""
+    from dashboard import visibility
+
+    if not workflow_ids:
+        return {}
+    query = visibility.runs_of_workflows_query(workflow_ids, scope=scope)
+    latest: dict[str, RunInfo] = {}
+    token: bytes | None = None
+    while True:
+        page = gw.list_runs(query, page_size=1000, next_page_token=token)
+        for run in page.runs:
+            known = latest.get(run.workflow_id)
+            if known is None or (run.start_time or _EPOCH) > (known.start_time or _EPOCH):
+                latest[run.workflow_id] = run
+        token = page.next_page_token
+        if not token:
+            return {wid: run.run_id for wid, run in latest.items()}
 
 
 @bp.route("/bulk-retry", methods=["GET", "POST"])

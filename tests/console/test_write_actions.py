@@ -488,6 +488,18 @@ async def test_bulk_retry_previews_caps_and_confirms(app, local_env, monkeypatch
         assert events[0].role == "viewer"
         assert all(e.actor == user.email for e in events[1:])
 
+        # The retried runs stay Failed in Temporal's lists, but the next pass offers only
+        # the one not yet retried (the preview once showed the same newest runs forever).
+        async def only_the_third() -> str:
+            text = _text(await _get(operator, url))
+            return text if "<strong>1</strong> run matches" in text else ""
+
+        deadline = asyncio.get_running_loop().time() + 15
+        while not (body := await only_the_third()):
+            assert asyncio.get_running_loop().time() < deadline, "retried runs still offered"
+            await asyncio.sleep(0.3)
+        assert wids[2] in body and wids[0] not in body and wids[1] not in body
+
 
 def test_actions_refuse_bad_ids_before_temporal(app):
     gw = unreachable_gateway(app)
