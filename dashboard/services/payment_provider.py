@@ -6,17 +6,26 @@ database session, as an outside provider would commit on its side whatever happe
 the caller's transaction afterwards. Asking again with the same key returns the first
 transfer: that is what makes a retried, reset or restarted payout move money once.
 
-Fault switches (app config, read on every call; tests mutate them; the first three can
-also come from the environment so a worker subprocess can be told to misbehave):
+A transfer is first `processing` (accepted, money not yet out), then `paid`. With
+PROVIDER_PROCESSING_SECONDS > 0 it stays processing that long after it was accepted, as a
+real provider's bank transfer does; asking by key reports the state, and the transfer
+becomes paid on the first look after `settles_at`. The default (0) pays at once.
+
+Fault switches (app config, read on every call; tests mutate them; the first three and the
+two PROVIDER_* delays can also come from the environment so a worker subprocess can be
+told to misbehave):
 
   PROVIDER_FAILURE_PERCENT            share of calls (0-100) that fail with a transient
                                       ProviderUnavailable BEFORE anything is committed
   PAYMENT_PROVIDER_FAIL_AFTER_COMMIT  number of transfer calls that commit the transfer,
                                       then fail as if the response was lost (decremented
                                       on each use)
-  PAYMENT_PROVIDER_DELAY_AFTER_COMMIT_SECONDS
-                                      seconds a transfer call sleeps after committing and
-                                      before answering (to kill a worker mid-transfer)
+  PAYMENT_PROVIDER_DELAY_AFTER_COMMIT_SECONDS, or its newer name
+  PROVIDER_ANSWER_DELAY_SECONDS       seconds a transfer call sleeps after committing and
+                                      before answering: above the transfer activity's
+                                      timeout, the answer is lost and the payout's outcome
+                                      is unknown (it goes to `reconciling`)
+  PROVIDER_PROCESSING_SECONDS         how long an accepted transfer stays `processing`
   PAYMENT_PROVIDER_DECLINE_PAYEES     set of practitioner ids whose transfers are declined
                                       (permanent: ProviderDeclined)
   PAYMENT_PROVIDER_DECLINE_SUBSCRIPTIONS
@@ -32,6 +41,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -40,6 +50,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.extensions import db
 from dashboard.models import Transfer
+from dashboard.models.base import utcnow
 from dashboard.services.errors import BusinessRuleError
 
 log = logging.getLogger("estuary.payment_provider")
@@ -63,6 +74,7 @@ class TransferReceipt:
     provider_reference: str
     amount_cents: int
     created: bool  # False when the key had been transferred before
+    status: str = "paid"  # processing (accepted, not paid out yet) / paid
 
 
 @dataclass(frozen=True)
@@ -103,12 +115,42 @@ def _id_set(name: str) -> set[int]:
 
 
 def find_transfer(idempotency_key: str) -> TransferReceipt | None:
-    """The transfer made under a key, if any (asks the provider, not the caller's session)."""
+    """The transfer made under a key, if any (asks the provider, not the caller's session).
+
+    A processing transfer whose `settles_at` has passed is paid out now (the provider's
+    own state change, committed on its side)."""
     with Session(db.engine) as session:
         row = session.scalar(select(Transfer).where(Transfer.idempotency_key == idempotency_key))
         if row is None:
             return None
+        if _due(row):
+            row.status = "paid"
+            session.commit()
         return _receipt(row, created=False)
+
+
+def _due(row: Transfer) -> bool:
+    if row.status != "processing":
+        return False
+    return row.settles_at is None or row.settles_at <= utcnow()
+
+
+def list_transfers(after_id: int = 0, limit: int = 500) -> list[TransferReceipt]:
+    """The provider's transfers in id order (its statement), settling any that are due."""
+    with Session(db.engine) as session:
+        rows = list(
+            session.scalars(
+                select(Transfer).where(Transfer.id > after_id).order_by(Transfer.id).limit(limit)
+            )
+        )
+        changed = False
+        for row in rows:
+            if _due(row):
+                row.status = "paid"
+                changed = True
+        if changed:
+            session.commit()
+        return [_receipt(r, created=False) for r in rows]
 
 
 def transfer(
@@ -142,7 +184,11 @@ def transfer(
             f"transfer {idempotency_key} was made for {receipt.amount_cents} cents, "
             f"not {amount_cents}"
         )
-    delay = float(_setting("PAYMENT_PROVIDER_DELAY_AFTER_COMMIT_SECONDS", "0") or 0)
+    delay = float(
+        _setting("PROVIDER_ANSWER_DELAY_SECONDS", "")
+        or _setting("PAYMENT_PROVIDER_DELAY_AFTER_COMMIT_SECONDS", "0")
+        or 0
+    )
     if delay > 0:
         log.info("provider: transfer %s committed; answering in %.1fs", idempotency_key, delay)
         time.sleep(delay)
@@ -156,6 +202,7 @@ def transfer(
 def _commit_transfer(
     key: str, destination: str, amount_cents: int, currency: str, payout_id: int | None
 ) -> TransferReceipt:
+    processing = float(_setting("PROVIDER_PROCESSING_SECONDS", "0") or 0)
     with Session(db.engine) as session:
         row = Transfer(
             idempotency_key=key,
@@ -164,6 +211,8 @@ def _commit_transfer(
             amount_cents=amount_cents,
             currency=currency,
             provider_reference=f"tr_{uuid.uuid4().hex[:20]}",
+            status="processing" if processing > 0 else "paid",
+            settles_at=utcnow() + timedelta(seconds=processing) if processing > 0 else None,
         )
         session.add(row)
         try:
@@ -185,6 +234,7 @@ def _receipt(row: Transfer, *, created: bool) -> TransferReceipt:
         provider_reference=row.provider_reference,
         amount_cents=row.amount_cents,
         created=created,
+        status=row.status or "paid",
     )
 
 

@@ -8,16 +8,20 @@ services), so a retried activity finds its first result instead of repeating it.
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import UTC, date, datetime
 
 from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from dashboard.services import (
+    audit,
     commissions,
     ledger,
     package_payouts,
+    payout_reconciliation,
     payouts,
     subscription_billing,
 )
@@ -25,14 +29,24 @@ from workers.payments.shared import (
     BatchPayoutLine,
     BookingCommissionInput,
     BookingCommissionResult,
+    CheckPayoutTransferInput,
+    CheckPayoutTransferResult,
     ClosePayoutInput,
     ClosePayoutResult,
     CommissionPageInput,
     CommissionPageResult,
     CreatePayoutInput,
+    GoneRun,
+    GoneRunsInput,
+    GoneRunsResult,
     LedgerReconciliationResult,
     LoadPackageInput,
+    LoadPayoutRequestInput,
+    MarkReconcilingInput,
     NotifyPayoutInput,
+    OpenPayoutRow,
+    OpenPayoutsInput,
+    OpenPayoutsPage,
     PackageExpiryResult,
     PackagePayoutInput,
     PackageReleaseResult,
@@ -42,6 +56,8 @@ from workers.payments.shared import (
     PayoutCandidatePage,
     PayoutPolicy,
     PayoutPolicyInput,
+    PayoutReconciliationInput,
+    PayoutReconciliationResult,
     PayoutRecord,
     RecordPayoutDecisionInput,
     ReleasePackageSessionInput,
@@ -49,6 +65,7 @@ from workers.payments.shared import (
     SessionCompletedSignal,
     SetPayoutStatusInput,
     SettleExpiredPackageInput,
+    SettleOrphanInput,
     SubscriptionChargeInput,
     SubscriptionChargeResult,
     TransferPayoutInput,
@@ -266,8 +283,17 @@ def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
         dual_approval_threshold_cents=inp.dual_approval_threshold_cents,
         approval_timeout_seconds=inp.approval_timeout_seconds,
         config=bound_app().config,
+        run_id=inp.run_id,
     )
     return PayoutRecord(**view.__dict__)
+
+
+@activity.defn(name="load_payout_request")
+@monitored_activity
+@app_activity
+def load_payout_request(inp: LoadPayoutRequestInput) -> PayoutRecord:
+    """The payout as recorded: requester, amount, payee, approvals and rejection."""
+    return PayoutRecord(**payouts.load_request(inp.payout_id).__dict__)
 
 
 @activity.defn(name="record_payout_decision")
@@ -275,7 +301,11 @@ def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
 @app_activity
 @transactional_activity
 def record_payout_decision(inp: RecordPayoutDecisionInput) -> None:
-    payouts.record_decision(
+    """Persist the decision before the workflow acts on it, and write its applied event to
+    the audit log (naming the update id) in the same transaction: a decision the console
+    could only report as "pending delivery" gets its real outcome in the audit trail."""
+    already = payouts.decision_recorded(inp.payout_id, inp.approver)
+    row = payouts.record_decision(
         payout_id=inp.payout_id,
         approver=inp.approver,
         decision=inp.decision,
@@ -284,6 +314,43 @@ def record_payout_decision(inp: RecordPayoutDecisionInput) -> None:
         reason_code=inp.reason_code,
         note=inp.note,
     )
+    if already:
+        return
+    info = activity.info()
+    audit.record(
+        action="payouts.decision_applied",
+        target=f"payout:{inp.payout_id}",
+        outcome="success",
+        params={
+            "decision": row.decision,
+            "update_id": inp.update_id or "",
+            "workflow_id": info.workflow_id,
+            "amount_cents": row.amount_cents,
+            "practitioner_id": row.payee_id,
+        },
+        reason=(row.reason_code or "") if row.decision == "reject" else (row.note or ""),
+        detail=f"{row.decision} applied by the payout workflow (update {inp.update_id or '-'})",
+        actor=row.approver,
+        role="workflow",
+    )
+
+
+@activity.defn(name="mark_payout_reconciling")
+@monitored_activity
+@app_activity
+@transactional_activity
+def mark_payout_reconciling(inp: MarkReconcilingInput) -> None:
+    payouts.mark_reconciling(inp.payout_id, inp.reason)
+
+
+@activity.defn(name="check_payout_transfer")
+@monitored_activity
+@app_activity
+@transactional_activity
+def check_payout_transfer(inp: CheckPayoutTransferInput) -> CheckPayoutTransferResult:
+    """Ask the provider by the payout's key; settle paid, or (after the window) decide."""
+    done = payouts.check_transfer(inp.payout_id, give_up=inp.give_up)
+    return CheckPayoutTransferResult(**done.__dict__)
 
 
 @activity.defn(name="set_payout_status")
@@ -307,7 +374,7 @@ def transfer_payout(inp: TransferPayoutInput) -> TransferPayoutResult:
         transfer_id=done.transfer_id,
         provider_reference=done.provider_reference,
         amount_cents=done.amount_cents,
-        status="paid",
+        status=done.status,
     )
 
 
@@ -352,6 +419,76 @@ def select_payout_candidates(inp: SelectPayoutCandidatesInput) -> PayoutCandidat
         ],
         next_cursor=page.next_cursor,
         exhausted=page.exhausted,
+    )
+
+
+# --- the payout sweep and the reconciliation ---------------------------------------------------
+
+_GONE_STATES = {
+    WorkflowExecutionStatus.COMPLETED: "Completed",
+    WorkflowExecutionStatus.FAILED: "Failed",
+    WorkflowExecutionStatus.CANCELED: "Canceled",
+    WorkflowExecutionStatus.TERMINATED: "Terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "TimedOut",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "ContinuedAsNew",
+}
+
+
+@activity.defn(name="list_open_payouts")
+@monitored_activity
+@app_activity
+def list_open_payouts(inp: OpenPayoutsInput) -> OpenPayoutsPage:
+    rows = payout_reconciliation.open_payouts(inp.after_payout_id, inp.limit)
+    return OpenPayoutsPage(rows=[OpenPayoutRow(**r.__dict__) for r in rows])
+
+
+@activity.defn(name="find_gone_payout_runs")
+async def find_gone_payout_runs(inp: GoneRunsInput) -> GoneRunsResult:
+    """Which of these payouts' workflows have no running run (latest run by workflow id,
+    so a reset or a rerun that is running keeps its payout)."""
+    client = bound_client()
+    gone: list[GoneRun] = []
+    now = datetime.now(UTC)
+    for row in inp.rows:
+        try:
+            desc = await client.get_workflow_handle(row.workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                gone.append(GoneRun(row.payout_id, row.run_id, "not found"))
+                continue
+            raise
+        if desc.status == WorkflowExecutionStatus.RUNNING or desc.status is None:
+            continue
+        closed = desc.close_time
+        if closed is not None and (now - closed).total_seconds() < inp.min_closed_seconds:
+            continue
+        gone.append(GoneRun(row.payout_id, row.run_id, _GONE_STATES.get(desc.status, "closed")))
+    return GoneRunsResult(gone=gone)
+
+
+@activity.defn(name="settle_orphaned_payout")
+@monitored_activity
+@app_activity
+@transactional_activity
+def settle_orphaned_payout(inp: SettleOrphanInput) -> str:
+    return payout_reconciliation.settle_orphan(inp.payout_id, inp.run_id, inp.run_state)
+
+
+@activity.defn(name="reconcile_payouts")
+@monitored_activity
+@app_activity
+@transactional_activity
+def reconcile_payouts(inp: PayoutReconciliationInput) -> PayoutReconciliationResult:
+    report = payout_reconciliation.reconcile(settle=inp.settle)
+    return PayoutReconciliationResult(
+        transfers=report.transfers,
+        payouts_checked=report.payouts_checked,
+        provider_paid_cents=report.provider_paid_cents,
+        provider_processing_cents=report.provider_processing_cents,
+        ledger_external_payouts_cents=report.ledger_external_payouts_cents,
+        settled=report.settled,
+        findings=[f"{f.kind}: {f.message}" for f in report.findings[:200]],
+        ok=report.ok,
     )
 
 
