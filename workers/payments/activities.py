@@ -448,7 +448,7 @@ async def find_gone_payout_runs(inp: GoneRunsInput) -> GoneRunsResult:
     so a reset or a rerun that is running keeps its payout)."""
     client = bound_client()
     gone: list[GoneRun] = []
-    now = datetime.now(UTC)
+    now = datetime.fromisoformat(inp.now) if inp.now else datetime.now(UTC)
     for row in inp.rows:
         try:
             desc = await client.get_workflow_handle(row.workflow_id).describe()

@@ -522,6 +522,9 @@ class OpenPayoutsPage:
 class GoneRunsInput:
     rows: list[OpenPayoutRow]
     min_closed_seconds: int = 300
+    # The sweep's workflow time (ISO 8601): close times are Temporal's clock, so the age
+    # of a closed run is measured against Temporal's clock too.
+    now: str = ""
 
 
 @dataclass

@@ -1215,7 +1215,7 @@ class PayoutSweepWorkflow(BaseWorkflow):
             self._stage = "asking Temporal which runs are gone"
             gone: GoneRunsResult = await self.execute_activity(
                 activities.find_gone_payout_runs,
-                GoneRunsInput(page.rows, inp.min_closed_seconds),
+                GoneRunsInput(page.rows, inp.min_closed_seconds, workflow.now().isoformat()),
                 policy=policies.BATCH,
             )
             r.running += len(page.rows) - len(gone.gone)
