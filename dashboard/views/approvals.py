@@ -39,6 +39,7 @@ from dashboard.views._write import (
     run_url,
     safe_next,
 )
+from workers.payments import approval_rules
 from workers.temporal import registry
 from workers.temporal.inputs import InputError
 
@@ -62,8 +63,7 @@ def approval_limit(user: StaffUser) -> int | None:
     return limits.get(user.role)
 
 
-def _same_person(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and a.strip().casefold() == b.strip().casefold()
+_same_person = approval_rules.same_person
 
 
 @dataclass
@@ -177,12 +177,21 @@ def _render_queue(focus: PayoutDecision | None = None, status: int = 200):
         render_template(
             "approvals/index.html",
             rows=rows,
-            threshold=current_app.config["PAYOUT_APPROVAL_THRESHOLD_CENTS"],
-            dual_threshold=current_app.config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"],
+            rule=_rule_text(),
             limit=approval_limit(current_user),
             can_decide=can(current_user, "approve_payout"),
         ),
         status,
+    )
+
+
+def _rule_text() -> str:
+    money = current_app.jinja_env.filters["money"]
+    currency = current_app.config.get("CURRENCY", "USD")
+    return approval_rules.policy_text(
+        int(current_app.config["PAYOUT_APPROVAL_THRESHOLD_CENTS"]),
+        int(current_app.config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"]),
+        lambda cents: money(cents, currency),
     )
 
 
