@@ -27,7 +27,9 @@ from dashboard.models import AuditEvent
 from dashboard.models.base import utcnow
 
 GENESIS = "0" * 64
-OUTCOMES = ("success", "denied", "error", "invalid")
+# "pending": sent, but not confirmed (no worker answered in time); the real outcome is a
+# later event naming the same update id.
+OUTCOMES = ("success", "denied", "error", "invalid", "pending")
 SECRET_KEYS = re.compile(
     r"password|passphrase|secret|token|csrf|api_?key|private_?key|authorization", re.IGNORECASE
 )

@@ -40,10 +40,7 @@ def release_refusal(booking: Booking, now: datetime, *, no_show_forfeits: bool) 
     (future or unresolved), cancelled and rescheduled bookings never release a part."""
     start = booking.start_at if booking.start_at.tzinfo else booking.start_at.replace(tzinfo=UTC)
     if booking.status not in ("completed", "no_show"):
-        return (
-            f"booking {booking.id} is {booking.status}: only a completed session releases "
-            "a part"
-        )
+        return f"booking {booking.id} is {booking.status}: only a completed session releases a part"
     if start > now:
         return f"booking {booking.id} starts at {start.isoformat()}, in the future"
     if booking.status == "no_show" and not no_show_forfeits:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,8 +30,9 @@ from dashboard.gateway import gateway
 from dashboard.models import Payout, PayoutApproval, Practitioner, StaffUser
 from dashboard.models.base import utcnow
 from dashboard.permissions import can
-from dashboard.temporal import GatewayError, UpdateRejected
+from dashboard.temporal import GatewayError, NoWorkerAnswered, UpdateRejected
 from dashboard.views._write import (
+    PENDING_DELIVERY,
     form_params,
     gateway_outcome,
     guard,
@@ -289,17 +291,25 @@ def _decide(payout_id: int, name: str):
             focus = _decision(payout)
             focus.error = f"Refused: {refusal}."
             return _render_queue(focus, 409)
+        update_id = f"{name}-{payout_id}-{uuid.uuid4().hex}"
+        params["update_id"] = update_id
         try:
-            result = gateway().update(payout.workflow_id, name, arg)
+            result = gateway().update(payout.workflow_id, name, arg, update_id=update_id)
         except GatewayError as exc:
+            pending = isinstance(exc, NoWorkerAnswered)
             record(
                 gateway_outcome(exc),
                 target=target,
                 params=params,
                 reason=audit_reason,
-                detail=exc.message,
+                detail=f"pending delivery (update {update_id}): {exc.message}"
+                if pending
+                else exc.message,
             )
             focus = _decision(_load_fresh(payout_id) or payout)
+            if pending:
+                focus.error = PENDING_DELIVERY
+                return _render_queue(focus, 202)
             prefix = "Not sent"
             if isinstance(exc, UpdateRejected):
                 prefix = "Refused by the payout workflow"
