@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from dashboard.extensions import db
-from dashboard.models import LedgerTransaction, Payout
+from dashboard.models import LedgerEntry, LedgerTransaction, Payout
 from dashboard.services import ledger, ops_flags, payment_provider, payouts
 
 FLAG_KINDS = (
@@ -148,6 +148,15 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
     """
     flag = settle if flag is None else flag
     report = Report()
+    # Order matters while payouts are in flight: a payout row exists before its transfer,
+    # and its settlement commits after it. So the provider's statement is read first,
+    # then the payouts, then the settlements: every transfer read has its payout, and
+    # every payout read as paid has its settlement.
+    statement: list[payment_provider.TransferReceipt] = []
+    after = 0
+    while page := payment_provider.list_transfers(after_id=after, limit=500):
+        statement.extend(page)
+        after = page[-1].transfer_id
     by_key: dict[str, Payout] = {
         p.idempotency_key: p for p in db.session.scalars(select(Payout).order_by(Payout.id))
     }
@@ -159,97 +168,91 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
     )
     per_payout: Counter[int] = Counter()
     seen_keys: set[str] = set()
-    after = 0
-    while True:
-        page = payment_provider.list_transfers(after_id=after, limit=500)
-        if not page:
-            break
-        after = page[-1].transfer_id
-        for t in page:
-            report.transfers += 1
-            seen_keys.add(t.idempotency_key)
-            if t.status == "paid":
-                report.provider_paid_cents += t.amount_cents
-            else:
-                report.provider_processing_cents += t.amount_cents
-            payout = by_key.get(t.idempotency_key)
-            if payout is None:
-                report.findings.append(
-                    Finding(
-                        "orphan_transfer",
-                        f"provider transfer {t.provider_reference} ({t.amount_cents} cents, "
-                        f"key {t.idempotency_key}) belongs to no payout",
-                        None,
-                        t.provider_reference,
-                    )
+    for t in statement:
+        report.transfers += 1
+        seen_keys.add(t.idempotency_key)
+        if t.status == "paid":
+            report.provider_paid_cents += t.amount_cents
+        else:
+            report.provider_processing_cents += t.amount_cents
+        payout = by_key.get(t.idempotency_key)
+        if payout is None:
+            report.findings.append(
+                Finding(
+                    "orphan_transfer",
+                    f"provider transfer {t.provider_reference} ({t.amount_cents} cents, "
+                    f"key {t.idempotency_key}) belongs to no payout",
+                    None,
+                    t.provider_reference,
                 )
-                continue
-            per_payout[payout.id] += 1
-            if t.amount_cents != payout.amount_cents:
-                report.findings.append(
-                    Finding(
-                        "amount_mismatch",
-                        f"provider transfer {t.provider_reference} is {t.amount_cents} cents; "
-                        f"payout {payout.id} is {payout.amount_cents} cents",
-                        payout.id,
-                        t.provider_reference,
-                    )
+            )
+            continue
+        per_payout[payout.id] += 1
+        if t.amount_cents != payout.amount_cents:
+            report.findings.append(
+                Finding(
+                    "amount_mismatch",
+                    f"provider transfer {t.provider_reference} is {t.amount_cents} cents; "
+                    f"payout {payout.id} is {payout.amount_cents} cents",
+                    payout.id,
+                    t.provider_reference,
                 )
-                continue
-            if t.status != "paid":
-                continue
-            if payout.status in payouts.OPEN:
-                if settle:
-                    payouts._lock_practitioner(payout.practitioner_id)
-                    db.session.refresh(payout)
-                    if payout.status in payouts.OPEN:
-                        was = payout.status
-                        payouts._settle(payout)
-                        settled_keys.add(f"payout-settle:{payout.idempotency_key}")
-                        report.settled += 1
-                        report.findings.append(
-                            Finding(
-                                "settled",
-                                f"payout {payout.id} was {was}; the provider paid "
-                                f"transfer {t.provider_reference}: settled paid "
-                                f"({payout.amount_cents} cents)",
-                                payout.id,
-                                t.provider_reference,
-                            )
-                        )
-                else:
+            )
+            continue
+        if t.status != "paid":
+            continue
+        if payout.status in payouts.OPEN:
+            if settle:
+                payouts._lock_practitioner(payout.practitioner_id)
+                db.session.refresh(payout)
+                if payout.status in payouts.OPEN:
+                    was = payout.status
+                    payouts._settle(payout)
+                    settled_keys.add(f"payout-settle:{payout.idempotency_key}")
+                    report.settled += 1
                     report.findings.append(
                         Finding(
-                            "in_doubt",
-                            f"payout {payout.id} is {payout.status} but the provider paid "
-                            f"transfer {t.provider_reference}: the reconciliation will settle it",
+                            "settled",
+                            f"payout {payout.id} was {was}; the provider paid "
+                            f"transfer {t.provider_reference}: settled paid "
+                            f"({payout.amount_cents} cents)",
                             payout.id,
                             t.provider_reference,
                         )
                     )
-                continue
-            if payout.status in payouts.CLOSED_WITHOUT_PAYMENT:
+            else:
                 report.findings.append(
                     Finding(
-                        "paid_but_closed",
-                        f"payout {payout.id} is {payout.status} (hold returned) but the "
-                        f"provider paid transfer {t.provider_reference} for "
-                        f"{t.amount_cents} cents",
+                        "in_doubt",
+                        f"payout {payout.id} is {payout.status} but the provider paid "
+                        f"transfer {t.provider_reference}: the reconciliation will settle it",
                         payout.id,
                         t.provider_reference,
                     )
                 )
-                continue
-            if f"payout-settle:{payout.idempotency_key}" not in settled_keys:
-                report.findings.append(
-                    Finding(
-                        "unsettled_ledger",
-                        f"payout {payout.id} is paid but its settlement "
-                        f"payout-settle:{payout.idempotency_key} is not in the ledger",
-                        payout.id,
-                        t.provider_reference,
-                    )
+            continue
+        if payout.status in payouts.CLOSED_WITHOUT_PAYMENT:
+            report.findings.append(
+                Finding(
+                    "paid_but_closed",
+                    f"payout {payout.id} is {payout.status} (hold returned) but the "
+                    f"provider paid transfer {t.provider_reference} for "
+                    f"{t.amount_cents} cents",
+                    payout.id,
+                    t.provider_reference,
                 )
+            )
+            continue
+        if f"payout-settle:{payout.idempotency_key}" not in settled_keys:
+            report.findings.append(
+                Finding(
+                    "unsettled_ledger",
+                    f"payout {payout.id} is paid but its settlement "
+                    f"payout-settle:{payout.idempotency_key} is not in the ledger",
+                    payout.id,
+                    t.provider_reference,
+                )
+            )
     for payout_id, n in per_payout.items():
         if n > 1:
             report.findings.append(
@@ -260,7 +263,12 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
                 )
             )
     for key, payout in by_key.items():
-        if payout.status == "paid" and key not in seen_keys:
+        # Paid after the statement was read: ask the provider again before calling it lost.
+        if (
+            payout.status == "paid"
+            and key not in seen_keys
+            and payment_provider.find_transfer(key) is None
+        ):
             report.findings.append(
                 Finding(
                     "paid_without_transfer",
@@ -269,15 +277,7 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
                 )
             )
     db.session.flush()
-    report.ledger_external_payouts_cents = ledger.balance(ledger.EXTERNAL_PAYOUTS)
-    if report.ledger_external_payouts_cents != report.provider_paid_cents:
-        report.findings.append(
-            Finding(
-                "ledger_total",
-                f"external:payouts in the ledger is {report.ledger_external_payouts_cents} "
-                f"cents; the provider has paid {report.provider_paid_cents} cents",
-            )
-        )
+    _check_external_payouts(report)
     if flag:
         for f in report.problems:
             if f.kind == "in_doubt":
@@ -290,3 +290,44 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
                 message=f.message,
             )
     return report
+
+
+def _check_external_payouts(report: Report) -> None:
+    """Every cent in `external:payouts` must be a settlement of a transfer the provider
+    paid, for the same amount. (The other direction, paid transfers not settled, is
+    checked per payout: in doubt, paid but closed, unsettled ledger.)
+
+    The ledger is read in one statement and the provider's statement after it: a
+    settlement commits after its transfer, so every settled transfer is in that statement
+    whatever is being paid meanwhile.
+    """
+    rows = db.session.execute(
+        select(LedgerTransaction.key, func.sum(LedgerEntry.amount_cents))
+        .join(LedgerEntry)
+        .where(LedgerEntry.account == ledger.EXTERNAL_PAYOUTS)
+        .group_by(LedgerTransaction.key)
+    ).all()
+    provider = {t.idempotency_key: t for t in payment_provider.list_transfers(limit=10**6)}
+    settled: set[str] = set()
+    total = 0
+    for key, amount in rows:
+        total += int(amount)
+        transfer_key = key.removeprefix("payout-settle:")
+        t = provider.get(transfer_key) if key.startswith("payout-settle:") else None
+        if t is None or t.status != "paid" or t.amount_cents != int(amount):
+            seen = (
+                "no transfer"
+                if t is None
+                else f"transfer {t.provider_reference}: {t.amount_cents} cents, {t.status}"
+            )
+            report.findings.append(
+                Finding(
+                    "ledger_total",
+                    f"ledger transaction {key} moved {amount} cents to external:payouts; "
+                    f"the provider has {seen}",
+                    None,
+                    t.provider_reference if t else None,
+                )
+            )
+        settled.add(transfer_key)
+    report.ledger_external_payouts_cents = total

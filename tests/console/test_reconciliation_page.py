@@ -64,7 +64,7 @@ def test_the_page_shows_findings_in_doubt_payouts_and_flags_and_writes_nothing(a
     assert 'data-testid="not-reconciled"' in body
     assert 'data-testid="finding-in_doubt"' in body
     assert f"payout {payout.id} is reconciling but the provider paid transfer" in body
-    assert "external:payouts in the ledger is 0 cents; the provider has paid 12000" in body
+    assert "Paid out by the provider</dt><dd>120.00 USD" in body
     assert f'data-testid="in-doubt-{payout.id}"' in body and "activity timed out" in body
     assert "the provider still reports it processing" in body
     with app.app_context():

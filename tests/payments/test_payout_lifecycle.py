@@ -19,7 +19,7 @@ from temporalio.client import (
 from dashboard.extensions import db
 from dashboard.models import LedgerTransaction, OpsFlag, Payout, PayoutApproval, Transfer
 from dashboard.models.base import utcnow
-from dashboard.services import ledger, payment_provider, payouts
+from dashboard.services import ledger, payment_provider, payout_reconciliation, payouts
 from tests.conftest import running_workers
 from tests.payments.helpers import (
     APPROVER_A,
@@ -468,9 +468,8 @@ def test_reconciliation_flags_a_transfer_paid_for_a_payout_closed_unpaid(app, mo
     assert result.exit_code == 1, result.output
     assert "balanced" in result.output  # the ledger itself balances ...
     assert "paid_but_closed" in result.output  # ... but money left for a closed payout
-    assert "external:payouts in the ledger is 0 cents; the provider has paid 10000" in (
-        result.output
-    )
+    assert "(10000 cents paid, 0 processing); external:payouts 0 cents" in result.output
+    assert "PAYOUTS DO NOT MATCH THE PROVIDER" in result.output
     with app.app_context():
         report_flags = db.session.scalar(select(func.count(OpsFlag.id)))
     assert report_flags == 0  # `ledger check` reports; it raises no flags
@@ -492,4 +491,19 @@ async def test_reconciliation_raises_flags_with_the_evidence(app, money, time_en
     assert not report.ok
     assert any("belongs to no payout" in f for f in report.findings)
     assert any("belongs to no payout" in m for m in flags(app, "payout_orphan_transfer"))
-    assert flags(app, "payout_ledger_total")
+
+
+def test_money_in_external_payouts_without_a_paid_transfer_is_found(app, money):
+    with app.app_context():
+        ledger.post(
+            "manual:payout-by-hand",
+            "payout",
+            [
+                ledger.Leg(ledger.EXTERNAL_CLIENT_PAYMENTS, -500),
+                ledger.Leg(ledger.EXTERNAL_PAYOUTS, 500),
+            ],
+        )
+        db.session.commit()
+        report = payout_reconciliation.reconcile(settle=False)
+    assert [f.kind for f in report.problems] == ["ledger_total"]
+    assert "manual:payout-by-hand moved 500 cents" in report.problems[0].message
