@@ -31,6 +31,7 @@ FLAG_KINDS = (
     "payout_unsettled_ledger",
     "payout_ledger_total",
     "payout_swept",
+    "payout_reconciled",
 )
 
 
@@ -210,16 +211,16 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
                     payouts._settle(payout)
                     settled_keys.add(f"payout-settle:{payout.idempotency_key}")
                     report.settled += 1
-                    report.findings.append(
-                        Finding(
-                            "settled",
-                            f"payout {payout.id} was {was}; the provider paid "
-                            f"transfer {t.provider_reference}: settled paid "
-                            f"({payout.amount_cents} cents)",
-                            payout.id,
-                            t.provider_reference,
-                        )
+                    settled_finding = Finding(
+                        "settled",
+                        f"payout {payout.id} was {was}; the provider paid "
+                        f"transfer {t.provider_reference}: settled paid "
+                        f"({payout.amount_cents} cents)",
+                        payout.id,
+                        t.provider_reference,
                     )
+                    report.findings.append(settled_finding)
+                    _record_settlement(payout, settled_finding.message)
             else:
                 report.findings.append(
                     Finding(
@@ -331,3 +332,18 @@ def _check_external_payouts(report: Report) -> None:
             )
         settled.add(transfer_key)
     report.ledger_external_payouts_cents = total
+
+
+def _record_settlement(payout: Payout, message: str) -> None:
+    """Leave the evidence for ops: a flag raised already resolved (nothing to do, but the
+    Reconciliation page shows what was settled and why)."""
+    key = f"payout-reconciled:{payout.idempotency_key}"
+    ops_flags.raise_flag(
+        key=key,
+        kind="payout_reconciled",
+        entity_type="payout",
+        entity_id=payout.id,
+        message=message,
+        workflow_id=payout.workflow_id,
+    )
+    ops_flags.resolve_flag(key)

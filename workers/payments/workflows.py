@@ -860,9 +860,10 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         )
 
 
-# The first look at the provider after an unknown outcome, and the longest gap between
-# looks (durable timers: a worker restart does not lose them).
-RECONCILE_FIRST_CHECK = timedelta(seconds=60)
+# The first look at the provider after an unknown outcome (a bank transfer the provider
+# accepted takes minutes to pay out), and the longest gap between looks (durable timers:
+# a worker restart does not lose them).
+RECONCILE_FIRST_CHECK = timedelta(minutes=5)
 RECONCILE_MAX_INTERVAL = timedelta(hours=1)
 # Errors after which the provider is known not to have sent anything.
 _NOT_SENT_TYPES = ("ProviderDeclined", "BusinessRuleError", "NotFoundError")
