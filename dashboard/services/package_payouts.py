@@ -135,8 +135,13 @@ class ReleaseOutcome:
     ignored_reason: str | None = None
 
 
-def release_session(purchase_id: int, booking_id: int) -> ReleaseOutcome:
-    """Release the next exact part for a completed session, once per booking."""
+def release_session(
+    purchase_id: int, booking_id: int, *, now: datetime | None = None
+) -> ReleaseOutcome:
+    """Release the next exact part for a session that happened, once per booking.
+
+    `now` is the caller's clock (the workflow's time); the session must have started
+    before it."""
     purchase = _purchase(purchase_id, lock=True)
     releases = _releases(purchase_id)
     sessions = [r for r in releases if r.kind == "session"]
@@ -168,7 +173,9 @@ def release_session(purchase_id: int, booking_id: int) -> ReleaseOutcome:
     if booking.package_purchase_id != purchase_id:
         return ignored(f"booking {booking_id} is not a session of package purchase {purchase_id}")
     refusal = release_refusal(
-        booking, utcnow(), no_show_forfeits=booking_policies.defaults().no_show_credit_forfeited
+        booking,
+        now or utcnow(),
+        no_show_forfeits=booking_policies.defaults().no_show_credit_forfeited,
     )
     if refusal:
         return ignored(refusal)

@@ -236,7 +236,8 @@ def load_package_state(inp: LoadPackageInput) -> PackageState:
 @app_activity
 @transactional_activity
 def release_package_session(inp: ReleasePackageSessionInput) -> PackageReleaseResult:
-    outcome = package_payouts.release_session(inp.package_purchase_id, inp.booking_id)
+    now = datetime.fromisoformat(inp.now) if inp.now else None
+    outcome = package_payouts.release_session(inp.package_purchase_id, inp.booking_id, now=now)
     return PackageReleaseResult(package_purchase_id=inp.package_purchase_id, **outcome.__dict__)
 
 

@@ -205,6 +205,9 @@ class ReleasePackageSessionInput:
     package_purchase_id: int
     booking_id: int
     workflow_id: str
+    # Workflow time (ISO 8601) when the release was asked for: a session releases only if
+    # it started before then (Temporal's clock, the same one the lifecycle's timers use).
+    now: str = ""
 
 
 @dataclass

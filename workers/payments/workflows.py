@@ -245,7 +245,10 @@ class ProgressivePackagePayoutWorkflow(BaseWorkflow):
         result: PackageReleaseResult = await self.execute_activity(
             activities.release_package_session,
             ReleasePackageSessionInput(
-                self._state.package_purchase_id, booking_id, workflow.info().workflow_id
+                self._state.package_purchase_id,
+                booking_id,
+                workflow.info().workflow_id,
+                workflow.now().isoformat(),
             ),
             policy=policies.DATABASE,
         )
