@@ -1,12 +1,14 @@
 """An approval sent while the payments worker is down (issue 10): the console reports and
-audits it as "pending delivery" (never failed, never an error), and when the worker comes
-back and applies it, the audit log gets the applied event naming the same update id."""
+audits it as "pending delivery" (never failed, never an error); when the worker comes back
+and applies it, the audit log gets the applied event naming the same update id, and a
+pending decision the workflow refused is audited as refused by the payout sweep."""
 
 from __future__ import annotations
 
 import asyncio
 import html
 import json
+import uuid
 
 from sqlalchemy import select
 
@@ -21,6 +23,9 @@ from tests.console.write_support import (
     wait_for,
 )
 from tests.payments.helpers import payout_input, start_payout, wait_for_stage
+from workers.payments.shared import PayoutSweepInput
+from workers.payments.workflows import PayoutSweepWorkflow
+from workers.temporal.search_attributes import run_attributes
 
 
 def _payout(app, payout_id: int) -> Payout:
@@ -33,6 +38,7 @@ def _payout(app, payout_id: int) -> Payout:
 async def test_an_approval_nobody_answered_is_pending_then_its_outcome_is_audited(app, local_env):
     pid = seed_practitioner(app, balance_cents=70_000)
     approver, user = login(app, "approver")
+    second, second_user = login(app, "approver")
     prefix = unique_prefix()
     async with running_workers(local_env.client, app, ["payments"], prefix=prefix):
         handle = await start_payout(local_env.client, prefix, payout_input(pid))
@@ -54,6 +60,15 @@ async def test_an_approval_nobody_answered_is_pending_then_its_outcome_is_audite
     assert "pending delivery" in sent.detail
     update_id = json.loads(sent.params_json)["update_id"]
     assert update_id and not audit_events(app, outcome="error")
+    # A second approver, also while no worker answers: the payout needs only one, so the
+    # workflow will refuse this one when it gets it.
+    late = await asyncio.to_thread(
+        second.post,
+        f"/approvals/{payout_id}/approve",
+        data={"amount_cents": "700.00", "practitioner_id": str(pid)},
+    )
+    assert late.status_code == 202
+    late_id = json.loads(audit_events(app, action="approvals.approve")[1].params_json)["update_id"]
 
     # The worker returns: the update is applied, and the audit log says so.
     async with running_workers(local_env.client, app, ["payments"], prefix=prefix):
@@ -63,8 +78,20 @@ async def test_an_approval_nobody_answered_is_pending_then_its_outcome_is_audite
             what="the applied event",
         )
         result = await handle.result()
+        # The sweep asks Temporal about decisions still pending in the audit log.
+        sweep = await local_env.client.execute_workflow(
+            PayoutSweepWorkflow.run,
+            PayoutSweepInput(requested_by="test", min_closed_seconds=0),
+            id=f"payments-payout-sweep-{uuid.uuid4().hex[:8]}",
+            task_queue=f"{prefix}payments",
+            search_attributes=run_attributes("payments", "payout_sweep", "all", "test"),
+        )
     assert result.status == "paid" and _payout(app, payout_id).status == "paid"
     [event] = applied
     assert event.actor == user.email and event.outcome == "success"
     assert json.loads(event.params_json)["update_id"] == update_id
+    assert sweep.decisions_resolved == 1
+    [refused] = audit_events(app, action="payouts.decision_refused")
+    assert refused.actor == second_user.email and refused.outcome == "denied"
+    assert json.loads(refused.params_json)["update_id"] == late_id
     assert not audit_events(app, outcome="error")

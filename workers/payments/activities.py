@@ -8,10 +8,14 @@ services), so a retried activity finds its first result instead of repeating it.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -23,6 +27,7 @@ from dashboard.services import (
     package_payouts,
     payout_reconciliation,
     payouts,
+    pending_decisions,
     subscription_billing,
 )
 from workers.payments.shared import (
@@ -36,6 +41,8 @@ from workers.payments.shared import (
     CommissionPageInput,
     CommissionPageResult,
     CreatePayoutInput,
+    DecisionOutcome,
+    DecisionOutcomes,
     GoneRun,
     GoneRunsInput,
     GoneRunsResult,
@@ -59,6 +66,8 @@ from workers.payments.shared import (
     PayoutReconciliationInput,
     PayoutReconciliationResult,
     PayoutRecord,
+    PendingDecisionRow,
+    PendingDecisionsPage,
     RecordPayoutDecisionInput,
     ReleasePackageSessionInput,
     SelectPayoutCandidatesInput,
@@ -473,6 +482,61 @@ async def find_gone_payout_runs(inp: GoneRunsInput) -> GoneRunsResult:
 @transactional_activity
 def settle_orphaned_payout(inp: SettleOrphanInput) -> str:
     return payout_reconciliation.settle_orphan(inp.payout_id, inp.run_id, inp.run_state)
+
+
+@activity.defn(name="list_pending_decisions")
+@monitored_activity
+@app_activity
+def list_pending_decisions() -> PendingDecisionsPage:
+    return PendingDecisionsPage(
+        rows=[PendingDecisionRow(**d.__dict__) for d in pending_decisions.unresolved()]
+    )
+
+
+@activity.defn(name="find_decision_outcomes")
+async def find_decision_outcomes(page: PendingDecisionsPage) -> DecisionOutcomes:
+    """Ask Temporal what became of each pending decision, by its update id: refused (the
+    validator or handler said no) or never applied (its run closed first). Applied ones
+    and ones still waiting for a worker are left alone."""
+    client = bound_client()
+    found: list[DecisionOutcome] = []
+    for row in page.rows:
+        handle = client.get_workflow_handle(row.workflow_id)
+        try:
+            await handle.get_update_handle(row.update_id).result(rpc_timeout=timedelta(seconds=2))
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            found.append(
+                DecisionOutcome(row, "refused", getattr(cause, "message", None) or str(cause))
+            )
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            continue  # still not taken by a worker
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # Temporal forgets an update its validator rejected (an applied one stays in
+            # the history and is found above); one never taken before its run closed is
+            # gone too. Either way it was not applied.
+            found.append(
+                DecisionOutcome(
+                    row,
+                    "refused",
+                    "the payout workflow did not apply it (refused by its checks, or its "
+                    "run ended before a worker took it)",
+                )
+            )
+    return DecisionOutcomes(outcomes=found)
+
+
+@activity.defn(name="record_decision_outcomes")
+@monitored_activity
+@app_activity
+def record_decision_outcomes(found: DecisionOutcomes) -> int:
+    for o in found.outcomes:
+        pending_decisions.record_outcome(
+            pending_decisions.PendingDecision(**o.row.__dict__), o.outcome, o.message
+        )
+    return len(found.outcomes)
 
 
 @activity.defn(name="reconcile_payouts")

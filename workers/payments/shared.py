@@ -558,6 +558,33 @@ class PayoutSweepResult:
     reconciling: int = 0
     skipped: int = 0
     lines: list[str] = field(default_factory=list)
+    decisions_resolved: int = 0  # pending-delivery decisions whose refusal was audited
+
+
+@dataclass
+class PendingDecisionRow:
+    update_id: str
+    workflow_id: str
+    target: str
+    actor: str
+    decision: str
+
+
+@dataclass
+class PendingDecisionsPage:
+    rows: list[PendingDecisionRow]
+
+
+@dataclass
+class DecisionOutcome:
+    row: PendingDecisionRow
+    outcome: str  # refused (applied ones are audited by the decision activity itself)
+    message: str
+
+
+@dataclass
+class DecisionOutcomes:
+    outcomes: list[DecisionOutcome]
 
 
 @dataclass

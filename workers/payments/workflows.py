@@ -26,6 +26,7 @@ from workers.payments.shared import (
     CommissionPageInput,
     CommissionPageResult,
     CreatePayoutInput,
+    DecisionOutcomes,
     GoneRunsInput,
     GoneRunsResult,
     LedgerReconciliationInput,
@@ -49,6 +50,7 @@ from workers.payments.shared import (
     PayoutSweepInput,
     PayoutSweepResult,
     PayoutWaitingSignal,
+    PendingDecisionsPage,
     PractitionerPayoutInput,
     PractitionerPayoutResult,
     RecordPayoutDecisionInput,
@@ -408,6 +410,9 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
                 f"{who} has already approved this payout; the next approval must come from "
                 "a different approver"
             )
+        if len(self._approvals) >= record.approvals_required:
+            # Another approval, still being recorded, already completes it.
+            return "the payout has all the approvals it needs"
         if not isinstance(practitioner_id, int) or practitioner_id != record.practitioner_id:
             return (
                 f"the decision names practitioner {practitioner_id} but the payout is for "
@@ -1174,7 +1179,8 @@ SWEEP_PAGE = 200
     description=(
         "Finds payouts that still hold money while their run is gone (terminated, timed "
         "out, failed) and settles them safely: paid if the provider paid, hold returned if "
-        "no transfer was ever sent, otherwise left reconciling and flagged to ops."
+        "no transfer was ever sent, otherwise left reconciling and flagged to ops. Also "
+        "audits the outcome of decisions the console reported as pending delivery."
     ),
     business_id=lambda inp, now: f"payments-payout-sweep-{now:%Y%m%d-%H%M%S}",
     entity_type="payout_sweep",
@@ -1235,6 +1241,18 @@ class PayoutSweepWorkflow(BaseWorkflow):
                 r.lines.append(f"payout {g.payout_id} (run {g.run_state}): {done}")
             if len(page.rows) < SWEEP_PAGE:
                 break
+        self._stage = "auditing the outcome of decisions sent as pending delivery"
+        pending: PendingDecisionsPage = await self.execute_activity(
+            activities.list_pending_decisions, policy=policies.DATABASE
+        )
+        if pending.rows:
+            found: DecisionOutcomes = await self.execute_activity(
+                activities.find_decision_outcomes, pending, policy=policies.BATCH
+            )
+            if found.outcomes:
+                r.decisions_resolved = await self.execute_activity(
+                    activities.record_decision_outcomes, found, policy=policies.DATABASE
+                )
         self._stage = "done"
         return r
 
