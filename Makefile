@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
 export FLASK_APP := dashboard
 
-.PHONY: setup run test test-fast lint format migrate seed bench clean
+.PHONY: setup run test test-fast lint format migrate seed bench record-histories clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,16 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Histories of every workflow from the current code, for the replay test (commit them).
+record-histories: setup
+	$(BIN)/python scripts/record_histories.py
+
+# Figures beside their anchors measured in the same run (docs/performance.md says how to
+# read them); BENCH_DATABASE_URL=postgresql+psycopg://... puts the app database on PostgreSQL.
 bench: setup
-	$(BIN)/python bench/history_render.py
+	$(BIN)/python bench/batch_payout.py $(BENCH_BATCH_ARGS)
+	$(BIN)/python bench/runs_page.py $(BENCH_RUNS_ARGS)
+	$(BIN)/python bench/history_render.py $(BENCH_HISTORY_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -1,13 +1,17 @@
 """Settings, read from environment variables, with safe development defaults.
 
-One class per mode: `Config` (development), `ProductionConfig` (refuses to start without
-a real secret key and database), `TestingConfig` (used by the test suite).
+One class per mode: `Config` (development), `ProductionConfig` (refuses to start with a
+weak or missing secret or audit key, a database other than PostgreSQL, or no audit
+anchor file), `TestingConfig` (used by the test suite).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import secrets
+import string
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,6 +36,15 @@ def _bool(name: str, default: bool) -> bool:
     return raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _tristate(name: str) -> bool | None:
+    """True/False when the variable is set, None when it is not (so a default can depend
+    on other settings)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
 def _int_set(name: str) -> set[int]:
     raw = os.environ.get(name, "")
     try:
@@ -52,9 +65,10 @@ def _cents_map(name: str) -> dict[str, int]:
     return out
 
 
-def _dev_secret_key() -> str:
-    """A random key kept in var/ so dev sessions survive restarts; never used in production."""
-    path = VAR_DIR / "secret_key"
+def _dev_key(filename: str) -> str:
+    """A random key kept in var/ so dev sessions (and the dev audit chain) survive
+    restarts; never used in production."""
+    path = VAR_DIR / filename
     if path.exists():
         return path.read_text().strip()
     VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -62,6 +76,73 @@ def _dev_secret_key() -> str:
     path.write_text(key)
     path.chmod(0o600)
     return key
+
+
+def _dev_secret_key() -> str:
+    return _dev_key("secret_key")
+
+
+MIN_KEY_BITS = 256
+
+
+def estimated_key_bits(value: str) -> float:
+    """A generous estimate of a key's randomness: its length times the bits of the
+    character classes it uses. `secrets.token_hex(32)` and `token_urlsafe(32)` pass;
+    short keys, words and one repeated character do not."""
+    if len(set(value)) < 12:  # "aaaa...", "abab..." and the like
+        return 0.0
+    classes = (string.digits, string.ascii_lowercase, string.ascii_uppercase)
+    alphabet = sum(len(c) for c in classes if any(ch in c for ch in value))
+    if any(not ch.isalnum() for ch in value):
+        alphabet += 32
+    return len(value) * math.log2(max(alphabet, 2))
+
+
+def check_key_strength(name: str, value: str | None) -> None:
+    """Refuse a missing or weak key (production), naming the setting."""
+    hint = "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+    if not value:
+        raise RuntimeError(f"{name} must be set in production (ESTUARY_ENV=production); {hint}")
+    if len(value) < 32 or estimated_key_bits(value) < MIN_KEY_BITS:
+        raise RuntimeError(f"{name} is too weak: at least 32 random bytes are required; {hint}")
+
+
+def parse_audit_keys(raw: str) -> list[str]:
+    """`AUDIT_PREVIOUS_KEYS`: retired audit keys, comma- or space-separated."""
+    return [k for k in raw.replace(",", " ").split() if k]
+
+
+def _dev_payload_keys() -> str:
+    """A payload key kept in var/ so dev histories stay readable across restarts."""
+    from workers.temporal.codec import new_key_entry
+
+    path = VAR_DIR / "payload_keys"
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = VAR_DIR / f".payload_keys.{os.getpid()}"
+    tmp.write_text(new_key_entry("dev1"))
+    tmp.chmod(0o600)
+    try:
+        # A hard link never replaces an existing file: when the console and the workers
+        # start together, one key wins and both read it (two keys would leave each side
+        # unable to read the other's payloads).
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()
+
+
+def _check_payload_keys(cls: type[Config]) -> None:
+    """Refuse to start with malformed keys (a worker would otherwise fail every task)."""
+    from workers.temporal.codec import PayloadKeyError, parse_keys
+
+    try:
+        parse_keys(cls.PAYLOAD_KEYS or "", cls.PAYLOAD_KEY_ID)
+    except PayloadKeyError as exc:
+        raise RuntimeError(str(exc)) from exc
 
 
 class Config:
@@ -75,15 +156,44 @@ class Config:
     TEMPORAL_ADDRESS = os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233")
     TEMPORAL_NAMESPACE = os.environ.get("TEMPORAL_NAMESPACE", "default")
     TEMPORAL_UI_URL = os.environ.get("TEMPORAL_UI_URL", "http://127.0.0.1:8233")
-    TEMPORAL_TLS = _bool("TEMPORAL_TLS", False)
+    # None (unset): on when an API key is given, so the key never travels in plaintext.
+    TEMPORAL_TLS = _tristate("TEMPORAL_TLS")
     TEMPORAL_TLS_CLIENT_CERT = os.environ.get("TEMPORAL_TLS_CLIENT_CERT")  # path
     TEMPORAL_TLS_CLIENT_KEY = os.environ.get("TEMPORAL_TLS_CLIENT_KEY")  # path
+    # A self-hosted cluster's CA (path, PEM) and the name its certificate carries.
+    TEMPORAL_TLS_SERVER_CA_CERT = os.environ.get("TEMPORAL_TLS_SERVER_CA_CERT")
+    TEMPORAL_TLS_SERVER_NAME = os.environ.get("TEMPORAL_TLS_SERVER_NAME")
     TEMPORAL_API_KEY = os.environ.get("TEMPORAL_API_KEY")
     TEMPORAL_TASK_QUEUE_PREFIX = os.environ.get("TEMPORAL_TASK_QUEUE_PREFIX", "")
     # Seconds a console request waits for Temporal before saying it is unreachable.
     TEMPORAL_RPC_TIMEOUT = _int("TEMPORAL_RPC_TIMEOUT", 5)
     TEMPORAL_CONNECT_TIMEOUT = _int("TEMPORAL_CONNECT_TIMEOUT", 3)
     WORKER_MAX_CONCURRENT_ACTIVITIES = _int("WORKER_MAX_CONCURRENT_ACTIVITIES", 20)
+    # Worker Deployment Versioning (workers/temporal/versioning.py); empty: unversioned.
+    WORKER_DEPLOYMENT_NAME = os.environ.get("WORKER_DEPLOYMENT_NAME", "")
+    WORKER_BUILD_ID = os.environ.get("WORKER_BUILD_ID", "")
+    WORKER_VERSIONING_BEHAVIOR = os.environ.get("WORKER_VERSIONING_BEHAVIOR", "auto_upgrade")
+    # Payload encryption (workers/temporal/codec.py): `id:base64key,...` and the current id.
+    PAYLOAD_KEYS = os.environ.get("PAYLOAD_KEYS") or None  # dev: generated by init()
+    PAYLOAD_KEY_ID = os.environ.get("PAYLOAD_KEY_ID") or None
+    # Origin of the Temporal Web UI allowed to call the console's codec endpoint (CORS);
+    # empty: the origin of TEMPORAL_UI_URL.
+    CODEC_CORS_ORIGIN = os.environ.get("CODEC_CORS_ORIGIN", "")
+
+    # Observability (docs/observability.md). Logs: text for people, json for collectors.
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
+    # host:port where a worker process serves the Temporal SDK's Prometheus metrics
+    # (empty: off). The console serves its own on /metrics.
+    WORKER_METRICS_ADDRESS = os.environ.get("WORKER_METRICS_ADDRESS", "")
+    # Bearer token for the console's /metrics; empty: only loopback clients may scrape.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+    # Worker heartbeat rows (Workers page): one write per worker process this often.
+    WORKER_HEARTBEAT_SECONDS = _int("WORKER_HEARTBEAT_SECONDS", 15)
+    # OpenTelemetry tracing on the console's and the workers' Temporal clients (off by
+    # default); spans go to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, else to stderr.
+    OTEL_ENABLED = _bool("OTEL_ENABLED", False)
+    OTEL_SERVICE_NAME = os.environ.get("OTEL_SERVICE_NAME", "estuary-ops")
 
     # Money rules (integer cents).
     CURRENCY = os.environ.get("CURRENCY", "USD")
@@ -128,32 +238,96 @@ class Config:
     REMEMBER_COOKIE_HTTPONLY = True
     LOGIN_MAX_FAILURES = _int("LOGIN_MAX_FAILURES", 5)
     LOGIN_LOCKOUT_MINUTES = _int("LOGIN_LOCKOUT_MINUTES", 15)
+    # Password checks at once per process (each ~128 MiB at the production cost), and how
+    # long an attempt waits for one before being told to try again.
+    LOGIN_HASH_CONCURRENCY = _int("LOGIN_HASH_CONCURRENCY", 2)
+    LOGIN_HASH_WAIT_SECONDS = _int("LOGIN_HASH_WAIT_SECONDS", 5)
+    # Sign-in attempts and ended sessions older than this are deleted by the
+    # maintenance schedule (the audit log keeps every sign-in for good).
+    SIGNIN_RETENTION_DAYS = _int("SIGNIN_RETENTION_DAYS", 30)
     # Number of trusted reverse proxies in front of the console (0: trust no X-Forwarded-For).
     TRUSTED_PROXY_COUNT = _int("TRUSTED_PROXY_COUNT", 0)
     PASSWORD_HASH_METHOD = "scrypt:131072:8:1"
+
+    # The audit chain's HMAC key (never SECRET_KEY) and retired keys still needed to
+    # verify older rows; the append-only file the chain head is anchored in.
+    AUDIT_KEY = os.environ.get("AUDIT_KEY") or None  # filled in by init()
+    AUDIT_PREVIOUS_KEYS = parse_audit_keys(os.environ.get("AUDIT_PREVIOUS_KEYS", ""))
+    AUDIT_ANCHOR_PATH = os.environ.get("AUDIT_ANCHOR_PATH") or str(VAR_DIR / "audit-anchor.log")
 
     WTF_CSRF_TIME_LIMIT = None  # token lives as long as the session
     WTF_CSRF_HEADERS = ["X-CSRFToken"]
 
     @classmethod
     def init(cls) -> None:
-        """Fill settings that need side effects (the dev secret key file)."""
+        """Fill settings that need side effects (the dev secret, audit and payload key files)."""
         if not cls.SECRET_KEY:
             cls.SECRET_KEY = _dev_secret_key()
+        if not cls.PAYLOAD_KEYS:
+            cls.PAYLOAD_KEYS = _dev_payload_keys()
+        _check_payload_keys(cls)
+        if not cls.AUDIT_KEY:
+            cls.AUDIT_KEY = _dev_key("audit_key")
+        _warn_plaintext_api_key(cls)
+
+
+def _warn_plaintext_api_key(cls: type[Config]) -> None:
+    if cls.TEMPORAL_API_KEY and cls.TEMPORAL_TLS is False:
+        logging.getLogger("config").warning(
+            "TEMPORAL_API_KEY is set but TEMPORAL_TLS=0: the API key is sent in plaintext"
+        )
 
 
 class ProductionConfig(Config):
     ENV_NAME = "production"
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
 
     @classmethod
     def init(cls) -> None:
-        if not os.environ.get("SECRET_KEY"):
-            raise RuntimeError("SECRET_KEY must be set in production (ESTUARY_ENV=production)")
-        if not os.environ.get("DATABASE_URL"):
+        """Refuse weak or missing settings; each message names the setting."""
+        secret = os.environ.get("SECRET_KEY")
+        check_key_strength("SECRET_KEY", secret)
+        database_url = os.environ.get("DATABASE_URL", "")
+        if not database_url:
             raise RuntimeError("DATABASE_URL must be set in production (ESTUARY_ENV=production)")
-        cls.SECRET_KEY = os.environ["SECRET_KEY"]
+        if not database_url.startswith(("postgresql://", "postgresql+")):
+            raise RuntimeError(
+                "DATABASE_URL must be a PostgreSQL URL in production "
+                "(postgresql+psycopg://user:pass@host:5432/estuary)"
+            )
+        audit_key = os.environ.get("AUDIT_KEY")
+        check_key_strength("AUDIT_KEY", audit_key)
+        if audit_key == secret:
+            raise RuntimeError("AUDIT_KEY must differ from SECRET_KEY")
+        if not os.environ.get("AUDIT_ANCHOR_PATH"):
+            raise RuntimeError(
+                "AUDIT_ANCHOR_PATH must be set in production: an append-only file outside "
+                "the database where the audit chain head is anchored"
+            )
+        for name in (
+            "TEMPORAL_TLS_SERVER_CA_CERT",
+            "TEMPORAL_TLS_CLIENT_CERT",
+            "TEMPORAL_TLS_CLIENT_KEY",
+        ):
+            path = os.environ.get(name)
+            if path and not Path(path).is_file():
+                raise RuntimeError(f"{name} names {path!r}, which is not a readable file")
+        if not os.environ.get("PAYLOAD_KEYS"):
+            raise RuntimeError(
+                "PAYLOAD_KEYS must be set in production (ESTUARY_ENV=production): payloads "
+                "carry personal data and are encrypted before they reach Temporal"
+            )
+        cls.SECRET_KEY = secret
+        # From the environment now (not the class default read at import), so a key the
+        # development config generated can never stand in for production's.
+        cls.PAYLOAD_KEYS = os.environ["PAYLOAD_KEYS"]
+        cls.PAYLOAD_KEY_ID = os.environ.get("PAYLOAD_KEY_ID") or None
+        cls.AUDIT_KEY = audit_key
+        cls.SQLALCHEMY_DATABASE_URI = database_url
+        _check_payload_keys(cls)
+        _warn_plaintext_api_key(cls)
 
 
 class TestingConfig(Config):
@@ -162,6 +336,12 @@ class TestingConfig(Config):
     SECRET_KEY = "testing-only-secret"
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     PASSWORD_HASH_METHOD = "scrypt:1024:8:1"  # fast hashes in tests only
+    AUDIT_KEY = "testing-only-audit-key"
+    AUDIT_ANCHOR_PATH = ""  # tests that anchor give their own file
+    # Off unless a test turns it on: most tests run workers on the test server's own
+    # client, which has no codec (tests/test_payload_codec.py runs both sides with keys).
+    PAYLOAD_KEYS = None
+    PAYLOAD_KEY_ID = None
 
     @classmethod
     def init(cls) -> None:

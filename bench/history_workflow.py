@@ -16,6 +16,8 @@ class BenchInput:
     signals: int
     activities: int
     batch: int = 250
+    # Stay open after the activities (the live-refresh bench polls a running run).
+    stay_open: bool = False
 
 
 @dataclass
@@ -50,6 +52,8 @@ class BenchHistoryWorkflow:
             )
             done += size
         await workflow.sleep(timedelta(milliseconds=10))
+        if inp.stay_open:
+            await workflow.wait_condition(lambda: False)
         return {"ticks": self.ticks, "activities": done}
 
     @workflow.signal

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -25,11 +24,9 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError("SECRET_KEY is not set")
 
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from dashboard.logs import configure_logging
+
+    configure_logging(str(app.config["LOG_LEVEL"]), str(app.config["LOG_FORMAT"]))
 
     from dashboard.extensions import csrf, db, htmx, login_manager, migrate
 
@@ -53,6 +50,14 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
     from dashboard.web import init_web
 
     init_web(app)
+
+    from dashboard.metrics import init_request_metrics
+
+    init_request_metrics(app)
+
+    from dashboard.tracing import init_request_tracing
+
+    init_request_tracing(app)
 
     from dashboard.views import register_blueprints
 

@@ -5,8 +5,8 @@ The fields come from `registry.input_fields` plus the dataclass metadata; parsin
 `workers.temporal.inputs.parse_input`, the one parser the commands use too, so the console
 accepts and refuses exactly what `flask trigger-workflows` does. Only the fields a form
 shows are read from the request: anything else a client sends (`status`, `approver`, ...)
-is ignored. Fields that say who acts (`actor`, `requested_by`) are filled by the server
-from the signed-in user, never typed.
+is ignored, except fields only the server fills (who acts: `actor`, `requested_by`;
+settings such as approval thresholds): a request that sends one is refused, naming it.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ from typing import Any
 from sqlalchemy import select
 
 from dashboard.extensions import db
-from workers.temporal import registry
+from workers.temporal import inputs, registry
 from workers.temporal.inputs import DEFAULT_MAX_LENGTH, InputError, parse_input
 
-# Filled by the server from the signed-in user; a form never shows or reads them.
-SERVER_FILLED = ("actor", "requested_by", "triggered_by")
+# Filled by the server from the signed-in user; a form never shows them, and a request
+# that sends one anyway is refused (the one list, shared with the command line).
+SERVER_FILLED = inputs.SERVER_FILLED
 # Text that may be longer than this gets a textarea; shorter text a one-line input.
 TEXTAREA_FROM = 500
 
@@ -203,6 +204,7 @@ def parse_form(
     existing row.
     """
     fixed = dict(fixed or {})
+    inputs.refuse_server_filled(input_type, form)
     values = submitted_values(input_type, form, exclude=[*exclude, *fixed])
     names = {f.name for f in dataclasses.fields(input_type)}
     for name in SERVER_FILLED:

@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -23,12 +24,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
-from temporalio.api.enums.v1 import EventType, ResetReapplyType, TaskQueueType
+from opentelemetry import context as otel_context
+from temporalio.api.enums.v1 import (
+    EventType,
+    ResetReapplyType,
+    TaskQueueType,
+    VersionDrainageStatus,
+    WorkerDeploymentVersionStatus,
+)
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
+    DescribeWorkerDeploymentRequest,
     GetSystemInfoRequest,
+    GetWorkflowExecutionHistoryRequest,
+    GetWorkflowExecutionHistoryReverseRequest,
     ResetWorkflowExecutionRequest,
+    SetWorkerDeploymentCurrentVersionRequest,
 )
 from temporalio.client import (
     Client,
@@ -41,8 +53,10 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from dashboard.metrics import record_temporal_call
 from workers.temporal import policies, registry
 from workers.temporal.client import TemporalUnreachable, connect
+from workers.temporal.codec import decode_in_place
 from workers.temporal.search_attributes import (
     ENTITY_ID,
     ENTITY_TYPE,
@@ -139,6 +153,8 @@ class RunInfo:
     triggered_by: str | None
     memo: dict[str, Any] = field(default_factory=dict)
     parent_workflow_id: str | None = None
+    # Filled by `describe` only (the same RPC): the run's pending activities as JSON dicts.
+    pending_activities: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_running(self) -> bool:
@@ -162,6 +178,22 @@ class Poller:
     identity: str
     last_access_time: datetime | None
     kind: str  # "workflow" or "activity"
+
+
+@dataclass(frozen=True)
+class DeploymentVersion:
+    build_id: str
+    status: str  # CURRENT, RAMPING, DRAINING, DRAINED, INACTIVE
+    drainage: str  # DRAINING / DRAINED once no longer current ("" before)
+
+
+@dataclass(frozen=True)
+class DeploymentInfo:
+    name: str
+    current_build_id: str | None
+    ramping_build_id: str | None
+    ramping_percentage: float
+    versions: list[DeploymentVersion]
 
 
 # --- the gateway --------------------------------------------------------------------
@@ -198,7 +230,9 @@ class TemporalGateway:
 
     def _submit(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         loop = self._ensure_loop()
-        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        future = asyncio.run_coroutine_threadsafe(
+            _in_caller_trace(coro, otel_context.get_current()), loop
+        )
         limit = (timeout or self.timeout) + float(self.config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
         try:
             return future.result(limit)
@@ -217,8 +251,12 @@ class TemporalGateway:
                 raise TemporalUnavailable(str(exc)) from exc
         return self._client
 
-    def run(self, fn: Any, timeout: float | None = None) -> Any:
-        """Run `fn(client)` (a coroutine function) on the gateway loop, mapping errors."""
+    def run(self, fn: Any, timeout: float | None = None, *, rpc: str | None = None) -> Any:
+        """Run `fn(client)` (a coroutine function) on the gateway loop, mapping errors.
+
+        Each call is counted in the console metrics under `rpc` (default: the name of the
+        method or view that defined `fn`) with outcome `ok` or the error's class name.
+        """
 
         async def call() -> Any:
             client = await self._get_client()
@@ -227,7 +265,15 @@ class TemporalGateway:
             except RPCError as exc:
                 raise _map_rpc_error(exc) from exc
 
-        return self._submit(call(), timeout)
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            return self._submit(call(), timeout)
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
+        finally:
+            record_temporal_call(rpc or _rpc_name(fn), outcome, time.perf_counter() - started)
 
     def close(self) -> None:
         """Drop the client on its own loop, then stop the loop thread. Idempotent."""
@@ -282,8 +328,13 @@ class TemporalGateway:
         workflow_id: str | None = None,
         memo: Mapping[str, Any] | None = None,
         id_reuse_policy: WorkflowIDReusePolicy | None = None,
+        triggered_by_ref: str | None = None,
     ) -> StartedRun:
         """Start a registered workflow under its business id.
+
+        `triggered_by` (who, e.g. a staff email) goes into the memo, which is encrypted;
+        the TriggeredBy search attribute, which Temporal keeps in clear to index it, gets
+        `triggered_by_ref` instead when given (the console passes `staff:<id>`).
 
         If a run with that id is running, nothing starts and that run is returned with
         `existing=True`. If the id is closed and its reuse policy forbids another run
@@ -312,7 +363,7 @@ class TemporalGateway:
                         wf.domain,
                         wf.spec.entity_type,
                         wf.spec.entity_id(payload),
-                        triggered_by,
+                        triggered_by_ref or triggered_by,
                     ),
                     rpc_timeout=self.rpc_timeout(),
                 )
@@ -378,24 +429,85 @@ class TemporalGateway:
         return self.run(call)
 
     def describe(self, workflow_id: str, run_id: str | None = None) -> RunInfo:
+        """The run's state, memo and pending activities, in one RPC."""
+
         async def call(client: Client) -> RunInfo:
             desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe(
                 rpc_timeout=self.rpc_timeout()
             )
+            pending = list(desc.raw_description.pending_activities)
+            # Last failures and heartbeat details are encrypted like every payload.
+            await decode_history_events(client, pending)
+            pending = [
+                json_format.MessageToDict(p, preserving_proto_field_name=False) for p in pending
+            ]
             info = _run_info(desc)
-            return dataclasses.replace(info, memo=await desc.memo())
+            return dataclasses.replace(info, memo=await desc.memo(), pending_activities=pending)
 
         return self.run(call)
 
-    def pending_activities(self, workflow_id: str, run_id: str | None = None) -> list[dict]:
-        async def call(client: Client) -> list[dict]:
-            desc = await client.get_workflow_handle(workflow_id, run_id=run_id).describe(
-                rpc_timeout=self.rpc_timeout()
+    def history_events(
+        self,
+        workflow_id: str,
+        run_id: str,
+        *,
+        next_page_token: bytes = b"",
+        page_size: int = 1000,
+    ) -> tuple[list[Any], bytes]:
+        """One page of history events (protobuf, payloads decoded) and the next page's token."""
+
+        async def call(client: Client) -> tuple[list[Any], bytes]:
+            response = await client.workflow_service.get_workflow_execution_history(
+                GetWorkflowExecutionHistoryRequest(
+                    namespace=client.namespace,
+                    execution={"workflow_id": workflow_id, "run_id": run_id},
+                    maximum_page_size=page_size,
+                    next_page_token=next_page_token,
+                ),
+                timeout=self.rpc_timeout(),
             )
-            return [
-                json_format.MessageToDict(p, preserving_proto_field_name=False)
-                for p in desc.raw_description.pending_activities
-            ]
+            events = list(response.history.events)
+            await decode_history_events(client, events)
+            return events, response.next_page_token
+
+        return self.run(call)
+
+    def newest_history_events(
+        self, workflow_id: str, run_id: str, *, after_event_id: int, expected: int
+    ) -> list[Any] | None:
+        """The events after `after_event_id`, oldest first, read newest first from the end.
+
+        A run's live view knows from `describe` how many events it has not seen (`expected`),
+        so one reverse page usually holds them all. None when the server has no reverse
+        history (the time-skipping test server): the caller reads forward instead.
+        """
+
+        async def call(client: Client) -> list[Any] | None:
+            found: list[Any] = []
+            token = b""
+            while True:
+                try:
+                    response = await client.workflow_service.get_workflow_execution_history_reverse(
+                        GetWorkflowExecutionHistoryReverseRequest(
+                            namespace=client.namespace,
+                            execution={"workflow_id": workflow_id, "run_id": run_id},
+                            maximum_page_size=max(1, min(expected, 1000)),
+                            next_page_token=token,
+                        ),
+                        timeout=self.rpc_timeout(),
+                    )
+                except RPCError as exc:
+                    if exc.status == RPCStatusCode.UNIMPLEMENTED:
+                        return None
+                    raise
+                batch = list(response.history.events)
+                found.extend(e for e in batch if e.event_id > after_event_id)
+                token = response.next_page_token
+                if not token or not batch or batch[-1].event_id <= after_event_id + 1:
+                    break
+            found.sort(key=lambda e: e.event_id)
+            await decode_history_events(client, found)
+            return found
 
         return self.run(call)
 
@@ -417,21 +529,33 @@ class TemporalGateway:
                 rpc_timeout=self.rpc_timeout(),
             )
             await it.fetch_next_page()
-            events = [json_format.MessageToDict(e) for e in (it.current_page or [])]
+            page = list(it.current_page or [])
+            await decode_history_events(client, page)
+            events = [json_format.MessageToDict(e) for e in page]
             return HistoryPage(events, it.next_page_token)
 
         return self.run(call, timeout=self.timeout * 3)
 
-    def query(self, workflow_id: str, name: str, run_id: str | None = None) -> Any:
+    def query(
+        self,
+        workflow_id: str,
+        name: str,
+        run_id: str | None = None,
+        *,
+        timeout_seconds: float | None = None,
+    ) -> Any:
+        """A query's answer; `timeout_seconds` shortens the wait (e.g. for a page's panel)."""
+        rpc_timeout = timedelta(seconds=timeout_seconds) if timeout_seconds else None
+
         async def call(client: Client) -> Any:
             try:
                 return await client.get_workflow_handle(workflow_id, run_id=run_id).query(
-                    name, rpc_timeout=self.rpc_timeout()
+                    name, rpc_timeout=rpc_timeout or self.rpc_timeout()
                 )
             except WorkflowQueryFailedError as exc:
                 raise QueryFailed(f"query {name!r} failed: {exc}") from exc
 
-        return self.run(call)
+        return self.run(call, timeout=timeout_seconds)
 
     def result(self, workflow_id: str, run_id: str | None = None, timeout: float = 30) -> Any:
         async def call(client: Client) -> Any:
@@ -522,6 +646,67 @@ class TemporalGateway:
 
         return self.run(call)
 
+    # worker deployments -------------------------------------------------------------
+
+    def describe_deployment(self, deployment_name: str) -> DeploymentInfo:
+        """A Worker Deployment's current/ramping version and every version's status."""
+
+        async def call(client: Client) -> DeploymentInfo:
+            resp = await client.workflow_service.describe_worker_deployment(
+                DescribeWorkerDeploymentRequest(
+                    namespace=client.namespace, deployment_name=deployment_name
+                ),
+                timeout=self.rpc_timeout(),
+            )
+            info = resp.worker_deployment_info
+            routing = info.routing_config
+            versions = [
+                DeploymentVersion(
+                    build_id=v.deployment_version.build_id,
+                    status=_enum_suffix(
+                        WorkerDeploymentVersionStatus,
+                        v.status,
+                        "WORKER_DEPLOYMENT_VERSION_STATUS_",
+                    ),
+                    drainage=_enum_suffix(
+                        VersionDrainageStatus, v.drainage_status, "VERSION_DRAINAGE_STATUS_"
+                    ),
+                )
+                for v in info.version_summaries
+            ]
+            return DeploymentInfo(
+                name=info.name,
+                current_build_id=routing.current_deployment_version.build_id or None,
+                ramping_build_id=routing.ramping_deployment_version.build_id or None,
+                ramping_percentage=routing.ramping_version_percentage,
+                versions=versions,
+            )
+
+        try:
+            return self.run(call)
+        except RunNotFound:
+            raise RunNotFound(
+                f"no worker deployment {deployment_name!r}: it appears when its first "
+                "versioned worker polls"
+            ) from None
+
+    def set_current_version(self, deployment_name: str, build_id: str) -> None:
+        """Make `build_id` the deployment's current version: new runs (and auto-upgrade
+        runs at their next task) go to its workers. Refused while none of them polls."""
+
+        async def call(client: Client) -> None:
+            await client.workflow_service.set_worker_deployment_current_version(
+                SetWorkerDeploymentCurrentVersionRequest(
+                    namespace=client.namespace,
+                    deployment_name=deployment_name,
+                    build_id=build_id,
+                    identity=self.identity,
+                ),
+                timeout=self.rpc_timeout(),
+            )
+
+        self.run(call)
+
     def task_queue_pollers(self, task_queue: str) -> list[Poller]:
         """Workers polling a task queue (workflow and activity pollers)."""
 
@@ -554,6 +739,36 @@ class TemporalGateway:
 # --- helpers ------------------------------------------------------------------------
 
 
+async def decode_history_events(client: Client, events: list[Any]) -> None:
+    """Decrypt the payloads of raw history events (or other raw messages, such as pending
+    activities) in place with the client's codec.
+
+    Raw messages are what the console shows (timeline, event JSON, downloads, pending
+    activities); the SDK only decodes values it converts itself, so without this staff
+    would see ciphertext.
+    """
+    await decode_in_place(events, client.data_converter.payload_codec)
+
+
+async def _in_caller_trace(coro: Coroutine[Any, Any, T], caller: otel_context.Context) -> T:
+    """Run `coro` on the gateway loop under the caller's OpenTelemetry context, so the
+    tracing interceptor's spans join the console request's trace (the loop thread has its
+    own context otherwise)."""
+    token = otel_context.attach(caller)
+    try:
+        return await coro
+    finally:
+        otel_context.detach(token)
+
+
+def _rpc_name(fn: Any) -> str:
+    """`TemporalGateway.start.<locals>.call` -> `start`: the operation that made the call."""
+    parts = getattr(fn, "__qualname__", "").split(".")
+    if "<locals>" in parts:
+        return parts[parts.index("<locals>") - 1]
+    return parts[-1] or "unknown"
+
+
 def _map_rpc_error(exc: RPCError) -> GatewayError:
     if exc.status == RPCStatusCode.NOT_FOUND:
         return RunNotFound(exc.message or "not found")
@@ -562,6 +777,12 @@ def _map_rpc_error(exc: RPCError) -> GatewayError:
     if exc.status == RPCStatusCode.INVALID_ARGUMENT:
         return GatewayError(f"Temporal refused the request: {exc.message}")
     return GatewayError(f"Temporal error ({exc.status.name}): {exc.message}")
+
+
+def _enum_suffix(enum: Any, value: int, prefix: str) -> str:
+    """`WORKER_DEPLOYMENT_VERSION_STATUS_DRAINED` -> `DRAINED`; unspecified -> ``."""
+    name = enum.Name(value) if value in enum.values() else ""
+    return "" if name.endswith("UNSPECIFIED") else name.removeprefix(prefix)
 
 
 def _run_info(e: Any) -> RunInfo:

@@ -30,7 +30,11 @@ from workers.temporal import registry
 from workers.temporal.inputs import parse_datetime
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+# Temporal run ids are UUIDs; anything else is no run (a 404, never the server's
+# "Invalid RunId" error).
+RUN_ID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 STATUSES = (
     "Running",
     "Completed",
@@ -215,7 +219,7 @@ def parse_filters(args: Mapping[str, str]) -> tuple[RunFilters, dict[str, str]]:
 
     raw_size = text("page_size")
     if raw_size:
-        if raw_size.isdigit() and int(raw_size) in PAGE_SIZES:
+        if raw_size in {str(size) for size in PAGE_SIZES}:
             values["page_size"] = int(raw_size)
         else:
             errors["page_size"] = f"must be one of: {', '.join(map(str, PAGE_SIZES))}"

@@ -6,15 +6,18 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Flask, g, jsonify, render_template, request, session
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter, Map
 
 from dashboard.extensions import db, login_manager
 from dashboard.models import StaffUser
+from workers.temporal.inputs import MAX_ID, is_id_text
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 CSP = (
@@ -57,13 +60,41 @@ def format_time(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def format_actor(value: str | None) -> str:
+    """A TriggeredBy value for display: `staff:<id>` becomes that person's email."""
+    if not value:
+        return "-"
+    from dashboard.services.staff import STAFF_REF, staff_emails_by_ref
+
+    if not STAFF_REF.match(value):
+        return value
+    if "staff_emails" not in g:  # once per request, however many rows show an actor
+        g.staff_emails = staff_emails_by_ref()
+    return g.staff_emails.get(value, value)
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:...>` in every URL: ASCII digits only, and no larger than the INTEGER
+    column the ids live in, so `/practitioners/9223372036854775808` is a 404, not a
+    database overflow."""
+
+    regex = r"[0-9]{1,10}"
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_web(app: Flask) -> None:
+    # Before any blueprint adds a rule: rules pick their converters when added.
+    app.url_map.converters["int"] = DatabaseIdConverter
     proxies = int(app.config.get("TRUSTED_PROXY_COUNT", 0))
     if proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["dt"] = format_time
+    app.jinja_env.filters["actor"] = format_actor
 
     @app.context_processor
     def navigation() -> dict:
@@ -78,7 +109,7 @@ def init_web(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> StaffUser | None:
-        if not user_id.isdigit():
+        if not is_id_text(user_id):
             return None
         return db.session.get(StaffUser, int(user_id))
 
@@ -89,7 +120,13 @@ def init_web(app: Flask) -> None:
 
     @app.before_request
     def check_server_side_session() -> None:
-        if request.endpoint in (None, "static", "health.healthz", "health.readyz"):
+        if request.endpoint in (
+            None,
+            "static",
+            "health.healthz",
+            "health.readyz",
+            "metrics.metrics",
+        ):
             return
         if not current_user.is_authenticated:
             return
@@ -105,6 +142,11 @@ def init_web(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            # Secure cookies mean the console is served over TLS: tell browsers to keep it so.
+            response.headers.setdefault(
+                "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+            )
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.vary.add("HX-Request")
         if current_user.is_authenticated and request.endpoint != "static":
@@ -129,6 +171,21 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
+        if (
+            exc.code in (404, 405)
+            and request.method not in ("GET", "HEAD", "OPTIONS")
+            and not g.get("audit_recorded")
+        ):
+            # A change aimed at no route (or the wrong method) is still an attempt.
+            from dashboard.services import audit
+
+            db.session.rollback()
+            audit.record(
+                action=str(request.endpoint or "routing")[:80],
+                target=request.path,
+                outcome="invalid",
+                detail=f"refused by routing: {exc.code} {exc.name} ({request.method})",
+            )
         return _error_page(exc.code or 500, exc.description or exc.name)
 
     @app.errorhandler(Exception)
@@ -139,7 +196,7 @@ def init_web(app: Flask) -> None:
 
 
 def _error_page(code: int, message: str):
-    if request.path.startswith(("/api/", "/healthz", "/readyz")) or (
+    if request.path.startswith(("/api/", "/healthz", "/readyz", "/metrics")) or (
         request.accept_mimetypes.best == "application/json"
     ):
         return jsonify(error=message, request_id=g.get("request_id", "")), code

@@ -109,6 +109,9 @@ def main() -> int:
             str(TEMPORAL_PORT),
             "--ui-port",
             str(TEMPORAL_UI_PORT),
+            # The Web UI asks the console to decrypt payloads (docs/deployment.md).
+            "--ui-codec-endpoint",
+            f"http://127.0.0.1:{CONSOLE_PORT}/codec",
             "--log-level",
             "error",
             *dev_server_flags(),

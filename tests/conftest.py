@@ -5,6 +5,9 @@ Temporal environment and a dev-server environment, and workers bound to the test
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
 import shutil
 import sys
@@ -27,8 +30,10 @@ from config import TestingConfig
 from dashboard import create_app
 from dashboard.extensions import db
 from dashboard.gateway import set_gateway
+from dashboard.logs import EstuaryLogHandler, configure_logging
 from dashboard.models import StaffUser
 from dashboard.temporal import TemporalGateway
+from tests import history_recording
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.search_attributes import ALL_KEYS
 from workers.temporal.worker import build_worker
@@ -165,6 +170,9 @@ async def running_workers(
 ) -> AsyncIterator[str]:
     """Run real workers for `domains` on `{prefix}{domain}` queues; yields the prefix."""
     prefix = prefix or unique_prefix()
+    recording = history_recording.recording_dir() is not None
+    if recording:  # `make record-histories`: note every run these workers execute
+        client = history_recording.recording_client(client)
     bind_app(app)
     bind_client(client)
     app.config["TEMPORAL_TASK_QUEUE_PREFIX"] = prefix
@@ -174,6 +182,8 @@ async def running_workers(
     ]
     async with _enter_all(workers):
         yield prefix
+        if recording:
+            await history_recording.write_recorded(client)
     executor.shutdown(wait=False)
 
 
@@ -200,3 +210,22 @@ def gateway_for(app: Flask, env: WorkflowEnvironment, prefix: str = "") -> Tempo
     )
     set_gateway(app, gw)
     return gw
+
+
+# --- logs -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_output(app: Flask) -> Iterator[io.StringIO]:
+    """What our root log handler writes, as JSON lines (text format restored afterwards)."""
+    configure_logging("INFO", "json")
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h, EstuaryLogHandler))
+    buffer = io.StringIO()
+    old = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(old)
+    configure_logging("INFO", "text")
+
+
+def json_lines(buffer: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]

@@ -16,6 +16,7 @@ from dashboard.models import StaffUser
 from dashboard.temporal import TemporalGateway, TemporalUnavailable, run_ui_url
 from tests.conftest import gateway_for, running_workers
 from workers.temporal import registry
+from workers.temporal.cli import cli_actor
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,7 @@ def test_production_refuses_to_start_without_secret(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
         create_app()
+    # the other production refusals: tests/test_config_security.py
 
 
 def test_unknown_environment_is_refused(monkeypatch):
@@ -128,7 +130,7 @@ def test_list_workflows_command(runner):
                 "--kwargs",
                 "requested_by=" + "x" * 300,
             ],
-            "at most 254",
+            "requested_by: is filled in by the server",
         ),
     ],
 )
@@ -207,7 +209,7 @@ async def test_trigger_runs_the_proof_workflow_end_to_end(app, local_env):
     wid = result.output.split("Started LedgerReconciliationWorkflow: ")[1].split()[0]
     info = await asyncio.to_thread(gateway(app).describe, wid)
     assert info.status == "Completed"
-    assert info.domain == "payments" and info.triggered_by.startswith("cli:")
+    assert info.domain == "payments" and info.triggered_by == cli_actor()
     assert info.memo["reason"] == "smoke"
 
 

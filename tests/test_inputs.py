@@ -17,7 +17,7 @@ from workers.temporal.inputs import (
 
 @pytest.mark.parametrize(
     ("text", "cents"),
-    [("10", 1000), ("10.0", 1000), ("10.5", 1050), ("0.01", 1), ("12.50", 1250), (" 3 ", 300)],
+    [("10", 1000), ("10.0", 1000), ("10.5", 1050), ("0.01", 1), ("12.50", 1250), ("007", 700)],
 )
 def test_money_parses_exactly(text, cents):
     assert parse_money(text) == cents
@@ -31,8 +31,16 @@ def test_money_parses_exactly(text, cents):
         ("NaN", "not an amount"),
         ("nan", "not an amount"),
         ("Infinity", "not an amount"),
-        ("1e309", "not an amount"),
-        ("1e3", "not an amount"),
+        ("1e309", "not an amount: plain digits, not exponent form"),
+        ("1e3", "not an amount: plain digits, not exponent form"),
+        (" 3 ", "not an amount: it contains spaces"),
+        ("+10", "not an amount: no '\\+' sign"),
+        ("1_000", "not an amount: digits only, no '_'"),
+        ("\uff11\uff10", "not an amount: use the digits 0-9"),  # full-width 10
+        ("\u0661\u0660", "not an amount: use the digits 0-9"),  # Arabic-Indic 10
+        ("\u00b2", "not an amount: use the digits 0-9"),  # superscript two
+        ("10.", "not an amount"),
+        (".5", "not an amount"),
         ("10.005", "more than two decimal places"),
         ("abc", "not an amount"),
         ("", "not an amount"),

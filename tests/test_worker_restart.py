@@ -23,6 +23,7 @@ from dashboard.models import Booking, Client, Practitioner, Service
 from dashboard.temporal import NoWorkerAnswered
 from tests.conftest import gateway_for, unique_prefix
 from workers.bookings.shared import BookingLifecycleInput, CancelArg
+from workers.temporal.codec import new_key_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -75,6 +76,9 @@ async def test_killed_worker_restarts_and_completes_the_run(app, local_env, data
         booking_id = booking.id
 
     prefix = unique_prefix()
+    # The worker process and the test's gateway share a key, as every part of a
+    # deployment must (workers encrypt what the gateway reads back).
+    app.config["PAYLOAD_KEYS"] = new_key_entry("restart")
     gw = gateway_for(app, local_env, prefix)
     env = {
         **os.environ,
@@ -85,6 +89,7 @@ async def test_killed_worker_restarts_and_completes_the_run(app, local_env, data
         "TEMPORAL_TASK_QUEUE_PREFIX": prefix,
         "ESTUARY_VAR_DIR": str(tmp_path),
         "LOG_LEVEL": "WARNING",
+        "PAYLOAD_KEYS": app.config["PAYLOAD_KEYS"],
     }
     log = tmp_path / "worker.log"
     first = _start_worker(env, log)

@@ -15,8 +15,10 @@ from dashboard.models.ops import (
     AuditEvent,
     LoginAttempt,
     OpsFlag,
+    SignInThrottle,
     StaffSession,
     StaffUser,
+    WorkerHeartbeat,
 )
 from dashboard.models.payments import (
     PAYOUT_STATUSES,
@@ -69,6 +71,7 @@ __all__ = [
     "Practitioner",
     "PractitionerDocument",
     "Service",
+    "SignInThrottle",
     "StaffSession",
     "StaffUser",
     "Subscription",
@@ -76,4 +79,5 @@ __all__ = [
     "TrainingCompletion",
     "TrainingModule",
     "Transfer",
+    "WorkerHeartbeat",
 ]

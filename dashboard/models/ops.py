@@ -6,7 +6,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -68,6 +68,26 @@ class LoginAttempt(db.Model):
     client_addr: Mapped[str] = mapped_column(String(64), index=True)
     succeeded: Mapped[bool] = mapped_column(Boolean)
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # failed (also a crash mid-check), success, busy, throttled_account, throttled_address
+    outcome: Mapped[str] = mapped_column(String(20), default="failed")
+
+
+class SignInThrottle(db.Model):
+    """A sign-in counter, claimed by one conditional UPDATE before any password is hashed,
+    so parallel attempts cannot all read the same old count.
+
+    `key` is `addr:<address>` (hard limit per client address) or `pair:<email>|<address>`
+    (progressive delay for one account from one address). Times are epoch seconds so the
+    claim's arithmetic is plain integers on every database.
+    """
+
+    __tablename__ = "signin_throttle"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(330), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[int] = mapped_column(BigInteger, default=0)
+    next_allowed: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class OpsFlag(db.Model):
@@ -87,11 +107,15 @@ class OpsFlag(db.Model):
 
 
 class AuditEvent(db.Model):
-    """Append-only; each row's hash covers its content and the previous row's hash."""
+    """Append-only; `hash` is an HMAC-SHA-256 (key `AUDIT_KEY`, fingerprint `key_id`)
+    over the row's content, its `seq` and the previous row's hash. Rows from before the
+    keyed chain have an empty `key_id` and an unkeyed SHA-256 in `hash`."""
 
     __tablename__ = "audit_event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    key_id: Mapped[str] = mapped_column(String(16), default="")
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(254), index=True)  # email or "anonymous"
     role: Mapped[str] = mapped_column(String(20))
@@ -105,3 +129,23 @@ class AuditEvent(db.Model):
     request_id: Mapped[str] = mapped_column(String(64), default="")
     prev_hash: Mapped[str] = mapped_column(String(64), unique=True)
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class WorkerHeartbeat(db.Model):
+    """One row per worker process, rewritten every WORKER_HEARTBEAT_SECONDS while it runs."""
+
+    __tablename__ = "worker_heartbeat"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The process's Temporal identity (`pid@host`), as the task-queue pollers show it.
+    identity: Mapped[str] = mapped_column(String(200), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    task_queues: Mapped[str] = mapped_column(String(1000))  # comma-separated
+    build_id: Mapped[str | None] = mapped_column(String(200))
+    activity_slots_used: Mapped[int] = mapped_column(Integer, default=0)
+    activity_slots_max: Mapped[int] = mapped_column(Integer, default=0)
+    interval_seconds: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_beat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

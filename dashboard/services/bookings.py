@@ -34,6 +34,7 @@ NOTICE_TEMPLATES = {
     "cancelled": "booking_cancelled",
     "moved": "booking_moved",
     "rescheduled": "booking_rescheduled",
+    "feedback": "booking_feedback_shared",
 }
 FLAG_KINDS = ("unresolved_session", "payments_step_failed")
 PLATFORM_FORFEITED = "platform:forfeited_bookings"

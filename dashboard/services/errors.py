@@ -7,7 +7,12 @@ Temporal failures (no retry can make an unknown practitioner known); views show 
 from __future__ import annotations
 
 
-class BusinessRuleError(Exception):
+class ExpectedFailure(Exception):
+    """A failure the system plans for (a rule refusing, a provider declining or briefly
+    down): logged as one line with its reason, never with a traceback."""
+
+
+class BusinessRuleError(ExpectedFailure):
     """A request that the domain rules refuse; retrying will not help."""
 
     type_name = "BusinessRuleError"

@@ -51,13 +51,13 @@ from sqlalchemy.orm import Session
 from dashboard.extensions import db
 from dashboard.models import Transfer
 from dashboard.models.base import utcnow
-from dashboard.services.errors import BusinessRuleError
+from dashboard.services.errors import BusinessRuleError, ExpectedFailure
 
 log = logging.getLogger("estuary.payment_provider")
 _switch_lock = threading.Lock()
 
 
-class ProviderUnavailable(Exception):
+class ProviderUnavailable(ExpectedFailure):
     """A transient provider failure (timeout, 5xx, lost response): retrying is safe."""
 
 

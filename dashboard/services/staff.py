@@ -13,6 +13,21 @@ EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}$")
 MIN_PASSWORD_LENGTH = 12
 
 
+# What Temporal's TriggeredBy search attribute holds for a staff member: search
+# attributes stay in clear in Temporal (it indexes them), so no email goes there.
+STAFF_REF = re.compile(r"^staff:(\d{1,18})$")
+
+
+def staff_ref(user: StaffUser) -> str:
+    return f"staff:{user.id}"
+
+
+def staff_emails_by_ref() -> dict[str, str]:
+    """`staff:<id>` -> email for every staff account (a small table: one query)."""
+    rows = db.session.execute(select(StaffUser.id, StaffUser.email))
+    return {f"staff:{uid}": email for uid, email in rows}
+
+
 class StaffError(Exception):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -29,11 +29,11 @@ from dashboard.temporal import (
     TemporalUnavailable,
     UpdateRejected,
 )
+from dashboard.visibility import RUN_ID_RE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 WORKFLOW_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
-RUN_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 MAX_REASON_LENGTH = 500
 # Form keys of the reason every destructive or money action asks for. They are prefixed
 # so they never collide with a workflow input's own `reason` / `reason_code` field.
@@ -98,14 +98,35 @@ def record(
     )
 
 
-def form_params(form: Mapping[str, Any], keep: set[str] | None = None) -> dict[str, str]:
-    """Submitted fields for the audit trail (the CSRF token never; secrets are redacted
-    by the audit writer)."""
+# The fields the console's own action forms declare (run actions, reasons, confirmations).
+ACTION_FIELDS = frozenset(
+    {
+        "run_id",
+        "workflow_type",
+        "point",
+        "event_id",
+        "mode",
+        "money",
+        "confirmed",
+        "step",
+        "next",
+        REASON_CODE_KEY,
+        REASON_TEXT_KEY,
+    }
+)
+
+
+def form_params(form: Mapping[str, Any], keep: Iterable[str] = ()) -> dict[str, str]:
+    """Submitted fields for the audit trail: only fields a form declares (its own `keep`
+    plus ACTION_FIELDS), each cut to audit.MAX_PARAM_LENGTH, so a client posting hundreds
+    of extra fields cannot grow the row. Never the CSRF token; secrets are redacted by the
+    audit writer."""
+    declared = ACTION_FIELDS | set(keep)
     out: dict[str, str] = {}
     for key in form:
-        if key == "csrf_token" or (keep is not None and key not in keep):
+        if key == "csrf_token" or key not in declared:
             continue
-        out[key] = str(form.get(key, ""))[:500]
+        out[key] = str(form.get(key, ""))[: audit.MAX_PARAM_LENGTH + 1]
     return out
 
 

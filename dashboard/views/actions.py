@@ -38,11 +38,12 @@ from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from dashboard import forms
+from dashboard import forms, visibility
 from dashboard.extensions import db
 from dashboard.gateway import gateway
 from dashboard.models import REASON_CODES, Payout, Transfer
 from dashboard.permissions import can
+from dashboard.services.staff import staff_ref
 from dashboard.temporal import (
     CLOSED_FAILED_STATUSES,
     AlreadyStarted,
@@ -73,7 +74,7 @@ from dashboard.views._write import (
     wants_fragment,
 )
 from workers.temporal import registry
-from workers.temporal.inputs import InputError
+from workers.temporal.inputs import InputError, parse_int
 from workers.temporal.registry import RegisteredWorkflow
 
 log = logging.getLogger("estuary.console")
@@ -83,6 +84,8 @@ bp = Blueprint("actions", __name__, url_prefix="/runs")
 HANDLER_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # History read for a retry/reset decision, at most (a longer history continues as new).
 MAX_HISTORY_EVENTS = 50_000
+# What the bulk-retry form declares: the runs filters and the ticked runs.
+BULK_FIELDS = (*visibility.FILTER_FIELDS, "run")
 # Bulk retry: at most this many runs per confirmation.
 BULK_RETRY_CAP = 25
 PAYOUT_DECISIONS = ("approve", "reject")
@@ -171,11 +174,11 @@ def _registered_or_404(name: str) -> RegisteredWorkflow:
         abort(404)
 
 
-def _deny(permission: str, target: str) -> None:
+def _deny(permission: str, target: str, arg_type: type | None = None) -> None:
     record(
         "denied",
         target=target,
-        params=form_params(request.form),
+        params=form_params(request.form, forms.visible_names(arg_type) if arg_type else ()),
         detail=f"role {current_user.role} may not {permission}",
     )
     abort(403)
@@ -207,7 +210,7 @@ def _send(kind: str, workflow_id: str, name: str):
     target = f"workflow:{workflow_id}"
     permission = _handler_permission(wf, name)
     if not can(current_user, permission):
-        _deny(permission, target)
+        _deny(permission, target, handlers[name])
     back = safe_next(run_url(workflow_id) or link("home.index") or "/")
     arg_type = handlers[name]
     values = forms.submitted_values(arg_type, request.form) if arg_type else {}
@@ -232,7 +235,11 @@ def _send(kind: str, workflow_id: str, name: str):
             form = action_form(
                 wf, kind, name, workflow_id, values=values, errors=exc.errors, next_url=back
             )
-            form.error = "Nothing was sent: fix the fields below."
+            # Errors of fields the form does not show (a server-filled field that was sent
+            # anyway) are named here, since no field below can carry them.
+            shown = {f.name for f in form.fields}
+            unshown = "; ".join(f"{k}: {v}" for k, v in exc.errors.items() if k not in shown)
+            form.error = f"Nothing was sent: {unshown or 'fix the fields below.'}"
             return _respond(form, 422, back)
 
     params = {
@@ -623,9 +630,10 @@ def _reset_point(history: HistorySummary, point: str, raw_event: str) -> tuple[i
     if point == "start":
         return history.first_task_completed, "no workflow task to reset to"
     if point == "event":
-        if not re.fullmatch(r"\d{1,9}", raw_event or ""):
-            return None, "event id must be a positive whole number"
-        return int(raw_event), ""
+        try:
+            return parse_int(raw_event or "", lo=1), ""
+        except ValueError as exc:
+            return None, f"event id: {exc}"
     return None, "choose where to reset to"
 
 
@@ -641,8 +649,11 @@ def reset(workflow_id: str):
     reason, errors = parse_reason(request.form, money=money_hint)
     if point not in ("last_failure", "start", "event"):
         errors["point"] = "choose last failure point, start, or an event id"
-    if point == "event" and not re.fullmatch(r"\d{1,9}", request.form.get("event_id", "")):
-        errors["event_id"] = "must be a positive whole number"
+    if point == "event":
+        try:
+            parse_int(request.form.get("event_id", ""), lo=1)
+        except ValueError as exc:
+            errors["event_id"] = str(exc)
     refuse = functools.partial(
         _refuse_control, "reset", workflow_id, run_id, target=target, reason=reason, back=back
     )
@@ -778,6 +789,7 @@ def retry(workflow_id: str):
                 wf.name,
                 history.input,
                 triggered_by=current_user.email,
+                triggered_by_ref=staff_ref(current_user),
                 reason=str(reason) or f"retry of run {info.run_id}",
                 workflow_id=workflow_id,
                 memo={"retry_of": info.run_id},
@@ -881,7 +893,7 @@ def bulk_retry():
             record(
                 "invalid",
                 target=target,
-                params=form_params(request.form),
+                params=form_params(request.form, BULK_FIELDS),
                 detail="; ".join(f"{k}: {v}" for k, v in errors.items()),
             )
         return _bulk_page(filters, errors, 0, [], Reason("", ""), {}, 422)
@@ -907,7 +919,7 @@ def bulk_retry():
         record(
             "invalid",
             target=target,
-            params=form_params(request.form),
+            params=form_params(request.form, BULK_FIELDS),
             reason=str(reason),
             detail="; ".join(f"{k}: {v}" for k, v in reason_errors.items()),
         )
@@ -950,6 +962,7 @@ def _retry_one(row: BulkRow, reason: Reason) -> tuple[bool, str]:
             wf.name,
             history.input,
             triggered_by=current_user.email,
+            triggered_by_ref=staff_ref(current_user),
             reason=str(reason),
             workflow_id=run.workflow_id,
             memo={"retry_of": run.run_id, "bulk_retry": True},

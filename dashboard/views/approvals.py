@@ -259,7 +259,7 @@ def _decide(payout_id: int, name: str):
         record(
             "invalid",
             target=target,
-            params=form_params(request.form),
+            params=form_params(request.form, forms.visible_names(arg_type)),
             reason=audit_reason,
             detail="; ".join(f"{k}: {v}" for k, v in exc.errors.items()),
         )

@@ -1,6 +1,7 @@
 """The audit log: a filtered, paged view, a CSV export that cannot smuggle formulas into
-a spreadsheet, and `flask audit verify`, which recomputes the hash chain and exits
-non-zero when a row was edited, inserted or deleted.
+a spreadsheet, and `flask audit verify`, which checks every event's MAC, sequence number
+and link and the anchored heads, anchors the current head, and exits non-zero naming
+the first broken sequence number and the kind of break.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dashboard.extensions import db
 from dashboard.models import AuditEvent
 from dashboard.services import audit as audit_service
 from dashboard.views._write import guard, record
-from workers.temporal.inputs import parse_datetime
+from workers.temporal.inputs import is_id_text, parse_datetime
 
 bp = Blueprint("audit", __name__, url_prefix="/audit", cli_group="audit")
 
@@ -46,6 +47,8 @@ CSV_COLUMNS = (
     "request_id",
     "prev_hash",
     "hash",
+    "seq",
+    "key_id",
 )
 
 
@@ -132,7 +135,7 @@ def index():
     events: list[AuditEvent] = []
     older = None
     raw_before = str(request.args.get("before") or "")
-    before = int(raw_before) if raw_before.isdigit() and len(raw_before) < 19 else None
+    before = int(raw_before) if is_id_text(raw_before) else None
     if raw_before and before is None:
         errors["before"] = "the page link is damaged; start again from the newest"
     if not errors:
@@ -191,6 +194,8 @@ def csv_rows(filters: AuditFilters) -> Iterator[str]:
                     event.request_id,
                     event.prev_hash,
                     event.hash,
+                    event.seq,
+                    event.key_id,
                 )
             ]
         )
@@ -236,13 +241,23 @@ def verify_chain() -> audit_service.ChainCheck:
 
 @bp.cli.command("verify")
 def verify_command() -> None:
-    """Recompute the audit log's hash chain; exit 1 if a row was edited or removed."""
+    """Check every audit event's MAC, sequence and link, and the anchored heads; anchor
+    the current head; exit 1 naming the first broken sequence number if any."""
     check = verify_chain()
+    for warning in check.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if check.ok:
         click.echo(f"Audit chain intact: {check.events} events verified.")
+        if check.anchored is not None:
+            click.echo(
+                f"Head anchored: sequence number {check.anchored.seq} "
+                f"(anchor line {check.anchored.line})."
+            )
         return
+    where = f"sequence number {check.seq}" if check.seq is not None else "the anchor file"
+    event = f", event id {check.event_id}" if check.event_id is not None else ""
     click.echo(
-        f"AUDIT CHAIN BROKEN at event {check.event_id} (after {check.events} checked): "
+        f"AUDIT CHAIN BROKEN at {where} ({check.kind}{event}; {check.events} checked): "
         f"{check.problem}",
         err=True,
     )

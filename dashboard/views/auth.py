@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 from flask import (
     Blueprint,
     flash,
+    make_response,
     redirect,
     render_template,
     request,
@@ -38,12 +39,14 @@ def login():
         return redirect(url_for("home.index"))
     error = None
     email = ""
+    status, retry_after = 200, None
     if request.method == "POST":
         email = request.form.get("email", "")
         password = request.form.get("password", "")
         result = signin.authenticate(email, password, request.remote_addr or "")
         if result.user is None:
             error = result.error
+            status, retry_after = result.status, result.retry_after
             audit.record(
                 action="auth.login",
                 target=f"staff:{email.strip().lower()[:254]}",
@@ -65,8 +68,10 @@ def login():
                 role=result.user.role,
             )
             return redirect(_safe_next(request.args.get("next")))
-    status = 401 if error else 200
-    return render_template("auth/login.html", error=error, email=email), status
+    response = make_response(render_template("auth/login.html", error=error, email=email), status)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.post("/logout")

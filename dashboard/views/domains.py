@@ -49,10 +49,12 @@ from dashboard.permissions import require
 from dashboard.services import ledger
 from dashboard.services.notifications import CHANNELS
 from dashboard.views.runs import console_scope, temporal
+from workers.temporal.inputs import parse_id, query_int
 
 bp = Blueprint("domains", __name__)
 
 PAGE_SIZE = 50
+MAX_PAGE = 100_000
 RECENT = 20
 ONBOARDING_FILTERS = ("stalled", "in_progress", "completed", "none")
 TEMPLATE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -76,7 +78,8 @@ def _params(args: Mapping[str, str], spec: dict[str, Any]) -> Params:
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name, kind in spec.items():
-        raw = str(args.get(name) or "").strip()
+        given = str(args.get(name) or "")
+        raw = given.strip()
         if not raw:
             continue
         if isinstance(kind, tuple):
@@ -85,10 +88,10 @@ def _params(args: Mapping[str, str], spec: dict[str, Any]) -> Params:
             else:
                 errors[name] = f"must be one of: {', '.join(kind)}"
         elif kind == "id":
-            if raw.isdigit() and 0 < len(raw) <= 18 and int(raw) > 0:
-                values[name] = int(raw)
-            else:
-                errors[name] = "must be a positive whole number"
+            try:
+                values[name] = parse_id(given)  # unstripped: " 7" is refused, not fixed
+            except ValueError as exc:
+                errors[name] = str(exc)
         elif kind == "flag":
             if raw in ("1", "0"):
                 values[name] = raw == "1"
@@ -104,12 +107,9 @@ def _params(args: Mapping[str, str], spec: dict[str, Any]) -> Params:
                 values[name] = raw
             else:
                 errors[name] = "letters, digits and _ . : - only"
-    raw_page = str(args.get("page") or "1").strip()
-    page = 1
-    if raw_page.isdigit() and 0 < len(raw_page) <= 6 and int(raw_page) > 0:
-        page = int(raw_page)
-    else:
-        errors["page"] = "must be a positive whole number"
+    page, problem = query_int(args, "page", 1, lo=1, hi=MAX_PAGE)
+    if problem:
+        errors["page"] = problem
     return Params(values, errors, page)
 
 

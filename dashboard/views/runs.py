@@ -12,8 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -30,8 +36,6 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
-from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
-from temporalio.client import Client, WorkflowQueryFailedError
 from werkzeug.routing import BuildError
 
 from dashboard import visibility
@@ -42,7 +46,6 @@ from dashboard.permissions import require
 from dashboard.services.history import Timeline, TimelineBuilder
 from dashboard.temporal import (
     GatewayError,
-    QueryFailed,
     RunInfo,
     RunNotFound,
     TemporalUnavailable,
@@ -50,6 +53,7 @@ from dashboard.temporal import (
     run_ui_url,
 )
 from workers.temporal import registry
+from workers.temporal.inputs import is_id_text, query_int
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
 
@@ -60,6 +64,7 @@ WORKFLOW_ID_RE = re.compile(r"^[^\x00-\x1f\x7f/]{1,255}$")
 HISTORY_PAGE_SIZE = 1000
 EVENTS_PAGE_SIZE = 100
 LIVE_MAX_ROWS = 100
+MAX_PAGE_NUMBER = 100_000
 PROGRESS_QUERY_SECONDS = 3
 
 
@@ -187,10 +192,41 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
     return page, note
 
 
+# Temporal calls a page makes beside the one it waits on (a count beside the list, the
+# next history page while this one is summarised, the progress query beside the history).
+_beside = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runs-beside")
+_count_cache: dict[tuple[int, str], tuple[float, dict[str, int]]] = {}
+COUNT_CACHE_SECONDS = 5.0
+
+
+def status_counts(query: str) -> Callable[[], dict[str, int]]:
+    """Start the grouped status count now; call the result to wait for it.
+
+    The count runs beside the list call (it costs about as much again on SQL visibility),
+    and an answer is reused for a few seconds: counts on a busy list change every second
+    anyway, and a person paging through it should not pay for them on every page.
+    """
+    gw = gateway()
+    key = (id(gw), query)
+    cached = _count_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < COUNT_CACHE_SECONDS:
+        return lambda: cached[1]
+    future = _beside.submit(gw.count_by_status, query)
+
+    def wait() -> dict[str, int]:
+        counts = future.result()
+        if len(_count_cache) > 1000:
+            _count_cache.clear()
+        _count_cache[key] = (time.monotonic(), counts)
+        return counts
+
+    return wait
+
+
 def _business_key_workflow_ids(q: str) -> list[str]:
     """Payout workflows for a payout id typed in the search box (`7` or `payout:7`)."""
     raw = q.removeprefix("payout:")
-    if not raw.isdigit() or len(raw) > 18:
+    if not is_id_text(raw):
         return []
     return list(db.session.scalars(select(Payout.workflow_id).where(Payout.id == int(raw))))
 
@@ -204,8 +240,9 @@ def index():
         token = visibility.decode_page_token(request.args.get("page"))
     except ValueError as exc:
         errors["page"] = str(exc)
-    page_number = request.args.get("p", "1")
-    page_number = int(page_number) if page_number.isdigit() and len(page_number) < 6 else 1
+    page_number, problem = query_int(request.args, "p", 1, lo=1, hi=MAX_PAGE_NUMBER)
+    if problem:
+        errors["p"] = problem
 
     runs: list[RunInfo] = []
     next_token = ""
@@ -214,15 +251,14 @@ def index():
     if not errors:
         if filters.q:
             filters = visibility.with_workflow_ids(filters, _business_key_workflow_ids(filters.q))
+        count_query = visibility.build_query(filters, scope=console_scope(), include_status=False)
+        pending_counts = status_counts(count_query)
         result = temporal(_list_page, filters, token)
         if result is not None:
             page, sort_note = result
             runs = page.runs
             next_token = visibility.encode_page_token(page.next_page_token)
-        counts = temporal(
-            gateway().count_by_status,
-            visibility.build_query(filters, scope=console_scope(), include_status=False),
-        )
+        counts = temporal(pending_counts)
 
     context = {
         "filters": filters,
@@ -284,49 +320,129 @@ def latest(workflow_id: str):
 
 
 def fetch_timeline(workflow_id: str, run_id: str) -> Timeline:
-    """Read the whole history page by page and summarise it as it arrives."""
+    """Read the whole history page by page and summarise it as it arrives (no cache)."""
     builder = TimelineBuilder()
-    token: bytes = b""
-    gw = gateway()
+    token = b""
     while True:
-
-        async def call(client: Client, token: bytes = token) -> Any:
-            return await client.workflow_service.get_workflow_execution_history(
-                GetWorkflowExecutionHistoryRequest(
-                    namespace=client.namespace,
-                    execution={"workflow_id": workflow_id, "run_id": run_id},
-                    maximum_page_size=HISTORY_PAGE_SIZE,
-                    next_page_token=token,
-                ),
-                timeout=gw.rpc_timeout(),
-            )
-
-        response = gw.run(call)
-        builder.add_all(response.history.events)
-        token = response.next_page_token
+        events, token = gateway().history_events(
+            workflow_id, run_id, next_page_token=token, page_size=HISTORY_PAGE_SIZE
+        )
+        builder.add_all(events)
         if not token:
             return builder.finish()
 
 
-def query_progress(workflow_id: str, run_id: str) -> tuple[Any, str | None]:
-    """The run's `progress` answer, or None and why not (short timeout: no worker, no wait)."""
+@dataclass
+class _SeenHistory:
+    """What this process has read of one run's history, to read only what is new."""
 
-    async def call(client: Client) -> Any:
+    builder: TimelineBuilder = dataclass_field(default_factory=TimelineBuilder)
+    last_event_id: int = 0
+    progress: Any = None
+    progress_at_length: int = -1
+    lock: threading.Lock = dataclass_field(default_factory=threading.Lock)
+
+
+class HistoryCache:
+    """Histories read so far, per run, least recently used dropped first.
+
+    The first look at a run reads its whole history; later looks (the live refresh every
+    2 s, a reload) read only the events after the last one seen, from the end of the
+    history backwards, and only when the run's history length says there is something
+    new. Closed runs' histories do not change, so a reload of one costs no history call
+    at all. Each console process has its own cache; a request that lands on another
+    process reads the whole history there once.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._runs: OrderedDict[tuple[int, str, str], _SeenHistory] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def peek(self, run: RunInfo) -> _SeenHistory | None:
+        """What was seen of this run, if anything (does not create an entry)."""
+        with self._lock:
+            return self._runs.get((id(gateway()), run.workflow_id, run.run_id))
+
+    def _entry(self, key: tuple[int, str, str]) -> _SeenHistory:
+        with self._lock:
+            entry = self._runs.pop(key, None) or _SeenHistory()
+            self._runs[key] = entry
+            while len(self._runs) > self.size:
+                self._runs.popitem(last=False)
+            return entry
+
+    def timeline(self, run: RunInfo) -> tuple[Timeline, _SeenHistory]:
+        gw = gateway()
+        entry = self._entry((id(gw), run.workflow_id, run.run_id))
+        with entry.lock:
+            unseen = run.history_length - entry.last_event_id
+            if entry.last_event_id and unseen > 0:
+                fresh = gw.newest_history_events(
+                    run.workflow_id,
+                    run.run_id,
+                    after_event_id=entry.last_event_id,
+                    expected=unseen,
+                )
+                if fresh is not None:
+                    self._add(entry, fresh)
+                    return entry.builder.finish(), entry
+            if unseen > 0:
+                self._read_forward(gw, run, entry)
+            return entry.builder.finish(), entry
+
+    @staticmethod
+    def _add(entry: _SeenHistory, events: list[Any]) -> None:
+        fresh = [e for e in events if e.event_id > entry.last_event_id]
+        entry.builder.add_all(fresh)
+        if fresh:
+            entry.last_event_id = fresh[-1].event_id
+
+    def _read_forward(self, gw: Any, run: RunInfo, entry: _SeenHistory) -> None:
+        """The whole history from the start, adding what was not seen yet. While one page is
+        summarised here, the next is already being fetched."""
+        token = b""
+        ahead: Future = _beside.submit(self._page, gw, run, token)
+        while True:
+            events, token = ahead.result()
+            if token and events:
+                ahead = _beside.submit(self._page, gw, run, token)
+            self._add(entry, events)
+            if not token or not events:
+                return
+
+    @staticmethod
+    def _page(gw: Any, run: RunInfo, token: bytes) -> tuple[list[Any], bytes]:
+        return gw.history_events(
+            run.workflow_id, run.run_id, next_page_token=token, page_size=HISTORY_PAGE_SIZE
+        )
+
+    def clear(self) -> None:
+        with self._lock:
+            self._runs.clear()
+
+
+history_cache = HistoryCache()
+
+
+def query_progress(workflow_id: str, run_id: str) -> Callable[[], tuple[Any, str | None]]:
+    """Ask for the run's `progress` now (short timeout: no worker, no wait); call the result
+    for the answer, or None and why not."""
+    future = _beside.submit(
+        gateway().query, workflow_id, "progress", run_id, timeout_seconds=PROGRESS_QUERY_SECONDS
+    )
+
+    def answer() -> tuple[Any, str | None]:
         try:
-            return await client.get_workflow_handle(workflow_id, run_id=run_id).query(
-                "progress", rpc_timeout=timedelta(seconds=PROGRESS_QUERY_SECONDS)
-            )
-        except WorkflowQueryFailedError as exc:
-            raise QueryFailed(str(exc)) from exc
+            return future.result(), None
+        except TemporalUnavailable as exc:
+            if g.get("temporal_unreachable"):
+                return None, exc.message
+            return None, "no worker answered the progress query in time"
+        except GatewayError as exc:
+            return None, f"progress query failed: {exc.message}"
 
-    try:
-        return gateway().run(call, timeout=PROGRESS_QUERY_SECONDS), None
-    except TemporalUnavailable as exc:
-        if g.get("temporal_unreachable"):
-            return None, exc.message
-        return None, "no worker answered the progress query in time"
-    except GatewayError as exc:
-        return None, f"progress query failed: {exc.message}"
+    return answer
 
 
 def _detail_context(workflow_id: str, run_id: str) -> dict[str, Any]:
@@ -340,19 +456,30 @@ def _detail_context(workflow_id: str, run_id: str) -> dict[str, Any]:
         abort(503, f"Temporal is unreachable, so this run cannot be shown: {exc.message}")
     except GatewayError as exc:
         abort(502, exc.message)
-    timeline = temporal(fetch_timeline, workflow_id, run_id)
+    # The progress answer can only change when the workflow has run a task, which adds
+    # events: while the history has not grown, the last answer still stands.
+    seen_before = history_cache.peek(run)
+    asked = None
+    if run.is_running and not (
+        seen_before is not None and seen_before.progress_at_length == run.history_length
+    ):
+        asked = query_progress(workflow_id, run_id)
+    result = temporal(history_cache.timeline, run)
+    timeline, seen = result if result is not None else (None, None)
     progress, progress_problem = (None, None)
-    pending: list[dict] = []
-    if run.is_running:
-        progress, progress_problem = query_progress(workflow_id, run_id)
-        pending = temporal(gw.pending_activities, workflow_id, run_id, default=[])
+    if asked is not None:
+        progress, progress_problem = asked()
+        if seen is not None and progress_problem is None:
+            seen.progress, seen.progress_at_length = progress, run.history_length
+    elif run.is_running and seen is not None:
+        progress = seen.progress
     return {
         "run": run,
         "registered": _registered(run.workflow_type),
         "timeline": timeline,
         "progress": progress,
         "progress_problem": progress_problem,
-        "pending": pending,
+        "pending": run.pending_activities if run.is_running else [],
         "ui_url": run_ui_url(current_app.config, workflow_id, run_id),
     }
 

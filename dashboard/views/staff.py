@@ -50,11 +50,10 @@ def _render(
 
 def _parse_limit(raw: str | None) -> tuple[int | None, str | None]:
     """An approver limit typed as an amount; empty means none of the user's own."""
-    text = (raw or "").strip()
-    if not text:
+    if not (raw or "").strip():
         return None, None
     try:
-        return parse_money(text), None
+        return parse_money(raw or ""), None
     except ValueError as exc:
         return None, str(exc)
 

@@ -24,6 +24,7 @@ from dashboard import forms
 from dashboard.extensions import db
 from dashboard.gateway import gateway
 from dashboard.models import REASON_CODES
+from dashboard.services.staff import staff_ref
 from dashboard.temporal import AlreadyStarted, GatewayError, StartedRun
 from dashboard.views._write import (
     REASON_CODE_KEY,
@@ -141,7 +142,7 @@ def form(name: str):
         record(
             "invalid",
             target=target,
-            params=form_params(request.form),
+            params=form_params(request.form, forms.visible_names(wf.spec.input_type)),
             reason=str(reason),
             detail="; ".join(f"{k}: {v}" for k, v in errors.items())[:1000],
         )
@@ -162,7 +163,13 @@ def _start(wf: RegisteredWorkflow, payload: Any, reason: Reason):
         workflow_id = ""
     target = f"workflow:{workflow_id}" if workflow_id else f"workflow-type:{wf.name}"
     try:
-        started = gw.start(wf.name, payload, triggered_by=current_user.email, reason=str(reason))
+        started = gw.start(
+            wf.name,
+            payload,
+            triggered_by=current_user.email,
+            triggered_by_ref=staff_ref(current_user),
+            reason=str(reason),
+        )
     except AlreadyStarted as exc:
         record(
             "error",
@@ -323,6 +330,7 @@ def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Rea
             wf.name,
             trial,
             triggered_by=current_user.email,
+            triggered_by_ref=staff_ref(current_user),
             reason=f"dry run before confirmation ({reason})",
             workflow_id=workflow_id,
         )

@@ -1,7 +1,9 @@
-"""Workers: each domain's task queue, the workers polling it, and whether any is live."""
+"""Workers: each domain's task queue, the workers polling it, and whether any is live;
+below, every worker process's heartbeat (host, pid, queues, build id, slots in use)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -9,6 +11,7 @@ from flask import Blueprint, render_template
 
 from dashboard.gateway import gateway
 from dashboard.permissions import require
+from dashboard.services.worker_heartbeats import worker_processes
 from dashboard.temporal import Poller
 from dashboard.views.runs import temporal
 from workers.temporal import registry
@@ -55,4 +58,14 @@ def queue_statuses() -> dict[str, QueueStatus]:
 @bp.get("")
 @require("view")
 def index():
-    return render_template("workers/index.html", queues=list(queue_statuses().values()))
+    processes = worker_processes()
+    # Heartbeats answer "is anything serving this queue" even when Temporal cannot be asked.
+    live_processes = Counter(
+        queue for p in processes if p.state == "live" for queue in p.task_queues
+    )
+    return render_template(
+        "workers/index.html",
+        queues=list(queue_statuses().values()),
+        processes=processes,
+        live_processes=live_processes,
+    )

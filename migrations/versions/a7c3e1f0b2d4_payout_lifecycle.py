@@ -1,7 +1,7 @@
 """payout lifecycle: the owning run, transfer start, the provider's transfer state
 
 Revision ID: a7c3e1f0b2d4
-Revises: 3b0b9617936e
+Revises: 24b7b8930692
 Create Date: 2026-12-01 12:00:00
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 import dashboard.models.base
 
 revision = "a7c3e1f0b2d4"
-down_revision = "3b0b9617936e"
+down_revision = "24b7b8930692"
 branch_labels = None
 depends_on = None
 

@@ -1,15 +1,17 @@
-"""Sign-in and sign-out (built in the skeleton): wrong password, rate limits per account
-and per address, server-side logout, idle timeout, and no open redirect through `next`."""
+"""Sign-in and sign-out: wrong password, a progressive delay per account and address, a
+hard limit per address, a busy console, pruning, server-side logout, idle timeout, and no
+open redirect through `next`."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from dashboard.extensions import db
-from dashboard.models import StaffSession
+from dashboard.models import LoginAttempt, SignInThrottle, StaffSession
+from dashboard.models.base import utcnow
 from tests.conftest import make_user
 from tests.console.read_support import PASSWORD
 
@@ -35,15 +37,48 @@ def test_wrong_password_is_refused(app, anon):
     assert anon.get("/").status_code == 302  # still anonymous
 
 
-def test_rate_limit_per_account(app, anon):
+def _attempt_rows(app) -> list[tuple[str, str]]:
+    with app.app_context():
+        return [(a.email, a.outcome) for a in db.session.scalars(select(LoginAttempt))]
+
+
+def test_wrong_passwords_slow_the_address_not_the_account(app, anon):
+    """Past the limit, one account from one address waits; its owner elsewhere signs in."""
     user = make_user(app, "viewer", email="limited@test.local")
     limit = app.config["LOGIN_MAX_FAILURES"]
-    for i in range(limit):
-        assert _sign_in(anon, user.email, "nope", addr=f"10.1.0.{i}").status_code == 401
-    # the right password from a fresh address is refused while the account is locked
-    response = _sign_in(anon, user.email, PASSWORD, addr="10.9.9.9")
-    assert response.status_code == 401
-    assert "Too many failed sign-ins" in response.get_data(as_text=True)
+    for _ in range(limit):
+        assert _sign_in(anon, user.email, "nope", addr="10.1.0.1").status_code == 401
+    # the right password from the attacker's address must wait (progressive delay) ...
+    response = _sign_in(anon, user.email, PASSWORD, addr="10.1.0.1")
+    assert response.status_code == 429
+    assert "Too many failed sign-ins. Wait 2 seconds" in response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "2"
+    # ... while the staff member at their own address is not locked out
+    assert _sign_in(anon, user.email, PASSWORD, addr="10.9.9.9").status_code == 302
+    outcomes = [o for _, o in _attempt_rows(app)]
+    assert outcomes == ["failed"] * limit + ["throttled_account", "success"]
+
+
+def test_the_delay_doubles_and_passes(app, anon, monkeypatch):
+    from dashboard.services import signin
+
+    user = make_user(app, "viewer", email="slow@test.local")
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    clock = [utcnow()]
+    monkeypatch.setattr(signin, "utcnow", lambda: clock[0])
+    for _ in range(limit):
+        _sign_in(anon, user.email, "nope", addr="10.1.0.2")
+    for wait in (2, 4, 8):
+        refused = _sign_in(anon, user.email, "nope", addr="10.1.0.2")
+        assert f"Wait {wait} seconds" in refused.get_data(as_text=True)
+        clock[0] += timedelta(seconds=wait)
+        assert _sign_in(anon, user.email, "nope", addr="10.1.0.2").status_code == 401
+    assert signin.delay_seconds(40, 900) == 900  # capped at the lockout period
+    clock[0] += timedelta(seconds=16)
+    assert _sign_in(anon, user.email, PASSWORD, addr="10.1.0.2").status_code == 302
+    # success forgives: the next wrong password is a free attempt again
+    anon.post("/auth/logout")
+    assert _sign_in(anon, user.email, "nope", addr="10.1.0.2").status_code == 401
 
 
 def test_rate_limit_per_address(app, anon):
@@ -52,9 +87,47 @@ def test_rate_limit_per_address(app, anon):
     for i in range(limit):  # different accounts, one address: spraying
         _sign_in(anon, f"nobody{i}@test.local", "nope", addr="10.2.0.1")
     response = _sign_in(anon, victim.email, PASSWORD, addr="10.2.0.1")
-    assert "Too many failed sign-ins" in response.get_data(as_text=True)
+    assert response.status_code == 429
+    assert "Too many failed sign-ins from this address" in response.get_data(as_text=True)
     # the same account from another address still works
     assert _sign_in(anon, victim.email, PASSWORD, addr="10.2.0.2").status_code == 302
+
+
+def test_a_busy_console_asks_to_wait_and_checks_nothing(app, anon, monkeypatch):
+    from dashboard.services import signin
+
+    user = make_user(app, "viewer", email="busy@test.local")
+    app.config["LOGIN_HASH_WAIT_SECONDS"] = 0
+    slots = signin._hash_semaphore()
+    held = [slots.acquire(blocking=False) for _ in range(app.config["LOGIN_HASH_CONCURRENCY"])]
+    try:
+        response = _sign_in(anon, user.email, PASSWORD, addr="10.3.0.1")
+    finally:
+        for got in held:
+            if got:
+                slots.release()
+    assert response.status_code == 429
+    assert "busy checking other sign-ins" in response.get_data(as_text=True)
+    assert _attempt_rows(app) == [(user.email, "busy")]
+    assert _sign_in(anon, user.email, PASSWORD, addr="10.3.0.1").status_code == 302
+
+
+def test_prune_deletes_old_attempts_and_ended_sessions(app, anon):
+    from dashboard.services import signin
+
+    user = make_user(app, "viewer", email="prune@test.local")
+    _sign_in(anon, user.email, "nope", addr="10.4.0.1")
+    _sign_in(anon, user.email, PASSWORD, addr="10.4.0.1")
+    anon.post("/auth/logout")
+    with app.app_context():
+        kept = signin.prune(timedelta(days=30))
+        assert kept == {"login_attempts": 0, "sessions": 0, "counters": 0}
+        old = utcnow() - timedelta(days=31)
+        db.session.execute(update(LoginAttempt).values(attempted_at=old))
+        db.session.execute(update(StaffSession).values(ended_at=old))
+        db.session.execute(update(SignInThrottle).values(window_start=0))
+        gone = signin.prune(timedelta(days=30))
+    assert gone == {"login_attempts": 2, "sessions": 1, "counters": 1}
 
 
 def test_logout_ends_the_session_on_the_server(app, anon):

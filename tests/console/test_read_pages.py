@@ -196,7 +196,7 @@ def test_database_pages_work_when_temporal_is_unreachable(app):
     assert 'data-testid="temporal-down"' in html
     html = client.get("/workers").get_data(as_text=True)
     assert 'data-testid="temporal-down"' in html
-    assert client.get("/runs/wf-1/0190aaaa-bbbb").status_code == 503
+    assert client.get("/runs/wf-1/0190aaaa-bbbb-4ccc-8ddd-eeeeffff0000").status_code == 503
 
 
 def test_list_pages_filter_from_the_database(app):

@@ -4,6 +4,7 @@ their sender), live refresh while running, raw events and the JSON download."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 
@@ -11,7 +12,13 @@ import pytest
 
 from dashboard.views import runs as runs_view
 from tests.conftest import gateway_for, unique_prefix
-from tests.console.read_support import eventually, get, login, start_read_test
+from tests.console.read_support import (
+    counting_gateway_for,
+    eventually,
+    get,
+    login,
+    start_read_test,
+)
 from tests.console.read_workflows import NoteUpdate, ReadTestInput, StepSignal, read_test_worker
 
 pytestmark = pytest.mark.live
@@ -120,3 +127,75 @@ async def test_detail_shows_a_pending_activity_between_attempts(app, local_env):
     html = (await get(client, url)).get_data(as_text=True)
     assert 'data-testid="pending-activities"' not in html
     assert "attempts 3" in html and "step 1 attempt 2 failed" in html
+
+
+async def settled_length(handle) -> int:
+    """The history length once the run has stopped adding events (it waits for a signal)."""
+    last = -1
+    while True:
+        length = (await handle.describe()).history_length
+        if length == last:
+            return length
+        last = length
+        await asyncio.sleep(0.3)
+
+
+async def test_live_refresh_reads_only_new_events(app, local_env):
+    """The first look reads the whole history; a poll with nothing new costs one call
+    (describe, with the pending activities), and a poll after new events reads only
+    those, never the history again."""
+    prefix = unique_prefix()
+    gw = counting_gateway_for(app, local_env, prefix)
+    reads: list[tuple[int, int]] = []  # (first event id, events) per history call
+    real_history_events, real_newest = gw.history_events, gw.newest_history_events
+
+    def history_events(*args, **kwargs):
+        events, token = real_history_events(*args, **kwargs)
+        reads.append((events[0].event_id if events else 0, len(events)))
+        return events, token
+
+    def newest_history_events(*args, **kwargs):
+        events = real_newest(*args, **kwargs)
+        assert events is not None  # the dev server reads histories backwards
+        reads.append((events[0].event_id if events else 0, len(events)))
+        return events
+
+    gw.history_events = history_events
+    gw.newest_history_events = newest_history_events
+    client = login(app, "viewer")
+    async with read_test_worker(local_env.client, prefix):
+        handle = await start_read_test(local_env.client, prefix, ReadTestInput(steps=3, label="y"))
+        url = f"/runs/{handle.id}/{handle.result_run_id}"
+
+        def waiting_for(step: int):
+            def check() -> str | None:
+                body = client.get(f"{url}/live").get_data(as_text=True)
+                return body if f"waiting for step {step}" in body else None
+
+            return check
+
+        await eventually(waiting_for(1))
+        length = await settled_length(handle)
+        await get(client, f"{url}/live")
+        assert sum(n for _, n in reads) == length  # every event read once, none twice
+
+        reads.clear()
+        gw.calls = 0
+        idle = await get(client, f"{url}/live")
+        assert "waiting for step 1" in idle.get_data(as_text=True)
+        assert gw.calls == 1 and reads == []  # describe only: no history, no query
+
+        await handle.signal("step", StepSignal(actor="ops@estuary.test"))
+        html = await eventually(waiting_for(2))
+        assert "ops@estuary.test" in html and "Activity read_test_record_step" in html
+        new_length = await settled_length(handle)
+        await get(client, f"{url}/live")
+        # Only events after the first look were read, each once.
+        assert reads and all(first > length for first, _ in reads)
+        assert sum(n for _, n in reads) == new_length - length
+
+        gw.calls = 0
+        reads.clear()
+        await get(client, f"{url}/live")
+        assert gw.calls == 1 and reads == []
+        await handle.terminate("test over")

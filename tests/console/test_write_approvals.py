@@ -163,7 +163,12 @@ async def test_queue_four_eyes_limits_what_was_seen_and_mass_assignment(app, loc
         assert _approvals(app) == []
         assert _payout(app).status == "pending_approval"
 
-        # Mass assignment: status, approver and actor fields are ignored.
+        # Mass assignment: a server-filled field (who acts) is refused by name ...
+        typed = await asyncio.to_thread(second.post, url, data={**seen, "actor": req_user.email})
+        assert typed.status_code == 422
+        assert "actor: is filled in by the server" in _text(typed)
+        assert _approvals(app) == [] and gw.calls == calls
+        # ... and fields no form declares (status, approver, ...) are ignored.
         ok = await asyncio.to_thread(
             second.post,
             url,
@@ -171,7 +176,6 @@ async def test_queue_four_eyes_limits_what_was_seen_and_mass_assignment(app, loc
                 **seen,
                 "status": "paid",
                 "approver": req_user.email,
-                "actor": req_user.email,
                 "approvals_required": "0",
             },
         )
@@ -189,7 +193,7 @@ async def test_queue_four_eyes_limits_what_was_seen_and_mass_assignment(app, loc
     outcomes = [(e.actor, e.outcome) for e in audit_events(app, action="approvals.approve")]
     assert (req_user.email, "denied") in outcomes
     assert (limited_user.email, "denied") in outcomes
-    assert sum(1 for _, o in outcomes if o == "invalid") == 6
+    assert sum(1 for _, o in outcomes if o == "invalid") == 7  # 6 bad inputs, 1 typed actor
     assert [e.outcome for e in audit_events(app, action="approvals.reject")] == ["invalid"] * 3
 
 

@@ -222,10 +222,9 @@ async def test_batch_payout_confirmation_shows_the_dry_run_then_starts_once(app,
             "min_amount_cents": "100.00",
             "payment_method": "bank_transfer",
             "action_reason": "weekly payouts, run by hand",
-            # Mass assignment: not form fields, or filled by the server.
-            "requested_by": "someone-else@test.local",
+            # Mass assignment: not a form field, ignored (server-filled fields are refused:
+            # test_server_filled_fields_are_refused).
             "status": "paid",
-            "cursor": "999",
         }
         first = await asyncio.to_thread(client.post, f"/workflows/{BATCH}/start", data=form)
         assert first.status_code == 200
@@ -252,7 +251,8 @@ async def test_batch_payout_confirmation_shows_the_dry_run_then_starts_once(app,
 
         handle = local_env.client.get_workflow_handle(workflow_id)
         desc = await handle.describe()
-        assert desc.typed_search_attributes.get(TRIGGERED_BY) == user.email
+        # The search attribute stays in clear in Temporal: a staff reference, no email.
+        assert desc.typed_search_attributes.get(TRIGGERED_BY) == f"staff:{user.id}"
         memo = await desc.memo()
         assert memo["triggered_by"] == user.email
         assert memo["reason"] == "weekly payouts, run by hand"
@@ -299,23 +299,26 @@ async def test_double_submit_starts_one_payout_and_shows_the_running_run(app, lo
         await local_env.client.get_workflow_handle(workflow_id).terminate("test over")
 
 
-def test_server_filled_fields_are_not_settable(app):
-    """`requested_by` and `actor` come from the signed-in user even if a client sends them."""
-    unreachable_gateway(app)
+def test_server_filled_fields_are_refused(app):
+    """`requested_by`, `actor` and internal state come from the server: a client that sends
+    them is refused by field name, and without them the starting user is shown."""
+    gw = unreachable_gateway(app)
     pid = seed_practitioner(app, balance_cents=10_000)
     client, user = login(app, "operator")
+    base = {"practitioner_id": str(pid), "action_reason": "because"}
+    for field in ("requested_by", "actor"):
+        response = client.post(f"/workflows/{PAYOUT}/start", data={**base, field: "boss@x"})
+        assert response.status_code == 422
+        assert f"{field}: is filled in by the server" in _text(response)
     response = client.post(
-        f"/workflows/{PAYOUT}/start",
-        data={
-            "practitioner_id": str(pid),
-            "action_reason": "because",
-            "requested_by": "boss@test.local",
-            "actor": "boss@test.local",
-        },
+        f"/workflows/{BATCH}/start",
+        data={"min_amount_cents": "100.00", "action_reason": "x", "cursor": "999"},
     )
+    assert response.status_code == 422 and "cursor: is filled in by the server" in _text(response)
+    assert gw.calls == 0
+    response = client.post(f"/workflows/{PAYOUT}/start", data=base)
     assert response.status_code == 200  # the confirmation page; nothing started yet
     body = _text(response)
-    assert "boss@test.local" not in body
     assert f"Started by</dt><dd>{user.email}" in body
     wf = registry.workflow(PAYOUT)
     assert "requested_by" in {f.name for f in dataclasses.fields(wf.spec.input_type)}

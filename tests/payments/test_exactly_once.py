@@ -18,12 +18,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 from dashboard.extensions import db
 from dashboard.models import LedgerTransaction, Notification, Payout, Transfer
 from tests.conftest import gateway_for, running_workers, unique_prefix
 from tests.payments.helpers import payout_input, start_payout
 from workers.payments.shared import PractitionerPayoutResult
+from workers.temporal.codec import data_converter, new_key_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -104,6 +106,11 @@ async def test_worker_killed_mid_transfer_and_restarted(
 ):
     pid = money.practitioner(balance=42_000)
     prefix = unique_prefix()
+    # The worker processes encrypt payloads; this side reads them with the same key.
+    keys = new_key_entry("exactly-once")
+    client = Client(
+        **{**local_env.client.config(), "data_converter": data_converter({"PAYLOAD_KEYS": keys})}
+    )
     env = {
         **os.environ,
         "FLASK_APP": "dashboard",
@@ -113,6 +120,7 @@ async def test_worker_killed_mid_transfer_and_restarted(
         "TEMPORAL_TASK_QUEUE_PREFIX": prefix,
         "ESTUARY_VAR_DIR": str(tmp_path),
         "LOG_LEVEL": "WARNING",
+        "PAYLOAD_KEYS": keys,
     }
     env.pop("TEST_DATABASE_URL", None)
     log = tmp_path / "worker.log"
@@ -120,7 +128,7 @@ async def test_worker_killed_mid_transfer_and_restarted(
     first = _start_worker({**env, "PAYMENT_PROVIDER_DELAY_AFTER_COMMIT_SECONDS": "60"}, log)
     second = None
     try:
-        handle = await start_payout(local_env.client, prefix, payout_input(pid))
+        handle = await start_payout(client, prefix, payout_input(pid))
 
         def transfer_committed() -> bool:
             with app.app_context():

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
@@ -51,17 +49,7 @@ from workers.practitioners.shared import (
 )
 from workers.practitioners.workflows import BackgroundCheckProviderWorkflow
 
-HISTORIES = Path(__file__).parent / "histories"
 MODULES = ("platform-101", "privacy-101", "safety-101")
-
-
-async def record_history(handle, name: str) -> None:
-    """Write the run's history for the replay test when PRACTITIONERS_RECORD_HISTORY=1."""
-    if os.environ.get("PRACTITIONERS_RECORD_HISTORY") != "1":
-        return
-    history = await handle.fetch_history()
-    record = {"workflow_id": handle.id, "history": history.to_json_dict()}
-    (HISTORIES / name).write_text(json.dumps(record, separators=(",", ":")) + "\n")
 
 
 async def test_full_onboarding_with_every_signal(app, time_env, data, cleanup):
@@ -116,7 +104,6 @@ async def test_full_onboarding_with_every_signal(app, time_env, data, cleanup):
         await handle.signal("service_configured", ServiceConfiguredSignal(email, service_id))
         result = await handle.result()
         progress = await handle.query("progress")
-        await record_history(handle, "onboarding_full.json")
 
     assert result.outcome == "completed"
     assert result.steps_done == list(ONBOARDING_STEPS)
@@ -239,7 +226,6 @@ async def test_each_step_stalls_at_its_deadline_then_is_extended_and_completed(
         await stall_and_extend("services")
         await handle.signal("service_configured", ServiceConfiguredSignal(email, service_id))
         result = await handle.result()
-        await record_history(handle, "onboarding_stalled_extended.json")
 
     assert result.outcome == "completed"
     assert data.practitioner_row(pid)["status"] == "active"

@@ -1,57 +1,26 @@
-"""Replay of recorded onboarding histories: today's workflow code must make the same
-decisions as the code that produced them (no accidental non-determinism).
-
-The histories come from real runs of two tests in test_onboarding.py; re-record them with
-`PRACTITIONERS_RECORD_HISTORY=1 pytest tests/practitioners/test_onboarding.py -k "full or
-stalls"` only when a change is meant to be incompatible (and guard running executions with
-`workflow.patched()` instead where they exist).
-"""
+"""Proof the replay test can fail, and fails readably: a recorded onboarding history
+with reminders does not replay against a workflow that sends them differently, and the
+message names the workflow, the history file and the event (tests/test_replay_histories.py
+replays every recorded history; this checks what it says when one breaks)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from temporalio import workflow
-from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
-from temporalio.workflow import NondeterminismError
 
+from tests.test_replay_histories import ReplayFailed, _first_failing_event, load, replay
 from workers.practitioners.shared import OnboardingInput, OnboardingResult
-from workers.practitioners.workflows import (
-    BackgroundCheckProviderWorkflow,
-    PractitionerOnboardingWorkflow,
-    PractitionerVerificationWorkflow,
-    SubscriptionRenewalWorkflow,
-    TrainingCertificationWorkflow,
+from workers.practitioners.workflows import PractitionerOnboardingWorkflow
+
+STALLED = (
+    Path(__file__).parent.parent
+    / "histories"
+    / "PractitionerOnboardingWorkflow"
+    / "onboarding_stalled_extended.json"
 )
-from workers.temporal.worker import MonitoringInterceptor
-
-HISTORIES = Path(__file__).parent / "histories"
-RECORDED = ("onboarding_full.json", "onboarding_stalled_extended.json")
-WORKFLOWS = [
-    PractitionerOnboardingWorkflow,
-    BackgroundCheckProviderWorkflow,
-    SubscriptionRenewalWorkflow,
-    PractitionerVerificationWorkflow,
-    TrainingCertificationWorkflow,
-]
-
-
-def load(name: str) -> WorkflowHistory:
-    record = json.loads((HISTORIES / name).read_text())
-    return WorkflowHistory.from_json(record["workflow_id"], record["history"])
-
-
-@pytest.mark.parametrize("name", RECORDED)
-async def test_recorded_onboarding_replays(name):
-    history = load(name)
-    assert len(history.events) > 100  # a whole onboarding, not a stub
-    result = await Replayer(
-        workflows=WORKFLOWS, interceptors=[MonitoringInterceptor()]
-    ).replay_workflow(history)
-    assert result.replay_failure is None
 
 
 @workflow.defn(name="PractitionerOnboardingWorkflow", sandboxed=False)
@@ -67,10 +36,19 @@ class ReorderedOnboarding(PractitionerOnboardingWorkflow):
         return await super().run(inp)
 
 
-async def test_replay_catches_a_changed_workflow():
-    """Proof the replay test can fail: a history with reminders does not replay against
-    a workflow that sends them differently."""
-    with pytest.raises(NondeterminismError):
-        await Replayer(workflows=[ReorderedOnboarding]).replay_workflow(
-            load("onboarding_stalled_extended.json")
-        )
+async def test_replay_failure_names_workflow_file_and_event():
+    with pytest.raises(ReplayFailed) as failed:
+        await replay(load(STALLED), Replayer(workflows=[ReorderedOnboarding]))
+    message = str(failed.value)
+    assert message.startswith("PractitionerOnboardingWorkflow no longer replays ")
+    assert (
+        "tests/histories/PractitionerOnboardingWorkflow/onboarding_stalled_extended.json" in message
+    )
+    assert "at event 22 (ActivityTaskScheduled: activity " in message
+    assert "Nondeterminism" in message and "workflow.patched()" in message
+
+
+async def test_the_failing_event_is_found_even_when_the_sdk_does_not_name_it():
+    # The fallback replays shorter and shorter prefixes of the history.
+    found = await _first_failing_event(Replayer(workflows=[ReorderedOnboarding]), load(STALLED))
+    assert found is not None and found.event_id == 22

@@ -37,7 +37,7 @@ from workers.bookings.shared import (
     utc_iso,
 )
 from workers.bookings.workflows import lifecycle_workflow_id
-from workers.temporal.cli import cli_actor, start_and_report
+from workers.temporal.cli import cli_actor, note_temporal_call, start_and_report
 from workers.temporal.inputs import InputError, parse_input
 
 T = TypeVar("T")
@@ -164,6 +164,7 @@ def _active_booking_id(booking_id: str, action: str) -> int:
 
 def _gateway_call(booking_id: int, fn: Callable[[str], T]) -> T:
     workflow_id = lifecycle_workflow_id(booking_id)
+    note_temporal_call(f"workflow:{workflow_id}")
     try:
         return fn(workflow_id)
     except RunNotFound:

@@ -67,6 +67,9 @@ with workflow.unsafe.imports_passed_through():
     )
 
 FINAL_STAGES = ("completed", "no_show", "cancelled", "rescheduled")
+# workflow.patched() ids: each names a change made while runs of the old code may be in
+# flight. Remove a guard (keeping the new path) only once no run older than it can exist.
+PATCH_FEEDBACK_NOTICE = "feedback-notice-to-practitioner"  # 2026-12-01
 MAX_IGNORED_KEPT = 50
 
 
@@ -573,6 +576,10 @@ class BookingLifecycleWorkflow(BaseWorkflow):
             return
         self._feedback = {"rating": result.rating, "comment": arg.comment, "at": utc_iso(at)}
         self._step(f"feedback received ({result.rating}/5)")
+        # Practitioners now hear about each rating. Runs that took feedback before this
+        # change sent no such notice, so their histories replay without it.
+        if workflow.patched(PATCH_FEEDBACK_NOTICE):
+            await self._notice("feedback", ["practitioner"], details={"rating": str(result.rating)})
         self._stage = "completed"
 
     async def _on_request(self, name: str, arg: Any) -> Any:
@@ -831,7 +838,13 @@ class ReschedulingWorkflow(BaseWorkflow):
     @workflow.run
     async def run(self, inp: ReschedulingInput) -> ReschedulingResult:
         info = workflow.info()
-        actor = info.typed_search_attributes.get(TRIGGERED_BY) or "workflow"
+        # The memo names the person (it is encrypted); the search attribute holds only a
+        # reference such as staff:12 when the console started the run.
+        actor = (
+            workflow.memo_value("triggered_by", None, type_hint=str)
+            or info.typed_search_attributes.get(TRIGGERED_BY)
+            or "workflow"
+        )
         request = RescheduleRequestInput(
             booking_id=inp.booking_id,
             new_start_at=_aware(inp.new_start_at),

@@ -58,8 +58,14 @@ from workers.practitioners.shared import (
     verification_workflow_id,
 )
 from workers.practitioners.workflows import ONBOARDING_SIGNALS
-from workers.temporal.cli import cli_actor, start_and_report
-from workers.temporal.inputs import InputError, parse_id, parse_input, parse_kwargs
+from workers.temporal.cli import cli_actor, note_temporal_call, start_and_report
+from workers.temporal.inputs import (
+    InputError,
+    parse_id,
+    parse_input,
+    parse_kwargs,
+    refuse_server_filled,
+)
 
 trigger_practitioner_workflows = AppGroup(
     "trigger-practitioner-workflows",
@@ -108,6 +114,7 @@ def _show(value: Any) -> str:
 
 
 def _signal(workflow_id: str, name: str, arg: Any) -> None:
+    note_temporal_call(f"workflow:{workflow_id}")
     try:
         gateway().signal(workflow_id, name, arg)
     except GatewayError as exc:
@@ -116,6 +123,7 @@ def _signal(workflow_id: str, name: str, arg: Any) -> None:
 
 
 def _update(workflow_id: str, name: str, arg: Any) -> None:
+    note_temporal_call(f"workflow:{workflow_id}")
     try:
         answer = gateway().update(workflow_id, name, arg)
     except GatewayError as exc:
@@ -239,6 +247,7 @@ def signal_command(practitioner_id: str, name: str, fields: tuple[str, ...]) -> 
         )
     try:
         values = parse_kwargs(list(fields))
+        refuse_server_filled(arg_types[name], values)
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
     _signal(onboarding_workflow_id(practitioner.id), name, _parse(arg_types[name], values))

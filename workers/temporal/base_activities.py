@@ -11,12 +11,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask
+from flask import Flask, g
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from dashboard.extensions import db
-from dashboard.services.errors import BusinessRuleError
+from dashboard.services.errors import BusinessRuleError, ExpectedFailure
 
 T = TypeVar("T")
 
@@ -53,16 +53,22 @@ def app_activity(fn: Callable[..., T]) -> Callable[..., T]:
     """Run a sync activity inside its own Flask app context.
 
     A `BusinessRuleError` from the services becomes a non-retryable ApplicationError
-    carrying the same message and type name.
+    carrying the same message and type name; another `ExpectedFailure` (a provider briefly
+    down) a retryable one under its class name, so `monitored_activity` logs both as one
+    line (see workers.temporal.failures).
     """
 
     @functools.wraps(fn)
     def wrapper(*args: Any) -> T:
         with bound_app().app_context():
+            # An audit event written here comes from a worker, not a command line.
+            g.audit_origin = "worker"
             try:
                 return fn(*args)
             except BusinessRuleError as exc:
                 raise ApplicationError(exc.message, type=exc.type_name, non_retryable=True) from exc
+            except ExpectedFailure as exc:
+                raise ApplicationError(str(exc), type=type(exc).__name__) from exc
             finally:
                 db.session.remove()
 

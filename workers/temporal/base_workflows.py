@@ -22,7 +22,7 @@ from workers.temporal.search_attributes import (
 
 R = TypeVar("R")
 
-DOMAINS = ("payments", "bookings", "practitioners")
+DOMAINS = ("payments", "bookings", "practitioners", "maintenance")
 
 
 def queue_prefix() -> str:

@@ -7,29 +7,164 @@ Each command is a plain function with a thin click wrapper (flaskr style).
 from __future__ import annotations
 
 import asyncio
-import getpass
+import contextvars
+import dataclasses
+import functools
 import json
 import secrets
 import time
-from dataclasses import asdict, is_dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
+from dashboard.extensions import db
 from dashboard.forms import missing_references
 from dashboard.gateway import gateway
+from dashboard.services import audit
 from dashboard.temporal import GatewayError, StartedRun, run_ui_url
 from workers.temporal import registry
-from workers.temporal.inputs import InputError, parse_input, parse_kwargs, positional_values
+from workers.temporal.inputs import (
+    SERVER_FILLED,
+    InputError,
+    parse_input,
+    parse_kwargs,
+    positional_values,
+    refuse_server_filled,
+)
 
 
 def cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no user database entry in some containers
-        return "cli:unknown"
+    """Who runs this command: `user@host` (the requester of what it starts, the actor of
+    what it sends, and the actor of its audit event)."""
+    return audit.cli_actor()
+
+
+# --- every state-changing command is audited -------------------------------------------
+#
+# One mechanism: `audit_commands` wraps the callback of every command below app.cli that
+# is not read-only, so a new command is audited without remembering to. Each invocation
+# writes one event like a console action: actor user@host, role and client "cli", the
+# command's arguments as parameters (redacted and bounded by the audit writer), the
+# workflow it reached as target, outcome success / invalid (refused before anything was
+# sent) / error (Temporal or something else failed).
+
+# Commands that change nothing (run paths as typed after `flask`).
+READ_ONLY_COMMANDS = frozenset(
+    {
+        "list-workflows",
+        "start-worker",
+        "start-all-workers",
+        "ledger check",
+        "audit verify",
+        "schedules list",
+        "trigger-booking-workflows progress",
+        "trigger-practitioner-workflows progress",
+    }
+)
+# Groups owned by extensions (flask-migrate's `db`): their commands are not ours.
+FOREIGN_GROUPS = frozenset({"db"})
+
+
+@dataclass
+class _CommandTrail:
+    targets: list[str] = dataclasses.field(default_factory=list)
+    sent: bool = False
+
+
+_trail: contextvars.ContextVar[_CommandTrail | None] = contextvars.ContextVar(
+    "cli_trail", default=None
+)
+
+
+def note_target(target: str, *, sent: bool = False) -> None:
+    """Name what the running command acts on (the audit event's target); `sent` marks
+    that something left for Temporal, so a later failure is an "error", not "invalid"."""
+    trail = _trail.get()
+    if trail is not None:
+        trail.sent = trail.sent or sent
+        if target not in trail.targets:
+            trail.targets.append(target)
+
+
+def note_temporal_call(target: str) -> None:
+    """Called just before a command sends something to Temporal."""
+    note_target(target, sent=True)
+
+
+def _audited(path: str, callback: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(callback)
+    @with_appcontext
+    def run(*args: Any, **kwargs: Any) -> Any:
+        trail = _CommandTrail()
+        token = _trail.set(trail)
+        params = {"command": path, **{k: _param(v) for k, v in kwargs.items()}}
+        reason = str(kwargs.get("reason") or "")
+
+        def write(outcome: str, detail: str = "") -> None:
+            if outcome != "success":
+                db.session.rollback()  # a failed command's half-done work is not kept
+            # on success the event commits together with anything the command left open
+            audit.record(
+                action=f"cli.{path.replace(' ', '.')}"[:80],
+                target=", ".join(trail.targets)[:300] or f"command:{path}",
+                outcome=outcome,
+                params=params,
+                reason=reason,
+                detail=detail,
+            )
+
+        try:
+            result = callback(*args, **kwargs)
+        except click.ClickException as exc:
+            write("error" if trail.sent else "invalid", exc.format_message())
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            code = getattr(exc, "code", 1)
+            if code not in (0, None):
+                write("error", f"stopped ({type(exc).__name__} {code})")
+            else:
+                write("success")
+            raise
+        except Exception as exc:
+            write("error", f"{type(exc).__name__}: {exc}")
+            raise
+        else:
+            write("success")
+            return result
+        finally:
+            _trail.reset(token)
+
+    run.__estuary_audited__ = True  # type: ignore[attr-defined]
+    return run
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [str(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
+
+
+def audit_commands(group: click.Group, prefix: str = "") -> None:
+    """Wrap every state-changing command under `group` (once: commands are module-level
+    objects shared by every app the process creates)."""
+    for name, command in group.commands.items():
+        path = f"{prefix} {name}".strip()
+        if path in READ_ONLY_COMMANDS or path in FOREIGN_GROUPS:
+            continue
+        if isinstance(command, click.Group):
+            audit_commands(command, path)
+            continue
+        callback = command.callback
+        if callback is None or getattr(callback, "__estuary_audited__", False):
+            continue
+        command.callback = _audited(path, callback)
 
 
 def _jsonable(value: Any) -> Any:
@@ -47,6 +182,8 @@ def start_and_report(
     """Start a workflow, print its id and Web UI link, optionally follow it to the end."""
     gw = gateway()
     try:
+        wf = registry.workflow(workflow_name)
+        note_temporal_call(f"workflow:{wf.spec.business_id(payload, datetime.now(UTC))}")
         started = gw.start(workflow_name, payload, triggered_by=cli_actor(), reason=reason)
     except GatewayError as exc:
         raise click.ClickException(exc.message) from None
@@ -133,6 +270,9 @@ def trigger_workflow(
             if key in values:
                 raise InputError({key: "given both positionally and as --kwargs"})
             values[key] = value
+        refuse_server_filled(wf.spec.input_type, values)
+        names = {f.name for f in dataclasses.fields(wf.spec.input_type)}
+        values.update({name: cli_actor() for name in SERVER_FILLED if name in names})
         payload = parse_input(wf.spec.input_type, values)
         problems = missing_references(payload)
         if problems:
@@ -228,6 +368,7 @@ def register_commands(app: Flask) -> None:
             user = create_user(email=email, name=name or email, role=role, password=password)
         except StaffError as exc:
             raise click.ClickException(exc.message) from None
+        note_target(f"staff:{user.id}")
         click.echo(f"Created {user.email} ({user.role}). Password: {password}")
 
     app.cli.add_command(users)
@@ -236,17 +377,25 @@ def register_commands(app: Flask) -> None:
 
     app.cli.add_command(schedules_cli)
 
+    from workers.temporal.deployment_cli import deployment_cli
+
+    app.cli.add_command(deployment_cli)
+
     for d in registry.domains().values():
         for command in d.commands:
             app.cli.add_command(command)
 
+    audit_commands(app.cli)
+
 
 def _run_workers(app: Flask, names: list[str], task_queue: str | None) -> None:
     from workers.temporal.client import TemporalUnreachable
+    from workers.temporal.telemetry import TelemetrySettingError
+    from workers.temporal.versioning import VersioningSettingsError
     from workers.temporal.worker import run_workers
 
     click.echo(f"Starting workers for: {', '.join(names)}")
     try:
         asyncio.run(run_workers(app, names, task_queue))
-    except TemporalUnreachable as exc:
+    except (TemporalUnreachable, TelemetrySettingError, VersioningSettingsError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -17,6 +17,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from workers.temporal import failures
 
 log = logging.getLogger("estuary.activity")
 
@@ -78,7 +81,13 @@ def spec_of(cls: type) -> WorkflowSpec | None:
 
 
 def monitored_activity(fn: Callable[..., T]) -> Callable[..., T]:
-    """Log start, end, duration and failure of an activity with workflow id and attempt."""
+    """Log start, end, duration and failure of an activity with workflow id and attempt.
+
+    An expected failure (a business refusal, a provider declining or briefly down) is one
+    WARNING line with its reason and no traceback; the SDK's own record of it is dropped
+    (`failures.DropLoggedActivityFailures`). An unexpected one is an ERROR line here, and
+    the SDK's record keeps the traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any) -> T:
@@ -89,15 +98,36 @@ def monitored_activity(fn: Callable[..., T]) -> Callable[..., T]:
         try:
             result = fn(*args)
         except Exception as exc:
-            log.warning(
-                "activity failed %s after %.3fs: %s: %s",
-                where,
-                time.monotonic() - started,
-                type(exc).__name__,
-                exc,
-            )
+            elapsed = time.monotonic() - started
+            reason = failures.expected_reason(exc)
+            if reason is not None:
+                log.warning(
+                    "activity refused %s after %.3fs: %s%s",
+                    where,
+                    elapsed,
+                    reason,
+                    _retry_note(exc, info),
+                )
+                failures.mark_logged(exc)
+            else:
+                log.error(
+                    "activity failed %s after %.3fs: %s",
+                    where,
+                    elapsed,
+                    failures.failure_summary(exc),
+                )
             raise
         log.info("activity done %s in %.3fs", where, time.monotonic() - started)
         return result
 
     return wrapper
+
+
+def _retry_note(exc: BaseException, info: activity.Info) -> str:
+    """What Temporal does next with this failure, as far as the activity can tell."""
+    if isinstance(exc, ApplicationError) and exc.non_retryable:
+        return ""
+    limit = info.retry_policy.maximum_attempts if info.retry_policy else 0
+    if limit and info.attempt >= limit:
+        return "; last attempt"
+    return "; will be retried"

@@ -18,12 +18,23 @@ import dataclasses
 import re
 import typing
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 MAX_MONEY_CENTS = 1_000_000_000  # 10 million in major units: far above any real payout
-MAX_ID = 2**63 - 1
+# Ids and integers are stored in 32-bit INTEGER columns (PostgreSQL `integer`).
+MAX_ID = 2**31 - 1
+MIN_INT = -(2**31)
+MAX_INT = 2**31 - 1
 DEFAULT_MAX_LENGTH = 500
+
+# What people may type for numbers: ASCII digits only. No sign, spaces, underscores,
+# exponents or other scripts' digits: Python's int() and Decimal() accept all of those
+# (`int("\uff11\uff10") == 10`, `int(" +1_0 ") == 10`), which is why nothing here calls them on
+# text that has not matched one of these first.
+_MONEY_RE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?", re.ASCII)
+_UNSIGNED_RE = re.compile(r"[0-9]{1,12}", re.ASCII)
+_SIGNED_RE = re.compile(r"-?[0-9]{1,12}", re.ASCII)
+_NUMBERISH_RE = re.compile(r"[-+]?[0-9]*\.?[0-9]*", re.ASCII)
 
 
 class InputError(ValueError):
@@ -34,22 +45,90 @@ class InputError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
+# Who acts: filled by the server (the signed-in user, or `user@host` of a command line).
+SERVER_FILLED = ("actor", "requested_by", "triggered_by")
+
+
+def is_internal_field(f: dataclasses.Field) -> bool:
+    """Fields a person never sets: continuation state and settings taken from the config
+    (metadata `internal`, or help text starting "Internal" / "Filled from")."""
+    if f.metadata.get("internal"):
+        return True
+    help_text = str(f.metadata.get("help", "")).lower()
+    return help_text.startswith(("internal", "filled from"))
+
+
+def server_filled_fields(input_type: type) -> set[str]:
+    """The fields of `input_type` only the server may fill: who acts, and the settings
+    and state the server copies in (approval thresholds, continuation totals)."""
+    return {
+        f.name
+        for f in dataclasses.fields(input_type)
+        if f.name in SERVER_FILLED or is_internal_field(f)
+    }
+
+
+def refuse_server_filled(input_type: type, given: Any) -> None:
+    """Raise InputError naming every server-filled field among `given` (names a caller
+    typed: `--kwargs`, form fields, an API body), so who asked is never the caller's say."""
+    # The who-acts names are refused even where the input has no such field: a request
+    # that sends one is trying to say who acted.
+    names = server_filled_fields(input_type) | set(SERVER_FILLED)
+    errors = {
+        name: (
+            "is filled in by the server (the signed-in user, or user@host for a command); "
+            "it cannot be given"
+            if name in SERVER_FILLED
+            else "is filled in by the server from its settings; it cannot be given"
+        )
+        for name in given
+        if name in names
+    }
+    if errors:
+        raise InputError(errors)
+
+
+def _shown(raw: str) -> str:
+    return repr(raw if len(raw) <= 40 else raw[:40] + "…")
+
+
+def _why_not_a_number(raw: str, *, decimals: bool) -> str:
+    """The most useful reason a text is not a plain ASCII number ("" if none stands out)."""
+    if raw != raw.strip() or any(ch.isspace() for ch in raw):
+        return "it contains spaces; type the number alone"
+    if any(ch.isnumeric() and not ("0" <= ch <= "9") for ch in raw):
+        return "use the digits 0-9"
+    if raw.startswith("+"):
+        return "no '+' sign"
+    if "_" in raw:
+        return "digits only, no '_'"
+    if "e" in raw.lower() and any("0" <= ch <= "9" for ch in raw):
+        return "plain digits, not exponent form"
+    if decimals and raw.count(".") == 1 and re.fullmatch(r"[0-9]*\.[0-9]{3,}", raw, re.ASCII):
+        return "more than two decimal places"
+    return ""
+
+
 def parse_money(text: str, *, allow_zero: bool = False) -> int:
-    """An amount in major units ("12.50") as integer cents, refusing anything inexact."""
-    raw = str(text).strip()
-    if not re.fullmatch(r"[+-]?\d+(\.\d+)?", raw):
-        raise ValueError(f"{raw!r} is not an amount (use digits like 12.50)")
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation:
-        raise ValueError(f"{raw!r} is not an amount") from None
-    if amount != amount.quantize(Decimal("0.01")):
-        raise ValueError(f"{raw} has more than two decimal places")
-    cents = int(amount * 100)
-    if cents < 0 or (cents == 0 and not allow_zero):
-        raise ValueError("must be greater than zero" if not allow_zero else "must not be negative")
+    """An amount in major units ("12.50") as integer cents: ASCII digits, at most one
+    decimal point and two decimals; anything else is refused, never normalised."""
+    raw = str(text)
+    top = f"must be at most {MAX_MONEY_CENTS // 100:,}.00"
+    if raw.startswith("-") and _MONEY_RE.fullmatch(raw[1:]):
+        raise ValueError("must not be negative" if allow_zero else "must be greater than zero")
+    if not _MONEY_RE.fullmatch(raw):
+        if re.fullmatch(r"[0-9]{11,}(\.[0-9]{0,2})?", raw, re.ASCII):
+            raise ValueError(top)
+        why = _why_not_a_number(raw, decimals=True) or "use digits like 12.50"
+        if why == "more than two decimal places":
+            raise ValueError(f"{raw} has more than two decimal places")
+        raise ValueError(f"{_shown(raw)} is not an amount: {why}")
+    whole, _, fraction = raw.partition(".")
+    cents = int(whole) * 100 + int((fraction + "00")[:2])
+    if cents == 0 and not allow_zero:
+        raise ValueError("must be greater than zero")
     if cents > MAX_MONEY_CENTS:
-        raise ValueError(f"must be at most {MAX_MONEY_CENTS // 100:,}.00")
+        raise ValueError(top)
     return cents
 
 
@@ -59,26 +138,57 @@ def format_money(cents: int, currency: str = "USD") -> str:
     return f"{sign}{cents // 100:,}.{cents % 100:02d} {currency}"
 
 
+def is_id_text(text: str) -> bool:
+    """True if `text` is an id the database can hold (ASCII digits, 1..MAX_ID)."""
+    return bool(_UNSIGNED_RE.fullmatch(text)) and 1 <= int(text) <= MAX_ID
+
+
 def parse_id(text: str) -> int:
-    raw = str(text).strip()
-    if not re.fullmatch(r"\d{1,19}", raw):
-        raise ValueError(f"{raw!r} is not an id (a positive whole number)")
-    value = int(raw)
-    if value < 1 or value > MAX_ID:
-        raise ValueError(f"{raw!r} is not an id (a positive whole number)")
-    return value
+    """A row id: ASCII digits, 1 to MAX_ID (the INTEGER column's range)."""
+    raw = str(text)
+    if is_id_text(raw):
+        return int(raw)
+    if re.fullmatch(r"[0-9]+", raw, re.ASCII):
+        why = f"ids are whole numbers from 1 to {MAX_ID}"
+    else:
+        why = _why_not_a_number(raw, decimals=False) or "a positive whole number"
+    raise ValueError(f"{_shown(raw)} is not an id: {why}")
 
 
 def parse_int(text: str, *, lo: int | None = None, hi: int | None = None) -> int:
-    raw = str(text).strip()
-    if not re.fullmatch(r"[+-]?\d{1,18}", raw):
-        raise ValueError(f"{raw!r} is not a whole number")
+    """A whole number in ASCII digits (a leading '-' allowed), within [lo, hi] and the
+    INTEGER column's range."""
+    raw = str(text)
+    lo = MIN_INT if lo is None else max(lo, MIN_INT)
+    hi = MAX_INT if hi is None else min(hi, MAX_INT)
+    if not _SIGNED_RE.fullmatch(raw):
+        if re.fullmatch(r"-?[0-9]+", raw, re.ASCII):
+            raise ValueError(
+                f"must be at least {lo}" if raw.startswith("-") else f"must be at most {hi}"
+            )
+        why = _why_not_a_number(raw, decimals=False) or "digits 0-9 only"
+        raise ValueError(f"{_shown(raw)} is not a whole number: {why}")
     value = int(raw)
-    if lo is not None and value < lo:
+    if value < lo:
         raise ValueError(f"must be at least {lo}")
-    if hi is not None and value > hi:
+    if value > hi:
         raise ValueError(f"must be at most {hi}")
     return value
+
+
+def query_int(
+    args: Any, name: str, default: int, *, lo: int = 1, hi: int = MAX_INT
+) -> tuple[int, str | None]:
+    """A query-string integer (`?page=2`): (value, None), or (default, message) when the
+    text is not a plain ASCII number within [lo, hi]. An absent or empty value is the
+    default."""
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default, None
+    try:
+        return parse_int(str(raw), lo=lo, hi=hi), None
+    except ValueError as exc:
+        return default, str(exc)
 
 
 def parse_datetime(text: str) -> datetime:

@@ -20,6 +20,7 @@ import click
 
 import workers
 from workers.temporal.decorators import WorkflowSpec, spec_of
+from workers.temporal.inputs import is_internal_field
 
 CORE_PACKAGE = "temporal"
 
@@ -138,12 +139,8 @@ def _type_name(tp: Any) -> str:
 
 
 def field_is_internal(f: dataclasses.Field) -> bool:
-    """Fields a person never sets: continuation state and settings taken from the config
-    (metadata `internal`, or help text starting "Internal" / "Filled from")."""
-    if f.metadata.get("internal"):
-        return True
-    help_text = str(f.metadata.get("help", "")).lower()
-    return help_text.startswith(("internal", "filled from"))
+    """Fields a person never sets (`inputs.is_internal_field` holds the one rule)."""
+    return is_internal_field(f)
 
 
 def input_fields(input_type: type) -> list[InputField]:

@@ -18,14 +18,18 @@ from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
     Worker,
+    WorkerDeploymentConfig,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
 
-from workers.temporal import registry
+from workers.temporal import failures, registry
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.client import connect
 from workers.temporal.decorators import spec_of
+from workers.temporal.heartbeat import ActivitySlots, HeartbeatWriter, build_id_of, process_identity
+from workers.temporal.telemetry import worker_runtime
+from workers.temporal.versioning import deployment_config
 
 log = logging.getLogger("estuary.worker")
 
@@ -47,13 +51,25 @@ class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
                 (workflow.now() - started).total_seconds(),
             )
             raise
-        except BaseException as exc:
-            workflow.logger.warning(
-                "workflow ended without result %s id=%s after %ss: %s",
+        except asyncio.CancelledError:
+            workflow.logger.info(
+                "workflow cancelled %s id=%s after %ss",
                 info.workflow_type,
                 info.workflow_id,
                 (workflow.now() - started).total_seconds(),
-                type(exc).__name__,
+            )
+            raise
+        except BaseException as exc:
+            # One line with the reason; an unexpected error (a bug) also gets the SDK's
+            # "Failed activation" record with its traceback, an expected one does not.
+            reason = failures.expected_reason(exc)
+            log_line = workflow.logger.warning if reason is not None else workflow.logger.error
+            log_line(
+                "workflow failed %s id=%s after %ss: %s",
+                info.workflow_type,
+                info.workflow_id,
+                (workflow.now() - started).total_seconds(),
+                reason or failures.failure_summary(exc),
             )
             raise
         workflow.logger.info(
@@ -82,8 +98,11 @@ def build_worker(
     executor: ThreadPoolExecutor,
     max_concurrent_activities: int = 20,
     identity: str | None = None,
+    extra_interceptors: Sequence[Interceptor] = (),
+    deployment: WorkerDeploymentConfig | None = None,
 ) -> Worker:
     d = registry.domain(domain_name)
+    failures.install_log_filter()
     return Worker(
         client,
         task_queue=task_queue,
@@ -91,9 +110,10 @@ def build_worker(
         activities=d.activities,
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
-        interceptors=[MonitoringInterceptor()],
+        interceptors=[MonitoringInterceptor(), *extra_interceptors],
         graceful_shutdown_timeout=timedelta(seconds=20),
         identity=identity,
+        deployment_config=deployment,
     )
 
 
@@ -107,13 +127,20 @@ async def run_workers(
     """
     for name in domain_names:
         registry.domain(name)  # unknown domain: LookupError before connecting
+    # Bad versioning settings: VersioningSettingsError before connecting.
+    deployments = {name: deployment_config(app.config, name) for name in domain_names}
     bind_app(app)
     config = app.config
-    client = await connect(config, identity=None)
+    identity = process_identity()
+    # The SDK's Prometheus exporter binds WORKER_METRICS_ADDRESS when the runtime is made
+    # (a bad or taken address stops the start here, before connecting).
+    runtime = worker_runtime(config)
+    client = await connect(config, identity=identity, runtime=runtime)
     bind_client(client)
     prefix = config.get("TEMPORAL_TASK_QUEUE_PREFIX", "")
     max_acts = int(config.get("WORKER_MAX_CONCURRENT_ACTIVITIES", 20))
     executor = ThreadPoolExecutor(max_workers=max_acts * len(domain_names) + 2)
+    slots = ActivitySlots()
     workers_ = [
         build_worker(
             client,
@@ -121,22 +148,44 @@ async def run_workers(
             task_queue=task_queue or f"{prefix}{name}",
             executor=executor,
             max_concurrent_activities=max_acts,
+            extra_interceptors=[slots],
+            deployment=deployments[name],
         )
         for name in domain_names
     ]
+    heartbeat = HeartbeatWriter(
+        app,
+        identity=identity,
+        task_queues=[w.task_queue for w in workers_],
+        build_id=build_id_of(workers_[0]) if workers_ else None,
+        slots=slots,
+        max_slots=max_acts * len(workers_),
+        interval_seconds=int(config.get("WORKER_HEARTBEAT_SECONDS", 15)),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = time.monotonic()
     tasks = [asyncio.create_task(w.run()) for w in workers_]
-    for w in workers_:
-        log.info("worker polling task queue %s", w.task_queue)
+    for name, w in zip(domain_names, workers_, strict=True):
+        version = deployments[name]
+        log.info(
+            "worker polling task queue %s%s",
+            w.task_queue,
+            f" as {version.version.deployment_name}:{version.version.build_id}"
+            if version
+            else " (unversioned)",
+        )
+    heartbeat_stop = asyncio.Event()
+    beating = asyncio.create_task(heartbeat.run(heartbeat_stop))
     stopper = asyncio.create_task(stop.wait())
     _done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     log.info("shutting down workers (ran %.0fs)", time.monotonic() - started)
     await asyncio.gather(*(w.shutdown() for w in workers_ if w.is_running), return_exceptions=True)
     results = await asyncio.gather(*tasks, return_exceptions=True)
+    heartbeat_stop.set()
+    await asyncio.gather(beating, return_exceptions=True)
     stopper.cancel()
     executor.shutdown(wait=True)
     errors = [r for r in results if isinstance(r, BaseException)]

@@ -1,0 +1,63 @@
+"""Maintenance workflows. Deterministic code only: the sandbox re-imports this module."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+from workers.maintenance.shared import (
+    AnchorResult,
+    PruneResult,
+    SecurityUpkeepInput,
+    SecurityUpkeepResult,
+)
+from workers.temporal import policies
+from workers.temporal.base_workflows import BaseWorkflow
+from workers.temporal.decorators import monitored_workflow
+
+with workflow.unsafe.imports_passed_through():
+    from workers.maintenance import activities
+
+
+@workflow.defn
+@monitored_workflow(
+    domain="maintenance",
+    input=SecurityUpkeepInput,
+    description=(
+        "Prunes old sign-in attempts and ended sessions, and anchors the audit chain head "
+        "in the anchor file outside the database (every 5 minutes on a schedule)."
+    ),
+    business_id=lambda inp, now: f"maintenance-security-upkeep-{now:%Y%m%d-%H%M%S}",
+    entity_type="audit",
+    entity_id=lambda inp: "all",
+)
+class SecurityUpkeepWorkflow(BaseWorkflow):
+    def __init__(self) -> None:
+        self._step = "starting"
+        self._done: list[str] = []
+
+    @workflow.run
+    async def run(self, inp: SecurityUpkeepInput) -> SecurityUpkeepResult:
+        # Anchor first: it is the step whose delay matters (a deletion between two anchors
+        # is only caught by the next one); pruning can wait for the next firing.
+        self._step = "anchoring the audit chain head"
+        anchored = await self.execute_activity(
+            activities.anchor_audit_head, policy=policies.DATABASE, result_type=AnchorResult
+        )
+        self._done.append("anchored the audit chain head")
+        self._step = "pruning sign-in records"
+        pruned = await self.execute_activity(
+            activities.prune_signin_records, policy=policies.DATABASE, result_type=PruneResult
+        )
+        self._done.append("pruned sign-in records")
+        self._step = "done"
+        return SecurityUpkeepResult(pruned=pruned, anchored=anchored)
+
+    @workflow.query
+    def progress(self) -> dict:
+        return {
+            "step": self._step,
+            "stage": self._step,
+            "steps_done": list(self._done),
+            "waiting_for": None,
+            "waiting_until": None,
+        }
