@@ -118,6 +118,9 @@ def why_not(user: StaffUser, payout: Payout, approvals: list[PayoutApproval]) ->
         return f"your role ({user.role}) does not decide payouts"
     if payout.status != "pending_approval":
         return f"already decided: the payout is {payout.status.replace('_', ' ')}"
+    rejected = next((a for a in approvals if a.decision == "reject"), None)
+    if rejected is not None:
+        return f"already rejected by {rejected.approver} ({rejected.reason_code}): final"
     if _same_person(user.email, payout.requested_by):
         return "you requested this payout: another approver must decide"
     if any(_same_person(a.approver, user.email) for a in approvals):

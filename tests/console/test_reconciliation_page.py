@@ -85,3 +85,46 @@ def test_a_clean_book_says_it_matches(app):
 def test_signed_out_is_sent_to_sign_in(app):
     response = app.test_client().get("/reconciliation/")
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
+def test_a_payout_with_a_recorded_rejection_offers_no_decision(app):
+    """Issue 10: a rejection recorded on a payout whose run was terminated before closing
+    it is final in the console too (the workflow and the service refuse it as well)."""
+    from dashboard.models import PayoutApproval
+    from tests.console.write_support import unreachable_gateway
+
+    gw = unreachable_gateway(app)
+    pid = seed_practitioner(app, balance_cents=70_000)
+    with app.app_context():
+        payout = Payout(
+            practitioner_id=pid,
+            amount_cents=60_000,
+            status="pending_approval",
+            idempotency_key=f"payout:payments-payout-{pid}-x:1",
+            workflow_id=f"payments-payout-{pid}-x",
+            requested_by="requester@test.local",
+            approvals_required=1,
+        )
+        db.session.add(payout)
+        db.session.flush()
+        db.session.add(
+            PayoutApproval(
+                payout_id=payout.id,
+                approver="first@test.local",
+                decision="reject",
+                amount_cents=60_000,
+                payee_id=pid,
+                reason_code="suspected_fraud",
+            )
+        )
+        db.session.commit()
+        payout_id = payout.id
+    approver, _ = login(app, "approver")
+    page = _text(approver.get("/approvals/"))
+    assert "Already rejected by first@test.local (suspected_fraud): final." in page
+    assert f'data-testid="approve-{payout_id}"' not in page
+    refused = approver.post(
+        f"/approvals/{payout_id}/approve",
+        data={"amount_cents": "600.00", "practitioner_id": str(pid)},
+    )
+    assert refused.status_code == 409 and gw.calls == 0
