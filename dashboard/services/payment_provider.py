@@ -8,8 +8,9 @@ transfer: that is what makes a retried, reset or restarted payout move money onc
 
 A transfer is first `processing` (accepted, money not yet out), then `paid`. With
 PROVIDER_PROCESSING_SECONDS > 0 it stays processing that long after it was accepted, as a
-real provider's bank transfer does; asking by key reports the state, and the transfer
-becomes paid on the first look after `settles_at`. The default (0) pays at once.
+real provider's bank transfer does: the row records `processing` and `settles_at`, and
+every answer (by key, or the statement) reports it paid once `settles_at` has passed.
+The default (0) records it paid at once.
 
 Fault switches (app config, read on every call; tests mutate them; the first three and the
 two PROVIDER_* delays can also come from the environment so a worker subprocess can be
@@ -117,39 +118,29 @@ def _id_set(name: str) -> set[int]:
 def find_transfer(idempotency_key: str) -> TransferReceipt | None:
     """The transfer made under a key, if any (asks the provider, not the caller's session).
 
-    A processing transfer whose `settles_at` has passed is paid out now (the provider's
-    own state change, committed on its side)."""
+    Read only: a processing transfer whose `settles_at` has passed is reported paid (the
+    provider's state is a function of time), so asking never writes and never waits on
+    a lock the caller holds (SQLite has one writer)."""
     with Session(db.engine) as session:
         row = session.scalar(select(Transfer).where(Transfer.idempotency_key == idempotency_key))
         if row is None:
             return None
-        if _due(row):
-            row.status = "paid"
-            session.commit()
         return _receipt(row, created=False)
 
 
-def _due(row: Transfer) -> bool:
-    if row.status != "processing":
-        return False
-    return row.settles_at is None or row.settles_at <= utcnow()
+def transfer_status(row: Transfer) -> str:
+    """processing until `settles_at`, then paid."""
+    if row.status == "processing" and (row.settles_at is None or row.settles_at <= utcnow()):
+        return "paid"
+    return row.status or "paid"
 
 
 def list_transfers(after_id: int = 0, limit: int = 500) -> list[TransferReceipt]:
-    """The provider's transfers in id order (its statement), settling any that are due."""
+    """The provider's transfers in id order (its statement). Read only."""
     with Session(db.engine) as session:
-        rows = list(
-            session.scalars(
-                select(Transfer).where(Transfer.id > after_id).order_by(Transfer.id).limit(limit)
-            )
+        rows = session.scalars(
+            select(Transfer).where(Transfer.id > after_id).order_by(Transfer.id).limit(limit)
         )
-        changed = False
-        for row in rows:
-            if _due(row):
-                row.status = "paid"
-                changed = True
-        if changed:
-            session.commit()
         return [_receipt(r, created=False) for r in rows]
 
 
@@ -234,7 +225,7 @@ def _receipt(row: Transfer, *, created: bool) -> TransferReceipt:
         provider_reference=row.provider_reference,
         amount_cents=row.amount_cents,
         created=created,
-        status=row.status or "paid",
+        status=transfer_status(row),
     )
 
 
