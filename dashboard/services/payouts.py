@@ -190,11 +190,6 @@ def _view(payout: Payout, *, reused: bool, closed_rejected: list[int] | None = N
     )
 
 
-def load_request(payout_id: int) -> PayoutView:
-    """The payout as a request: requester, amount, payee, decisions recorded so far."""
-    return _view(get_payout(payout_id), reused=True)
-
-
 def create_payout(
     *,
     workflow_id: str,

@@ -48,7 +48,6 @@ from workers.payments.shared import (
     GoneRunsResult,
     LedgerReconciliationResult,
     LoadPackageInput,
-    LoadPayoutRequestInput,
     MarkReconcilingInput,
     NotifyPayoutInput,
     OpenPayoutRow,
@@ -296,14 +295,6 @@ def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
         run_id=inp.run_id,
     )
     return PayoutRecord(**view.__dict__)
-
-
-@activity.defn(name="load_payout_request")
-@monitored_activity
-@app_activity
-def load_payout_request(inp: LoadPayoutRequestInput) -> PayoutRecord:
-    """The payout as recorded: requester, amount, payee, approvals and rejection."""
-    return PayoutRecord(**payouts.load_request(inp.payout_id).__dict__)
 
 
 @activity.defn(name="record_payout_decision")

@@ -356,11 +356,6 @@ class CreatePayoutInput:
 
 
 @dataclass
-class LoadPayoutRequestInput:
-    payout_id: int
-
-
-@dataclass
 class PayoutRecord:
     payout_id: int
     idempotency_key: str
