@@ -39,9 +39,9 @@ from dashboard.services import ledger, notifications, ops_flags, payment_provide
 from dashboard.services.errors import BusinessRuleError, NotFoundError
 from workers.payments import approval_rules
 
-# Open: the money is held and the request is alive. In doubt: money may have left.
+# Open: the money is held and the request is alive (processing / reconciling: money may
+# have left already, so it is never released without asking the provider).
 OPEN = ("pending_approval", "approved", "processing", "reconciling")
-IN_DOUBT = ("processing", "reconciling")
 # A run under the same workflow id finds these and never starts a new payout beside them.
 UNFINISHED = (*OPEN, "paid")
 CLOSED_WITHOUT_PAYMENT = ("failed", "rejected", "expired", "cancelled", "released")
