@@ -1,30 +1,37 @@
 # `make run`: set everything up and start Temporal + workers + console with demo data.
 # `make test`: set everything up and run the whole suite.
+# `make lock`: recompile requirements.txt / requirements-dev.txt from pyproject.toml.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum requirements.txt | cut -c1-12)
+# The dev lock (runtime + dev tools, every package pinned with its hashes) is what the
+# venv gets; the stamp names its hash, so a changed lock reinstalls.
+LOCK := requirements-dev.txt
+STAMP := $(VENV)/.installed-$(shell sha1sum $(LOCK) | cut -c1-12)
+UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock"
 export FLASK_APP := dashboard
 
-.PHONY: setup run test test-fast lint format migrate seed bench record-histories clean
+.PHONY: setup run test test-fast lint format migrate seed bench record-histories lock clean
 
-$(STAMP): requirements.txt
+$(STAMP): $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 migrate: setup
-	mkdir -p var
+	mkdir -p "$${ESTUARY_VAR_DIR:-var}"
 	$(BIN)/flask db upgrade
 
 seed: migrate
 	$(BIN)/flask seed-demo
 
-run: seed
+# The supervisor checks the ports first, then migrates and seeds, then starts everything.
+run: setup
 	$(BIN)/python scripts/run_dev.py
 
 test: setup
@@ -51,6 +58,12 @@ bench: setup
 	$(BIN)/python bench/batch_payout.py $(BENCH_BATCH_ARGS)
 	$(BIN)/python bench/runs_page.py $(BENCH_RUNS_ARGS)
 	$(BIN)/python bench/history_render.py $(BENCH_HISTORY_ARGS)
+
+# Runtime lock (the production install) and dev lock, from pyproject.toml. Run it after
+# changing a dependency there; `make` then installs the new dev lock.
+lock: setup
+	$(UV_COMPILE) -o requirements.txt
+	$(UV_COMPILE) --group dev -o requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

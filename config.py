@@ -65,6 +65,17 @@ def _cents_map(name: str) -> dict[str, int]:
     return out
 
 
+def _str_map(name: str) -> dict[str, str]:
+    """`key=value,key=value` (e.g. `payments-weekly-batch-payout=Europe/London`)."""
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in os.environ.get(name, "").split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise RuntimeError(f"{name} must look like key=value,key=value, got {part!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def _dev_key(filename: str) -> str:
     """A random key kept in var/ so dev sessions (and the dev audit chain) survive
     restarts; never used in production."""
@@ -151,7 +162,13 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or None  # filled in by init()
 
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'estuary.db'}")
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # Engine options are derived in create_app (dashboard/database.py): a pool as large as
+    # a worker's activity threads unless DATABASE_POOL_SIZE says otherwise.
+    DATABASE_POOL_SIZE = _int("DATABASE_POOL_SIZE", 0)  # 0: derived
+    # SQLite only: how long a writer waits for the lock before "database is locked".
+    DATABASE_BUSY_TIMEOUT_SECONDS = _int("DATABASE_BUSY_TIMEOUT_SECONDS", 15)
+    # /readyz: how long the staff table read may take before the console says not ready.
+    READYZ_DATABASE_TIMEOUT_SECONDS = _int("READYZ_DATABASE_TIMEOUT_SECONDS", 2)
 
     TEMPORAL_ADDRESS = os.environ.get("TEMPORAL_ADDRESS", "127.0.0.1:7233")
     TEMPORAL_NAMESPACE = os.environ.get("TEMPORAL_NAMESPACE", "default")
@@ -169,6 +186,12 @@ class Config:
     TEMPORAL_RPC_TIMEOUT = _int("TEMPORAL_RPC_TIMEOUT", 5)
     TEMPORAL_CONNECT_TIMEOUT = _int("TEMPORAL_CONNECT_TIMEOUT", 3)
     WORKER_MAX_CONCURRENT_ACTIVITIES = _int("WORKER_MAX_CONCURRENT_ACTIVITIES", 20)
+    # Seconds the home page's Temporal counts are reused by this process (0: never).
+    HOME_COUNTS_CACHE_SECONDS = _int("HOME_COUNTS_CACHE_SECONDS", 10)
+    # Time zone of every schedule's cron (IANA name), and per-schedule overrides
+    # (`schedule_id=Zone,...`): a 06:00 payout should mean 06:00 where the finance team is.
+    SCHEDULE_TIME_ZONE = os.environ.get("SCHEDULE_TIME_ZONE", "UTC")
+    SCHEDULE_TIME_ZONES = _str_map("SCHEDULE_TIME_ZONES")
     # Worker Deployment Versioning (workers/temporal/versioning.py); empty: unversioned.
     WORKER_DEPLOYMENT_NAME = os.environ.get("WORKER_DEPLOYMENT_NAME", "")
     WORKER_BUILD_ID = os.environ.get("WORKER_BUILD_ID", "")

@@ -28,9 +28,24 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
 
     configure_logging(str(app.config["LOG_LEVEL"]), str(app.config["LOG_FORMAT"]))
 
+    from dashboard.database import activity_threads, engine_options, init_database
     from dashboard.extensions import csrf, db, htmx, login_manager, migrate
+    from workers.temporal import registry
 
+    pool_size = int(app.config.get("DATABASE_POOL_SIZE") or 0) or activity_threads(
+        int(app.config.get("WORKER_MAX_CONCURRENT_ACTIVITIES", 20)), len(registry.domains())
+    )
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **engine_options(
+            app.config["SQLALCHEMY_DATABASE_URI"],
+            pool_size=pool_size,
+            busy_timeout_seconds=float(app.config.get("DATABASE_BUSY_TIMEOUT_SECONDS", 15)),
+        ),
+        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+    }
     db.init_app(app)
+    with app.app_context():
+        init_database(app, db.engine)
     migrate.init_app(
         app,
         db,

@@ -121,7 +121,9 @@ def find_transfer(idempotency_key: str) -> TransferReceipt | None:
     Read only: a processing transfer whose `settles_at` has passed is reported paid (the
     provider's state is a function of time), so asking never writes and never waits on
     a lock the caller holds (SQLite has one writer)."""
-    with Session(db.engine) as session:
+    # A read while the caller's transaction may hold SQLite's write lock: it must not
+    # begin IMMEDIATE (it would wait for its own thread); WAL lets it read meanwhile.
+    with Session(db.engine.execution_options(sqlite_begin="LEGACY")) as session:
         row = session.scalar(select(Transfer).where(Transfer.idempotency_key == idempotency_key))
         if row is None:
             return None
@@ -136,8 +138,8 @@ def transfer_status(row: Transfer) -> str:
 
 
 def list_transfers(after_id: int = 0, limit: int = 500) -> list[TransferReceipt]:
-    """The provider's transfers in id order (its statement). Read only."""
-    with Session(db.engine) as session:
+    """The provider's transfers in id order (its statement). Read only (see find_transfer)."""
+    with Session(db.engine.execution_options(sqlite_begin="LEGACY")) as session:
         rows = session.scalars(
             select(Transfer).where(Transfer.id > after_id).order_by(Transfer.id).limit(limit)
         )

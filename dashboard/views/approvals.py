@@ -5,8 +5,9 @@ last word (never the requester, never the same approver twice, the exact amount 
 The console checks the same rules first, plus the approver's limit, so a refusal is
 explained before anything reaches Temporal. The form carries the amount and payee the
 approver saw; if the payout differs now, the decision is refused. Decisions on one payout
-are serialised (a PostgreSQL advisory lock, or a process lock on SQLite), so two approvers
-clicking at once produce one decision and the second is told it was already decided.
+are serialised (a row lock on PostgreSQL, which production requires; a process lock on
+SQLite in development), so two approvers clicking at once, on any console process, produce
+one decision and the second is told it was already decided.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import timedelta
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from dashboard import forms
@@ -52,7 +53,6 @@ DECISIONS = ("approve", "reject")
 # Approver limits by role when the user has none of their own (None: no limit).
 # Override with the APPROVAL_LIMITS_CENTS setting, e.g. {"approver": 1_000_000}.
 DEFAULT_ROLE_LIMITS: dict[str, int | None] = {"approver": None, "admin": None}
-_ADVISORY_LOCK_CLASS = 727275
 _process_locks: dict[int, threading.Lock] = {}
 _process_locks_guard = threading.Lock()
 
@@ -118,9 +118,15 @@ def why_not(user: StaffUser, payout: Payout, approvals: list[PayoutApproval]) ->
         return f"your role ({user.role}) does not decide payouts"
     if payout.status != "pending_approval":
         return f"already decided: the payout is {payout.status.replace('_', ' ')}"
+    # The recorded decisions count before the status catches up (the workflow moves the
+    # payout on after the deciding update returns), and a recorded rejection is final
+    # even when its run ended before closing the payout.
     rejected = next((a for a in approvals if a.decision == "reject"), None)
     if rejected is not None:
         return f"already rejected by {rejected.approver} ({rejected.reason_code}): final"
+    approved = sum(1 for a in approvals if a.decision == "approve")
+    if payout.approvals_required and approved >= payout.approvals_required:
+        return "already decided: the payout has the approvals it needs"
     if _same_person(user.email, payout.requested_by):
         return "you requested this payout: another approver must decide"
     if any(_same_person(a.approver, user.email) for a in approvals):
@@ -207,13 +213,17 @@ def _rule_text() -> str:
 def decision_lock(payout_id: int) -> Iterator[None]:
     """Serialise decisions on one payout.
 
-    PostgreSQL: a transaction-level advisory lock, released when the request's
-    transaction ends (the audit record commits it). Elsewhere: a lock in this process.
+    PostgreSQL (production, any number of console processes): a row lock on the payout,
+    held until the request's transaction ends (the audit record commits it). It is
+    `FOR NO KEY UPDATE`, not `FOR UPDATE`: while the console holds it and waits for the
+    `approve` update, the workflow's `record_payout_decision` activity inserts an approval
+    row that references the payout (a key-share lock), which a plain `FOR UPDATE` would
+    block until the update timed out. SQLite (development, one console process): a lock
+    in this process.
     """
     if db.engine.dialect.name == "postgresql":
         db.session.execute(
-            text("SELECT pg_advisory_xact_lock(:cls, :key)"),
-            {"cls": _ADVISORY_LOCK_CLASS, "key": payout_id % 2**31},
+            select(Payout.id).where(Payout.id == payout_id).with_for_update(key_share=True)
         )
         yield
         return

@@ -1,10 +1,11 @@
-"""`/healthz` (the process is up) and `/readyz` (database and Temporal reachable)."""
+"""`/healthz` (the process is up) and `/readyz` (the database serves a real table read in
+time, and Temporal answers)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
-from sqlalchemy import text
+from flask import Blueprint, current_app, jsonify
 
+from dashboard.database import read_staff_table
 from dashboard.extensions import csrf, db
 from dashboard.gateway import gateway
 from dashboard.temporal import GatewayError
@@ -21,11 +22,14 @@ def healthz():
 @bp.get("/readyz")
 def readyz():
     problems: dict[str, str] = {}
+    timeout = float(current_app.config.get("READYZ_DATABASE_TIMEOUT_SECONDS", 2))
     try:
-        db.session.execute(text("SELECT 1"))
+        read_staff_table(db.engine, timeout)
     except Exception as exc:  # any driver error means "not ready"
-        db.session.rollback()
-        problems["database"] = f"unreachable: {type(exc).__name__}"
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        problems["database"] = (
+            f"cannot read the staff table within {timeout:g} s: {type(exc).__name__}: {cause}"
+        )
     try:
         gateway().check()
     except GatewayError as exc:

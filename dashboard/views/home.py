@@ -1,28 +1,36 @@
 """Home: what needs attention now, and how the last days went.
 
-Counts from Temporal (running, failed in 24 h) take two calls; the rest come from the app
-database, so the page still says what needs attention when Temporal is unreachable. The
-runs chart is loaded by htmx after the page, so slow counting never holds the page up.
+Temporal is asked at most twice per home page, whatever the number of runs: one grouped
+count (running now, failed in 24 h) for the page, one list of the last 48 hours' runs for
+the runs chart, which htmx loads after the page so slow counting never holds it up. Both
+are cached for HOME_COUNTS_CACHE_SECONDS per process, so a room of staff on the home page
+costs Temporal one pair of calls every few seconds. The rest comes from the app database,
+so the page still says what needs attention when Temporal is unreachable.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from flask import Blueprint, current_app, render_template
-from temporalio.client import Client
 
+from dashboard.cache import TTLCache
 from dashboard.gateway import gateway
 from dashboard.permissions import require
 from dashboard.services.charts import Series, bar_chart
+from dashboard.temporal import RunInfo
 from dashboard.views.runs import console_scope, temporal
 from dashboard.visibility import format_time
 
 bp = Blueprint("home", __name__)
+T = TypeVar("T")
 
 CHART_HOURS = 48
-COUNT_CONCURRENCY = 12
+# Runs the chart reads in its one list call (the visibility store's largest page).
+CHART_MAX_RUNS = 1000
 
 
 def _hour_floor(value: datetime) -> datetime:
@@ -33,53 +41,70 @@ def _and(scope: str, clause: str) -> str:
     return f"({scope}) AND {clause}" if scope else clause
 
 
+def _cached(key: tuple, compute: Callable[[], T]) -> T:
+    cache = current_app.extensions.setdefault("temporal_counts_cache", TTLCache())
+    ttl = float(current_app.config.get("HOME_COUNTS_CACHE_SECONDS", 10))
+    return cache.get_or_compute(key, ttl, compute)
+
+
 def temporal_counts(now: datetime) -> tuple[int, int] | None:
-    """(running, failed in the last 24 h), or None when Temporal cannot be asked."""
+    """(running, failed in the last 24 h) in one grouped count, or None when Temporal
+    cannot be asked."""
     gw = gateway()
     scope = console_scope()
-    by_status = temporal(gw.count_by_status, scope)
+    since = format_time(now - timedelta(hours=24))
+    # Running runs have no close time, so one query covers both figures.
+    query = _and(scope, f"(ExecutionStatus = 'Running' OR CloseTime >= {since})")
+    by_status = _cached(("status", scope), lambda: temporal(gw.count_by_status, query))
     if by_status is None:
         return None
-    since = format_time(now - timedelta(hours=24))
-    failed = temporal(gw.count, _and(scope, f"ExecutionStatus = 'Failed' AND CloseTime >= {since}"))
-    if failed is None:
-        return None
-    return by_status.get("Running", 0), failed
+    return by_status.get("Running", 0), by_status.get("Failed", 0)
 
 
-def runs_per_hour(
-    now: datetime, hours: int = CHART_HOURS
-) -> tuple[list[datetime], list[int], list[int]]:
-    """Runs started and runs failed in each of the last `hours` hours (one gateway call:
-    the counts run concurrently on the gateway loop)."""
-    scope = console_scope()
+@dataclass(frozen=True)
+class RunsPerHour:
+    starts: list[datetime]
+    started: list[int]
+    failed: list[int]
+    # False when the window held more runs than one list call reads: the bars then
+    # cover only the latest CHART_MAX_RUNS runs.
+    complete: bool
+
+
+def bucket_runs(
+    runs: list[RunInfo], now: datetime, hours: int = CHART_HOURS, *, complete: bool = True
+) -> RunsPerHour:
+    """Runs started and runs failed in each of the last `hours` hours (UTC)."""
     end = _hour_floor(now) + timedelta(hours=1)
-    starts = [end - timedelta(hours=hours - i) for i in range(hours)]
-    queries: list[str] = []
-    for start in starts:
-        window_start, window_end = format_time(start), format_time(start + timedelta(hours=1))
-        queries.append(_and(scope, f"StartTime >= {window_start} AND StartTime < {window_end}"))
-        queries.append(
-            _and(
-                scope,
-                f"ExecutionStatus = 'Failed' AND CloseTime >= {window_start} "
-                f"AND CloseTime < {window_end}",
-            )
-        )
+    first = end - timedelta(hours=hours)
+    started, failed = [0] * hours, [0] * hours
+
+    def slot(when: datetime | None) -> int | None:
+        if when is None or not first <= when < end:
+            return None
+        return int((when - first).total_seconds() // 3600)
+
+    for run in runs:
+        i = slot(run.start_time)
+        if i is not None:
+            started[i] += 1
+        if run.status == "Failed":
+            j = slot(run.close_time)
+            if j is not None:
+                failed[j] += 1
+    starts = [first + timedelta(hours=i) for i in range(hours)]
+    return RunsPerHour(starts, started, failed, complete)
+
+
+def runs_per_hour(now: datetime, hours: int = CHART_HOURS) -> RunsPerHour:
+    """The chart's figures from one list call: every run that started or closed in the
+    window (up to CHART_MAX_RUNS of them)."""
     gw = gateway()
-
-    async def call(client: Client) -> list[int]:
-        limit = asyncio.Semaphore(COUNT_CONCURRENCY)
-
-        async def count(query: str) -> int:
-            async with limit:
-                result = await client.count_workflows(query, rpc_timeout=gw.rpc_timeout())
-                return result.count
-
-        return list(await asyncio.gather(*(count(q) for q in queries)))
-
-    counts = gw.run(call, timeout=gw.timeout * 3)
-    return starts, counts[0::2], counts[1::2]
+    scope = console_scope()
+    since = format_time(_hour_floor(now) + timedelta(hours=1 - hours))
+    query = _and(scope, f"(StartTime >= {since} OR CloseTime >= {since})")
+    page = gw.list_runs(query, page_size=CHART_MAX_RUNS)
+    return bucket_runs(page.runs, now, hours, complete=page.next_page_token is None)
 
 
 @bp.get("/")
@@ -117,16 +142,29 @@ def index():
 def runs_chart():
     """The runs-per-hour chart (loaded by htmx after the home page)."""
     now = datetime.now(UTC)
-    result = temporal(runs_per_hour, now)
+    result = _cached(
+        ("chart", console_scope(), _hour_floor(now)), lambda: temporal(runs_per_hour, now)
+    )
     chart = None
     totals = (0, 0)
+    complete = True
     if result is not None:
-        starts, started, failed = result
         chart = bar_chart(
-            [s.strftime("%d %H:00") for s in starts],
-            [Series("started", started, "s-started"), Series("failed", failed, "s-failed")],
+            [s.strftime("%d %H:00") for s in result.starts],
+            [
+                Series("started", result.started, "s-started"),
+                Series("failed", result.failed, "s-failed"),
+            ],
             title=f"Runs started and failed per hour, last {CHART_HOURS} hours (UTC)",
             label_every=6,
         )
-        totals = (sum(started), sum(failed))
-    return render_template("home/_runs_chart.html", chart=chart, totals=totals, hours=CHART_HOURS)
+        totals = (sum(result.started), sum(result.failed))
+        complete = result.complete
+    return render_template(
+        "home/_runs_chart.html",
+        chart=chart,
+        totals=totals,
+        hours=CHART_HOURS,
+        complete=complete,
+        max_runs=CHART_MAX_RUNS,
+    )

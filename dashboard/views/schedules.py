@@ -53,6 +53,7 @@ class ScheduleView:
     exists: bool = False
     paused: bool = False
     note: str = ""
+    time_zone: str = ""  # the zone the server reads the cron in
     next_times: list[datetime] = field(default_factory=list)
     recent: list[RecentRun] = field(default_factory=list)
     running: int = 0
@@ -78,6 +79,7 @@ def describe_schedules(defs: list[ScheduleDefinition]) -> list[ScheduleView]:
             view.exists = True
             view.paused = bool(desc.schedule.state.paused)
             view.note = desc.schedule.state.note or ""
+            view.time_zone = desc.schedule.spec.time_zone_name or "UTC"
             view.next_times = list(desc.info.next_action_times[:NEXT])
             view.running = len(desc.info.running_actions)
             view.total_actions = desc.info.num_actions

@@ -143,6 +143,7 @@ async def test_list_filter_count_page_and_search(app, local_env):
 
 async def test_home_counts_running_and_failed(app, local_env):
     prefix = unique_prefix()
+    app.config["HOME_COUNTS_CACHE_SECONDS"] = 0  # the test polls until visibility catches up
     counting_gateway_for(app, local_env, prefix)
     client = login(app)
     async with read_test_worker(local_env.client, prefix):

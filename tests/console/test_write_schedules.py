@@ -13,7 +13,7 @@ from dashboard.views import schedules as schedules_view
 from tests.conftest import running_workers
 from tests.console.write_support import audit_events, counting_gateway_for, login
 from workers.payments.shared import LedgerReconciliationInput
-from workers.temporal.schedules import ScheduleDefinition, _schedule, definitions
+from workers.temporal.schedules import ScheduleDefinition, definitions, desired_schedule
 
 
 def _text(response) -> str:
@@ -49,7 +49,9 @@ async def test_pause_resume_trigger_need_admin_and_a_reason(app, local_env, monk
     client: Client = local_env.client
     async with running_workers(client, app, ["payments"]) as prefix:
         counting_gateway_for(app, local_env, prefix)
-        handle = await client.create_schedule(defn.schedule_id, _schedule(defn, prefix))
+        handle = await client.create_schedule(
+            defn.schedule_id, desired_schedule(defn, prefix, "UTC")
+        )
         try:
             page = _text(await asyncio.to_thread(viewer.get, "/schedules/"))
             assert "Yearly ledger check (test)" in page

@@ -33,7 +33,7 @@ SCHEDULES = [
         schedule_id="payments-weekly-batch-payout",
         workflow_name="BatchPractitionerPayoutWorkflow",
         make_input=weekly_batch_input,
-        cron="0 6 * * MON",  # Mondays 06:00 UTC
+        cron="0 6 * * MON",  # Mondays 06:00 in the schedule's time zone (UTC unless set)
         description="Weekly practitioner batch payout",
         workflow_id_prefix="payments-batch-payout",
     ),

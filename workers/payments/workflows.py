@@ -750,12 +750,13 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         record = self._record
         assert record is not None
         self._reconciling = True
-        self._stage = "reconciling with the provider"
         await self.execute_activity(
             activities.mark_payout_reconciling,
             MarkReconcilingInput(record.payout_id, why),
             policy=policies.DATABASE,
         )
+        # Named only once the payout row says so too (the console and tests read both).
+        self._stage = "reconciling with the provider"
         self._steps_done.append(f"reconciling: {why}; the hold stays")
         policy: PayoutPolicy = await self.execute_activity(
             activities.load_payout_policy,

@@ -36,9 +36,9 @@ def bound_app() -> Flask:
     return _bound_app
 
 
-def bind_client(client: Client) -> None:
+def bind_client(client: Client | None) -> None:
     """Bind the worker's Temporal client for the few async activities that signal or
-    start other workflows (signal-with-start across domains)."""
+    start other workflows (signal-with-start across domains); None releases it."""
     global _bound_client
     _bound_client = client
 

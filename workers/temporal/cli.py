@@ -399,3 +399,8 @@ def _run_workers(app: Flask, names: list[str], task_queue: str | None) -> None:
         asyncio.run(run_workers(app, names, task_queue))
     except (TemporalUnreachable, TelemetrySettingError, VersioningSettingsError) as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        # Ctrl-C before the workers' own signal handling is installed (while connecting):
+        # nothing was polling yet, so there is nothing to shut down.
+        click.echo("Interrupted before the workers started.")
+        raise SystemExit(130) from None

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from temporalio.client import ScheduleOverlapPolicy
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 # Errors that no retry can fix: raised by services as BusinessRuleError and turned into
@@ -137,3 +138,11 @@ ID_CONFLICT = WorkflowIDConflictPolicy.FAIL
 BATCH_CHUNK_SIZE = 100
 # A batch continues as new after this many items even if the server does not suggest it.
 CONTINUE_AS_NEW_AFTER_ITEMS = 2_000
+
+# Schedules (set by `flask schedules sync`). A firing that finds the previous run still
+# going is skipped: a batch must never overlap itself (its children would race for the
+# same balances). A firing missed while Temporal was down is caught up within a day, so a
+# weekend outage still pays on Monday, but not the SDK default of a year, which would
+# start stale batches after a long outage.
+SCHEDULE_OVERLAP = ScheduleOverlapPolicy.SKIP
+SCHEDULE_CATCHUP_WINDOW = timedelta(days=1)

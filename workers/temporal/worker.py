@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -23,6 +24,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
+from dashboard.database import activity_threads
 from workers.temporal import failures, registry
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.client import connect
@@ -50,6 +52,11 @@ class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
                 info.workflow_id,
                 (workflow.now() - started).total_seconds(),
             )
+            raise
+        except GeneratorExit:
+            # The coroutine is being closed outside its event loop (garbage collected
+            # after an eviction at shutdown): no workflow API may run here, or it raises
+            # `_NotInWorkflowEventLoopError` and prints a traceback on every stop.
             raise
         except asyncio.CancelledError:
             workflow.logger.info(
@@ -129,6 +136,9 @@ async def run_workers(
         registry.domain(name)  # unknown domain: LookupError before connecting
     # Bad versioning settings: VersioningSettingsError before connecting.
     deployments = {name: deployment_config(app.config, name) for name in domain_names}
+    # On SQLite, activity transactions take the write lock when they begin, so a
+    # read-then-write never fails on a stale snapshot (see dashboard/database.py).
+    app.config["SQLITE_BEGIN_IMMEDIATE"] = True
     bind_app(app)
     config = app.config
     identity = process_identity()
@@ -137,9 +147,30 @@ async def run_workers(
     runtime = worker_runtime(config)
     client = await connect(config, identity=identity, runtime=runtime)
     bind_client(client)
+    try:
+        await _serve(app, client, identity, domain_names, task_queue, deployments)
+    finally:
+        # Release the client (and with it the SDK core's native handles) while the
+        # interpreter is fully alive. Left to interpreter shutdown, the core's threads
+        # can call into a half-finalised Python: "Fatal Python error: PyGILState_Release".
+        bind_client(None)
+        del client
+        gc.collect()
+
+
+async def _serve(
+    app: Flask,
+    client: Client,
+    identity: str,
+    domain_names: Sequence[str],
+    task_queue: str | None,
+    deployments: dict[str, Any],
+) -> None:
+    config = app.config
     prefix = config.get("TEMPORAL_TASK_QUEUE_PREFIX", "")
     max_acts = int(config.get("WORKER_MAX_CONCURRENT_ACTIVITIES", 20))
-    executor = ThreadPoolExecutor(max_workers=max_acts * len(domain_names) + 2)
+    # The app's database pool is sized from the same number (create_app).
+    executor = ThreadPoolExecutor(max_workers=activity_threads(max_acts, len(domain_names)))
     slots = ActivitySlots()
     workers_ = [
         build_worker(
@@ -189,6 +220,10 @@ async def run_workers(
     stopper.cancel()
     executor.shutdown(wait=True)
     errors = [r for r in results if isinstance(r, BaseException)]
+    # Drop the workers (their cached workflow instances and core handles) here, on the
+    # loop, rather than at interpreter exit.
+    del workers_, tasks
+    gc.collect()
     if errors:
         raise RuntimeError(f"worker failed: {errors[0]}") from errors[0]
     log.info("workers stopped")

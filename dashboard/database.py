@@ -1,0 +1,133 @@
+"""How the app talks to its database: engine options (pool sized to the threads that use
+it), SQLite in WAL mode with a busy timeout, and the readiness probe's table read.
+
+SQLite (development): WAL lets readers and the writer work at the same time, and the busy
+timeout makes a writer wait for the lock instead of failing. That is not enough on its
+own: a transaction that reads and then writes while another connection commits is refused
+at once ("database is locked", no waiting), because its snapshot is stale. Worker
+processes therefore start every transaction with BEGIN IMMEDIATE (it takes the write lock
+up front and waits its turn); activities are short, so serialising them costs little.
+The console keeps pysqlite's own transaction handling (reads outside a transaction, the
+first write opens one): a request can hold its session across a Temporal call that waits
+for an activity, which must neither wait for the console's lock nor leave the console
+writing from a stale snapshot.
+
+PostgreSQL (production): a pool as large as the threads a process runs, so no activity
+thread waits for a connection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine
+
+# Room for the threads a worker process runs besides its activity threads (the runner,
+# the heartbeat), and for the console's request threads when both share a config.
+POOL_SPARE = 2
+# Execution option that picks how a SQLite transaction begins: "IMMEDIATE" or "LEGACY"
+# (pysqlite's own handling); unset, the process's SQLITE_BEGIN_IMMEDIATE setting decides.
+SQLITE_BEGIN = "sqlite_begin"
+
+
+def activity_threads(max_concurrent_activities: int, domain_count: int) -> int:
+    """Threads a worker process runs activities on: one pool shared by every domain's
+    worker, each allowed `max_concurrent_activities` at once."""
+    return max_concurrent_activities * max(domain_count, 1) + POOL_SPARE
+
+
+def engine_options(uri: str, *, pool_size: int, busy_timeout_seconds: float) -> dict[str, Any]:
+    """SQLAlchemy engine options for the app database at `uri`."""
+    options: dict[str, Any] = {"pool_pre_ping": True}
+    if uri.startswith("sqlite"):
+        # pysqlite's `timeout` is SQLite's busy timeout. An in-memory database has one
+        # connection per thread (SingletonThreadPool) and takes no pool size.
+        options["connect_args"] = {"timeout": busy_timeout_seconds}
+        if not _sqlite_in_memory(uri):
+            options.update(pool_size=pool_size, max_overflow=POOL_SPARE)
+        return options
+    options.update(pool_size=pool_size, max_overflow=POOL_SPARE, pool_timeout=30)
+    return options
+
+
+def _sqlite_in_memory(uri: str) -> bool:
+    return uri in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in uri
+
+
+def init_database(app: Flask, engine: Engine) -> None:
+    """Install the SQLite connection settings on `engine` (nothing to do elsewhere)."""
+    if engine.dialect.name != "sqlite":
+        return
+    busy_ms = int(float(app.config.get("DATABASE_BUSY_TIMEOUT_SECONDS", 15)) * 1000)
+    file_backed = not _sqlite_in_memory(str(engine.url))
+    # WAL is a property of the file and persists: set it on the first connection only,
+    # since switching needs a lock, and a later connection (the readiness probe's) must
+    # not wait the full busy timeout for it while another process holds the file.
+    wal_set = False
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        nonlocal wal_set
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            if file_backed:
+                if not wal_set:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    wal_set = True
+                # With WAL, NORMAL loses at most the last commits on power loss, never
+                # consistency, and saves an fsync per commit.
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(SQLITE_BEGIN)
+        if mode is None:
+            mode = "IMMEDIATE" if app.config.get("SQLITE_BEGIN_IMMEDIATE") else "LEGACY"
+        dbapi_connection = conn.connection.dbapi_connection
+        if mode != "IMMEDIATE":
+            # pysqlite's own handling (the console's): reads run outside a transaction
+            # and the first write opens one, so a request that reads, waits for Temporal
+            # and then writes its audit record never writes from a stale snapshot.
+            dbapi_connection.isolation_level = ""
+            return
+        # A real transaction holding the write lock from the first statement: we emit
+        # BEGIN ourselves, which pysqlite only leaves to us in autocommit mode.
+        dbapi_connection.isolation_level = None
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def read_staff_table(engine: Engine, timeout_seconds: float) -> None:
+    """Read a real table within `timeout_seconds`, or raise: the readiness probe.
+
+    `SELECT 1` answers even when the database file is locked or the schema is missing;
+    signing in reads `staff_user`, so that is what readiness reads. On SQLite it uses a
+    connection of its own, read-only and outside the pool: a pooled connection's setup
+    waits the full busy timeout when another process holds the file.
+    """
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database or ""
+        if _sqlite_in_memory(str(engine.url)) or not database:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT id FROM staff_user LIMIT 1")).first()
+            return
+        uri = f"{Path(database).resolve().as_uri()}?mode=ro"
+        raw = sqlite3.connect(uri, uri=True, timeout=timeout_seconds)
+        try:
+            raw.execute("SELECT id FROM staff_user LIMIT 1").fetchall()
+        finally:
+            raw.close()
+        return
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            ms = int(timeout_seconds * 1000)
+            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+        conn.execute(text("SELECT id FROM staff_user LIMIT 1")).first()
+        conn.rollback()

@@ -1,0 +1,140 @@
+"""The app database under load and when it cannot serve: SQLite in WAL mode with a busy
+timeout and IMMEDIATE transactions in workers (no "database is locked" under concurrent
+read-then-write), the pool sized to the worker's activity threads, and `/readyz` failing
+when the staff table cannot be read."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import text
+
+from config import TestingConfig
+from dashboard import create_app
+from dashboard.database import activity_threads, engine_options
+from dashboard.extensions import db
+from tests.conftest import POSTGRES
+from workers.temporal import registry
+
+sqlite_only = pytest.mark.skipif(POSTGRES, reason="SQLite file locking")
+
+
+def _sqlite_app(path, **overrides):
+    return create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{path}", **overrides)
+
+
+def test_pool_is_sized_to_the_worker_activity_threads():
+    assert activity_threads(20, 3) == 62
+    pg = engine_options("postgresql+psycopg://u@h/db", pool_size=62, busy_timeout_seconds=15)
+    assert pg["pool_size"] == 62 and pg["pool_pre_ping"]
+    lite = engine_options("sqlite:////tmp/x.db", pool_size=62, busy_timeout_seconds=15)
+    assert lite["pool_size"] == 62 and lite["connect_args"] == {"timeout": 15}
+    assert "pool_size" not in engine_options("sqlite://", pool_size=62, busy_timeout_seconds=1)
+
+
+def test_the_app_engine_uses_the_derived_pool_size(tmp_path):
+    app = _sqlite_app(tmp_path / "pool.db", WORKER_MAX_CONCURRENT_ACTIVITIES=7)
+    with app.app_context():
+        assert db.engine.pool.size() == activity_threads(7, len(registry.domains()))
+        db.engine.dispose()
+    app = _sqlite_app(tmp_path / "pool.db", DATABASE_POOL_SIZE=9)
+    with app.app_context():
+        assert db.engine.pool.size() == 9
+        db.engine.dispose()
+
+
+@sqlite_only
+def test_worker_transactions_on_sqlite_never_fail_on_the_lock(tmp_path):
+    """20 threads (a worker's activity pool) each read a counter and write it back, 25
+    times: with WAL and BEGIN IMMEDIATE every transaction waits its turn, none is refused
+    and no increment is lost."""
+    app = _sqlite_app(tmp_path / "load.db", SQLITE_BEGIN_IMMEDIATE=True)
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        db.session.execute(text("CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER)"))
+        db.session.execute(text("INSERT INTO counter VALUES (1, 0)"))
+        db.session.commit()
+    errors: list[BaseException] = []
+    threads_n, rounds = 20, 25
+
+    def activity_like() -> None:
+        for _ in range(rounds):
+            with app.app_context():
+                try:
+                    n = db.session.execute(text("SELECT n FROM counter WHERE id = 1")).scalar()
+                    db.session.execute(text("UPDATE counter SET n = :n WHERE id = 1"), {"n": n + 1})
+                    db.session.commit()
+                except Exception as exc:
+                    errors.append(exc)
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+
+    threads = [threading.Thread(target=activity_like) for _ in range(threads_n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with app.app_context():
+        assert db.session.execute(text("SELECT n FROM counter")).scalar() == threads_n * rounds
+        db.engine.dispose()
+
+
+@sqlite_only
+def test_readyz_fails_while_the_database_file_is_locked(tmp_path, monkeypatch):
+    path = tmp_path / "ready.db"
+    app = _sqlite_app(path, READYZ_DATABASE_TIMEOUT_SECONDS=1)
+    monkeypatch.setattr(app.extensions["temporal"], "check", lambda: None)
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+    client = app.test_client()
+    assert client.get("/readyz").json == {"status": "ok", "database": "ok", "temporal": "ok"}
+
+    with app.app_context():
+        db.engine.dispose()  # the lock below needs every other connection closed
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("DELETE FROM login_attempt")
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        problem = response.json["problems"]["database"]
+        assert "cannot read the staff table within 1 s" in problem
+        assert "locked" in problem
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert client.get("/readyz").status_code == 200
+
+
+@sqlite_only
+def test_readyz_fails_when_the_schema_is_missing(tmp_path, monkeypatch):
+    app = _sqlite_app(tmp_path / "empty.db")
+    monkeypatch.setattr(app.extensions["temporal"], "check", lambda: None)
+    with app.app_context():  # the file exists, the migrations never ran
+        db.session.execute(text("SELECT 1"))
+        db.engine.dispose()
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert "no such table: staff_user" in response.json["problems"]["database"]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL (TEST_DATABASE_URL)")
+def test_readyz_fails_while_the_staff_table_is_locked_on_postgresql(app, monkeypatch):
+    app.config["READYZ_DATABASE_TIMEOUT_SECONDS"] = 1
+    monkeypatch.setattr(app.extensions["temporal"], "check", lambda: None)
+    client = app.test_client()
+    assert client.get("/readyz").status_code == 200
+    with app.app_context(), db.engine.connect() as holder:
+        holder.exec_driver_sql("LOCK TABLE staff_user IN ACCESS EXCLUSIVE MODE")
+        response = client.get("/readyz")
+        holder.rollback()
+    assert response.status_code == 503
+    assert "canceling statement due to" in response.json["problems"]["database"]
+    assert client.get("/readyz").status_code == 200
