@@ -224,6 +224,10 @@ class Config:
     PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS = _int("PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS", 500_000)
     PAYOUT_APPROVAL_TIMEOUT_SECONDS = _int("PAYOUT_APPROVAL_TIMEOUT_SECONDS", 7 * 24 * 3600)
     PAYOUT_BATCH_CHUNK_SIZE = _int("PAYOUT_BATCH_CHUNK_SIZE", 100)
+    # How long a payout whose transfer outcome is unknown keeps asking the provider (by
+    # idempotency key) before it decides: nothing at the provider -> failed, hold returned;
+    # still processing -> stays reconciling, flagged to ops.
+    PAYOUT_SETTLE_WINDOW_SECONDS = _int("PAYOUT_SETTLE_WINDOW_SECONDS", 24 * 3600)
 
     # Per-role approval limits in cents (a user's own approval_limit_cents wins).
     APPROVAL_LIMITS_CENTS = _cents_map("APPROVAL_LIMITS_CENTS")

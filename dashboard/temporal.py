@@ -118,7 +118,10 @@ class QueryFailed(GatewayError):
 
 
 class NoWorkerAnswered(GatewayError):
-    """An update or query got no answer in time: the domain's worker is down or busy."""
+    """An update or query got no answer in time: the domain's worker is down or busy.
+
+    Not a failure: the server keeps an update and applies it when a worker returns, so
+    the outcome is unknown ("pending delivery")."""
 
 
 # --- results ------------------------------------------------------------------------
@@ -574,15 +577,25 @@ class TemporalGateway:
 
         self.run(call)
 
-    def update(self, workflow_id: str, name: str, arg: Any = None) -> Any:
-        """Send an update and wait for its result; a refusal raises UpdateRejected."""
+    def update(
+        self, workflow_id: str, name: str, arg: Any = None, *, update_id: str | None = None
+    ) -> Any:
+        """Send an update and wait for its result; a refusal raises UpdateRejected.
+
+        `update_id` names the update (Temporal deduplicates by it): the caller audits it,
+        so an update that could not be confirmed (NoWorkerAnswered) can be matched with
+        the outcome the workflow records later."""
 
         async def call(client: Client) -> Any:
             handle = client.get_workflow_handle(workflow_id)
             try:
                 if arg is None:
-                    return await handle.execute_update(name, rpc_timeout=self.rpc_timeout())
-                return await handle.execute_update(name, arg, rpc_timeout=self.rpc_timeout())
+                    return await handle.execute_update(
+                        name, id=update_id, rpc_timeout=self.rpc_timeout()
+                    )
+                return await handle.execute_update(
+                    name, arg, id=update_id, rpc_timeout=self.rpc_timeout()
+                )
             except WorkflowUpdateFailedError as exc:
                 cause = exc.cause
                 message = getattr(cause, "message", None) or str(cause or exc)
@@ -594,7 +607,9 @@ class TemporalGateway:
                     "applied when a worker picks it up, so check the run before sending it again."
                 ) from exc
 
-        return self.run(call)
+        # Leave room past the update's own RPC timeout, so "nobody answered" (pending
+        # delivery) is reported as such and not as "Temporal is unreachable".
+        return self.run(call, timeout=self.timeout * 2)
 
     def cancel(self, workflow_id: str, run_id: str | None = None) -> None:
         async def call(client: Client) -> None:

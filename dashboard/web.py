@@ -35,6 +35,7 @@ NAV = (
     ("domains.practitioners", "Practitioners"),
     ("domains.bookings", "Bookings"),
     ("domains.payouts", "Payouts"),
+    ("reconciliation.index", "Reconciliation"),
     ("domains.notifications", "Notifications"),
     ("workers_page.index", "Workers"),
     ("schedules.index", "Schedules"),

@@ -23,6 +23,7 @@ HISTORIES = ROOT / "tests" / "histories"
 # Time-skipping workflow tests that together run every registered workflow.
 SCENARIO_TESTS = [
     "tests/payments/test_payout_workflow.py",
+    "tests/payments/test_payout_lifecycle.py",
     "tests/payments/test_batch_payout.py",
     "tests/payments/test_package_payout.py",
     "tests/payments/test_commissions.py",

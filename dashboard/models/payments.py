@@ -13,22 +13,23 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from dashboard.extensions import db
 from dashboard.models.base import UTCDateTime, utcnow
+from workers.payments.approval_rules import REASON_CODES as REASON_CODES
 
+# `reconciling`: the transfer's outcome is unknown (timeout, lost answer); the hold stays
+# until the provider says what happened. `cancelled`: the run was cancelled while waiting;
+# `released`: the sweep closed a payout whose run had gone (provider known not to have
+# paid). Closed unpaid: failed, rejected, expired, cancelled, released.
 PAYOUT_STATUSES = (
     "pending_approval",
     "approved",
     "processing",
+    "reconciling",
     "paid",
     "failed",
     "rejected",
     "expired",
-)
-REASON_CODES = (
-    "duplicate",
-    "suspected_fraud",
-    "payee_details_invalid",
-    "requested_by_practitioner",
-    "other",
+    "cancelled",
+    "released",
 )
 
 
@@ -76,6 +77,12 @@ class Payout(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The run that owns the payout now (a rerun that resumes it takes it over); the sweep
+    # only settles a payout whose owning run is gone, and re-checks this before it writes.
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    # When the transfer was first sent: the settle window of an unknown outcome counts
+    # from here.
+    transfer_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     approvals: Mapped[list[PayoutApproval]] = relationship(back_populates="payout")
 
@@ -110,6 +117,10 @@ class Transfer(db.Model):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     provider_reference: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The provider's own state: `processing` (accepted, money not yet out) until
+    # `settles_at`, then `paid`. Rows written before this column existed are paid.
+    status: Mapped[str] = mapped_column(String(20), default="paid", server_default="paid")
+    settles_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Commission(db.Model):

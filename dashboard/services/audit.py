@@ -44,7 +44,9 @@ from dashboard.models import AuditEvent
 from dashboard.models.base import utcnow
 
 GENESIS = "0" * 64
-OUTCOMES = ("success", "denied", "error", "invalid")
+# "pending": sent, but not confirmed (no worker answered in time); the real outcome is a
+# later event naming the same update id.
+OUTCOMES = ("success", "denied", "error", "invalid", "pending")
 # A parameter is kept as "[redacted]" when its name contains one of these ...
 SECRET_WORDS = re.compile(
     r"password|passwd|passphrase|secret|token|credential|authori[sz]ation|csrf|apikey",

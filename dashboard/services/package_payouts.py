@@ -18,19 +18,37 @@ On expiry, the unreleased remainder R (key `package-expiry:{purchase}`), by poli
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
 from dashboard.extensions import db
 from dashboard.models import Booking, PackagePurchase
+from dashboard.models.base import utcnow
 from dashboard.models.payments import PackageRelease
-from dashboard.services import ledger, ops_flags
+from dashboard.services import booking_policies, ledger, ops_flags
 from dashboard.services.errors import BusinessRuleError, NotFoundError
 
 EXPIRY_POLICIES = ("release_remaining", "retain_by_platform", "refer_to_ops")
-# Bookings in these states earned nothing: their session is not released.
-UNEARNED_BOOKING_STATUSES = ("cancelled", "rescheduled")
+
+
+def release_refusal(booking: Booking, now: datetime, *, no_show_forfeits: bool) -> str | None:
+    """Why this booking's session releases no part, or None. Only a session that
+    happened releases one: completed, with its start in the past. A no-show follows the
+    no-show policy: when the client forfeits the session (BOOKING_NO_SHOW_CREDIT_FORFEITED)
+    it is used up and its part is earned; otherwise it releases nothing. Confirmed
+    (future or unresolved), cancelled and rescheduled bookings never release a part."""
+    start = booking.start_at if booking.start_at.tzinfo else booking.start_at.replace(tzinfo=UTC)
+    if booking.status not in ("completed", "no_show"):
+        return f"booking {booking.id} is {booking.status}: only a completed session releases a part"
+    if start > now:
+        return f"booking {booking.id} starts at {start.isoformat()}, in the future"
+    if booking.status == "no_show" and not no_show_forfeits:
+        return (
+            f"booking {booking.id} was a no-show and the no-show policy gives the client "
+            "the session back: no part is released"
+        )
+    return None
 
 
 def split_exact(total_cents: int, parts: int) -> list[int]:
@@ -117,8 +135,13 @@ class ReleaseOutcome:
     ignored_reason: str | None = None
 
 
-def release_session(purchase_id: int, booking_id: int) -> ReleaseOutcome:
-    """Release the next exact part for a completed session, once per booking."""
+def release_session(
+    purchase_id: int, booking_id: int, *, now: datetime | None = None
+) -> ReleaseOutcome:
+    """Release the next exact part for a session that happened, once per booking.
+
+    `now` is the caller's clock (the workflow's time); the session must have started
+    before it."""
     purchase = _purchase(purchase_id, lock=True)
     releases = _releases(purchase_id)
     sessions = [r for r in releases if r.kind == "session"]
@@ -149,8 +172,13 @@ def release_session(purchase_id: int, booking_id: int) -> ReleaseOutcome:
         return ignored(f"booking {booking_id} does not exist")
     if booking.package_purchase_id != purchase_id:
         return ignored(f"booking {booking_id} is not a session of package purchase {purchase_id}")
-    if booking.status in UNEARNED_BOOKING_STATUSES:
-        return ignored(f"booking {booking_id} is {booking.status}")
+    refusal = release_refusal(
+        booking,
+        now or utcnow(),
+        no_show_forfeits=booking_policies.defaults().no_show_credit_forfeited,
+    )
+    if refusal:
+        return ignored(refusal)
     if any(r.kind != "session" for r in releases):
         return ignored(f"package purchase {purchase_id} has expired and was settled")
     if len(sessions) >= purchase.sessions_total:

@@ -6,17 +6,27 @@ database session, as an outside provider would commit on its side whatever happe
 the caller's transaction afterwards. Asking again with the same key returns the first
 transfer: that is what makes a retried, reset or restarted payout move money once.
 
-Fault switches (app config, read on every call; tests mutate them; the first three can
-also come from the environment so a worker subprocess can be told to misbehave):
+A transfer is first `processing` (accepted, money not yet out), then `paid`. With
+PROVIDER_PROCESSING_SECONDS > 0 it stays processing that long after it was accepted, as a
+real provider's bank transfer does: the row records `processing` and `settles_at`, and
+every answer (by key, or the statement) reports it paid once `settles_at` has passed.
+The default (0) records it paid at once.
+
+Fault switches (app config, read on every call; tests mutate them; the first three and the
+two PROVIDER_* delays can also come from the environment so a worker subprocess can be
+told to misbehave):
 
   PROVIDER_FAILURE_PERCENT            share of calls (0-100) that fail with a transient
                                       ProviderUnavailable BEFORE anything is committed
   PAYMENT_PROVIDER_FAIL_AFTER_COMMIT  number of transfer calls that commit the transfer,
                                       then fail as if the response was lost (decremented
                                       on each use)
-  PAYMENT_PROVIDER_DELAY_AFTER_COMMIT_SECONDS
-                                      seconds a transfer call sleeps after committing and
-                                      before answering (to kill a worker mid-transfer)
+  PAYMENT_PROVIDER_DELAY_AFTER_COMMIT_SECONDS, or its newer name
+  PROVIDER_ANSWER_DELAY_SECONDS       seconds a transfer call sleeps after committing and
+                                      before answering: above the transfer activity's
+                                      timeout, the answer is lost and the payout's outcome
+                                      is unknown (it goes to `reconciling`)
+  PROVIDER_PROCESSING_SECONDS         how long an accepted transfer stays `processing`
   PAYMENT_PROVIDER_DECLINE_PAYEES     set of practitioner ids whose transfers are declined
                                       (permanent: ProviderDeclined)
   PAYMENT_PROVIDER_DECLINE_SUBSCRIPTIONS
@@ -32,6 +42,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -40,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from dashboard.extensions import db
 from dashboard.models import Transfer
+from dashboard.models.base import utcnow
 from dashboard.services.errors import BusinessRuleError, ExpectedFailure
 
 log = logging.getLogger("estuary.payment_provider")
@@ -63,6 +75,7 @@ class TransferReceipt:
     provider_reference: str
     amount_cents: int
     created: bool  # False when the key had been transferred before
+    status: str = "paid"  # processing (accepted, not paid out yet) / paid
 
 
 @dataclass(frozen=True)
@@ -103,7 +116,11 @@ def _id_set(name: str) -> set[int]:
 
 
 def find_transfer(idempotency_key: str) -> TransferReceipt | None:
-    """The transfer made under a key, if any (asks the provider, not the caller's session)."""
+    """The transfer made under a key, if any (asks the provider, not the caller's session).
+
+    Read only: a processing transfer whose `settles_at` has passed is reported paid (the
+    provider's state is a function of time), so asking never writes and never waits on
+    a lock the caller holds (SQLite has one writer)."""
     # A read while the caller's transaction may hold SQLite's write lock: it must not
     # begin IMMEDIATE (it would wait for its own thread); WAL lets it read meanwhile.
     with Session(db.engine.execution_options(sqlite_begin="LEGACY")) as session:
@@ -111,6 +128,22 @@ def find_transfer(idempotency_key: str) -> TransferReceipt | None:
         if row is None:
             return None
         return _receipt(row, created=False)
+
+
+def transfer_status(row: Transfer) -> str:
+    """processing until `settles_at`, then paid."""
+    if row.status == "processing" and (row.settles_at is None or row.settles_at <= utcnow()):
+        return "paid"
+    return row.status or "paid"
+
+
+def list_transfers(after_id: int = 0, limit: int = 500) -> list[TransferReceipt]:
+    """The provider's transfers in id order (its statement). Read only (see find_transfer)."""
+    with Session(db.engine.execution_options(sqlite_begin="LEGACY")) as session:
+        rows = session.scalars(
+            select(Transfer).where(Transfer.id > after_id).order_by(Transfer.id).limit(limit)
+        )
+        return [_receipt(r, created=False) for r in rows]
 
 
 def transfer(
@@ -144,7 +177,11 @@ def transfer(
             f"transfer {idempotency_key} was made for {receipt.amount_cents} cents, "
             f"not {amount_cents}"
         )
-    delay = float(_setting("PAYMENT_PROVIDER_DELAY_AFTER_COMMIT_SECONDS", "0") or 0)
+    delay = float(
+        _setting("PROVIDER_ANSWER_DELAY_SECONDS", "")
+        or _setting("PAYMENT_PROVIDER_DELAY_AFTER_COMMIT_SECONDS", "0")
+        or 0
+    )
     if delay > 0:
         log.info("provider: transfer %s committed; answering in %.1fs", idempotency_key, delay)
         time.sleep(delay)
@@ -158,6 +195,7 @@ def transfer(
 def _commit_transfer(
     key: str, destination: str, amount_cents: int, currency: str, payout_id: int | None
 ) -> TransferReceipt:
+    processing = float(_setting("PROVIDER_PROCESSING_SECONDS", "0") or 0)
     with Session(db.engine) as session:
         row = Transfer(
             idempotency_key=key,
@@ -166,6 +204,8 @@ def _commit_transfer(
             amount_cents=amount_cents,
             currency=currency,
             provider_reference=f"tr_{uuid.uuid4().hex[:20]}",
+            status="processing" if processing > 0 else "paid",
+            settles_at=utcnow() + timedelta(seconds=processing) if processing > 0 else None,
         )
         session.add(row)
         try:
@@ -187,6 +227,7 @@ def _receipt(row: Transfer, *, created: bool) -> TransferReceipt:
         provider_reference=row.provider_reference,
         amount_cents=row.amount_cents,
         created=created,
+        status=transfer_status(row),
     )
 
 

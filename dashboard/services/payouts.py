@@ -13,7 +13,14 @@ Ledger legs (amount A, practitioner p, key K):
              (rejected, expired or failed payouts give the hold back)
 
 Statuses: pending_approval -> approved -> processing -> paid; pending_approval ->
-rejected / expired; approved/processing -> failed.
+rejected / expired / cancelled; approved/processing -> failed (provider known not to have
+paid); processing -> reconciling (outcome unknown: hold kept) -> paid or failed;
+pending_approval/approved -> released (the sweep, after the run is gone).
+
+The payout row is the request for its whole life: who asked, for how much, for whom, and
+every decision (PayoutApproval rows: approvals and the rejection). A run that finds an
+unfinished payout under its workflow id resumes it only for the same requester and amount;
+a recorded rejection closes it for good, and the run's request becomes a new payout.
 """
 
 from __future__ import annotations
@@ -28,11 +35,16 @@ from sqlalchemy.exc import IntegrityError
 from dashboard.extensions import db
 from dashboard.models import REASON_CODES, Payout, PayoutApproval, Practitioner
 from dashboard.models.base import utcnow
-from dashboard.services import ledger, notifications, payment_provider
+from dashboard.services import ledger, notifications, ops_flags, payment_provider
 from dashboard.services.errors import BusinessRuleError, NotFoundError
+from workers.payments import approval_rules
 
-UNFINISHED = ("pending_approval", "approved", "processing", "paid")
-CLOSED_WITHOUT_PAYMENT = ("failed", "rejected", "expired")
+# Open: the money is held and the request is alive (processing / reconciling: money may
+# have left already, so it is never released without asking the provider).
+OPEN = ("pending_approval", "approved", "processing", "reconciling")
+# A run under the same workflow id finds these and never starts a new payout beside them.
+UNFINISHED = (*OPEN, "paid")
+CLOSED_WITHOUT_PAYMENT = ("failed", "rejected", "expired", "cancelled", "released")
 PAYMENT_METHODS = ("bank_transfer", "instant_transfer")
 
 
@@ -41,6 +53,7 @@ class PayoutPolicy:
     approval_threshold_cents: int
     dual_approval_threshold_cents: int
     approval_timeout_seconds: int
+    settle_window_seconds: int = 24 * 3600
 
 
 def policy_from_config(config: Mapping[str, Any]) -> PayoutPolicy:
@@ -48,6 +61,7 @@ def policy_from_config(config: Mapping[str, Any]) -> PayoutPolicy:
         approval_threshold_cents=int(config["PAYOUT_APPROVAL_THRESHOLD_CENTS"]),
         dual_approval_threshold_cents=int(config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"]),
         approval_timeout_seconds=int(config["PAYOUT_APPROVAL_TIMEOUT_SECONDS"]),
+        settle_window_seconds=int(config.get("PAYOUT_SETTLE_WINDOW_SECONDS", 24 * 3600)),
     )
 
 
@@ -89,13 +103,9 @@ def check_not_looser(
         )
 
 
-def approvals_needed(amount_cents: int, threshold_cents: int, dual_threshold_cents: int) -> int:
-    """0 below the threshold; 1 at or above it; 2 above the dual-approval threshold."""
-    if amount_cents < threshold_cents:
-        return 0
-    if amount_cents > dual_threshold_cents:
-        return 2
-    return 1
+# One home for the rule (workers/payments/approval_rules.py); kept under this name for
+# the service's callers.
+approvals_needed = approval_rules.approvals_needed
 
 
 def _lock_practitioner(practitioner_id: int) -> None:
@@ -133,14 +143,37 @@ class PayoutView:
     approvals_required: int
     approved_by: list[str] = field(default_factory=list)
     reused: bool = False
+    requested_by: str = ""
+    # The recorded rejection, if any: {"actor", "reason_code", "note", "at"}.
+    rejection: dict | None = None
+    # Payouts under this workflow id that this call closed because a rejection was recorded.
+    closed_rejected: list[int] = field(default_factory=list)
 
 
-def _view(payout: Payout, *, reused: bool) -> PayoutView:
-    approved = db.session.scalars(
-        select(PayoutApproval.approver)
-        .where(PayoutApproval.payout_id == payout.id, PayoutApproval.decision == "approve")
-        .order_by(PayoutApproval.id)
+def _decisions(payout_id: int) -> list[PayoutApproval]:
+    return list(
+        db.session.scalars(
+            select(PayoutApproval)
+            .where(PayoutApproval.payout_id == payout_id)
+            .order_by(PayoutApproval.id)
+        )
     )
+
+
+def _rejection(decisions: list[PayoutApproval]) -> dict | None:
+    for d in decisions:
+        if d.decision == "reject":
+            return {
+                "actor": d.approver,
+                "reason_code": d.reason_code,
+                "note": d.note,
+                "at": d.created_at.isoformat() if d.created_at else None,
+            }
+    return None
+
+
+def _view(payout: Payout, *, reused: bool, closed_rejected: list[int] | None = None) -> PayoutView:
+    decisions = _decisions(payout.id)
     return PayoutView(
         payout_id=payout.id,
         idempotency_key=payout.idempotency_key,
@@ -149,8 +182,11 @@ def _view(payout: Payout, *, reused: bool) -> PayoutView:
         currency=payout.currency,
         status=payout.status,
         approvals_required=payout.approvals_required,
-        approved_by=list(approved),
+        approved_by=[d.approver for d in decisions if d.decision == "approve"],
         reused=reused,
+        requested_by=payout.requested_by,
+        rejection=_rejection(decisions),
+        closed_rejected=list(closed_rejected or []),
     )
 
 
@@ -166,15 +202,27 @@ def create_payout(
     dual_approval_threshold_cents: int,
     config: Mapping[str, Any],
     approval_timeout_seconds: int | None = None,
+    run_id: str | None = None,
 ) -> PayoutView:
-    """Create the payout and hold its amount, or return this workflow id's unfinished one."""
+    """Create the payout and hold its amount, or resume this workflow id's unfinished one.
+
+    An unfinished payout under the id is resumed only when this run asks for the same
+    thing: same practitioner, same requester, and the same amount (or no amount). Any
+    other request is refused with a message naming the open payout. An open payout with a
+    recorded rejection is closed as rejected first (its hold returned); this run's request
+    is then a new payout with its own key, requester and decisions.
+    """
     if payment_method not in PAYMENT_METHODS:
         raise BusinessRuleError(f"unknown payment method {payment_method!r}")
+    problem = approval_rules.requester_problem(requested_by)
+    if problem:
+        raise BusinessRuleError(problem, field="requested_by")
     check_not_looser(
         config, approval_threshold_cents, dual_approval_threshold_cents, approval_timeout_seconds
     )
     _lock_practitioner(practitioner_id)
     practitioner = get_practitioner(practitioner_id)
+    closed_rejected: list[int] = []
     unfinished = db.session.scalar(
         select(Payout)
         .where(Payout.workflow_id == workflow_id, Payout.status.in_(UNFINISHED))
@@ -184,7 +232,18 @@ def create_payout(
     if unfinished is not None:
         if unfinished.practitioner_id != practitioner_id:
             raise BusinessRuleError(f"{workflow_id} belongs to another practitioner's payout")
-        return _view(unfinished, reused=True)
+        rejection = _rejection(_decisions(unfinished.id))
+        if rejection is not None and unfinished.status in ("pending_approval", "approved"):
+            # The rejection is final: close that request now; ours is a new one below.
+            _release(unfinished, "rejected", _rejection_reason(rejection))
+            closed_rejected.append(unfinished.id)
+        else:
+            refusal = _resume_refusal(unfinished, requested_by, amount_cents)
+            if refusal:
+                raise BusinessRuleError(refusal, field="requested_by")
+            if run_id:
+                unfinished.run_id = run_id[:64]
+            return _view(unfinished, reused=True)
     if not practitioner.payout_destination:
         raise BusinessRuleError(
             f"practitioner {practitioner_id} has no payout destination", field="practitioner_id"
@@ -214,9 +273,10 @@ def create_payout(
         idempotency_key=key,
         workflow_id=workflow_id,
         payment_method=payment_method,
-        requested_by=requested_by[:254],
+        requested_by=requested_by.strip()[:254],
         reason=reason[:500],
         approvals_required=required,
+        run_id=(run_id or None) and run_id[:64],
     )
     db.session.add(payout)
     db.session.flush()
@@ -230,7 +290,41 @@ def create_payout(
         description=f"Hold for payout {payout.id}",
         currency=payout.currency,
     )
-    return _view(payout, reused=False)
+    return _view(payout, reused=False, closed_rejected=closed_rejected)
+
+
+def _resume_refusal(payout: Payout, requested_by: str, amount_cents: int | None) -> str | None:
+    """Why this run may not resume `payout` (another request under the same id), or None."""
+    same_requester = approval_rules.same_person(payout.requested_by, requested_by)
+    same_amount = amount_cents is None or amount_cents == payout.amount_cents
+    if same_requester and same_amount:
+        return None
+    asked = "the whole available balance" if amount_cents is None else f"{amount_cents} cents"
+    return (
+        f"payout {payout.id} under {payout.workflow_id} is still {payout.status}: requested "
+        f"by {payout.requested_by} for {payout.amount_cents} cents. This run ({requested_by}, "
+        f"{asked}) is a different request and cannot take it over; wait for that payout to "
+        "be closed (the payout sweep returns the hold of a payout whose run is gone) or "
+        "decide it first"
+    )
+
+
+def _rejection_reason(rejection: dict) -> str:
+    reason = f"rejected by {rejection['actor']}: {rejection['reason_code']}"
+    if rejection.get("note"):
+        reason += f" ({rejection['note']})"
+    return reason
+
+
+def decision_recorded(payout_id: int, approver: str) -> bool:
+    return (
+        db.session.scalar(
+            select(PayoutApproval.id).where(
+                PayoutApproval.payout_id == payout_id, PayoutApproval.approver == approver
+            )
+        )
+        is not None
+    )
 
 
 def record_decision(
@@ -243,8 +337,10 @@ def record_decision(
     reason_code: str | None,
     note: str | None,
 ) -> PayoutApproval:
-    """Record an approver's decision once per (payout, approver) (the console's queue and
-    the audit of who decided); the workflow's validator has already checked it."""
+    """Record an approver's decision once per (payout, approver), before the workflow
+    acts on it. The workflow's validator has checked it against the payout it loaded; the
+    rules that keep money safe are checked again here against the row itself: never the
+    requester, never on a closed payout or after a rejection, the exact amount and payee."""
     if decision not in ("approve", "reject"):
         raise BusinessRuleError(f"unknown decision {decision!r}")
     if decision == "reject" and reason_code not in REASON_CODES:
@@ -257,6 +353,22 @@ def record_decision(
     )
     if existing is not None:
         return existing
+    if approval_rules.same_person(approver, payout.requested_by):
+        raise BusinessRuleError(
+            f"{approver} requested payout {payout_id} and cannot approve or reject it"
+        )
+    if payout.status != "pending_approval":
+        raise BusinessRuleError(f"payout {payout_id} is {payout.status}; no more decisions")
+    decisions = _decisions(payout_id)
+    if _rejection(decisions) is not None:
+        raise BusinessRuleError(f"payout {payout_id} was rejected; no more decisions")
+    if any(approval_rules.same_person(d.approver, approver) for d in decisions):
+        raise BusinessRuleError(f"{approver} has already decided payout {payout_id}")
+    if amount_cents != payout.amount_cents or payee_id != payout.practitioner_id:
+        raise BusinessRuleError(
+            f"the decision is for {amount_cents} cents to practitioner {payee_id}; payout "
+            f"{payout_id} is {payout.amount_cents} cents to practitioner {payout.practitioner_id}"
+        )
     row = PayoutApproval(
         payout_id=payout.id,
         approver=approver[:254],
@@ -292,13 +404,24 @@ def set_status(payout_id: int, status: str) -> Payout:
     if status not in _FORWARD:
         raise BusinessRuleError(f"cannot set a payout to {status!r} directly")
     payout = get_payout(payout_id)
-    if payout.status == status or payout.status in ("processing", "paid"):
+    if payout.status == status or payout.status in ("processing", "reconciling", "paid"):
         return payout
     if payout.status not in _FORWARD[status]:
         raise BusinessRuleError(f"payout {payout_id} is {payout.status}; cannot be {status}")
+    if status == "approved":
+        approvals = [d for d in _decisions(payout_id) if d.decision == "approve"]
+        if _rejection(_decisions(payout_id)) is not None:
+            raise BusinessRuleError(f"payout {payout_id} was rejected; it cannot be approved")
+        if len(approvals) < payout.approvals_required:
+            raise BusinessRuleError(
+                f"payout {payout_id} has {len(approvals)} of {payout.approvals_required} "
+                "recorded approvals; it cannot be approved yet"
+            )
     payout.status = status
     if status == "approved" and payout.decided_at is None:
         payout.decided_at = utcnow()
+    if status == "processing" and payout.transfer_started_at is None:
+        payout.transfer_started_at = utcnow()
     return payout
 
 
@@ -308,6 +431,7 @@ class TransferDone:
     transfer_id: int
     provider_reference: str
     amount_cents: int
+    status: str = "paid"  # paid, or reconciling while the provider is still processing
 
 
 def transfer(payout_id: int) -> TransferDone:
@@ -316,10 +440,11 @@ def transfer(payout_id: int) -> TransferDone:
     The provider commits on its side first (a separate session); the settlement entries
     and the `paid` status are written in the caller's transaction. Any retry, reset or
     restart after the provider committed finds the same transfer by key and only
-    completes the settlement, which is itself keyed.
+    completes the settlement, which is itself keyed. A transfer the provider accepted but
+    has not paid out yet leaves the payout `reconciling` with its hold in place.
     """
     payout = get_payout(payout_id)
-    if payout.status not in ("approved", "processing", "paid"):
+    if payout.status not in ("approved", "processing", "reconciling", "paid"):
         raise BusinessRuleError(f"payout {payout_id} is {payout.status}; it cannot be sent")
     practitioner = get_practitioner(payout.practitioner_id)
     if payout.status == "paid":
@@ -340,9 +465,16 @@ def transfer(payout_id: int) -> TransferDone:
         db.session.rollback()
         receipt = payment_provider.transfer(**request)
         payout = get_payout(payout_id)
-        _settle(payout)
+        if receipt.status == "paid":
+            _settle(payout)
+        else:
+            payout.status = "reconciling"
     return TransferDone(
-        payout.id, receipt.transfer_id, receipt.provider_reference, receipt.amount_cents
+        payout.id,
+        receipt.transfer_id,
+        receipt.provider_reference,
+        receipt.amount_cents,
+        "paid" if payout.status == "paid" else "reconciling",
     )
 
 
@@ -363,38 +495,8 @@ def _settle(payout: Payout) -> None:
         payout.paid_at = utcnow()
 
 
-@dataclass(frozen=True)
-class Closed:
-    payout_id: int
-    status: str
-    released_cents: int
-    provider_reference: str | None = None
-
-
-def close_unpaid(payout_id: int, outcome: str, reason: str = "") -> Closed:
-    """End a payout without paying it (failed / rejected / expired): give the hold back.
-
-    For `failed`, the provider is asked first: if it did settle the transfer after all
-    (its answer was lost every time), the payout is settled as paid instead, never
-    released, so the money cannot leave twice.
-    """
-    if outcome not in CLOSED_WITHOUT_PAYMENT:
-        raise BusinessRuleError(f"{outcome!r} is not a closing outcome")
-    payout = get_payout(payout_id)
-    if payout.status == outcome:
-        return Closed(payout.id, outcome, payout.amount_cents)
-    if payout.status == "paid":
-        receipt = payment_provider.find_transfer(payout.idempotency_key)
-        return Closed(payout.id, "paid", 0, receipt.provider_reference if receipt else None)
-    if payout.status in CLOSED_WITHOUT_PAYMENT:
-        raise BusinessRuleError(f"payout {payout_id} is already {payout.status}")
-    if outcome == "failed":
-        receipt = payment_provider.find_transfer(payout.idempotency_key)
-        if receipt is not None:
-            _settle(payout)
-            return Closed(payout.id, "paid", 0, receipt.provider_reference)
-    elif payout.status != "pending_approval":
-        raise BusinessRuleError(f"payout {payout_id} is {payout.status}; cannot be {outcome}")
+def _release(payout: Payout, outcome: str, reason: str) -> None:
+    """Give the hold back and close the payout unpaid (keyed: once per payout)."""
     ledger.post(
         f"payout-release:{payout.idempotency_key}",
         "payout_release",
@@ -409,7 +511,130 @@ def close_unpaid(payout_id: int, outcome: str, reason: str = "") -> Closed:
     payout.failure_reason = (reason or outcome)[:500]
     if payout.decided_at is None:
         payout.decided_at = utcnow()
+
+
+@dataclass(frozen=True)
+class Closed:
+    payout_id: int
+    status: str
+    released_cents: int
+    provider_reference: str | None = None
+
+
+def close_unpaid(payout_id: int, outcome: str, reason: str = "") -> Closed:
+    """End a payout without paying it (failed / rejected / expired / cancelled / released):
+    give the hold back.
+
+    The provider is asked first whenever a transfer may have been sent: if it paid, the
+    payout is settled as paid instead; if it is still processing the payout, the payout
+    stays `reconciling` with its hold (never released), so the money cannot leave twice.
+    """
+    if outcome not in CLOSED_WITHOUT_PAYMENT:
+        raise BusinessRuleError(f"{outcome!r} is not a closing outcome")
+    _lock_practitioner(get_payout(payout_id).practitioner_id)
+    payout = get_payout(payout_id)
+    if payout.status == outcome:
+        return Closed(payout.id, outcome, payout.amount_cents)
+    if payout.status == "paid":
+        receipt = payment_provider.find_transfer(payout.idempotency_key)
+        return Closed(payout.id, "paid", 0, receipt.provider_reference if receipt else None)
+    if payout.status in CLOSED_WITHOUT_PAYMENT:
+        if outcome in ("cancelled", "released"):
+            # Closed by its own decision a moment earlier: nothing more to give back.
+            return Closed(payout.id, payout.status, 0)
+        raise BusinessRuleError(f"payout {payout_id} is already {payout.status}")
+    receipt = payment_provider.find_transfer(payout.idempotency_key)
+    if receipt is not None:
+        if receipt.status == "paid":
+            _settle(payout)
+            return Closed(payout.id, "paid", 0, receipt.provider_reference)
+        payout.status = "reconciling"
+        return Closed(payout.id, "reconciling", 0, receipt.provider_reference)
+    if outcome != "failed" and payout.status not in ("pending_approval", "approved"):
+        raise BusinessRuleError(f"payout {payout_id} is {payout.status}; cannot be {outcome}")
+    _release(payout, outcome, reason)
     return Closed(payout.id, outcome, payout.amount_cents)
+
+
+def mark_reconciling(payout_id: int, reason: str) -> Payout:
+    """The transfer's outcome is unknown: keep the hold, wait for the provider's word."""
+    payout = get_payout(payout_id)
+    if payout.status in ("processing", "approved"):
+        payout.status = "reconciling"
+        payout.failure_reason = f"outcome unknown: {reason}"[:500]
+    elif payout.status not in ("reconciling", "paid"):
+        raise BusinessRuleError(f"payout {payout_id} is {payout.status}; nothing to reconcile")
+    return payout
+
+
+@dataclass(frozen=True)
+class TransferCheck:
+    payout_id: int
+    outcome: str  # paid / processing / missing / not_paid / in_doubt
+    provider_reference: str | None = None
+    released_cents: int = 0
+
+
+def check_transfer(payout_id: int, *, give_up: bool) -> TransferCheck:
+    """Ask the provider, by the payout's idempotency key, what became of its transfer.
+
+    paid: settled now (or before), exactly once. processing: the provider has it, not paid
+    out yet. missing: the provider has nothing yet (a late request may still land).
+    With `give_up` (the settle window has passed): nothing at the provider -> not_paid,
+    the payout fails and its hold is returned; still processing -> in_doubt, the payout
+    stays reconciling with its hold and an ops flag carries the evidence.
+    """
+    _lock_practitioner(get_payout(payout_id).practitioner_id)
+    payout = get_payout(payout_id)
+    receipt = payment_provider.find_transfer(payout.idempotency_key)
+    if payout.status == "paid":
+        return TransferCheck(payout.id, "paid", receipt.provider_reference if receipt else None)
+    if payout.status in CLOSED_WITHOUT_PAYMENT:
+        if receipt is not None:
+            _flag_paid_but_closed(payout, receipt.provider_reference)
+        return TransferCheck(payout.id, "not_paid")
+    if receipt is not None and receipt.status == "paid":
+        _settle(payout)
+        return TransferCheck(payout.id, "paid", receipt.provider_reference)
+    if receipt is not None:
+        if not give_up:
+            return TransferCheck(payout.id, "processing", receipt.provider_reference)
+        payout.status = "reconciling"
+        ops_flags.raise_flag(
+            key=f"payout-in-doubt:{payout.idempotency_key}",
+            kind="payout_in_doubt",
+            entity_type="payout",
+            entity_id=payout.id,
+            message=(
+                f"Payout {payout.id} ({payout.amount_cents} cents to practitioner "
+                f"{payout.practitioner_id}): the provider still reports transfer "
+                f"{receipt.provider_reference} as {receipt.status} after the settle window. "
+                "The hold stays; the reconciliation settles it once the provider pays."
+            ),
+            workflow_id=payout.workflow_id,
+        )
+        return TransferCheck(payout.id, "in_doubt", receipt.provider_reference)
+    if not give_up:
+        return TransferCheck(payout.id, "missing")
+    _release(
+        payout, "failed", "the provider has no transfer for this payout after the settle window"
+    )
+    return TransferCheck(payout.id, "not_paid", None, payout.amount_cents)
+
+
+def _flag_paid_but_closed(payout: Payout, reference: str) -> None:
+    ops_flags.raise_flag(
+        key=f"payout-paid-but-closed:{payout.idempotency_key}",
+        kind="payout_paid_but_closed",
+        entity_type="payout",
+        entity_id=payout.id,
+        message=(
+            f"Payout {payout.id} is {payout.status} (hold returned) but the provider paid "
+            f"transfer {reference} for it: {payout.amount_cents} cents left twice-available. "
+            "Recover the money or hold the practitioner's balance."
+        ),
+        workflow_id=payout.workflow_id,
+    )
 
 
 def notify(payout_id: int, event: str) -> None:

@@ -24,6 +24,7 @@ from dashboard.services import audit
 from dashboard.temporal import (
     AlreadyStarted,
     GatewayError,
+    NoWorkerAnswered,
     RunNotFound,
     TemporalUnavailable,
     UpdateRejected,
@@ -248,5 +249,17 @@ def gateway_status(exc: GatewayError) -> int:
 
 
 def gateway_outcome(exc: GatewayError) -> str:
-    """A validator's refusal is the workflow saying no ("denied"); the rest are errors."""
-    return "denied" if isinstance(exc, UpdateRejected) else "error"
+    """A validator's refusal is the workflow saying no ("denied"); an update nobody
+    answered in time is "pending" (it may still be applied: never call it failed); the
+    rest are errors."""
+    if isinstance(exc, UpdateRejected):
+        return "denied"
+    if isinstance(exc, NoWorkerAnswered):
+        return "pending"
+    return "error"
+
+
+PENDING_DELIVERY = (
+    "Pending delivery: no worker confirmed it yet. It is kept by Temporal and applied when "
+    "the worker returns; the audit log records the real outcome then. Do not send it again."
+)

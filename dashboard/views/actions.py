@@ -49,12 +49,14 @@ from dashboard.temporal import (
     CLOSED_FAILED_STATUSES,
     AlreadyStarted,
     GatewayError,
+    NoWorkerAnswered,
     RunInfo,
     RunNotFound,
     TemporalUnavailable,
     UpdateRejected,
 )
 from dashboard.views._write import (
+    PENDING_DELIVERY,
     REASON_CODE_KEY,
     REASON_TEXT_KEY,
     Reason,
@@ -266,6 +268,8 @@ def _send(kind: str, workflow_id: str, name: str):
         form.error = (
             f"Refused by the workflow: {exc.message}"
             if isinstance(exc, UpdateRejected)
+            else f"{PENDING_DELIVERY} ({exc.message})"
+            if isinstance(exc, NoWorkerAnswered)
             else exc.message
         )
         return _respond(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,8 +31,9 @@ from dashboard.gateway import gateway
 from dashboard.models import Payout, PayoutApproval, Practitioner, StaffUser
 from dashboard.models.base import utcnow
 from dashboard.permissions import can
-from dashboard.temporal import GatewayError, UpdateRejected
+from dashboard.temporal import GatewayError, NoWorkerAnswered, UpdateRejected
 from dashboard.views._write import (
+    PENDING_DELIVERY,
     form_params,
     gateway_outcome,
     guard,
@@ -40,6 +42,7 @@ from dashboard.views._write import (
     run_url,
     safe_next,
 )
+from workers.payments import approval_rules
 from workers.temporal import registry
 from workers.temporal.inputs import InputError
 
@@ -62,8 +65,7 @@ def approval_limit(user: StaffUser) -> int | None:
     return limits.get(user.role)
 
 
-def _same_person(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and a.strip().casefold() == b.strip().casefold()
+_same_person = approval_rules.same_person
 
 
 @dataclass
@@ -117,9 +119,11 @@ def why_not(user: StaffUser, payout: Payout, approvals: list[PayoutApproval]) ->
     if payout.status != "pending_approval":
         return f"already decided: the payout is {payout.status.replace('_', ' ')}"
     # The recorded decisions count before the status catches up (the workflow moves the
-    # payout on after the deciding update returns).
-    if any(a.decision == "reject" for a in approvals):
-        return "already decided: the payout was rejected"
+    # payout on after the deciding update returns), and a recorded rejection is final
+    # even when its run ended before closing the payout.
+    rejected = next((a for a in approvals if a.decision == "reject"), None)
+    if rejected is not None:
+        return f"already rejected by {rejected.approver} ({rejected.reason_code}): final"
     approved = sum(1 for a in approvals if a.decision == "approve")
     if payout.approvals_required and approved >= payout.approvals_required:
         return "already decided: the payout has the approvals it needs"
@@ -184,12 +188,21 @@ def _render_queue(focus: PayoutDecision | None = None, status: int = 200):
         render_template(
             "approvals/index.html",
             rows=rows,
-            threshold=current_app.config["PAYOUT_APPROVAL_THRESHOLD_CENTS"],
-            dual_threshold=current_app.config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"],
+            rule=_rule_text(),
             limit=approval_limit(current_user),
             can_decide=can(current_user, "approve_payout"),
         ),
         status,
+    )
+
+
+def _rule_text() -> str:
+    money = current_app.jinja_env.filters["money"]
+    currency = current_app.config.get("CURRENCY", "USD")
+    return approval_rules.policy_text(
+        int(current_app.config["PAYOUT_APPROVAL_THRESHOLD_CENTS"]),
+        int(current_app.config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"]),
+        lambda cents: money(cents, currency),
     )
 
 
@@ -291,17 +304,25 @@ def _decide(payout_id: int, name: str):
             focus = _decision(payout)
             focus.error = f"Refused: {refusal}."
             return _render_queue(focus, 409)
+        update_id = f"{name}-{payout_id}-{uuid.uuid4().hex}"
+        params["update_id"] = update_id
         try:
-            result = gateway().update(payout.workflow_id, name, arg)
+            result = gateway().update(payout.workflow_id, name, arg, update_id=update_id)
         except GatewayError as exc:
+            pending = isinstance(exc, NoWorkerAnswered)
             record(
                 gateway_outcome(exc),
                 target=target,
                 params=params,
                 reason=audit_reason,
-                detail=exc.message,
+                detail=f"pending delivery (update {update_id}): {exc.message}"
+                if pending
+                else exc.message,
             )
             focus = _decision(_load_fresh(payout_id) or payout)
+            if pending:
+                focus.error = PENDING_DELIVERY
+                return _render_queue(focus, 202)
             prefix = "Not sent"
             if isinstance(exc, UpdateRejected):
                 prefix = "Refused by the payout workflow"

@@ -39,6 +39,7 @@ from dashboard.views._write import (
     record,
     run_url,
 )
+from workers.payments import approval_rules
 from workers.temporal import registry
 from workers.temporal.inputs import InputError
 from workers.temporal.registry import RegisteredWorkflow
@@ -304,12 +305,7 @@ def _preview(wf: RegisteredWorkflow, payload: Any, reason: Reason) -> Preview:
                     )
                 threshold = int(current_app.config["PAYOUT_APPROVAL_THRESHOLD_CENTS"])
                 dual = int(current_app.config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"])
-                if pay >= dual:
-                    needs = "two approvers (neither may be you)"
-                elif pay >= threshold:
-                    needs = "one approver (not you)"
-                else:
-                    needs = "no approval (below the threshold)"
+                needs = approval_rules.requirement_text(pay, threshold, dual)
                 preview.lines.append(("Approval", needs))
     ids = getattr(payload, "practitioner_ids", None)
     if _input_has(wf, "practitioner_ids"):

@@ -6,25 +6,34 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
 
 from dashboard.extensions import db
 from dashboard.models import Payout
 from dashboard.temporal import TemporalGateway
 from tests.conftest import POSTGRES, gateway_for, running_workers
 from tests.payments.helpers import APPROVER_A, payout_input, start_payout, wait_for_stage
+from workers.payments import activities as real
 from workers.payments.shared import (
     ApprovePayoutDecision,
     BatchPayoutInput,
     BatchPayoutResult,
+    CreatePayoutInput,
+    PayoutRecord,
     PractitionerPayoutResult,
 )
 from workers.payments.workflows import BatchPractitionerPayoutWorkflow
+from workers.temporal import registry
+from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.search_attributes import run_attributes
 
 _days = iter(range(1, 10_000))
@@ -217,3 +226,43 @@ async def test_two_concurrent_triggers_start_one_batch(app, money, local_env):
     # A third trigger the same day is refused: the completed batch cannot run again.
     with pytest.raises(Exception, match="already ran"):
         first.start("BatchPractitionerPayoutWorkflow", inp, triggered_by="ops", workflow_id=wid)
+
+
+async def test_the_summary_counts_how_children_that_need_approval_ended(app, money, local_env):
+    """Issue 10: a child that needs approval but fails before its payout exists (a
+    database outage past its retry budget) is failed, not "waiting for approval"."""
+    waits = money.practitioner(balance=60_000)
+    outage = money.practitioner(balance=70_000)
+
+    @activity.defn(name="create_payout")
+    def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
+        if inp.practitioner_id == outage:
+            raise ApplicationError("database is locked (outage)", non_retryable=True)
+        return real.create_payout(inp)
+
+    day = unique_day()
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    bind_app(app)
+    bind_client(local_env.client)
+    domain = registry.domain("payments")
+    acts = [a for a in domain.activities if a is not real.create_payout] + [create_payout]
+    executor = ThreadPoolExecutor(max_workers=10)
+    worker = Worker(
+        local_env.client,
+        task_queue=f"{prefix}payments",
+        workflows=[w.cls for w in domain.workflows.values()],
+        activities=acts,
+        activity_executor=executor,
+    )
+    async with worker:
+        result, _ = await run_batch(
+            local_env.client, prefix, batch_input(practitioner_ids=[waits, outage], payout_date=day)
+        )
+        waiting = local_env.client.get_workflow_handle(f"payments-payout-{waits}-{day}")
+        await waiting.terminate("test done")
+    executor.shutdown(wait=False)
+    assert outcome_of(result) == {waits: "waiting_for_approval", outage: "failed"}
+    assert (result.waiting_for_approval_count, result.waiting_for_approval_cents) == (1, 60_000)
+    assert (result.failed_count, result.failed_cents) == (1, 70_000)
+    failed = next(line for line in result.lines if line.outcome == "failed")
+    assert "outage" in failed.detail

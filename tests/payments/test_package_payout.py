@@ -241,3 +241,56 @@ async def test_foreign_and_cancelled_bookings_are_ignored(app, money, time_env):
     assert result.outcome == "completed" and result.released_cents == 1_000
     assert result.ignored_booking_ids == [foreign, cancelled, 987_654]
     assert money.available(pid) == 1_000
+
+
+# --- only sessions that happened release a part (issue 10) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "days_ago", "forfeits", "released"),
+    [
+        ("completed", 1, True, True),
+        ("confirmed", -2, True, False),  # a future session, only confirmed
+        ("confirmed", 1, True, False),  # past, never marked completed
+        ("completed", -2, True, False),  # "completed" before it started
+        ("no_show", 1, True, True),  # the no-show policy uses the session up
+        ("no_show", 1, False, False),  # ... or gives it back to the client
+        ("cancelled", 1, True, False),
+        ("rescheduled", 1, True, False),
+    ],
+)
+def test_only_a_session_that_happened_releases_a_part(
+    app, money, status, days_ago, forfeits, released
+):
+    app.config["BOOKING_NO_SHOW_CREDIT_FORFEITED"] = forfeits
+    pid = money.practitioner()
+    purchase = money.purchase(pid, sessions=2, total=2_000, net=1_000)
+    booking = money.booking(pid, purchase_id=purchase, status=status, completed_days_ago=days_ago)
+    with app.app_context():
+        outcome = package_payouts.release_session(purchase, booking)
+        db.session.commit()
+    assert outcome.released is released
+    assert money.available(pid) == (500 if released else 0)
+    if not released:
+        assert outcome.ignored_reason
+    assert money.ledger_ok()
+
+
+async def test_a_confirmed_future_session_signalled_to_the_workflow_releases_nothing(
+    app, money, time_env
+):
+    pid = money.practitioner()
+    purchase = money.purchase(
+        pid, sessions=2, total=2_000, net=1_000, now=await time_env.get_current_time()
+    )
+    future = money.booking(pid, purchase_id=purchase, status="confirmed", completed_days_ago=-3)
+    done = [money.booking(pid, purchase_id=purchase) for _ in range(2)]
+    async with running_workers(time_env.client, app, ["payments"]) as prefix:
+        handle = await start_package(time_env.client, prefix, purchase, future)
+        for booking in done:
+            await handle.signal(
+                ProgressivePackagePayoutWorkflow.session_completed, session(booking)
+            )
+        result = await handle.result()
+    assert result.ignored_booking_ids == [future]
+    assert result.released_cents == 1_000 and money.available(pid) == 1_000

@@ -8,31 +8,51 @@ services), so a retried activity finds its first result instead of repeating it.
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from temporalio import activity
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from dashboard.services import (
+    audit,
     commissions,
     ledger,
     package_payouts,
+    payout_reconciliation,
     payouts,
+    pending_decisions,
     subscription_billing,
 )
 from workers.payments.shared import (
     BatchPayoutLine,
     BookingCommissionInput,
     BookingCommissionResult,
+    CheckPayoutTransferInput,
+    CheckPayoutTransferResult,
     ClosePayoutInput,
     ClosePayoutResult,
     CommissionPageInput,
     CommissionPageResult,
     CreatePayoutInput,
+    DecisionOutcome,
+    DecisionOutcomes,
+    GoneRun,
+    GoneRunsInput,
+    GoneRunsResult,
     LedgerReconciliationResult,
     LoadPackageInput,
+    MarkReconcilingInput,
     NotifyPayoutInput,
+    OpenPayoutRow,
+    OpenPayoutsInput,
+    OpenPayoutsPage,
     PackageExpiryResult,
     PackagePayoutInput,
     PackageReleaseResult,
@@ -42,13 +62,18 @@ from workers.payments.shared import (
     PayoutCandidatePage,
     PayoutPolicy,
     PayoutPolicyInput,
+    PayoutReconciliationInput,
+    PayoutReconciliationResult,
     PayoutRecord,
+    PendingDecisionRow,
+    PendingDecisionsPage,
     RecordPayoutDecisionInput,
     ReleasePackageSessionInput,
     SelectPayoutCandidatesInput,
     SessionCompletedSignal,
     SetPayoutStatusInput,
     SettleExpiredPackageInput,
+    SettleOrphanInput,
     SubscriptionChargeInput,
     SubscriptionChargeResult,
     TransferPayoutInput,
@@ -219,7 +244,8 @@ def load_package_state(inp: LoadPackageInput) -> PackageState:
 @app_activity
 @transactional_activity
 def release_package_session(inp: ReleasePackageSessionInput) -> PackageReleaseResult:
-    outcome = package_payouts.release_session(inp.package_purchase_id, inp.booking_id)
+    now = datetime.fromisoformat(inp.now) if inp.now else None
+    outcome = package_payouts.release_session(inp.package_purchase_id, inp.booking_id, now=now)
     return PackageReleaseResult(package_purchase_id=inp.package_purchase_id, **outcome.__dict__)
 
 
@@ -266,6 +292,7 @@ def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
         dual_approval_threshold_cents=inp.dual_approval_threshold_cents,
         approval_timeout_seconds=inp.approval_timeout_seconds,
         config=bound_app().config,
+        run_id=inp.run_id,
     )
     return PayoutRecord(**view.__dict__)
 
@@ -275,7 +302,11 @@ def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
 @app_activity
 @transactional_activity
 def record_payout_decision(inp: RecordPayoutDecisionInput) -> None:
-    payouts.record_decision(
+    """Persist the decision before the workflow acts on it, and write its applied event to
+    the audit log (naming the update id) in the same transaction: a decision the console
+    could only report as "pending delivery" gets its real outcome in the audit trail."""
+    already = payouts.decision_recorded(inp.payout_id, inp.approver)
+    row = payouts.record_decision(
         payout_id=inp.payout_id,
         approver=inp.approver,
         decision=inp.decision,
@@ -284,6 +315,43 @@ def record_payout_decision(inp: RecordPayoutDecisionInput) -> None:
         reason_code=inp.reason_code,
         note=inp.note,
     )
+    if already:
+        return
+    info = activity.info()
+    audit.record(
+        action="payouts.decision_applied",
+        target=f"payout:{inp.payout_id}",
+        outcome="success",
+        params={
+            "decision": row.decision,
+            "update_id": inp.update_id or "",
+            "workflow_id": info.workflow_id,
+            "amount_cents": row.amount_cents,
+            "practitioner_id": row.payee_id,
+        },
+        reason=(row.reason_code or "") if row.decision == "reject" else (row.note or ""),
+        detail=f"{row.decision} applied by the payout workflow (update {inp.update_id or '-'})",
+        actor=row.approver,
+        role="workflow",
+    )
+
+
+@activity.defn(name="mark_payout_reconciling")
+@monitored_activity
+@app_activity
+@transactional_activity
+def mark_payout_reconciling(inp: MarkReconcilingInput) -> None:
+    payouts.mark_reconciling(inp.payout_id, inp.reason)
+
+
+@activity.defn(name="check_payout_transfer")
+@monitored_activity
+@app_activity
+@transactional_activity
+def check_payout_transfer(inp: CheckPayoutTransferInput) -> CheckPayoutTransferResult:
+    """Ask the provider by the payout's key; settle paid, or (after the window) decide."""
+    done = payouts.check_transfer(inp.payout_id, give_up=inp.give_up)
+    return CheckPayoutTransferResult(**done.__dict__)
 
 
 @activity.defn(name="set_payout_status")
@@ -307,7 +375,7 @@ def transfer_payout(inp: TransferPayoutInput) -> TransferPayoutResult:
         transfer_id=done.transfer_id,
         provider_reference=done.provider_reference,
         amount_cents=done.amount_cents,
-        status="paid",
+        status=done.status,
     )
 
 
@@ -352,6 +420,131 @@ def select_payout_candidates(inp: SelectPayoutCandidatesInput) -> PayoutCandidat
         ],
         next_cursor=page.next_cursor,
         exhausted=page.exhausted,
+    )
+
+
+# --- the payout sweep and the reconciliation ---------------------------------------------------
+
+_GONE_STATES = {
+    WorkflowExecutionStatus.COMPLETED: "Completed",
+    WorkflowExecutionStatus.FAILED: "Failed",
+    WorkflowExecutionStatus.CANCELED: "Canceled",
+    WorkflowExecutionStatus.TERMINATED: "Terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "TimedOut",
+    WorkflowExecutionStatus.CONTINUED_AS_NEW: "ContinuedAsNew",
+}
+
+
+@activity.defn(name="list_open_payouts")
+@monitored_activity
+@app_activity
+def list_open_payouts(inp: OpenPayoutsInput) -> OpenPayoutsPage:
+    rows = payout_reconciliation.open_payouts(inp.after_payout_id, inp.limit)
+    return OpenPayoutsPage(rows=[OpenPayoutRow(**r.__dict__) for r in rows])
+
+
+@activity.defn(name="find_gone_payout_runs")
+async def find_gone_payout_runs(inp: GoneRunsInput) -> GoneRunsResult:
+    """Which of these payouts' workflows have no running run (latest run by workflow id,
+    so a reset or a rerun that is running keeps its payout)."""
+    client = bound_client()
+    gone: list[GoneRun] = []
+    now = datetime.fromisoformat(inp.now) if inp.now else datetime.now(UTC)
+    for row in inp.rows:
+        try:
+            desc = await client.get_workflow_handle(row.workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                gone.append(GoneRun(row.payout_id, row.run_id, "not found"))
+                continue
+            raise
+        if desc.status == WorkflowExecutionStatus.RUNNING or desc.status is None:
+            continue
+        closed = desc.close_time
+        if closed is not None and (now - closed).total_seconds() < inp.min_closed_seconds:
+            continue
+        gone.append(GoneRun(row.payout_id, row.run_id, _GONE_STATES.get(desc.status, "closed")))
+    return GoneRunsResult(gone=gone)
+
+
+@activity.defn(name="settle_orphaned_payout")
+@monitored_activity
+@app_activity
+@transactional_activity
+def settle_orphaned_payout(inp: SettleOrphanInput) -> str:
+    return payout_reconciliation.settle_orphan(inp.payout_id, inp.run_id, inp.run_state)
+
+
+@activity.defn(name="list_pending_decisions")
+@monitored_activity
+@app_activity
+def list_pending_decisions() -> PendingDecisionsPage:
+    return PendingDecisionsPage(
+        rows=[PendingDecisionRow(**d.__dict__) for d in pending_decisions.unresolved()]
+    )
+
+
+@activity.defn(name="find_decision_outcomes")
+async def find_decision_outcomes(page: PendingDecisionsPage) -> DecisionOutcomes:
+    """Ask Temporal what became of each pending decision, by its update id: refused (the
+    validator or handler said no) or never applied (its run closed first). Applied ones
+    and ones still waiting for a worker are left alone."""
+    client = bound_client()
+    found: list[DecisionOutcome] = []
+    for row in page.rows:
+        handle = client.get_workflow_handle(row.workflow_id)
+        try:
+            await handle.get_update_handle(row.update_id).result(rpc_timeout=timedelta(seconds=2))
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            found.append(
+                DecisionOutcome(row, "refused", getattr(cause, "message", None) or str(cause))
+            )
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            continue  # still not taken by a worker
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # Temporal forgets an update its validator rejected (an applied one stays in
+            # the history and is found above); one never taken before its run closed is
+            # gone too. Either way it was not applied.
+            found.append(
+                DecisionOutcome(
+                    row,
+                    "refused",
+                    "the payout workflow did not apply it (refused by its checks, or its "
+                    "run ended before a worker took it)",
+                )
+            )
+    return DecisionOutcomes(outcomes=found)
+
+
+@activity.defn(name="record_decision_outcomes")
+@monitored_activity
+@app_activity
+def record_decision_outcomes(found: DecisionOutcomes) -> int:
+    for o in found.outcomes:
+        pending_decisions.record_outcome(
+            pending_decisions.PendingDecision(**o.row.__dict__), o.outcome, o.message
+        )
+    return len(found.outcomes)
+
+
+@activity.defn(name="reconcile_payouts")
+@monitored_activity
+@app_activity
+@transactional_activity
+def reconcile_payouts(inp: PayoutReconciliationInput) -> PayoutReconciliationResult:
+    report = payout_reconciliation.reconcile(settle=inp.settle)
+    return PayoutReconciliationResult(
+        transfers=report.transfers,
+        payouts_checked=report.payouts_checked,
+        provider_paid_cents=report.provider_paid_cents,
+        provider_processing_cents=report.provider_processing_cents,
+        ledger_external_payouts_cents=report.ledger_external_payouts_cents,
+        settled=report.settled,
+        findings=[f"{f.kind}: {f.message}" for f in report.findings[:200]],
+        ok=report.ok,
     )
 
 

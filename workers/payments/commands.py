@@ -17,7 +17,7 @@ from flask.cli import AppGroup
 
 from dashboard.extensions import db
 from dashboard.models import PackagePurchase, Practitioner
-from dashboard.services import ledger, payouts
+from dashboard.services import ledger, payout_reconciliation, payouts
 from dashboard.services.errors import BusinessRuleError
 from workers.payments.shared import (
     PAYMENT_METHODS,
@@ -302,12 +302,26 @@ def ledger_check_lines() -> tuple[bool, list[str]]:
     if result.unbalanced_keys:
         lines.append("unbalanced transactions: " + ", ".join(result.unbalanced_keys))
     lines.append("balanced" if result.ok else "NOT BALANCED")
-    return result.ok, lines
+    # A balanced ledger can still be wrong about money that left: compare it with the
+    # provider's transfers and the payouts (read only: nothing is settled or flagged).
+    report = payout_reconciliation.reconcile(settle=False)
+    db.session.rollback()
+    lines.append(
+        f"provider transfers: {report.transfers} ({report.provider_paid_cents} cents paid, "
+        f"{report.provider_processing_cents} processing); external:payouts "
+        f"{report.ledger_external_payouts_cents} cents; payouts checked: "
+        f"{report.payouts_checked}"
+    )
+    for finding in report.findings:
+        lines.append(f"{finding.kind}: {finding.message}")
+    lines.append("payouts match the provider" if report.ok else "PAYOUTS DO NOT MATCH THE PROVIDER")
+    return result.ok and report.ok, lines
 
 
 @ledger_cli.command("check")
 def ledger_check_command() -> None:
-    """Check that every ledger transaction sums to zero (exit status 1 if not)."""
+    """Check that every ledger transaction sums to zero, and that payouts, the provider's
+    transfers and the external:payouts account agree (exit status 1 if not)."""
     ok, lines = ledger_check_lines()
     for line in lines:
         click.echo(line)

@@ -1,10 +1,16 @@
-"""Payments schedules: the weekly batch payout (`flask schedules sync` creates it)."""
+"""Payments schedules (`flask schedules sync` creates them): the weekly batch payout, the
+payout sweep (payouts whose run is gone) and the payout reconciliation (provider vs
+payouts vs ledger)."""
 
 from __future__ import annotations
 
 import os
 
-from workers.payments.shared import BatchPayoutInput
+from workers.payments.shared import (
+    BatchPayoutInput,
+    PayoutReconciliationInput,
+    PayoutSweepInput,
+)
 from workers.temporal.schedules import ScheduleDefinition
 
 # Minimum balance paid by the weekly batch, in cents (default 10.00).
@@ -30,5 +36,21 @@ SCHEDULES = [
         cron="0 6 * * MON",  # Mondays 06:00 in the schedule's time zone (UTC unless set)
         description="Weekly practitioner batch payout",
         workflow_id_prefix="payments-batch-payout",
-    )
+    ),
+    ScheduleDefinition(
+        schedule_id="payments-payout-sweep",
+        workflow_name="PayoutSweepWorkflow",
+        make_input=lambda: PayoutSweepInput(requested_by="schedule:payout-sweep"),
+        cron="*/15 * * * *",  # every 15 minutes
+        description="Settle payouts whose run is gone (holds never left behind)",
+        workflow_id_prefix="payments-payout-sweep",
+    ),
+    ScheduleDefinition(
+        schedule_id="payments-payout-reconciliation",
+        workflow_name="PayoutReconciliationWorkflow",
+        make_input=lambda: PayoutReconciliationInput(requested_by="schedule:reconciliation"),
+        cron="5 * * * *",  # hourly, at :05
+        description="Reconcile provider transfers with payouts and the ledger",
+        workflow_id_prefix="payments-payout-reconciliation",
+    ),
 ]

@@ -11,18 +11,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+from workers.payments.approval_rules import REASON_CODES as REASON_CODES
 from workers.temporal.policies import BATCH_CHUNK_SIZE
 
 TASK_QUEUE = "payments"
-
-# Why a payout was rejected (and why a money workflow is terminated or retried).
-REASON_CODES = (
-    "duplicate",
-    "suspected_fraud",
-    "payee_details_invalid",
-    "requested_by_practitioner",
-    "other",
-)
 ReasonCode = Literal[
     "duplicate", "suspected_fraud", "payee_details_invalid", "requested_by_practitioner", "other"
 ]
@@ -213,6 +205,9 @@ class ReleasePackageSessionInput:
     package_purchase_id: int
     booking_id: int
     workflow_id: str
+    # Workflow time (ISO 8601) when the release was asked for: a session releases only if
+    # it started before then (Temporal's clock, the same one the lifecycle's timers use).
+    now: str = ""
 
 
 @dataclass
@@ -342,6 +337,8 @@ class PayoutPolicy:
     approval_threshold_cents: int
     dual_approval_threshold_cents: int
     approval_timeout_seconds: int
+    # How long an unknown transfer outcome keeps asking the provider before deciding.
+    settle_window_seconds: int = 24 * 3600
 
 
 @dataclass
@@ -355,6 +352,7 @@ class CreatePayoutInput:
     approval_threshold_cents: int
     dual_approval_threshold_cents: int
     approval_timeout_seconds: int | None = None
+    run_id: str | None = None  # the run that owns the payout from now on
 
 
 @dataclass
@@ -369,6 +367,12 @@ class PayoutRecord:
     # Approvals already recorded (a retried run after a terminated one keeps them).
     approved_by: list[str] = field(default_factory=list)
     reused: bool = False  # True when this run picked up an unfinished payout of its id
+    # The payout's own requester (four-eyes is checked against it, not the run's input).
+    requested_by: str = ""
+    # A rejection recorded on the payout ({"actor", "reason_code", "note", "at"}): final.
+    rejection: dict | None = None
+    # Earlier payouts under this id closed now because a rejection was recorded on them.
+    closed_rejected: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -380,6 +384,9 @@ class RecordPayoutDecisionInput:
     payee_id: int
     reason_code: str | None = None
     note: str | None = None
+    # The Temporal update that carried the decision: the applied event in the audit log
+    # names it, so a decision the console reported as "pending delivery" gets its outcome.
+    update_id: str | None = None
 
 
 @dataclass
@@ -399,20 +406,42 @@ class TransferPayoutResult:
     transfer_id: int
     provider_reference: str
     amount_cents: int
-    status: str  # "paid"
+    status: str  # "paid", or "reconciling" while the provider is still processing it
+
+
+@dataclass
+class MarkReconcilingInput:
+    payout_id: int
+    reason: str
+
+
+@dataclass
+class CheckPayoutTransferInput:
+    payout_id: int
+    give_up: bool = False  # the settle window has passed: decide
+
+
+@dataclass
+class CheckPayoutTransferResult:
+    payout_id: int
+    outcome: str  # paid / processing / missing / not_paid / in_doubt
+    provider_reference: str | None = None
+    released_cents: int = 0
 
 
 @dataclass
 class ClosePayoutInput:
     payout_id: int
-    outcome: str  # failed / rejected / expired
+    outcome: str  # failed / rejected / expired / cancelled
     reason: str = ""
 
 
 @dataclass
 class ClosePayoutResult:
     payout_id: int
-    status: str  # the payout's final status (paid if the provider had in fact settled it)
+    # The payout's status now: the outcome asked for; paid if the provider had in fact
+    # paid it; reconciling if the provider is still processing a transfer for it.
+    status: str
     released_cents: int  # what went back to the available balance
     provider_reference: str | None = None
 
@@ -428,11 +457,152 @@ class PractitionerPayoutResult:
     payout_id: int
     practitioner_id: int
     amount_cents: int
-    status: str  # paid / rejected / expired
+    status: str  # paid / rejected / expired / cancelled / reconciling
     idempotency_key: str
     approvals: list[str] = field(default_factory=list)
     provider_reference: str | None = None
     reason_code: str | None = None
+
+
+@dataclass
+class PayoutWaitingSignal:
+    """`payout_waiting` (child -> batch): this child payout now waits for its approvers."""
+
+    workflow_id: str
+    amount_cents: int
+
+
+# --- the payout sweep and the reconciliation -------------------------------------------------
+
+
+@dataclass
+class PayoutSweepInput:
+    requested_by: str = field(
+        default="schedule", metadata={"help": "Who asked for the sweep", "max_length": 254}
+    )
+    min_closed_seconds: int = field(
+        default=300,
+        metadata={
+            "help": "Only runs closed at least this long ago (a rerun may be starting)",
+            "min": 0,
+            "max": 7 * 24 * 3600,
+        },
+    )
+
+    def validate(self) -> dict[str, str]:
+        if not _is_cents(self.min_closed_seconds) or not (
+            0 <= self.min_closed_seconds <= 7 * 24 * 3600
+        ):
+            return {"min_closed_seconds": "must be between 0 and 604800 seconds"}
+        return {}
+
+
+@dataclass
+class OpenPayoutsInput:
+    after_payout_id: int = 0
+    limit: int = 200
+
+
+@dataclass
+class OpenPayoutRow:
+    payout_id: int
+    workflow_id: str
+    run_id: str | None
+    status: str
+
+
+@dataclass
+class OpenPayoutsPage:
+    rows: list[OpenPayoutRow]
+
+
+@dataclass
+class GoneRunsInput:
+    rows: list[OpenPayoutRow]
+    min_closed_seconds: int = 300
+    # The sweep's workflow time (ISO 8601): close times are Temporal's clock, so the age
+    # of a closed run is measured against Temporal's clock too.
+    now: str = ""
+
+
+@dataclass
+class GoneRun:
+    payout_id: int
+    run_id: str | None  # the payout's owning run as read (compare-and-set at settling)
+    run_state: str  # Terminated / TimedOut / Failed / Canceled / Completed / not found
+
+
+@dataclass
+class GoneRunsResult:
+    gone: list[GoneRun]
+
+
+@dataclass
+class SettleOrphanInput:
+    payout_id: int
+    run_id: str | None
+    run_state: str
+
+
+@dataclass
+class PayoutSweepResult:
+    examined: int = 0
+    running: int = 0
+    paid: int = 0
+    released: int = 0
+    reconciling: int = 0
+    skipped: int = 0
+    lines: list[str] = field(default_factory=list)
+    decisions_resolved: int = 0  # pending-delivery decisions whose refusal was audited
+
+
+@dataclass
+class PendingDecisionRow:
+    update_id: str
+    workflow_id: str
+    target: str
+    actor: str
+    decision: str
+
+
+@dataclass
+class PendingDecisionsPage:
+    rows: list[PendingDecisionRow]
+
+
+@dataclass
+class DecisionOutcome:
+    row: PendingDecisionRow
+    outcome: str  # refused (applied ones are audited by the decision activity itself)
+    message: str
+
+
+@dataclass
+class DecisionOutcomes:
+    outcomes: list[DecisionOutcome]
+
+
+@dataclass
+class PayoutReconciliationInput:
+    requested_by: str = field(
+        default="schedule", metadata={"help": "Who asked for the check", "max_length": 254}
+    )
+    settle: bool = field(
+        default=True,
+        metadata={"help": "Settle what the provider proves paid (off: only report)"},
+    )
+
+
+@dataclass
+class PayoutReconciliationResult:
+    transfers: int
+    payouts_checked: int
+    provider_paid_cents: int
+    provider_processing_cents: int
+    ledger_external_payouts_cents: int
+    settled: int
+    findings: list[str] = field(default_factory=list)  # "kind: message"
+    ok: bool = True
 
 
 # --- batch payout ---------------------------------------------------------------------------

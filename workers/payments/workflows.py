@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
+from workers.payments import approval_rules
 from workers.payments.shared import (
     BATCH_LINE_LIMIT,
     REASON_CODES,
@@ -16,6 +17,8 @@ from workers.payments.shared import (
     BatchPayoutInput,
     BatchPayoutLine,
     BatchPayoutResult,
+    CheckPayoutTransferInput,
+    CheckPayoutTransferResult,
     ClosePayoutInput,
     ClosePayoutResult,
     CommissionCalculationInput,
@@ -23,10 +26,16 @@ from workers.payments.shared import (
     CommissionPageInput,
     CommissionPageResult,
     CreatePayoutInput,
+    DecisionOutcomes,
+    GoneRunsInput,
+    GoneRunsResult,
     LedgerReconciliationInput,
     LedgerReconciliationResult,
     LoadPackageInput,
+    MarkReconcilingInput,
     NotifyPayoutInput,
+    OpenPayoutsInput,
+    OpenPayoutsPage,
     PackagePayoutInput,
     PackagePayoutResult,
     PackageReleaseResult,
@@ -35,7 +44,13 @@ from workers.payments.shared import (
     PayoutCandidatePage,
     PayoutPolicy,
     PayoutPolicyInput,
+    PayoutReconciliationInput,
+    PayoutReconciliationResult,
     PayoutRecord,
+    PayoutSweepInput,
+    PayoutSweepResult,
+    PayoutWaitingSignal,
+    PendingDecisionsPage,
     PractitionerPayoutInput,
     PractitionerPayoutResult,
     RecordPayoutDecisionInput,
@@ -45,6 +60,7 @@ from workers.payments.shared import (
     SessionCompletedSignal,
     SetPayoutStatusInput,
     SettleExpiredPackageInput,
+    SettleOrphanInput,
     TransferPayoutInput,
     TransferPayoutResult,
     input_problems,
@@ -231,7 +247,10 @@ class ProgressivePackagePayoutWorkflow(BaseWorkflow):
         result: PackageReleaseResult = await self.execute_activity(
             activities.release_package_session,
             ReleasePackageSessionInput(
-                self._state.package_purchase_id, booking_id, workflow.info().workflow_id
+                self._state.package_purchase_id,
+                booking_id,
+                workflow.info().workflow_id,
+                workflow.now().isoformat(),
             ),
             policy=policies.DATABASE,
         )
@@ -276,7 +295,8 @@ def _payout_business_id(inp: PractitionerPayoutInput, now: datetime) -> str:
     description=(
         "Pays one practitioner: payout record and hold, approval at or above the threshold "
         "(two approvers above the dual threshold; expires after the timeout), transfer with "
-        "the payout's idempotency key, ledger settlement, notification."
+        "the payout's idempotency key, ledger settlement, notification. An unknown transfer "
+        "outcome keeps the hold and asks the provider again until the settle window ends."
     ),
     business_id=_payout_business_id,
     entity_type="practitioner",
@@ -286,24 +306,30 @@ def _payout_business_id(inp: PractitionerPayoutInput, now: datetime) -> str:
 )
 class PractitionerPayoutWorkflow(BaseWorkflow):
     """One payout. Updates `approve(ApprovePayoutDecision)` / `reject(RejectPayoutDecision)`
-    are validated against the payout: never the requester, never the same approver twice,
-    and the decision must name the payout's exact amount and payee."""
+    are validated against the payout as recorded (loaded by `create_payout` before any
+    decision is accepted): never the payout's requester, never an approver already
+    recorded, never after a rejection, and the decision must name the payout's exact
+    amount and payee. Each decision is persisted (activity) before it is answered."""
 
     @workflow.init
     def __init__(self, inp: PractitionerPayoutInput) -> None:
         self._inp = inp
         triggered = workflow.info().typed_search_attributes.get(TRIGGERED_BY)
-        self._requester = (inp.requested_by or triggered or "unknown").strip()
+        # Who this run asks for; the payout's own requester (loaded) is what decisions
+        # are checked against.
+        self._requester = (inp.requested_by or triggered or "").strip()
         self._stage = "creating payout"
         self._steps_done: list[str] = []
         self._record: PayoutRecord | None = None
         self._approvals: list[dict] = []
         self._rejection: dict | None = None
-        self._decision: str | None = None  # approved / rejected / expired
+        self._decision: str | None = None  # approved / rejected / expired / cancelled
         self._waiting = False
         self._deadline: datetime | None = None
         self._provider_reference: str | None = None
         self._failure: str | None = None
+        self._reconciling = False
+        self._final: str | None = None
 
     # --- queries and updates ---------------------------------------------------------------
 
@@ -314,18 +340,20 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         waiting_for = None
         if self._waiting and required:
             waiting_for = f"approval ({len(self._approvals)} of {required})"
+        elif self._reconciling:
+            waiting_for = "the provider's answer about the transfer (asked by idempotency key)"
         return {
             "stage": self._stage,
             "steps_done": list(self._steps_done),
             "waiting_for": waiting_for,
             "waiting_until": self._deadline.isoformat()
-            if self._deadline and self._waiting
+            if self._deadline and (self._waiting or self._reconciling)
             else None,
             "payout_id": record.payout_id if record else None,
             "practitioner_id": self._inp.practitioner_id,
             "amount_cents": record.amount_cents if record else self._inp.amount_cents,
             "status": self._status(),
-            "requested_by": self._requester,
+            "requested_by": self._payout_requester(),
             "approvals_required": required,
             "approvals": list(self._approvals),
             "rejection": self._rejection,
@@ -334,12 +362,21 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             "failure": self._failure,
         }
 
+    def _payout_requester(self) -> str:
+        if self._record is not None and self._record.requested_by:
+            return self._record.requested_by
+        return self._requester
+
     def _status(self) -> str:
         """The payout's status (one of PAYOUT_STATUSES once the record exists)."""
         if self._record is None:
             return "creating"
-        if self._decision in ("rejected", "expired"):
+        if self._final is not None:
+            return self._final
+        if self._decision in ("rejected", "expired", "cancelled"):
             return self._decision
+        if self._reconciling:
+            return "reconciling"
         if self._stage == "done":
             return "paid" if self._provider_reference else "failed"
         if self._stage.startswith("transfer"):
@@ -351,22 +388,31 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
     def _refusal(self, actor: str, amount_cents: object, practitioner_id: object) -> str | None:
         """Why a decision is refused, or None. Checked by the validators and again at the
         start of the handlers (two updates in one workflow task both pass validation
-        before either handler runs)."""
+        before either handler runs). Until the payout is loaded every decision is refused:
+        four-eyes needs the payout's own requester and recorded approvers."""
         who = (actor or "").strip()
         if not who:
             return "the decision must name who makes it (actor)"
-        if who.casefold() == self._requester.casefold():
+        record = self._record
+        requesters = [self._requester] + ([record.requested_by] if record else [])
+        if any(approval_rules.same_person(who, r) for r in requesters):
             return f"{who} requested this payout and cannot approve or reject it"
+        if record is None:
+            return f"the payout is not loaded yet (stage: {self._stage}); try again shortly"
+        if self._rejection is not None or record.rejection is not None:
+            return "the payout was rejected; a rejection is final"
         if self._decision is not None:
             return f"the payout is already {self._decision}; no more decisions are taken"
-        record = self._record
-        if record is None or not self._waiting:
+        if not self._waiting:
             return f"the payout is not waiting for approval (stage: {self._stage})"
-        if any(a["actor"].casefold() == who.casefold() for a in self._approvals):
+        if any(approval_rules.same_person(a["actor"], who) for a in self._approvals):
             return (
                 f"{who} has already approved this payout; the next approval must come from "
                 "a different approver"
             )
+        if len(self._approvals) >= record.approvals_required:
+            # Another approval, still being recorded, already completes it.
+            return "the payout has all the approvals it needs"
         if not isinstance(practitioner_id, int) or practitioner_id != record.practitioner_id:
             return (
                 f"the decision names practitioner {practitioner_id} but the payout is for "
@@ -393,6 +439,22 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             return "a rejection with reason 'other' needs a note"
         return None
 
+    def _update_id(self) -> str | None:
+        info = workflow.current_update_info()
+        return info.id if info else None
+
+    async def _persist_decision(self, inp: RecordPayoutDecisionInput) -> None:
+        try:
+            await self.execute_activity(
+                activities.record_payout_decision, inp, policy=policies.DATABASE
+            )
+        except ActivityError as err:
+            raise ApplicationError(
+                f"the decision was not recorded: {_failure_text(err)}",
+                type="DecisionRefused",
+                non_retryable=True,
+            ) from err
+
     @workflow.update
     async def approve(self, d: ApprovePayoutDecision) -> dict:
         refusal = self._refusal(d.actor, d.amount_cents, d.practitioner_id)
@@ -400,21 +462,27 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             raise ApplicationError(refusal, type="DecisionRefused", non_retryable=True)
         assert self._record is not None
         who = d.actor.strip()
-        self._approvals.append({"actor": who, "at": workflow.now().isoformat(), "note": d.note})
-        if len(self._approvals) >= self._record.approvals_required:
+        # Claim the approver's place first (a second update in the same task sees it),
+        # persist, and only then count it.
+        entry = {"actor": who, "at": workflow.now().isoformat(), "note": d.note}
+        self._approvals.append(entry)
+        try:
+            await self._persist_decision(
+                RecordPayoutDecisionInput(
+                    payout_id=self._record.payout_id,
+                    approver=who,
+                    decision="approve",
+                    amount_cents=d.amount_cents,
+                    payee_id=d.practitioner_id,
+                    note=d.note or None,
+                    update_id=self._update_id(),
+                )
+            )
+        except ApplicationError:
+            self._approvals.remove(entry)
+            raise
+        if len(self._approvals) >= self._record.approvals_required and self._decision is None:
             self._decision = "approved"
-        await self.execute_activity(
-            activities.record_payout_decision,
-            RecordPayoutDecisionInput(
-                payout_id=self._record.payout_id,
-                approver=who,
-                decision="approve",
-                amount_cents=d.amount_cents,
-                payee_id=d.practitioner_id,
-                note=d.note or None,
-            ),
-            policy=policies.DATABASE,
-        )
         return {
             "decision": "approve",
             "approvals": len(self._approvals),
@@ -435,26 +503,31 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             raise ApplicationError(refusal, type="DecisionRefused", non_retryable=True)
         assert self._record is not None
         who = d.actor.strip()
-        self._decision = "rejected"
-        self._rejection = {
+        rejection = {
             "actor": who,
             "at": workflow.now().isoformat(),
             "reason_code": d.reason_code,
             "note": d.note,
         }
-        await self.execute_activity(
-            activities.record_payout_decision,
-            RecordPayoutDecisionInput(
-                payout_id=self._record.payout_id,
-                approver=who,
-                decision="reject",
-                amount_cents=d.amount_cents,
-                payee_id=d.practitioner_id,
-                reason_code=d.reason_code,
-                note=d.note or None,
-            ),
-            policy=policies.DATABASE,
-        )
+        # Claimed at once so no approval can slip in while the rejection is persisted.
+        self._rejection = rejection
+        try:
+            await self._persist_decision(
+                RecordPayoutDecisionInput(
+                    payout_id=self._record.payout_id,
+                    approver=who,
+                    decision="reject",
+                    amount_cents=d.amount_cents,
+                    payee_id=d.practitioner_id,
+                    reason_code=d.reason_code,
+                    note=d.note or None,
+                    update_id=self._update_id(),
+                )
+            )
+        except ApplicationError:
+            self._rejection = None
+            raise
+        self._decision = "rejected"
         return {"decision": "reject", "status": "rejected", "reason_code": d.reason_code}
 
     @reject.validator
@@ -468,6 +541,9 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
     @workflow.run
     async def run(self, inp: PractitionerPayoutInput) -> PractitionerPayoutResult:
         _refuse_bad_input(inp)
+        problem = approval_rules.requester_problem(self._requester)
+        if problem:
+            raise ApplicationError(problem, type="InvalidInput", non_retryable=True)
         threshold, dual, timeout = await self._policy(inp)
         record: PayoutRecord = await self.execute_activity(
             activities.create_payout,
@@ -481,33 +557,52 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
                 approval_threshold_cents=threshold,
                 dual_approval_threshold_cents=dual,
                 approval_timeout_seconds=timeout,
+                run_id=workflow.info().run_id,
             ),
             policy=policies.DATABASE,
         )
+        for closed in record.closed_rejected:
+            self._steps_done.append(
+                f"payout {closed} under this id had a recorded rejection: closed as rejected, "
+                "hold returned"
+            )
+        self._approvals = [
+            {"actor": a, "at": None, "note": "recorded before this run"} for a in record.approved_by
+        ]
         self._record = record
         self._steps_done.append(
             f"payout {record.payout_id} created, {record.amount_cents} cents held"
             + (" (resumed)" if record.reused else "")
         )
-        if record.status == "pending_approval" and record.approvals_required:
-            self._approvals = [
-                {"actor": a, "at": None, "note": "recorded before this run"}
-                for a in record.approved_by
-            ]
-            if len(self._approvals) < record.approvals_required:
-                await self._wait_for_decision(timeout)
-            else:
-                self._decision = "approved"
-            if self._decision in ("rejected", "expired"):
-                return await self._close_unpaid(self._decision)
-            await self.execute_activity(
-                activities.set_payout_status,
-                SetPayoutStatusInput(record.payout_id, "approved"),
-                policy=policies.DATABASE,
-            )
-            self._steps_done.append("approved by " + ", ".join(a["actor"] for a in self._approvals))
-        elif record.status in ("pending_approval", "approved"):
-            self._steps_done.append("below the approval threshold: no approval needed")
+        if record.status == "paid":
+            return await self._transfer()
+        if record.status in ("processing", "reconciling"):
+            return await self._transfer()
+        try:
+            if record.status == "pending_approval" and record.approvals_required:
+                if len(self._approvals) < record.approvals_required:
+                    await self._wait_for_decision(timeout)
+                else:
+                    self._decision = "approved"
+                if self._decision in ("rejected", "expired"):
+                    return await self._close_unpaid(self._decision)
+                await self.execute_activity(
+                    activities.set_payout_status,
+                    SetPayoutStatusInput(record.payout_id, "approved"),
+                    policy=policies.DATABASE,
+                )
+                self._steps_done.append(
+                    "approved by " + ", ".join(a["actor"] for a in self._approvals)
+                )
+            elif record.status in ("pending_approval", "approved"):
+                self._steps_done.append("below the approval threshold: no approval needed")
+        except asyncio.CancelledError:
+            # Cancelled before any transfer was sent: give the hold back, then end as
+            # cancelled (the release runs although the run is being cancelled).
+            self._decision = "cancelled"
+            self._waiting = False
+            await self._close_unpaid("cancelled")
+            raise
         return await self._transfer()
 
     async def _policy(self, inp: PractitionerPayoutInput) -> tuple[int, int, int]:
@@ -533,6 +628,7 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         self._deadline = workflow.now() + timeout
         self._stage = "waiting for approval"
         self._waiting = True
+        await self._tell_batch_waiting()
         try:
             await workflow.wait_condition(lambda: self._decision is not None, timeout=timeout)
         except TimeoutError:
@@ -542,6 +638,22 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             self._waiting = False
         # Let the deciding handler finish recording its decision before moving on.
         await workflow.wait_condition(workflow.all_handlers_finished)
+
+    async def _tell_batch_waiting(self) -> None:
+        """A batch's child tells its batch it now waits for approvers, so the batch's
+        summary counts what happened instead of what it expected at start."""
+        parent = workflow.info().parent
+        if parent is None or self._record is None:
+            return
+        try:
+            await workflow.get_external_workflow_handle(
+                parent.workflow_id, run_id=parent.run_id
+            ).signal(
+                "payout_waiting",
+                PayoutWaitingSignal(workflow.info().workflow_id, self._record.amount_cents),
+            )
+        except Exception:  # the batch has moved on (continued as new or closed)
+            workflow.logger.info("batch %s no longer listens for payout_waiting", parent)
 
     async def _close_unpaid(self, outcome: str) -> PractitionerPayoutResult:
         record = self._record
@@ -554,6 +666,8 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
                 reason += f" ({self._rejection['note']})"
         elif outcome == "expired":
             reason = "no decision before the approval deadline"
+        elif outcome == "cancelled":
+            reason = "the payout run was cancelled while waiting"
         closed: ClosePayoutResult = await self.execute_activity(
             activities.close_unpaid_payout,
             ClosePayoutInput(record.payout_id, outcome, reason),
@@ -562,6 +676,7 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         self._steps_done.append(f"{outcome}: hold of {closed.released_cents} cents returned")
         await self._notify(outcome)
         self._stage = "done"
+        self._final = outcome
         return self._result(outcome)
 
     async def _transfer(self) -> PractitionerPayoutResult:
@@ -573,41 +688,160 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             SetPayoutStatusInput(record.payout_id, "processing"),
             policy=policies.DATABASE,
         )
+        sent: TransferPayoutResult | None = None
+        transfer = workflow.start_activity(
+            activities.transfer_payout,
+            TransferPayoutInput(record.payout_id),
+            start_to_close_timeout=policies.PAYOUT_TRANSFER.start_to_close,
+            retry_policy=policies.PAYOUT_TRANSFER.retry,
+        )
         try:
-            sent: TransferPayoutResult = await self.execute_activity(
-                activities.transfer_payout,
-                TransferPayoutInput(record.payout_id),
-                policy=policies.PAYOUT_TRANSFER,
-            )
-            self._provider_reference = sent.provider_reference
+            try:
+                # Shielded: cancelling the run must not abandon a transfer in flight.
+                sent = await asyncio.shield(transfer)
+            except asyncio.CancelledError:
+                self._steps_done.append("cancel requested during the transfer: finishing it")
+                sent = await transfer
         except ActivityError as err:
             self._failure = _failure_text(err)
-            self._stage = "transfer failed: returning the hold"
-            closed: ClosePayoutResult = await self.execute_activity(
-                activities.close_unpaid_payout,
-                ClosePayoutInput(record.payout_id, "failed", self._failure),
+            if not _known_not_sent(err):
+                return await self._reconcile(f"transfer outcome unknown: {self._failure}")
+            return await self._fail(err)
+        if sent.status != "paid":
+            return await self._reconcile("the provider accepted the transfer and is processing it")
+        self._provider_reference = sent.provider_reference
+        return await self._paid()
+
+    async def _fail(self, err: BaseException) -> PractitionerPayoutResult:
+        """The provider refused the transfer for good: nothing left; return the hold."""
+        record = self._record
+        assert record is not None
+        self._stage = "transfer failed: returning the hold"
+        closed: ClosePayoutResult = await self.execute_activity(
+            activities.close_unpaid_payout,
+            ClosePayoutInput(record.payout_id, "failed", self._failure or ""),
+            policy=policies.DATABASE,
+        )
+        if closed.status == "paid":
+            # The provider had paid it after all (its answers were lost): it is paid.
+            self._provider_reference = closed.provider_reference
+            self._failure = None
+            return await self._paid()
+        if closed.status == "reconciling":
+            return await self._reconcile("the provider has a transfer for this payout")
+        self._steps_done.append(
+            f"transfer failed ({self._failure}); hold of {closed.released_cents} cents returned"
+        )
+        await self._notify("failed")
+        self._stage = "done"
+        self._final = "failed"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        raise ApplicationError(
+            f"payout {record.payout_id} failed: {self._failure}; the hold of "
+            f"{closed.released_cents} cents was returned to the available balance",
+            type="PayoutFailed",
+            non_retryable=True,
+        ) from err
+
+    async def _reconcile(self, why: str) -> PractitionerPayoutResult:
+        """The transfer's outcome is unknown: never "not paid". Keep the hold and ask the
+        provider by idempotency key (durable timers, backing off) until the settle
+        window has passed; then decide from the provider's answer."""
+        record = self._record
+        assert record is not None
+        self._reconciling = True
+        await self.execute_activity(
+            activities.mark_payout_reconciling,
+            MarkReconcilingInput(record.payout_id, why),
+            policy=policies.DATABASE,
+        )
+        # Named only once the payout row says so too (the console and tests read both).
+        self._stage = "reconciling with the provider"
+        self._steps_done.append(f"reconciling: {why}; the hold stays")
+        policy: PayoutPolicy = await self.execute_activity(
+            activities.load_payout_policy,
+            PayoutPolicyInput(record.practitioner_id),
+            policy=policies.DATABASE,
+        )
+        self._deadline = workflow.now() + timedelta(seconds=policy.settle_window_seconds)
+        delay = RECONCILE_FIRST_CHECK
+        while True:
+            give_up = workflow.now() >= self._deadline
+            check: CheckPayoutTransferResult = await self.execute_activity(
+                activities.check_payout_transfer,
+                CheckPayoutTransferInput(record.payout_id, give_up=give_up),
                 policy=policies.DATABASE,
             )
-            if closed.status != "paid":
+            if check.outcome == "paid":
+                self._reconciling = False
+                self._provider_reference = check.provider_reference
+                self._failure = None
                 self._steps_done.append(
-                    f"transfer failed ({self._failure}); hold of {closed.released_cents} "
-                    "cents returned"
+                    f"the provider confirms it paid ({check.provider_reference})"
+                )
+                return await self._paid()
+            if check.outcome == "not_paid":
+                self._reconciling = False
+                self._steps_done.append(
+                    "the provider has no transfer after the settle window: "
+                    f"hold of {check.released_cents} cents returned"
                 )
                 await self._notify("failed")
                 self._stage = "done"
+                self._final = "failed"
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 raise ApplicationError(
-                    f"payout {record.payout_id} failed: {self._failure}; the hold of "
-                    f"{closed.released_cents} cents was returned to the available balance",
+                    f"payout {record.payout_id} failed: the provider has no transfer for it "
+                    f"after the settle window; the hold of {check.released_cents} cents was "
+                    "returned to the available balance",
                     type="PayoutFailed",
                     non_retryable=True,
-                ) from err
-            # The provider had settled it after all (its answers were lost): it is paid.
-            self._provider_reference = closed.provider_reference
-            self._failure = None
+                )
+            if check.outcome == "in_doubt":
+                self._steps_done.append(
+                    f"still in doubt after the settle window ({check.provider_reference}): "
+                    "left reconciling with its hold, flagged to ops"
+                )
+                self._stage = "done"
+                self._final = "reconciling"
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                return self._result("reconciling")
+            if check.outcome == "missing":
+                resent = await self._resend(record.payout_id)
+                if resent == "paid":
+                    continue  # the next look settles it
+                if resent == "refused":
+                    self._reconciling = False
+                    return await self._fail(
+                        ApplicationError(self._failure or "refused", type="ProviderDeclined")
+                    )
+            left = self._deadline - workflow.now()
+            if left <= timedelta(0):
+                continue
+            await workflow.sleep(min(delay, left))
+            delay = min(delay * 2, RECONCILE_MAX_INTERVAL)
+
+    async def _resend(self, payout_id: int) -> str:
+        """Send again under the same key (the provider has no record of it): paid /
+        unknown (still no answer) / refused (the provider declined for good)."""
+        try:
+            sent: TransferPayoutResult = await self.execute_activity(
+                activities.transfer_payout,
+                TransferPayoutInput(payout_id),
+                policy=policies.PAYOUT_TRANSFER_RESEND,
+            )
+        except ActivityError as err:
+            if _known_not_sent(err):
+                self._failure = _failure_text(err)
+                return "refused"
+            return "unknown"
+        return "paid" if sent.status == "paid" else "unknown"
+
+    async def _paid(self) -> PractitionerPayoutResult:
         self._steps_done.append(f"transferred ({self._provider_reference})")
         await self._notify("paid")
         self._stage = "done"
+        self._final = "paid"
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result("paid")
 
@@ -633,6 +867,24 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             provider_reference=self._provider_reference,
             reason_code=self._rejection["reason_code"] if self._rejection else None,
         )
+
+
+# The first look at the provider after an unknown outcome (a bank transfer the provider
+# accepted takes minutes to pay out), and the longest gap between looks (durable timers:
+# a worker restart does not lose them).
+RECONCILE_FIRST_CHECK = timedelta(minutes=5)
+RECONCILE_MAX_INTERVAL = timedelta(hours=1)
+# Errors after which the provider is known not to have sent anything.
+_NOT_SENT_TYPES = ("ProviderDeclined", "BusinessRuleError", "NotFoundError")
+
+
+def _known_not_sent(err: BaseException) -> bool:
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, ApplicationError) and cause.type in _NOT_SENT_TYPES:
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def _refuse_bad_input(inp: object) -> None:
@@ -677,7 +929,10 @@ def _batch_business_id(inp: BatchPayoutInput, now: datetime) -> str:
 class BatchPractitionerPayoutWorkflow(BaseWorkflow):
     """Children below the approval threshold are awaited (paid or failed); children that
     need approval are started and left to wait for their approvers (ParentClosePolicy
-    ABANDON): the batch counts them as waiting_for_approval and does not block on them.
+    ABANDON). The summary counts outcomes, not intentions: a child that needs approval
+    counts as waiting_for_approval only once it has told the batch it waits (signal
+    `payout_waiting`, sent after its payout and hold exist); one that ended first counts
+    by how it ended (failed, paid, ...).
     A practitioner who already has a payout run today (same child id) is skipped."""
 
     @workflow.init
@@ -688,6 +943,11 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
         self._steps_done: list[str] = []
         self._cursor = inp.cursor
         self._in_flight = 0
+        self._waiting_children: set[str] = set()
+
+    @workflow.signal
+    def payout_waiting(self, signal: PayoutWaitingSignal) -> None:
+        self._waiting_children.add(signal.workflow_id)
 
     @workflow.query
     def progress(self) -> dict:
@@ -827,6 +1087,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
     ) -> None:
         self._stage = f"paying {len(candidates)} practitioners"
         awaited: list[tuple[PayoutCandidate, str, workflow.ChildWorkflowHandle]] = []
+        approval: list[tuple[PayoutCandidate, str, workflow.ChildWorkflowHandle]] = []
         for c in candidates:
             child_id = f"payments-payout-{c.practitioner_id}-{payout_date}"
             child_input = PractitionerPayoutInput(
@@ -862,6 +1123,19 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                 )
                 continue
             if c.available_cents >= threshold:
+                approval.append((c, child_id, handle))
+                continue
+            awaited.append((c, child_id, handle))
+        self._in_flight = len(awaited) + len(approval)
+        outcomes = await asyncio.gather(*(h for _, _, h in awaited), return_exceptions=True)
+        # A child that needs approval has either said it waits, or ended (failed before
+        # its payout existed, or was decided already): count what happened.
+        await workflow.wait_condition(
+            lambda: all(cid in self._waiting_children or h.done() for _, cid, h in approval)
+        )
+        self._in_flight = 0
+        for c, child_id, handle in approval:
+            if not handle.done():
                 self._line(
                     BatchPayoutLine(
                         c.practitioner_id,
@@ -873,9 +1147,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                 )
                 continue
             awaited.append((c, child_id, handle))
-        self._in_flight = len(awaited)
-        outcomes = await asyncio.gather(*(h for _, _, h in awaited), return_exceptions=True)
-        self._in_flight = 0
+            outcomes.append(handle.exception() or handle.result())
         for (c, child_id, _), outcome in zip(awaited, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 self._line(
@@ -894,6 +1166,138 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                         c.practitioner_id, outcome.amount_cents, status, outcome.status, child_id
                     )
                 )
+
+
+# --- the payout sweep and the reconciliation ----------------------------------------------
+
+SWEEP_PAGE = 200
+
+
+@workflow.defn
+@monitored_workflow(
+    domain="payments",
+    input=PayoutSweepInput,
+    description=(
+        "Finds payouts that still hold money while their run is gone (terminated, timed "
+        "out, failed) and settles them safely: paid if the provider paid, hold returned if "
+        "no transfer was ever sent, otherwise left reconciling and flagged to ops. Also "
+        "audits the outcome of decisions the console reported as pending delivery."
+    ),
+    business_id=lambda inp, now: f"payments-payout-sweep-{now:%Y%m%d-%H%M%S}",
+    entity_type="payout_sweep",
+    entity_id=lambda inp: "all",
+)
+class PayoutSweepWorkflow(BaseWorkflow):
+    @workflow.init
+    def __init__(self, inp: PayoutSweepInput) -> None:
+        self._stage = "starting"
+        self._result = PayoutSweepResult()
+
+    @workflow.query
+    def progress(self) -> dict:
+        r = self._result
+        return {
+            "stage": self._stage,
+            "steps_done": list(r.lines[-50:]),
+            "waiting_for": None,
+            "waiting_until": None,
+            "examined": r.examined,
+            "paid": r.paid,
+            "released": r.released,
+            "reconciling": r.reconciling,
+        }
+
+    @workflow.run
+    async def run(self, inp: PayoutSweepInput) -> PayoutSweepResult:
+        _refuse_bad_input(inp)
+        r = self._result
+        cursor = 0
+        while True:
+            self._stage = f"reading open payouts after {cursor}"
+            page: OpenPayoutsPage = await self.execute_activity(
+                activities.list_open_payouts,
+                OpenPayoutsInput(cursor, SWEEP_PAGE),
+                policy=policies.DATABASE,
+            )
+            if not page.rows:
+                break
+            cursor = page.rows[-1].payout_id
+            r.examined += len(page.rows)
+            self._stage = "asking Temporal which runs are gone"
+            gone: GoneRunsResult = await self.execute_activity(
+                activities.find_gone_payout_runs,
+                GoneRunsInput(page.rows, inp.min_closed_seconds, workflow.now().isoformat()),
+                policy=policies.BATCH,
+            )
+            r.running += len(page.rows) - len(gone.gone)
+            for g in gone.gone:
+                self._stage = f"settling payout {g.payout_id}"
+                done: str = await self.execute_activity(
+                    activities.settle_orphaned_payout,
+                    SettleOrphanInput(g.payout_id, g.run_id, g.run_state),
+                    policy=policies.DATABASE,
+                )
+                if done in ("paid", "released", "reconciling", "skipped"):
+                    setattr(r, done, getattr(r, done) + 1)
+                r.lines.append(f"payout {g.payout_id} (run {g.run_state}): {done}")
+            if len(page.rows) < SWEEP_PAGE:
+                break
+        self._stage = "auditing the outcome of decisions sent as pending delivery"
+        pending: PendingDecisionsPage = await self.execute_activity(
+            activities.list_pending_decisions, policy=policies.DATABASE
+        )
+        if pending.rows:
+            found: DecisionOutcomes = await self.execute_activity(
+                activities.find_decision_outcomes, pending, policy=policies.BATCH
+            )
+            if found.outcomes:
+                r.decisions_resolved = await self.execute_activity(
+                    activities.record_decision_outcomes, found, policy=policies.DATABASE
+                )
+        self._stage = "done"
+        return r
+
+
+@workflow.defn
+@monitored_workflow(
+    domain="payments",
+    input=PayoutReconciliationInput,
+    description=(
+        "Compares the payment provider's transfers with payouts and the ledger (missing, "
+        "duplicate, amount mismatch, totals); settles what the provider proves paid, once; "
+        "flags the rest to ops with the evidence (console: Reconciliation)."
+    ),
+    business_id=lambda inp, now: f"payments-payout-reconciliation-{now:%Y%m%d-%H%M%S}",
+    entity_type="payout_reconciliation",
+    entity_id=lambda inp: "all",
+)
+class PayoutReconciliationWorkflow(BaseWorkflow):
+    @workflow.init
+    def __init__(self, inp: PayoutReconciliationInput) -> None:
+        self._stage = "starting"
+        self._done: list[str] = []
+
+    @workflow.query
+    def progress(self) -> dict:
+        return {
+            "stage": self._stage,
+            "steps_done": list(self._done),
+            "waiting_for": None,
+            "waiting_until": None,
+        }
+
+    @workflow.run
+    async def run(self, inp: PayoutReconciliationInput) -> PayoutReconciliationResult:
+        self._stage = "comparing provider transfers with payouts and the ledger"
+        result: PayoutReconciliationResult = await self.execute_activity(
+            activities.reconcile_payouts, inp, policy=policies.BATCH
+        )
+        self._done.append(
+            f"{result.transfers} transfers, {result.payouts_checked} payouts: "
+            f"{result.settled} settled, {len(result.findings) - result.settled} to look at"
+        )
+        self._stage = "done"
+        return result
 
 
 # --- commissions ---------------------------------------------------------------------------

@@ -66,13 +66,28 @@ PAYMENT_PROVIDER = ActivityPolicy(
     ),
 )
 
-# The payout transfer: the provider's retry policy with a short attempt timeout, so an
-# attempt lost with its worker (crash, SIGKILL) is retried on another worker within
-# seconds rather than a minute. Safe because the transfer carries its idempotency key.
+# The payout transfer: a short attempt timeout, so an attempt lost with its worker
+# (crash, SIGKILL) is retried on another worker within seconds rather than a minute, and
+# few attempts: when they are used up the outcome is unknown, and the payout moves to
+# `reconciling` (hold kept) and asks the provider by key on durable timers instead of
+# hammering it. Safe because the transfer carries its idempotency key.
 PAYOUT_TRANSFER = ActivityPolicy(
     name="payout_transfer",
     start_to_close=timedelta(seconds=15),
-    retry=PAYMENT_PROVIDER.retry,
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=4,
+    ),
+)
+
+# One more send of a payout whose outcome is unknown and of which the provider has no
+# record yet, from the reconciling loop (same idempotency key: at most one transfer).
+PAYOUT_TRANSFER_RESEND = ActivityPolicy(
+    name="payout_transfer_resend",
+    start_to_close=timedelta(seconds=15),
+    retry=RetryPolicy(maximum_attempts=1),
 )
 
 # Calls to outside verification providers (background checks).
@@ -101,7 +116,15 @@ BATCH = ActivityPolicy(
 
 POLICIES = {
     p.name: p
-    for p in (DATABASE, NOTIFICATION, PAYMENT_PROVIDER, PAYOUT_TRANSFER, EXTERNAL_PROVIDER, BATCH)
+    for p in (
+        DATABASE,
+        NOTIFICATION,
+        PAYMENT_PROVIDER,
+        PAYOUT_TRANSFER,
+        PAYOUT_TRANSFER_RESEND,
+        EXTERNAL_PROVIDER,
+        BATCH,
+    )
 }
 
 # Workflow ID policies. Money: a completed run can never be started again under the same
