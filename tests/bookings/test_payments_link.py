@@ -56,3 +56,34 @@ async def test_completed_single_session_records_its_commission_once(app, time_en
         assert commission.commission_cents == 1_500
         assert progress["payments"]["commission_cents"] == 1_500
         assert ledger.balance(ledger.available_account(booked.practitioner_id)) == 8_500
+
+
+async def test_package_no_show_follows_the_no_show_policy(app, time_env):
+    """A no-show uses the package session up (BOOKING_NO_SHOW_CREDIT_FORFEITED, the
+    default): its part is earned like a completed session's. With the policy off, the
+    client gets the session back and the package payout releases nothing for it."""
+    for forfeited, released in ((True, 6_800), (False, 0)):
+        app.config["BOOKING_NO_SHOW_CREDIT_FORFEITED"] = forfeited
+        async with booking_kit(time_env, app, real_payments=True) as kit:
+            booked = make_booking(app, await kit.now() + timedelta(hours=2), package=True)
+            handle = await kit.start_lifecycle(booked.booking_id)
+            await kit.sleep_until(booked.end_at)
+            await handle.signal(
+                BookingLifecycleWorkflow.mark_no_show, MarkSessionArg(actor="practitioner")
+            )
+            await kit.wait_progress(
+                handle, lambda p: p["stage"] == "no_show" and p["payments"]["package_signalled"]
+            )
+            payout = kit.client.get_workflow_handle(
+                f"payments-package-payout-{booked.package_purchase_id}"
+            )
+            booking_id = booked.booking_id
+            # Handled either way: released, or ignored with the reason.
+            payout_progress = await kit.wait_progress(
+                payout,
+                lambda p, b=booking_id: p["sessions_done"] == 1 or b in p["ignored_booking_ids"],
+            )
+        assert payout_progress["released_cents"] == released
+        with app.app_context():
+            available = ledger.balance(ledger.available_account(booked.practitioner_id))
+            assert available == released

@@ -489,20 +489,7 @@ class BookingLifecycleWorkflow(BaseWorkflow):
     async def _payments_steps(self) -> None:
         """Package payout signal (package sessions) and commission (every session), on
         the payments queue. A failure is flagged for ops; the lifecycle goes on."""
-        assert self._snapshot is not None
-        purchase_id = self._snapshot.package_purchase_id
-        if purchase_id is not None:
-            try:
-                await self.execute_activity(
-                    "notify_package_session_completed",
-                    PackageSessionCompletedInput(purchase_id, self._booking_id),
-                    domain="payments",
-                    policy=policies.DATABASE,
-                )
-                self._payments["package_signalled"] = True
-                self._step(f"package {purchase_id} payout told of the session")
-            except ActivityError as err:
-                await self._payments_problem("package payout signal", err)
+        await self._tell_package_payout()
         try:
             commission = await self.execute_activity(
                 "record_booking_commission",
@@ -515,6 +502,26 @@ class BookingLifecycleWorkflow(BaseWorkflow):
             self._step("commission recorded")
         except ActivityError as err:
             await self._payments_problem("commission", err)
+
+    async def _tell_package_payout(self) -> None:
+        """A package session's outcome goes to the purchase's progressive payout, which
+        decides whether it releases a part (completed and past; a no-show per the no-show
+        policy). A failure is flagged for ops; the lifecycle goes on."""
+        assert self._snapshot is not None
+        purchase_id = self._snapshot.package_purchase_id
+        if purchase_id is None:
+            return
+        try:
+            await self.execute_activity(
+                "notify_package_session_completed",
+                PackageSessionCompletedInput(purchase_id, self._booking_id),
+                domain="payments",
+                policy=policies.DATABASE,
+            )
+            self._payments["package_signalled"] = True
+            self._step(f"package {purchase_id} payout told of the session")
+        except ActivityError as err:
+            await self._payments_problem("package payout signal", err)
 
     async def _payments_problem(self, step: str, err: ActivityError) -> None:
         text = f"{step} failed: {failure_text(err)}"
@@ -544,6 +551,9 @@ class BookingLifecycleWorkflow(BaseWorkflow):
         self._flag_resolved = self._flagged
         self._credit_cents, self._fee_cents = outcome.credit_cents, outcome.fee_cents
         self._step(f"no-show (by {arg.actor}): {outcome.note}")
+        # Runs recorded before this told the package payout nothing of a no-show.
+        if workflow.patched("package-no-show-to-payout"):
+            await self._tell_package_payout()
         await self._notice(
             "no_show",
             ["client", "practitioner"],
