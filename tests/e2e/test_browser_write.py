@@ -119,7 +119,7 @@ def test_approve_a_payout_as_a_second_user(browser, page, live_stack):
     page.fill("#f-amount_cents", "5200.00")
     page.fill("#start-reason-text", "quarterly settlement")
     page.click("button[type=submit].primary")
-    assert "two approvers" in page.inner_text("[data-testid=confirmation]")
+    assert "two different approvers" in page.inner_text("[data-testid=confirmation]")
     page.click("[data-testid=confirm-start]")
     page.wait_for_url(re.compile(r"/runs/payments-payout-"))
     with app.app_context():
