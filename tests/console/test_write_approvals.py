@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import re
 import threading
 
 import pytest
@@ -162,6 +163,15 @@ async def test_queue_four_eyes_limits_what_was_seen_and_mass_assignment(app, loc
         assert gw.calls == calls  # nothing above reached Temporal
         assert _approvals(app) == []
         assert _payout(app).status == "pending_approval"
+        # The form shown again after a refusal returns to the page it came from, not to
+        # the POST's URL (following that after a fixed reject answered 405).
+        refused = await asyncio.to_thread(
+            second.post,
+            reject_url,
+            data={"amount_cents": "600.00", "practitioner_id": str(pid), "next": "/approvals/"},
+        )
+        nexts = set(re.findall(r'name="next" value="([^"]*)"', _text(refused)))
+        assert nexts == {"/approvals/"}, nexts
 
         # Mass assignment: a server-filled field (who acts) is refused by name ...
         typed = await asyncio.to_thread(second.post, url, data={**seen, "actor": req_user.email})
@@ -194,7 +204,7 @@ async def test_queue_four_eyes_limits_what_was_seen_and_mass_assignment(app, loc
     assert (req_user.email, "denied") in outcomes
     assert (limited_user.email, "denied") in outcomes
     assert sum(1 for _, o in outcomes if o == "invalid") == 7  # 6 bad inputs, 1 typed actor
-    assert [e.outcome for e in audit_events(app, action="approvals.reject")] == ["invalid"] * 3
+    assert [e.outcome for e in audit_events(app, action="approvals.reject")] == ["invalid"] * 4
 
 
 async def test_reject_needs_a_reason_code_and_is_recorded(app, local_env):
