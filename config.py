@@ -185,6 +185,9 @@ class Config:
     # Seconds a console request waits for Temporal before saying it is unreachable.
     TEMPORAL_RPC_TIMEOUT = _int("TEMPORAL_RPC_TIMEOUT", 5)
     TEMPORAL_CONNECT_TIMEOUT = _int("TEMPORAL_CONNECT_TIMEOUT", 3)
+    # Once Temporal is found unreachable, console pages stop waiting for it and say so at
+    # once; the gateway asks it again every this many seconds until it answers.
+    TEMPORAL_PROBE_SECONDS = _int("TEMPORAL_PROBE_SECONDS", 1)
     WORKER_MAX_CONCURRENT_ACTIVITIES = _int("WORKER_MAX_CONCURRENT_ACTIVITIES", 20)
     # Seconds the home page's Temporal counts are reused by this process (0: never).
     HOME_COUNTS_CACHE_SECONDS = _int("HOME_COUNTS_CACHE_SECONDS", 10)

@@ -5,12 +5,20 @@ process owns one `TemporalGateway`: one event loop on a daemon thread, one `Clie
 created on that loop, and sync methods that submit coroutines to it and wait with a
 timeout. Temporal errors come back as the typed `GatewayError`s below, which views and
 commands turn into clear messages.
+
+The gateway is also a circuit breaker. Once Temporal is known to be unreachable (a refused
+or failed connection, or a call that timed out and then a short probe that timed out too:
+a hung server looks the same as a stopped one), every call fails at once with
+`TemporalUnavailable` instead of waiting for its timeout, calls already waiting are
+released, and a background task on the gateway's loop probes the server every
+TEMPORAL_PROBE_SECONDS until it answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import dataclasses
 import gc
@@ -92,7 +100,13 @@ class GatewayError(Exception):
 
 
 class TemporalUnavailable(GatewayError):
-    pass
+    """Temporal cannot be reached (or did not answer in time); pages show the banner."""
+
+
+class TemporalTimedOut(TemporalUnavailable):
+    """A call got no answer within its deadline while the server still answers a probe:
+    the server is up, this call was slow (a query nobody's worker picks up, a heavy
+    visibility count). Not a reason to open the circuit breaker."""
 
 
 class RunNotFound(GatewayError):
@@ -211,6 +225,14 @@ class TemporalGateway:
         self._thread: threading.Thread | None = None
         self._client: Client | None = None
         self._lock = threading.Lock()
+        # The circuit breaker (see "reachability" below): why and since when Temporal is
+        # known to be unreachable (None: it is not), the calls now waiting for an answer,
+        # the probe confirming a timeout, and the background task probing while down.
+        self.probe_seconds = float(self.config.get("TEMPORAL_PROBE_SECONDS", 1))
+        self._down: tuple[str, datetime] | None = None
+        self._waiting: set[concurrent.futures.Future] = set()
+        self._confirming: concurrent.futures.Future | None = None
+        self._prober: asyncio.Task | None = None
 
     # loop and client ------------------------------------------------------------------
 
@@ -234,14 +256,24 @@ class TemporalGateway:
             _in_caller_trace(coro, otel_context.get_current()), loop
         )
         limit = (timeout or self.timeout) + float(self.config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
+        with self._lock:
+            self._waiting.add(future)
         try:
             return future.result(limit)
         except TimeoutError:
             future.cancel()
-            raise TemporalUnavailable(
+            raise TemporalTimedOut(
                 f"Temporal did not answer within {limit:.0f} s "
                 f"({self.config.get('TEMPORAL_ADDRESS')})"
             ) from None
+        except concurrent.futures.CancelledError:
+            # Released by the breaker opening while this call waited.
+            raise TemporalUnavailable(
+                self.unreachable_message() or "Temporal call cancelled"
+            ) from None
+        finally:
+            with self._lock:
+                self._waiting.discard(future)
 
     async def _get_client(self) -> Client:
         if self._client is None:
@@ -255,8 +287,14 @@ class TemporalGateway:
         """Run `fn(client)` (a coroutine function) on the gateway loop, mapping errors.
 
         Each call is counted in the console metrics under `rpc` (default: the name of the
-        method or view that defined `fn`) with outcome `ok` or the error's class name.
+        method or view that defined `fn`) with outcome `ok`, the error's class name, or
+        `circuit_open` when the call was not made because Temporal is known to be down.
         """
+        name = rpc or _rpc_name(fn)
+        down = self.unreachable_message()
+        if down is not None:
+            record_temporal_call(name, "circuit_open", 0.0)
+            raise TemporalUnavailable(down)
 
         async def call() -> Any:
             client = await self._get_client()
@@ -269,11 +307,21 @@ class TemporalGateway:
         outcome = "ok"
         try:
             return self._submit(call(), timeout)
+        except TemporalTimedOut as exc:
+            outcome = type(exc).__name__
+            # A timeout alone does not say whether the server or this call is the problem.
+            if self._confirm_unreachable(exc.message):
+                raise TemporalUnavailable(self.unreachable_message() or exc.message) from exc
+            raise
+        except TemporalUnavailable as exc:
+            outcome = type(exc).__name__
+            self._open_circuit(exc.message)
+            raise
         except BaseException as exc:
             outcome = type(exc).__name__
             raise
         finally:
-            record_temporal_call(rpc or _rpc_name(fn), outcome, time.perf_counter() - started)
+            record_temporal_call(name, outcome, time.perf_counter() - started)
 
     def close(self) -> None:
         """Drop the client on its own loop, then stop the loop thread. Idempotent."""
@@ -283,6 +331,11 @@ class TemporalGateway:
         if loop is not None:
 
             async def release() -> None:
+                if self._prober is not None:
+                    self._prober.cancel()
+                    with contextlib.suppress(BaseException):
+                        await self._prober
+                    self._prober = None
                 self._client = None
                 gc.collect()
 
@@ -296,6 +349,86 @@ class TemporalGateway:
 
     def rpc_timeout(self) -> timedelta:
         return timedelta(seconds=self.timeout)
+
+    # reachability (the circuit breaker) ----------------------------------------------
+
+    def unreachable_message(self) -> str | None:
+        """Why Temporal is known to be unreachable, or None while it is not."""
+        down = self._down
+        if down is None:
+            return None
+        reason, since = down
+        return (
+            f"{reason} (unreachable since {since:%H:%M:%S} UTC; "
+            f"checked again every {self.probe_seconds:g} s)"
+        )
+
+    def _open_circuit(self, reason: str) -> None:
+        """Remember that Temporal is unreachable, release every call waiting for it, and
+        start probing it in the background."""
+        with self._lock:
+            if self._down is not None:
+                return
+            self._down = (reason, datetime.now(UTC))
+            waiting, loop = list(self._waiting), self._loop
+        log.warning("Temporal unreachable, console calls fail fast until it answers: %s", reason)
+        for future in waiting:
+            future.cancel()
+        if loop is not None:
+            loop.call_soon_threadsafe(self._start_prober)
+
+    def _close_circuit(self) -> None:
+        with self._lock:
+            was_down, self._down = self._down, None
+        if was_down is not None:
+            log.warning("Temporal answers again (%s)", self.config.get("TEMPORAL_ADDRESS"))
+
+    def _start_prober(self) -> None:  # on the loop
+        if self._prober is None or self._prober.done():
+            self._prober = asyncio.get_running_loop().create_task(self._probe_until_up())
+
+    async def _probe_until_up(self) -> None:
+        while self._down is not None:
+            await asyncio.sleep(self.probe_seconds)
+            if await self._probe():
+                self._close_circuit()
+
+    async def _probe(self) -> bool:
+        """Does the server answer a cheap call within a short deadline (connecting first
+        if this process never did)?"""
+        try:
+            client = await self._get_client()
+            await client.workflow_service.get_system_info(
+                GetSystemInfoRequest(),
+                timeout=timedelta(seconds=min(self.probe_seconds, self.timeout)),
+            )
+        except (GatewayError, RPCError, OSError, RuntimeError, TimeoutError):
+            return False
+        return True
+
+    def _confirm_unreachable(self, reason: str) -> bool:
+        """After a call timed out: probe the server once (requests timing out together
+        share the probe). True, with the circuit open, when the probe fails as well."""
+        loop = self._ensure_loop()
+        with self._lock:
+            probe = self._confirming
+            if probe is None:
+                probe = asyncio.run_coroutine_threadsafe(self._probe(), loop)
+                self._confirming = probe
+        limit = min(self.probe_seconds, self.timeout) + float(
+            self.config.get("TEMPORAL_CONNECT_TIMEOUT", 3)
+        )
+        try:
+            answered = probe.result(limit)
+        except (TimeoutError, concurrent.futures.CancelledError):
+            answered = False
+        finally:
+            with self._lock:
+                if self._confirming is probe:
+                    self._confirming = None
+        if not answered:
+            self._open_circuit(reason)
+        return not answered
 
     # health ---------------------------------------------------------------------------
 
@@ -555,7 +688,14 @@ class TemporalGateway:
             except WorkflowQueryFailedError as exc:
                 raise QueryFailed(f"query {name!r} failed: {exc}") from exc
 
-        return self.run(call, timeout=timeout_seconds)
+        try:
+            return self.run(call, timeout=timeout_seconds)
+        except TemporalTimedOut as exc:
+            # The server answered the probe: it is the workflow's worker that did not.
+            raise NoWorkerAnswered(
+                f"No worker answered the {name!r} query in time: check that the domain's "
+                "worker is running (Workers page)."
+            ) from exc
 
     def result(self, workflow_id: str, run_id: str | None = None, timeout: float = 30) -> Any:
         async def call(client: Client) -> Any:
@@ -772,8 +912,14 @@ def _rpc_name(fn: Any) -> str:
 def _map_rpc_error(exc: RPCError) -> GatewayError:
     if exc.status == RPCStatusCode.NOT_FOUND:
         return RunNotFound(exc.message or "not found")
-    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+    if exc.status == RPCStatusCode.UNAVAILABLE:
         return TemporalUnavailable(f"Temporal is unavailable: {exc.message}")
+    # A call's own deadline: the server's DEADLINE_EXCEEDED, or the client's CANCELLED
+    # "Timeout expired" (what a hung server gives).
+    if exc.status == RPCStatusCode.DEADLINE_EXCEEDED or (
+        exc.status == RPCStatusCode.CANCELLED and "timeout" in (exc.message or "").lower()
+    ):
+        return TemporalTimedOut(f"Temporal did not answer in time: {exc.message}")
     if exc.status == RPCStatusCode.INVALID_ARGUMENT:
         return GatewayError(f"Temporal refused the request: {exc.message}")
     return GatewayError(f"Temporal error ({exc.status.name}): {exc.message}")

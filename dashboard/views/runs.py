@@ -46,6 +46,7 @@ from dashboard.permissions import require
 from dashboard.services.history import Timeline, TimelineBuilder
 from dashboard.temporal import (
     GatewayError,
+    NoWorkerAnswered,
     RunInfo,
     RunNotFound,
     TemporalUnavailable,
@@ -115,7 +116,10 @@ def read_helpers() -> dict[str, Any]:
         "endpoint_exists": lambda endpoint: endpoint in current_app.view_functions,
         "endpoint_url": endpoint_url,
         "temporal_ui_url": temporal_ui_url,
-        "temporal_unreachable": lambda: g.get("temporal_unreachable"),
+        # This request's finding, or what the gateway already knows (its breaker is open).
+        "temporal_unreachable": lambda: (
+            g.get("temporal_unreachable") or gateway().unreachable_message()
+        ),
         "temporal_errors": lambda: g.get("temporal_errors", []),
         "duration": format_duration,
     }
@@ -435,6 +439,8 @@ def query_progress(workflow_id: str, run_id: str) -> Callable[[], tuple[Any, str
     def answer() -> tuple[Any, str | None]:
         try:
             return future.result(), None
+        except NoWorkerAnswered:
+            return None, "no worker answered the progress query in time"
         except TemporalUnavailable as exc:
             if g.get("temporal_unreachable"):
                 return None, exc.message
