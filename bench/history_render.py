@@ -106,15 +106,13 @@ def render(address: str, namespace: str, prefix: str, workflow_id: str, run_id: 
 
 
 def render_pages(app, client, address, namespace, workflow_id: str, run_id: str) -> None:
-    from dashboard.views.runs import fetch_timeline
+    from dashboard.run_history import read_timeline, run_histories
 
     url = f"/runs/{workflow_id}/{run_id}"
-    from dashboard.views.runs import history_cache
-
-    client.get("/runs/")  # the process's first Temporal call connects the gateway
+    client.get("/runs")  # the process's first Temporal call connects the gateway
     ratios = []
     for attempt in range(1, 4):
-        history_cache.clear()  # a first look: the whole history is read
+        run_histories.clear()  # a first look: the whole history is read
         anchor = raw_history_seconds(address, namespace, workflow_id, run_id)
         started = time.monotonic()
         response = client.get(url)
@@ -132,7 +130,7 @@ def render_pages(app, client, address, namespace, workflow_id: str, run_id: str)
     print(f"reload of the closed run (history already read): {time.monotonic() - started:.2f}s")
     with app.test_request_context():
         started = time.monotonic()
-        timeline = fetch_timeline(workflow_id, run_id)
+        timeline = read_timeline(app.extensions["temporal"], workflow_id, run_id)
         print(
             f"history read + summary alone: {time.monotonic() - started:.2f}s for "
             f"{timeline.event_count} events ({len(timeline.entries())} timeline rows shown)"

@@ -142,8 +142,8 @@ async def settled_length(handle) -> int:
 
 async def test_live_refresh_reads_only_new_events(app, local_env):
     """The first look reads the whole history; a poll with nothing new costs one call
-    (describe, with the pending activities), and a poll after new events reads only
-    those, never the history again."""
+    (the newest events, none), and a poll after new events costs two (those events and
+    the progress query), never the history again."""
     prefix = unique_prefix()
     gw = counting_gateway_for(app, local_env, prefix)
     reads: list[tuple[int, int]] = []  # (first event id, events) per history call
@@ -183,7 +183,8 @@ async def test_live_refresh_reads_only_new_events(app, local_env):
         gw.calls = 0
         idle = await get(client, f"{url}/live")
         assert "waiting for step 1" in idle.get_data(as_text=True)
-        assert gw.calls == 1 and reads == []  # describe only: no history, no query
+        # One reverse read that found nothing new: no describe, no query.
+        assert gw.calls == 1 and reads == [(0, 0)]
 
         await handle.signal("step", StepSignal(actor="ops@estuary.test"))
         html = await eventually(waiting_for(2))
@@ -191,11 +192,25 @@ async def test_live_refresh_reads_only_new_events(app, local_env):
         new_length = await settled_length(handle)
         await get(client, f"{url}/live")
         # Only events after the first look were read, each once.
-        assert reads and all(first > length for first, _ in reads)
-        assert sum(n for _, n in reads) == new_length - length
+        found = [(first, n) for first, n in reads if n]
+        assert found and all(first > length for first, _ in found)
+        assert sum(n for _, n in found) == new_length - length
 
         gw.calls = 0
         reads.clear()
         await get(client, f"{url}/live")
-        assert gw.calls == 1 and reads == []
+        assert gw.calls == 1 and reads == [(0, 0)]
+
+        # A poll after new events (a signal, the workflow task it woke, an activity):
+        # the events and the progress query, two calls.
+        await handle.signal("step", StepSignal(actor="ops@estuary.test"))
+        for _ in range(100):  # until the workflow has recorded step 2 and waits again
+            if "step 3" in str(await handle.query("progress")):
+                break
+            await asyncio.sleep(0.2)
+        await settled_length(handle)
+        gw.calls = 0
+        polled = await get(client, f"{url}/live")
+        assert "waiting for step 3" in polled.get_data(as_text=True)
+        assert gw.calls == 2
         await handle.terminate("test over")
