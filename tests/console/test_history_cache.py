@@ -56,6 +56,14 @@ class StandInGateway:
         more = start + self.page_size < len(self.events)
         return page, str(start + self.page_size).encode() if more else b""
 
+    def history_pages(self, workflow_id, run_id, *, page_size=1000, until_event_id=None):
+        token = b""
+        while True:
+            events, token = self.history_events(workflow_id, run_id, next_page_token=token)
+            yield events
+            if not token or (until_event_id is not None and events[-1].event_id >= until_event_id):
+                return
+
     def newest_history_events(self, workflow_id, run_id, *, after_event_id, expected):
         if not self.reverse:
             return None
@@ -178,3 +186,24 @@ def test_a_server_without_reverse_history_is_read_forward_without_counting_twice
     assert gw.calls[0] == "describe" and "history" in gw.calls
     assert look.timeline.event_count == 6  # the first four are not added again
     assert len(look.timeline.signals) == 6
+
+
+def test_a_long_history_is_read_from_both_ends_once_each(monkeypatch):
+    from dashboard import run_history
+
+    monkeypatch.setattr(run_history, "HISTORY_PAGE_SIZE", 3)
+    gw = StandInGateway([_event(n) for n in range(1, 21)])  # pages of 3: 7 forward pages
+    look = _look(RunHistories(), gw)
+    assert look.timeline.event_count == 20
+    assert [s.event_id for s in look.timeline.signals] == list(range(1, 21))
+    assert gw.calls.count("reverse") == 1 and gw.calls.count("history") == 4  # to event 12
+
+
+def test_both_ends_without_reverse_history_reads_forward_on(monkeypatch):
+    from dashboard import run_history
+
+    monkeypatch.setattr(run_history, "HISTORY_PAGE_SIZE", 3)
+    gw = StandInGateway([_event(n) for n in range(1, 21)], reverse=False)
+    look = _look(RunHistories(), gw)
+    assert [s.event_id for s in look.timeline.signals] == list(range(1, 21))
+    assert gw.calls.count("history") == 4 + 7  # to the middle, then from the start on

@@ -148,11 +148,17 @@ async def test_live_refresh_reads_only_new_events(app, local_env):
     gw = counting_gateway_for(app, local_env, prefix)
     reads: list[tuple[int, int]] = []  # (first event id, events) per history call
     real_history_events, real_newest = gw.history_events, gw.newest_history_events
+    real_pages = gw.history_pages
 
     def history_events(*args, **kwargs):
         events, token = real_history_events(*args, **kwargs)
         reads.append((events[0].event_id if events else 0, len(events)))
         return events, token
+
+    def history_pages(*args, **kwargs):
+        for events in real_pages(*args, **kwargs):
+            reads.append((events[0].event_id if events else 0, len(events)))
+            yield events
 
     def newest_history_events(*args, **kwargs):
         events = real_newest(*args, **kwargs)
@@ -161,6 +167,7 @@ async def test_live_refresh_reads_only_new_events(app, local_env):
         return events
 
     gw.history_events = history_events
+    gw.history_pages = history_pages
     gw.newest_history_events = newest_history_events
     client = login(app, "viewer")
     async with read_test_worker(local_env.client, prefix):
