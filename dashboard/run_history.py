@@ -25,10 +25,10 @@ most two Temporal calls:
    Between two `describe`s the run's state is the last one described, with the history
    length and the open activities brought up to date from the events read since.
 
-A closed run's history never changes: a reload of one costs its `describe` only. A
-server without reverse history (the time-skipping test server) gets `describe` and a
-forward read of what is new. Each console process has its own memory of at most `size`
-runs, the least recently looked at forgotten first.
+A closed run never changes: once its whole history is read, a reload of it makes no
+Temporal call at all. A server without reverse history (the time-skipping test server)
+gets `describe` and a forward read of what is new. Each console process has its own
+memory of at most `size` runs, the least recently looked at forgotten first.
 """
 
 from __future__ import annotations
@@ -110,7 +110,11 @@ class RunHistories:
         cannot be read is reported in the answer instead."""
         entry = self._entry(gw, workflow_id, run_id)
         with entry.lock:
-            if entry.run is not None and entry.run.is_running and entry.reverse:
+            known = entry.run
+            closed = known is not None and not known.is_running
+            if closed and entry.last_event_id >= known.history_length:  # all read
+                return RunLook(known, entry.builder.finish())
+            if known is not None and known.is_running and entry.reverse:
                 look = self._poll(gw, entry)
                 if look is not None:
                     return look

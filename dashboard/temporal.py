@@ -27,7 +27,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -62,6 +62,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from dashboard.cache import TTLCache
 from dashboard.metrics import record_temporal_call
 from workers.temporal import policies, registry
 from workers.temporal.client import TemporalUnreachable, connect
@@ -234,6 +235,7 @@ class TemporalGateway:
         self._waiting: set[concurrent.futures.Future] = set()
         self._confirming: concurrent.futures.Future | None = None
         self._prober: asyncio.Task | None = None
+        self._reads = TTLCache(max_entries=512)
 
     # loop and client ------------------------------------------------------------------
 
@@ -350,6 +352,24 @@ class TemporalGateway:
 
     def rpc_timeout(self) -> timedelta:
         return timedelta(seconds=self.timeout)
+
+    # reads that may be a few seconds old ----------------------------------------------
+
+    def _read_cached(self, key: tuple, fresh_for: float, read: Callable[[], T]) -> T:
+        """`read()`'s answer shared by every request of this process for `fresh_for`
+        seconds. In the second half of that time it is still returned at once and read
+        again in the background, so a page many people look at never waits for Temporal
+        and is never more than `fresh_for` seconds behind it. Failures are not kept."""
+        return self._reads.get_or_compute(key, fresh_for, read, refresh=self._in_background)
+
+    def _in_background(self, fn: Callable[[], Any]) -> None:
+        def quietly() -> None:
+            try:
+                fn()
+            except GatewayError as exc:  # the next request past the deadline reads it again
+                log.debug("background refresh failed: %s", exc.message)
+
+        _streams.submit(quietly)
 
     # reachability (the circuit breaker) ----------------------------------------------
 
@@ -522,9 +542,23 @@ class TemporalGateway:
     # reading --------------------------------------------------------------------------
 
     def list_runs(
-        self, query: str = "", *, page_size: int = 25, next_page_token: bytes | None = None
+        self,
+        query: str = "",
+        *,
+        page_size: int = 25,
+        next_page_token: bytes | None = None,
+        fresh_for: float = 0,
     ) -> RunPage:
-        """One page of runs matching a visibility query built by `dashboard.visibility`."""
+        """One page of runs matching a visibility query built by `dashboard.visibility`.
+
+        `fresh_for` > 0: an answer up to that many seconds old will do (`_read_cached`)."""
+        if fresh_for > 0:
+            page = self._read_cached(
+                ("list_runs", query, page_size, next_page_token),
+                fresh_for,
+                lambda: self.list_runs(query, page_size=page_size, next_page_token=next_page_token),
+            )
+            return RunPage(list(page.runs), page.next_page_token)  # the caller may sort it
 
         async def call(client: Client) -> RunPage:
             it = client.list_workflows(
@@ -546,8 +580,14 @@ class TemporalGateway:
 
         return self.run(call)
 
-    def count_by_status(self, query: str = "") -> dict[str, int]:
-        """Counts grouped by ExecutionStatus in one call."""
+    def count_by_status(self, query: str = "", *, fresh_for: float = 0) -> dict[str, int]:
+        """Counts grouped by ExecutionStatus in one call (`fresh_for` as for `list_runs`)."""
+        if fresh_for > 0:
+            return dict(
+                self._read_cached(
+                    ("count_by_status", query), fresh_for, lambda: self.count_by_status(query)
+                )
+            )
         where = f"({query}) " if query else ""
 
         async def call(client: Client) -> dict[str, int]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -166,12 +165,14 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
     """
     gw = gateway()
     scope = console_scope()
+    fresh_for = float(current_app.config.get("RUNS_LIST_CACHE_SECONDS", 0))
     if gw not in _order_by_unsupported:
         try:
             return gw.list_runs(
                 visibility.build_query(filters, scope=scope, order=True),
                 page_size=filters.page_size,
                 next_page_token=token,
+                fresh_for=fresh_for,
             ), None
         except GatewayError as exc:
             if "ORDER BY" not in exc.message:
@@ -181,6 +182,7 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
         visibility.build_query(filters, scope=scope),
         page_size=filters.page_size,
         next_page_token=token,
+        fresh_for=fresh_for,
     )
     page.runs.sort(key=lambda r: r.start_time or _EPOCH, reverse=filters.sort == "newest")
     note = (
@@ -192,7 +194,6 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
 
 # The grouped status count runs beside the list call it goes with.
 _beside = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runs-beside")
-_count_cache: dict[tuple[int, str], tuple[float, dict[str, int]]] = {}
 COUNT_CACHE_SECONDS = 5.0
 
 
@@ -200,24 +201,12 @@ def status_counts(query: str) -> Callable[[], dict[str, int]]:
     """Start the grouped status count now; call the result to wait for it.
 
     The count runs beside the list call (it costs about as much again on SQL visibility),
-    and an answer is reused for a few seconds: counts on a busy list change every second
-    anyway, and a person paging through it should not pay for them on every page.
+    and the gateway reuses an answer for a few seconds: counts on a busy list change
+    every second anyway, and a person paging through it should not pay for them on every
+    page.
     """
-    gw = gateway()
-    key = (id(gw), query)
-    cached = _count_cache.get(key)
-    if cached is not None and time.monotonic() - cached[0] < COUNT_CACHE_SECONDS:
-        return lambda: cached[1]
-    future = _beside.submit(gw.count_by_status, query)
-
-    def wait() -> dict[str, int]:
-        counts = future.result()
-        if len(_count_cache) > 1000:
-            _count_cache.clear()
-        _count_cache[key] = (time.monotonic(), counts)
-        return counts
-
-    return wait
+    future = _beside.submit(gateway().count_by_status, query, fresh_for=COUNT_CACHE_SECONDS)
+    return future.result
 
 
 def _business_key_workflow_ids(q: str) -> list[str]:

@@ -148,7 +148,7 @@ def test_open_activities_are_described_and_take_turns_with_progress():
     assert gw.calls == ["reverse"] and fourth.run.pending_activities == []
 
 
-def test_a_run_that_closes_is_described_once_and_then_never_read_again():
+def test_a_run_that_closes_is_described_once_and_then_never_asked_about_again():
     gw = StandInGateway([_event(1), _event(2)])
     histories = RunHistories()
     _look(histories, gw)
@@ -160,7 +160,7 @@ def test_a_run_that_closes_is_described_once_and_then_never_read_again():
     assert look.progress is None
 
     look = _look(histories, gw)  # a reload of the closed run
-    assert gw.calls == ["describe"] and look.timeline.event_count == 6
+    assert gw.calls == [] and look.timeline.event_count == 6
 
 
 def test_no_worker_for_progress_is_said_once_and_not_asked_again_until_a_task_runs():
