@@ -38,24 +38,36 @@ class TTLCache:
     ) -> Any:
         if ttl <= 0:
             return compute()
-        now = self._clock()
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] > now:
-                due = refresh is not None and hit[1] <= now and key not in self._refreshing
-                if due:
-                    self._refreshing.add(key)
-            else:
-                hit = due = None
-        if hit is not None:
-            if due and refresh is not None:
-                refresh(lambda: self._recompute(key, ttl, compute))
-            return hit[2]
+        value = self.peek(key, ttl, compute, refresh=refresh)
+        if value is not None:
+            return value
         # Computed outside the lock: a slow Temporal call must not hold up other keys.
         # Two requests missing at once may both compute; the later one is kept.
         value = compute()
         self._store(key, ttl, value)
         return value
+
+    def peek(
+        self,
+        key: Hashable,
+        ttl: float,
+        compute: Callable[[], Any],
+        *,
+        refresh: Callable[[Callable[[], None]], Any] | None = None,
+    ) -> Any:
+        """The value if it is still kept (None if not), refreshed in the background as
+        `get_or_compute` would; never computes it while the caller waits."""
+        now = self._clock()
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is None or hit[0] <= now:
+                return None
+            due = refresh is not None and hit[1] <= now and key not in self._refreshing
+            if due:
+                self._refreshing.add(key)
+        if due and refresh is not None:
+            refresh(lambda: self._recompute(key, ttl, compute))
+        return hit[2]
 
     def _recompute(self, key: Hashable, ttl: float, compute: Callable[[], Any]) -> None:
         try:

@@ -362,6 +362,17 @@ class TemporalGateway:
         and is never more than `fresh_for` seconds behind it. Failures are not kept."""
         return self._reads.get_or_compute(key, fresh_for, read, refresh=self._in_background)
 
+    def cached_count_by_status(self, query: str, *, fresh_for: float) -> dict[str, int] | None:
+        """`count_by_status(query, fresh_for=...)` if this process has it, else None (and
+        no call): a page can then start the call beside its other work only on a miss."""
+        counts = self._reads.peek(
+            ("count_by_status", query),
+            fresh_for,
+            lambda: self.count_by_status(query),
+            refresh=self._in_background,
+        )
+        return dict(counts) if counts is not None else None
+
     def _in_background(self, fn: Callable[[], Any]) -> None:
         def quietly() -> None:
             try:

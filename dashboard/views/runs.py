@@ -205,7 +205,11 @@ def status_counts(query: str) -> Callable[[], dict[str, int]]:
     every second anyway, and a person paging through it should not pay for them on every
     page.
     """
-    future = _beside.submit(gateway().count_by_status, query, fresh_for=COUNT_CACHE_SECONDS)
+    gw = gateway()
+    known = gw.cached_count_by_status(query, fresh_for=COUNT_CACHE_SECONDS)
+    if known is not None:
+        return lambda: known
+    future = _beside.submit(gw.count_by_status, query, fresh_for=COUNT_CACHE_SECONDS)
     return future.result
 
 
