@@ -34,6 +34,8 @@ memory of at most `size` runs, the least recently looked at forgotten first.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -63,6 +65,21 @@ class RunLook:
     progress: Any = None
     progress_problem: str | None = None
     history_problem: GatewayError | None = None  # the timeline could not be read
+
+    @property
+    def version(self) -> str:
+        """Changes whenever anything the run's live view shows changes: a live refresh
+        that finds the version its page already has need not send the view again."""
+        shown = [
+            self.run.status,
+            self.run.history_length,
+            self.run.pending_activities,
+            self.progress,
+            self.progress_problem,
+            self.history_problem.message if self.history_problem else None,
+        ]
+        text = json.dumps(shown, sort_keys=True, default=str)
+        return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 @dataclass

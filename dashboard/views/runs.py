@@ -334,6 +334,7 @@ def _detail_context(workflow_id: str, run_id: str) -> dict[str, Any]:
         "progress_problem": look.progress_problem,
         "pending": run.pending_activities if run.is_running else [],
         "ui_url": run_ui_url(current_app.config, workflow_id, run_id),
+        "live_version": look.version,
     }
 
 
@@ -347,9 +348,13 @@ def detail(workflow_id: str, run_id: str):
 @bp.get("/<workflow_id>/<run_id>/live")
 @require("view")
 def detail_live(workflow_id: str, run_id: str):
-    """The run's changing parts; replaces itself every 2 s until the run closes."""
+    """The run's changing parts, polled every 2 s until the run closes; 204 (nothing to
+    swap) when nothing the page shows has changed since its version (`seen`)."""
     _check_ids(workflow_id, run_id)
-    return render_template("runs/_detail_live.html", **_detail_context(workflow_id, run_id))
+    context = _detail_context(workflow_id, run_id)
+    if request.args.get("seen") == context["live_version"]:
+        return "", 204
+    return render_template("runs/_detail_live.html", **context)
 
 
 @bp.get("/<workflow_id>/<run_id>/events")

@@ -38,8 +38,8 @@ async def test_detail_follows_a_running_run(app, local_env, monkeypatch):
         assert page.status_code == 200
         assert "ReadSideTestWorkflow" in html
         assert 'data-status="Running"' in html
-        # polls itself while running
-        assert f'hx-get="/runs/{handle.id}/{run_id}/live"' in html
+        # polls itself while running, saying which version of the view it has
+        assert f'hx-get="/runs/{handle.id}/{run_id}/live?seen=' in html
         assert "waiting for step 1" in html
 
         await handle.signal("step", StepSignal(actor="ops@estuary.test"))
@@ -192,6 +192,10 @@ async def test_live_refresh_reads_only_new_events(app, local_env):
         assert "waiting for step 1" in idle.get_data(as_text=True)
         # One reverse read that found nothing new: no describe, no query.
         assert gw.calls == 1 and reads == [(0, 0)]
+        # Asked with the version it already has, it sends nothing to swap.
+        seen = re.search(r"live\?seen=([0-9a-f]+)", idle.get_data(as_text=True))[1]
+        unchanged = await get(client, f"{url}/live?seen={seen}")
+        assert unchanged.status_code == 204 and unchanged.get_data() == b""
 
         await handle.signal("step", StepSignal(actor="ops@estuary.test"))
         html = await eventually(waiting_for(2))
@@ -217,7 +221,8 @@ async def test_live_refresh_reads_only_new_events(app, local_env):
             await asyncio.sleep(0.2)
         await settled_length(handle)
         gw.calls = 0
-        polled = await get(client, f"{url}/live")
+        polled = await get(client, f"{url}/live?seen={seen}")
+        assert polled.status_code == 200  # changed since: the view again
         assert "waiting for step 3" in polled.get_data(as_text=True)
         assert gw.calls == 2
         await handle.terminate("test over")
