@@ -1,6 +1,6 @@
 """gunicorn settings for the console in production (docs/deployment.md):
 
-    gunicorn -c gunicorn.conf.py "dashboard:create_app()"
+    gunicorn -c gunicorn.conf.py "estuary_ops:create_app()"
 
 Threaded workers (gthread): a console request spends most of its time waiting for Temporal
 or the database, so a few processes with several threads each serve many staff at once.

@@ -2,7 +2,7 @@
 arguments).
 
 The fields come from `registry.input_fields` plus the dataclass metadata; parsing is
-`workers.temporal.inputs.parse_input`, the one parser the commands use too, so the console
+`estuary.contracts.inputs.parse_input`, the one parser the commands use too, so the console
 accepts and refuses exactly what `flask trigger-workflows` does. Only the fields a form
 shows are read from the request: anything else a client sends (`status`, `approver`, ...)
 is ignored, except fields only the server fills (who acts: `actor`, `requested_by`;
@@ -20,9 +20,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from dashboard.extensions import db
-from workers.temporal import inputs, registry
-from workers.temporal.inputs import DEFAULT_MAX_LENGTH, InputError, parse_input
+from estuary.contracts import inputs
+from estuary.contracts.inputs import DEFAULT_MAX_LENGTH, InputError, parse_input
+from estuary.db import db
+from workers.temporal import registry
 
 # Filled by the server from the signed-in user; a form never shows them, and a request
 # that sends one anyway is refused (the one list, shared with the command line).
@@ -222,7 +223,7 @@ def parse_form(
 
 
 def _reference_models() -> dict[str, tuple[Any, str]]:
-    from dashboard.models import (
+    from estuary.models import (
         Booking,
         Client,
         PackagePurchase,

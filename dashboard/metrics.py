@@ -70,8 +70,8 @@ class DatabaseGauges(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from sqlalchemy.exc import SQLAlchemyError
 
-        from dashboard.extensions import db
-        from dashboard.services import gauges
+        from estuary.db import db
+        from estuary.services import gauges
 
         try:
             awaiting = gauges.payouts_awaiting_approval()

@@ -54,16 +54,17 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dashboard.metrics import record_temporal_call
-from workers.temporal import policies, registry
-from workers.temporal.client import TemporalUnreachable, connect
-from workers.temporal.codec import decode_in_place
-from workers.temporal.search_attributes import (
+from estuary.contracts import policies
+from estuary.contracts.search_attributes import (
     ENTITY_ID,
     ENTITY_TYPE,
     ESTUARY_DOMAIN,
     TRIGGERED_BY,
     run_attributes,
 )
+from workers.temporal import registry
+from workers.temporal.client import TemporalUnreachable, connect
+from workers.temporal.codec import decode_in_place
 
 log = logging.getLogger("estuary.gateway")
 T = TypeVar("T")

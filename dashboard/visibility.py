@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from estuary.contracts.inputs import parse_datetime
 from workers.temporal import registry
-from workers.temporal.inputs import parse_datetime
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 # Temporal run ids are UUIDs; anything else is no run (a 404, never the server's

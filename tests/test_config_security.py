@@ -12,7 +12,7 @@ from temporalio.service import TLSConfig
 
 import config
 from config import ProductionConfig, TestingConfig
-from dashboard import create_app
+from estuary_ops import create_app
 from workers.temporal.client import tls_config
 from workers.temporal.codec import new_key_entry
 

@@ -8,8 +8,8 @@ import socket
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.extensions import db
-from dashboard.models import WorkerHeartbeat
+from estuary.db import db
+from estuary.models import WorkerHeartbeat
 from workers.temporal.telemetry import TelemetrySettingError, parse_metrics_address, worker_runtime
 
 

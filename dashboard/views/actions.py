@@ -40,11 +40,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from dashboard import forms, visibility
-from dashboard.extensions import db
 from dashboard.gateway import gateway
-from dashboard.models import REASON_CODES, Payout, Transfer
 from dashboard.permissions import can
-from dashboard.services.staff import staff_ref
 from dashboard.temporal import (
     CLOSED_FAILED_STATUSES,
     AlreadyStarted,
@@ -74,8 +71,11 @@ from dashboard.views._write import (
     safe_next,
     wants_fragment,
 )
+from estuary.contracts.inputs import InputError, parse_int
+from estuary.db import db
+from estuary.models import REASON_CODES, Payout, Transfer
+from estuary.services.staff import staff_ref
 from workers.temporal import registry
-from workers.temporal.inputs import InputError, parse_int
 from workers.temporal.registry import RegisteredWorkflow
 
 log = logging.getLogger("estuary.console")
@@ -1153,7 +1153,7 @@ def _stable_business_id(wf: RegisteredWorkflow, entity_type: str, entity_id: int
     """The workflow id of this entity's run of `wf`, when it depends on the entity only."""
     from datetime import UTC, datetime
 
-    from workers.temporal.inputs import parse_input
+    from estuary.contracts.inputs import parse_input
 
     key = f"{entity_type}_id"
     names = {f.name for f in dataclasses.fields(wf.spec.input_type)}
@@ -1237,7 +1237,7 @@ def run_link(workflow_id: str, run_id: str | None = None) -> str | None:
 @bp.app_template_global("practitioner_actions")
 def practitioner_actions(practitioner: Any) -> list[EntityActions]:
     """The practitioner's own runs plus the renewal runs of their latest subscriptions."""
-    from dashboard.models import Subscription
+    from estuary.models import Subscription
 
     out = [entity_actions("practitioner", practitioner.id)]
     subscription_ids = db.session.scalars(

@@ -26,10 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from dashboard import forms
-from dashboard.extensions import db
 from dashboard.gateway import gateway
-from dashboard.models import Payout, PayoutApproval, Practitioner, StaffUser
-from dashboard.models.base import utcnow
 from dashboard.permissions import can
 from dashboard.temporal import GatewayError, NoWorkerAnswered, UpdateRejected
 from dashboard.views._write import (
@@ -42,9 +39,12 @@ from dashboard.views._write import (
     run_url,
     safe_next,
 )
-from workers.payments import approval_rules
+from estuary.contracts import approval_rules
+from estuary.contracts.inputs import InputError
+from estuary.db import db
+from estuary.models import Payout, PayoutApproval, Practitioner, StaffUser
+from estuary.models.base import utcnow
 from workers.temporal import registry
-from workers.temporal.inputs import InputError
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 

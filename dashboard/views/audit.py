@@ -17,11 +17,11 @@ import click
 from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 from sqlalchemy import Select, func, select
 
-from dashboard.extensions import db
-from dashboard.models import AuditEvent
-from dashboard.services import audit as audit_service
 from dashboard.views._write import guard, record
-from workers.temporal.inputs import is_id_text, parse_datetime
+from estuary.contracts.inputs import is_id_text, parse_datetime
+from estuary.db import db
+from estuary.models import AuditEvent
+from estuary.services import audit as audit_service
 
 bp = Blueprint("audit", __name__, url_prefix="/audit", cli_group="audit")
 

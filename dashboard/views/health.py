@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from dashboard.database import read_staff_table
-from dashboard.extensions import csrf, db
+from dashboard.extensions import csrf
 from dashboard.gateway import gateway
 from dashboard.temporal import GatewayError
+from estuary.database import read_staff_table
+from estuary.db import db
 
 bp = Blueprint("health", __name__)
 csrf.exempt(bp)

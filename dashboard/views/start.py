@@ -21,10 +21,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard import forms
-from dashboard.extensions import db
 from dashboard.gateway import gateway
-from dashboard.models import REASON_CODES
-from dashboard.services.staff import staff_ref
 from dashboard.temporal import AlreadyStarted, GatewayError, StartedRun
 from dashboard.views._write import (
     REASON_CODE_KEY,
@@ -39,9 +36,12 @@ from dashboard.views._write import (
     record,
     run_url,
 )
-from workers.payments import approval_rules
+from estuary.contracts import approval_rules
+from estuary.contracts.inputs import InputError
+from estuary.db import db
+from estuary.models import REASON_CODES
+from estuary.services.staff import staff_ref
 from workers.temporal import registry
-from workers.temporal.inputs import InputError
 from workers.temporal.registry import RegisteredWorkflow
 
 log = logging.getLogger("estuary.console")
@@ -279,8 +279,8 @@ def _render_confirmation(wf: RegisteredWorkflow, payload: Any, values: dict, rea
 
 
 def _preview(wf: RegisteredWorkflow, payload: Any, reason: Reason) -> Preview:
-    from dashboard.models import Practitioner
-    from dashboard.services import ledger
+    from estuary.models import Practitioner
+    from estuary.services import ledger
 
     gw = gateway()
     preview = Preview(lines=[], workflow_id=gw.business_id(wf.name, payload))
@@ -371,7 +371,7 @@ def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Rea
         if isinstance(line, dict)
     ][:200]
     if ids:
-        from dashboard.models import Practitioner
+        from estuary.models import Practitioner
 
         preview.names = dict(
             db.session.execute(

@@ -11,9 +11,9 @@ from flask import Blueprint, render_template
 
 from dashboard.gateway import gateway
 from dashboard.permissions import require
-from dashboard.services.worker_heartbeats import worker_processes
 from dashboard.temporal import Poller
 from dashboard.views.runs import temporal
+from estuary.services.worker_heartbeats import worker_processes
 from workers.temporal import registry
 
 bp = Blueprint("workers_page", __name__, url_prefix="/workers")

@@ -14,9 +14,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from dashboard.gateway import set_gateway
 from dashboard.temporal import TemporalGateway
+from estuary.contracts.search_attributes import run_attributes
 from tests.conftest import make_user
 from tests.console.read_workflows import QUEUE, ReadSideTestWorkflow, ReadTestInput
-from workers.temporal.search_attributes import run_attributes
 
 PASSWORD = "correct horse battery"
 

@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import Client
 
-from dashboard.extensions import db
-from dashboard.models import AuditEvent, PayoutApproval
+from estuary.db import db
+from estuary.models import AuditEvent, PayoutApproval
 from tests.conftest import POSTGRES, running_workers
 from tests.console.test_write_approvals import _approvals, _payout, _request_payout
 from tests.console.write_support import (
@@ -121,7 +121,7 @@ async def test_concurrent_approvals_on_four_gunicorn_processes_give_one_decision
                     str(Path(sys.executable).parent / "gunicorn"),
                     "-c",
                     str(ROOT / "gunicorn.conf.py"),
-                    "dashboard:create_app()",
+                    "estuary_ops:create_app()",
                 ],
                 cwd=ROOT,
                 env=env,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.bookings.shared import BatchReminderInput
+from estuary.contracts.bookings import BatchReminderInput
 from workers.temporal.schedules import ScheduleDefinition
 
 SCHEDULES = [

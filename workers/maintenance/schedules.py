@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.maintenance.shared import SecurityUpkeepInput
+from estuary.contracts.maintenance import SecurityUpkeepInput
 from workers.temporal.schedules import ScheduleDefinition
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from workers.payments.shared import (
+from estuary.contracts.payments import (
     BatchPayoutInput,
     PayoutReconciliationInput,
     PayoutSweepInput,

@@ -22,13 +22,10 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from dashboard.extensions import db
 from dashboard.forms import missing_references
 from dashboard.gateway import gateway
-from dashboard.services import audit
 from dashboard.temporal import GatewayError, StartedRun, run_ui_url
-from workers.temporal import registry
-from workers.temporal.inputs import (
+from estuary.contracts.inputs import (
     SERVER_FILLED,
     InputError,
     parse_input,
@@ -36,6 +33,9 @@ from workers.temporal.inputs import (
     positional_values,
     refuse_server_filled,
 )
+from estuary.db import db
+from estuary.services import audit
+from workers.temporal import registry
 
 
 def cli_actor() -> str:
@@ -340,7 +340,7 @@ def register_commands(app: Flask) -> None:
     @click.option("--admin-email", default="admin@estuary.local")
     def seed_demo_command(admin_email: str) -> None:
         """Create demo data and an admin login (its password is printed once)."""
-        from dashboard.services.demo import seed_demo
+        from estuary.services.demo import seed_demo
 
         passwords = seed_demo(admin_email)
         if not passwords:
@@ -361,7 +361,7 @@ def register_commands(app: Flask) -> None:
     @click.option("--password", default=None, help="Default: a random one, printed once")
     def users_create_command(email: str, name: str, role: str, password: str | None) -> None:
         """Create a staff user."""
-        from dashboard.services.staff import StaffError, create_user
+        from estuary.services.staff import StaffError, create_user
 
         password = password or secrets.token_urlsafe(12)
         try:

@@ -19,8 +19,8 @@ from typing import Any
 import click
 
 import workers
+from estuary.contracts.inputs import is_internal_field
 from workers.temporal.decorators import WorkflowSpec, spec_of
-from workers.temporal.inputs import is_internal_field
 
 CORE_PACKAGE = "temporal"
 

@@ -26,8 +26,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from dashboard.gateway import gateway
 from dashboard.temporal import GatewayError
-from workers.temporal import policies, registry
-from workers.temporal.search_attributes import run_attributes
+from estuary.contracts import policies
+from estuary.contracts.search_attributes import run_attributes
+from workers.temporal import registry
 
 # How often an update is retried when someone changed the schedule between our describe
 # and our update (the server refuses a stale conflict token).

@@ -24,7 +24,7 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from dashboard.database import activity_threads
+from estuary.database import activity_threads
 from workers.temporal import failures, registry
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.client import connect
