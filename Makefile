@@ -40,9 +40,11 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
+# The import contracts (pyproject.toml [tool.importlinter]) are the layer diagram.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: setup
 	$(BIN)/ruff format .

@@ -15,7 +15,7 @@ from config import Config
 
 # The gateway's longest single wait: the schedules page and the reset points of the
 # actions page wait up to 30 s, a history page 3 x TEMPORAL_RPC_TIMEOUT, plus the connect
-# timeout that dashboard/temporal.py adds to every call's limit.
+# timeout that temporal_gateway/gateway.py adds to every call's limit.
 GATEWAY_LONGEST_CALL_SECONDS = max(30, Config.TEMPORAL_RPC_TIMEOUT * 3) + (
     Config.TEMPORAL_CONNECT_TIMEOUT
 )

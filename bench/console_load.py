@@ -46,7 +46,7 @@ from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from estuary.contracts.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
-from workers.temporal.codec import data_converter, new_key_entry  # noqa: E402
+from temporal_gateway.codec import data_converter, new_key_entry  # noqa: E402
 
 BIN = Path(sys.executable).parent
 EMAIL, PASSWORD = "bench-viewer@estuary.local", "bench viewer password 1"

@@ -32,7 +32,7 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
     csrf.init_app(app)
     htmx.init_app(app)
 
-    from dashboard.temporal import TemporalGateway
+    from temporal_gateway.gateway import TemporalGateway
 
     app.extensions["temporal"] = TemporalGateway(app.config)
 
@@ -52,3 +52,10 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
 
     register_blueprints(app)
     return app
+
+
+def register_commands(app: Flask) -> None:
+    """Register the console's `flask` commands (`dashboard.commands`)."""
+    from dashboard.commands import register_commands as register
+
+    register(app)

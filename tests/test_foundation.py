@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import config
-from dashboard.gateway import gateway
-from dashboard.temporal import TemporalGateway, TemporalUnavailable, run_ui_url
 from estuary.models import StaffUser
 from estuary_ops import create_app
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import TemporalGateway, TemporalUnavailable, run_ui_url
 from tests.conftest import gateway_for, running_workers
 from workers.temporal import registry
 from workers.temporal.cli import cli_actor

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from estuary.db import db
 from estuary.models import WorkerHeartbeat
-from workers.temporal.telemetry import TelemetrySettingError, parse_metrics_address, worker_runtime
+from temporal_gateway.telemetry import TelemetrySettingError, parse_metrics_address, worker_runtime
 
 
 def test_metrics_are_off_without_an_address():

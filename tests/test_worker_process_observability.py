@@ -19,9 +19,9 @@ from sqlalchemy import select
 from estuary.contracts.payments import LedgerReconciliationInput
 from estuary.db import db
 from estuary.models import WorkerHeartbeat
+from temporal_gateway.codec import new_key_entry
 from tests.conftest import gateway_for, unique_prefix
 from tests.console.read_support import login
-from workers.temporal.codec import new_key_entry
 
 pytestmark = pytest.mark.live
 

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.temporal import NoWorkerAnswered
 from estuary.contracts.bookings import BookingLifecycleInput, CancelArg
 from estuary.db import db
 from estuary.models import Booking, Client, Practitioner, Service
+from temporal_gateway.codec import new_key_entry
+from temporal_gateway.gateway import NoWorkerAnswered
 from tests.conftest import gateway_for, unique_prefix
-from workers.temporal.codec import new_key_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = str(Path(sys.executable).parent / "flask")

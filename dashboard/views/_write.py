@@ -20,7 +20,9 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import BuildError
 
 from dashboard.permissions import require
-from dashboard.temporal import (
+from dashboard.visibility import RUN_ID_RE
+from estuary.services import audit
+from temporal_gateway.gateway import (
     AlreadyStarted,
     GatewayError,
     NoWorkerAnswered,
@@ -28,8 +30,6 @@ from dashboard.temporal import (
     TemporalUnavailable,
     UpdateRejected,
 )
-from dashboard.visibility import RUN_ID_RE
-from estuary.services import audit
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -19,7 +19,6 @@ from flask import Blueprint, abort, render_template, request, url_for
 from sqlalchemy import Select, func, or_, select
 
 from dashboard import visibility
-from dashboard.gateway import gateway
 from dashboard.permissions import require
 from dashboard.views.runs import console_scope, temporal
 from estuary.contracts.inputs import parse_id, query_int
@@ -50,6 +49,7 @@ from estuary.models import (
 from estuary.models.base import utcnow
 from estuary.services import ledger
 from estuary.services.notifications import CHANNELS
+from temporal_gateway.access import gateway
 
 bp = Blueprint("domains", __name__)
 

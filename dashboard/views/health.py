@@ -6,10 +6,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify
 
 from dashboard.extensions import csrf
-from dashboard.gateway import gateway
-from dashboard.temporal import GatewayError
 from estuary.database import read_staff_table
 from estuary.db import db
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import GatewayError
 
 bp = Blueprint("health", __name__)
 csrf.exempt(bp)

@@ -39,10 +39,14 @@ from sqlalchemy import select
 from werkzeug.routing import BuildError
 
 from dashboard import visibility
-from dashboard.gateway import gateway
 from dashboard.permissions import require
 from dashboard.presentation.history import Timeline, TimelineBuilder
-from dashboard.temporal import (
+from estuary.contracts import catalogue as registry
+from estuary.contracts.inputs import is_id_text, query_int
+from estuary.db import db
+from estuary.models import Payout
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import (
     GatewayError,
     RunInfo,
     RunNotFound,
@@ -50,10 +54,6 @@ from dashboard.temporal import (
     event_type_name,
     run_ui_url,
 )
-from estuary.contracts.inputs import is_id_text, query_int
-from estuary.db import db
-from estuary.models import Payout
-from workers.temporal import registry
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
 

@@ -21,8 +21,6 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard import forms
-from dashboard.gateway import gateway
-from dashboard.temporal import AlreadyStarted, GatewayError, StartedRun
 from dashboard.views._write import (
     REASON_CODE_KEY,
     REASON_TEXT_KEY,
@@ -36,13 +34,14 @@ from dashboard.views._write import (
     record,
     run_url,
 )
-from estuary.contracts import approval_rules
+from estuary.contracts import approval_rules, catalogue
+from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import InputError
 from estuary.db import db
 from estuary.models import REASON_CODES
 from estuary.services.staff import staff_ref
-from workers.temporal import registry
-from workers.temporal.registry import RegisteredWorkflow
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import AlreadyStarted, GatewayError, StartedRun
 
 log = logging.getLogger("estuary.console")
 
@@ -57,7 +56,7 @@ def _registered(name: str) -> RegisteredWorkflow:
     if not NAME_RE.fullmatch(name):
         abort(404)
     try:
-        return registry.workflow(name)
+        return catalogue.workflow(name)
     except LookupError:
         abort(404)
 
@@ -358,7 +357,7 @@ def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Rea
         preview.dry_run_error = f"The dry run did not finish: {exc.message}"
         return
     except Exception as exc:  # the run failed: show its failure, escaped
-        from dashboard.temporal import failure_message
+        from temporal_gateway.gateway import failure_message
 
         preview.dry_run_error = f"The dry run failed: {failure_message(exc)}"
         return

@@ -14,8 +14,8 @@ import html
 import pytest
 
 from dashboard import forms
-from dashboard.gateway import set_gateway
 from estuary.models import Payout, StaffUser
+from temporal_gateway.access import set_gateway
 from tests.console.write_support import (
     audit_events,
     count_rows,

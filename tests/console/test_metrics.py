@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from dashboard.temporal import TemporalUnavailable
 from estuary.db import db
 from estuary.models import OpsFlag, Payout, Practitioner
 from estuary.models.base import utcnow
 from estuary.services.gauges import RECONCILIATION_FLAG_KINDS
+from temporal_gateway.gateway import TemporalUnavailable
 from tests.conftest import gateway_for
 from tests.console.read_support import unreachable_gateway
 

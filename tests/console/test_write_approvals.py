@@ -13,11 +13,11 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from dashboard.gateway import gateway
-from dashboard.temporal import UpdateRejected
 from estuary.contracts.payments import ApprovePayoutDecision
 from estuary.db import db
 from estuary.models import Payout, PayoutApproval, StaffUser
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import UpdateRejected
 from tests.conftest import running_workers
 from tests.console.write_support import (
     HttpSession,

@@ -26,8 +26,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from dashboard.gateway import set_gateway
-from dashboard.temporal import TemporalGateway
 from estuary.db import db
 from estuary.models import (
     AuditEvent,
@@ -39,6 +37,8 @@ from estuary.models import (
 )
 from estuary.models.base import utcnow
 from estuary.services import ledger
+from temporal_gateway.access import set_gateway
+from temporal_gateway.gateway import TemporalGateway
 from tests.conftest import make_user
 
 PASSWORD = "correct horse battery"

@@ -24,6 +24,7 @@ from temporalio.client import Client
 
 from estuary.db import db
 from estuary.models import AuditEvent, PayoutApproval
+from temporal_gateway.codec import data_converter
 from tests.conftest import POSTGRES, running_workers
 from tests.console.test_write_approvals import _approvals, _payout, _request_payout
 from tests.console.write_support import (
@@ -33,7 +34,6 @@ from tests.console.write_support import (
     seed_practitioner,
     wait_for,
 )
-from workers.temporal.codec import data_converter
 
 ROOT = Path(__file__).resolve().parents[2]
 APPROVERS = 4

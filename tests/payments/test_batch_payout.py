@@ -17,7 +17,6 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from dashboard.temporal import TemporalGateway
 from estuary.contracts.payments import (
     ApprovePayoutDecision,
     BatchPayoutInput,
@@ -29,6 +28,7 @@ from estuary.contracts.payments import (
 from estuary.contracts.search_attributes import run_attributes
 from estuary.db import db
 from estuary.models import Payout
+from temporal_gateway.gateway import TemporalGateway
 from tests.conftest import POSTGRES, gateway_for, running_workers
 from tests.payments.helpers import APPROVER_A, payout_input, start_payout, wait_for_stage
 from workers.payments import activities as real

@@ -23,9 +23,9 @@ from temporalio.client import Client
 from estuary.contracts.payments import PractitionerPayoutResult
 from estuary.db import db
 from estuary.models import LedgerTransaction, Notification, Payout, Transfer
+from temporal_gateway.codec import data_converter, new_key_entry
 from tests.conftest import gateway_for, running_workers, unique_prefix
 from tests.payments.helpers import payout_input, start_payout
-from workers.temporal.codec import data_converter, new_key_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).parent / "flask")

@@ -22,8 +22,6 @@ from typing import Any, TypeVar
 import click
 from flask.cli import AppGroup
 
-from dashboard.gateway import gateway
-from dashboard.temporal import GatewayError, RunNotFound, StartedRun
 from estuary.contracts.bookings import (
     BatchReminderInput,
     BookingLifecycleInput,
@@ -36,9 +34,12 @@ from estuary.contracts.bookings import (
 )
 from estuary.contracts.inputs import InputError, parse_input
 from estuary.services import booking_policies, bookings
+from estuary.services.command_audit import cli_actor, note_temporal_call
 from estuary.services.errors import BusinessRuleError
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import GatewayError, RunNotFound, StartedRun
 from workers.bookings.workflows import lifecycle_workflow_id
-from workers.temporal.cli import cli_actor, note_temporal_call, start_and_report
+from workers.temporal.command_support import start_and_report
 
 T = TypeVar("T")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from estuary.contracts.bookings import BatchReminderInput
-from workers.temporal.schedules import ScheduleDefinition
+from estuary.contracts.catalogue import ScheduleDefinition
 
 SCHEDULES = [
     ScheduleDefinition(

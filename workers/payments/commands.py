@@ -26,8 +26,9 @@ from estuary.contracts.payments import (
 from estuary.db import db
 from estuary.models import PackagePurchase, Practitioner
 from estuary.services import ledger, payout_reconciliation, payouts
+from estuary.services.command_audit import cli_actor
 from estuary.services.errors import BusinessRuleError
-from workers.temporal.cli import cli_actor, start_and_report
+from workers.temporal.command_support import start_and_report
 
 trigger_payments = AppGroup(
     "trigger-payment-workflows", help="Start payments workflows (payouts, packages, commissions)."

@@ -31,8 +31,6 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from dashboard.gateway import gateway
-from dashboard.temporal import GatewayError
 from estuary.contracts.inputs import (
     InputError,
     parse_id,
@@ -63,9 +61,12 @@ from estuary.contracts.practitioners import (
 from estuary.db import db
 from estuary.models import BackgroundCheck, Practitioner, Service, Subscription
 from estuary.services import background_checks, onboarding, training
+from estuary.services.command_audit import cli_actor, note_temporal_call
 from estuary.services.errors import BusinessRuleError
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import GatewayError
 from workers.practitioners.workflows import ONBOARDING_SIGNALS
-from workers.temporal.cli import cli_actor, note_temporal_call, start_and_report
+from workers.temporal.command_support import start_and_report
 
 trigger_practitioner_workflows = AppGroup(
     "trigger-practitioner-workflows",

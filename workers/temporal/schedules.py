@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -24,10 +21,11 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from dashboard.gateway import gateway
-from dashboard.temporal import GatewayError
 from estuary.contracts import policies
+from estuary.contracts.catalogue import ScheduleDefinition
 from estuary.contracts.search_attributes import run_attributes
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import GatewayError
 from workers.temporal import registry
 
 # How often an update is retried when someone changed the schedule between our describe
@@ -35,35 +33,13 @@ from workers.temporal import registry
 UPDATE_ATTEMPTS = 3
 
 
-@dataclass(frozen=True)
-class ScheduleDefinition:
-    schedule_id: str
-    workflow_name: str
-    # Builds the input each time a schedule is synced (not each time it fires).
-    make_input: Any
-    cron: str  # read in the schedule's time zone (see time_zones)
-    description: str
-    # Workflow id prefix; Temporal appends the fire time, so each firing is distinct.
-    workflow_id_prefix: str
-    # IANA zone of the cron; None: SCHEDULE_TIME_ZONE. SCHEDULE_TIME_ZONES overrides both.
-    time_zone: str | None = None
-
-
 class ScheduleConfigError(ValueError):
     """A schedule setting that cannot be used; nothing is synced."""
 
 
 def definitions() -> list[ScheduleDefinition]:
-    found: list[ScheduleDefinition] = []
-    for name in registry.domains():
-        try:
-            module = importlib.import_module(f"workers.{name}.schedules")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"workers.{name}.schedules":
-                continue
-            raise
-        found.extend(getattr(module, "SCHEDULES", []))
-    return found
+    """Every schedule defined in code (`workers/<domain>/schedules.py: SCHEDULES`)."""
+    return registry.schedules()
 
 
 def time_zones(

@@ -14,7 +14,7 @@ payload leaves our processes encrypted:
   a search attribute) passes through decode unchanged.
 
 `data_converter(config)` is the only place that builds the converter: the workers, the
-console's gateway and the `flask` commands all connect through `workers.temporal.client`,
+console's gateway and the `flask` commands all connect through `temporal_gateway.client`,
 which uses it. Nothing here imports Flask, the database or a Temporal client.
 """
 
@@ -31,9 +31,10 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
-from temporalio.api.common.v1 import Payload
+from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.failure.v1 import Failure
 from temporalio.converter import (
     DataConverter,
@@ -288,3 +289,33 @@ def _restore_failure_text(failure: Failure) -> None:
         failure.message = attrs["message"]
     if not failure.stack_trace and isinstance(attrs.get("stack_trace"), str):
         failure.stack_trace = attrs["stack_trace"]
+
+
+class PayloadsJSONError(ValueError):
+    """A body that is not a Temporal `Payloads` message in protobuf JSON."""
+
+
+def convert_payloads_json(config: Mapping[str, Any], body: dict, direction: str) -> dict:
+    """The codec server's work: `body` is a `Payloads` message as protobuf JSON; each
+    payload is encrypted (`direction` "encode") or decrypted ("decode") with this
+    deployment's codec (passed through when encryption is off); the answer is JSON too.
+
+    Raises PayloadsJSONError for a body that does not parse, and PayloadDecryptionError
+    naming the payload's number for one that does not decrypt.
+    """
+    try:
+        parsed = json_format.ParseDict(body, Payloads())
+    except json_format.ParseError as exc:
+        raise PayloadsJSONError(f"payloads are not valid Temporal Payloads JSON: {exc}") from exc
+    codec = codec_for(config)
+    out = Payloads()
+    for number, payload in enumerate(parsed.payloads):
+        if codec is None:  # encryption off: nothing is encrypted, nothing to encrypt
+            out.payloads.append(payload)
+            continue
+        try:
+            converted = codec.encrypt(payload) if direction == "encode" else codec.decrypt(payload)
+        except PayloadDecryptionError as exc:
+            raise PayloadDecryptionError(f"payload {number}: {exc}") from exc
+        out.payloads.append(converted)
+    return json_format.MessageToDict(out)

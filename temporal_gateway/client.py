@@ -11,8 +11,8 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
-from workers.temporal import telemetry
-from workers.temporal.codec import data_converter
+from temporal_gateway import telemetry
+from temporal_gateway.codec import data_converter
 
 
 class TemporalUnreachable(RuntimeError):

@@ -53,7 +53,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from dashboard.metrics import record_temporal_call
+from estuary.contracts import catalogue as registry
 from estuary.contracts import policies
 from estuary.contracts.search_attributes import (
     ENTITY_ID,
@@ -62,9 +62,9 @@ from estuary.contracts.search_attributes import (
     TRIGGERED_BY,
     run_attributes,
 )
-from workers.temporal import registry
-from workers.temporal.client import TemporalUnreachable, connect
-from workers.temporal.codec import decode_in_place
+from temporal_gateway.client import TemporalUnreachable, connect
+from temporal_gateway.codec import decode_in_place
+from temporal_gateway.metrics import record_temporal_call
 
 log = logging.getLogger("estuary.gateway")
 T = TypeVar("T")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
-from dashboard.temporal import TemporalGateway
+from temporal_gateway.gateway import TemporalGateway
 
 
 def gateway(app: Flask | None = None) -> TemporalGateway:
