@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask
 
 from config import Config, config_for_environment
-from estuary.contracts.catalogue import DOMAINS
+from estuary.contracts.domains import DOMAINS
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "..", "migrations")
 

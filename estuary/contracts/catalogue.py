@@ -2,7 +2,8 @@
 console and the commands know about each workflow (its `WorkflowSpec`: input type,
 business id, entity, signals and updates, money or not).
 
-The one place that names the domains (`DOMAINS`). The workers' registry
+The domains themselves (`DOMAINS`, `task_queue`) are named once in
+`estuary.contracts.domains` and re-exported here. The workers' registry
 (`workers.temporal.registry`) discovers the workflow classes and is installed here as
 the process's catalogue by the composition root (`estuary_ops.create_app`), so the
 console looks workflows up by *name* through this module and never imports workflow
@@ -14,37 +15,14 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Protocol
 
+from estuary.contracts.domains import DOMAINS as DOMAINS
+from estuary.contracts.domains import task_queue as task_queue
 from estuary.contracts.inputs import is_internal_field
-
-# A domain is a business area with its own task queue (one worker deployment each).
-DOMAINS: tuple[str, ...] = ("bookings", "maintenance", "payments", "practitioners")
-
-
-def task_queue(domain: str, prefix: str = "") -> str:
-    """The task queue of `domain` under a deployment's queue prefix."""
-    return f"{prefix}{domain}"
-
-
-@dataclass(frozen=True)
-class WorkflowSpec:
-    """What the registry, the commands and the console know about one workflow."""
-
-    domain: str
-    input_type: type
-    description: str
-    # Business key: the workflow id for an input (`now` is the starting side's clock).
-    business_id: Callable[[Any, datetime], str]
-    entity_type: str
-    entity_id: Callable[[Any], str | int]
-    money: bool = False
-    # Signals and updates the console may send, by name, with their argument dataclass.
-    signals: tuple[tuple[str, type | None], ...] = ()
-    updates: tuple[tuple[str, type | None], ...] = ()
+from estuary.contracts.spec import WorkflowSpec as WorkflowSpec
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from estuary.contracts import policies
-from estuary.contracts.catalogue import DOMAINS
+from estuary.contracts.domains import DOMAINS
 from estuary.contracts.search_attributes import (
     ENTITY_ID,
     ENTITY_TYPE,

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from estuary.contracts.catalogue import WorkflowSpec
+from estuary.contracts.spec import WorkflowSpec
 from workers.temporal import failures
 
 log = logging.getLogger("estuary.activity")
