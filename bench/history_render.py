@@ -29,7 +29,7 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from bench.history_workflow import BenchHistoryWorkflow, BenchInput, Tick, bench_step  # noqa: E402
-from workers.temporal.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
+from estuary.contracts.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
 
 BIN = Path(sys.executable).parent
 FIRST_LOOKS = 7  # pairs (raw fetch, first look) whose median ratio is the figure
@@ -107,7 +107,7 @@ def render(address: str, namespace: str, prefix: str, workflow_id: str, run_id: 
 
 
 def render_pages(app, client, address, namespace, workflow_id: str, run_id: str) -> None:
-    from dashboard.run_history import read_timeline, run_histories
+    from dashboard.run_reader import read_timeline, run_histories
 
     url = f"/runs/{workflow_id}/{run_id}"
     client.get("/runs")  # the process's first Temporal call connects the gateway

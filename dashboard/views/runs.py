@@ -3,8 +3,8 @@
 The list makes a fixed number of Temporal calls whatever the page size (one page of runs
 plus one grouped status count); filters live in the URL so a view can be shared. Rows
 that are running refresh themselves by htmx (one call for all of them) until none runs.
-The detail page summarises the history on the server (`dashboard.services.history`,
-read by `dashboard.run_history`, at most two calls per live refresh) and refreshes itself
+The detail page summarises the history on the server (`dashboard.presentation.history`,
+read by `dashboard.run_reader`, at most two calls per live refresh) and refreshes itself
 while the run is open; the raw events sit behind a paginated view and a JSON download.
 """
 
@@ -34,12 +34,14 @@ from sqlalchemy import select
 from werkzeug.routing import BuildError
 
 from dashboard import visibility
-from dashboard.extensions import db
-from dashboard.gateway import gateway
-from dashboard.models import Payout
 from dashboard.permissions import require
-from dashboard.run_history import run_histories
-from dashboard.temporal import (
+from dashboard.run_reader import run_histories
+from estuary.contracts import catalogue as registry
+from estuary.contracts.inputs import is_id_text, query_int
+from estuary.db import db
+from estuary.models import Payout
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import (
     GatewayError,
     RunInfo,
     RunNotFound,
@@ -47,8 +49,6 @@ from dashboard.temporal import (
     event_type_name,
     run_ui_url,
 )
-from workers.temporal import registry
-from workers.temporal.inputs import is_id_text, query_int
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
 
@@ -310,7 +310,7 @@ def latest(workflow_id: str):
 
 
 def _detail_context(workflow_id: str, run_id: str) -> dict[str, Any]:
-    """The run as `dashboard.run_history` reads it (a first look, or a later one that
+    """The run as `dashboard.run_reader` reads it (a first look, or a later one that
     reads only what is new), with any failure turned into the page's banner or status."""
     try:
         look = run_histories.look(gateway(), workflow_id, run_id)

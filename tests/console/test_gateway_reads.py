@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from dashboard.cache import TTLCache
-from dashboard.temporal import (
+from temporal_gateway.cache import TTLCache
+from temporal_gateway.gateway import (
     GatewayError,
     RunInfo,
     RunPage,

@@ -1,4 +1,4 @@
-"""How the run page reads a run (`dashboard.run_history`): what it asks Temporal for on
+"""How the run page reads a run (`dashboard.run_reader`): what it asks Temporal for on
 a first look and on each live refresh, with a stand-in gateway that counts the calls."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from dashboard.run_history import RunHistories
-from dashboard.temporal import NoWorkerAnswered, RunInfo
+from dashboard.run_reader import RunHistories
+from temporal_gateway.gateway import NoWorkerAnswered, RunInfo
 
 E = EventType
 SCHEDULED: list[int] = []  # ids of the activities scheduled by `_event`, in order
@@ -189,7 +189,7 @@ def test_a_server_without_reverse_history_is_read_forward_without_counting_twice
 
 
 def test_a_long_history_is_read_from_both_ends_once_each(monkeypatch):
-    from dashboard import run_history
+    from dashboard import run_reader as run_history
 
     monkeypatch.setattr(run_history, "HISTORY_PAGE_SIZE", 3)
     gw = StandInGateway([_event(n) for n in range(1, 21)])  # pages of 3: 7 forward pages
@@ -200,7 +200,7 @@ def test_a_long_history_is_read_from_both_ends_once_each(monkeypatch):
 
 
 def test_both_ends_without_reverse_history_reads_forward_on(monkeypatch):
-    from dashboard import run_history
+    from dashboard import run_reader as run_history
 
     monkeypatch.setattr(run_history, "HISTORY_PAGE_SIZE", 3)
     gw = StandInGateway([_event(n) for n in range(1, 21)], reverse=False)

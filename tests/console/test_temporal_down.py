@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from dashboard.gateway import set_gateway
-from dashboard.temporal import TemporalGateway
+from estuary.contracts.payments import LedgerReconciliationInput
+from estuary.contracts.search_attributes import ALL_KEYS
+from temporal_gateway.access import set_gateway
+from temporal_gateway.gateway import TemporalGateway
 from tests.console.write_support import login, make_world, seed_booking
-from workers.payments.shared import LedgerReconciliationInput
-from workers.temporal.search_attributes import ALL_KEYS
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
 # Far above what a page costs here when it does not wait for Temporal (tens of ms), far
@@ -234,7 +234,7 @@ def test_a_slow_query_does_not_open_the_breaker(app, own_temporal):
             LedgerReconciliationInput(requested_by="tests"),
             triggered_by="tests",
         )
-    from dashboard.temporal import NoWorkerAnswered
+    from temporal_gateway.gateway import NoWorkerAnswered
 
     with pytest.raises(NoWorkerAnswered):
         gw.query(run.workflow_id, "progress", run.run_id, timeout_seconds=1)
