@@ -3,15 +3,14 @@
 Flask views and `flask` commands are synchronous; the Temporal client is asyncio. Each
 process owns one `TemporalGateway`: one event loop on a daemon thread, one `Client`
 created on that loop, and sync methods that submit coroutines to it and wait with a
-timeout. Temporal errors come back as the typed `GatewayError`s below, which views and
-commands turn into clear messages.
+timeout. Temporal errors come back as the typed `GatewayError`s of
+`temporal_gateway.errors`, answers as the dataclasses of `temporal_gateway.records` (both
+importable from here), which views and commands turn into clear messages.
 
-The gateway is also a circuit breaker. Once Temporal is known to be unreachable (a refused
-or failed connection, or a call that timed out and then a short probe that timed out too:
-a hung server looks the same as a stopped one), every call fails at once with
-`TemporalUnavailable` instead of waiting for its timeout, calls already waiting are
-released, and a background task on the gateway's loop probes the server every
-TEMPORAL_PROBE_SECONDS until it answers again.
+Calls go through a circuit breaker (`temporal_gateway.breaker`): once Temporal is known to
+be unreachable, stopped or hung, every call fails at once with `TemporalUnavailable` and a
+background probe finds out when it answers again. Reads that may be a few seconds old
+(`fresh_for`) are shared by the process's requests and refreshed in the background.
 """
 
 from __future__ import annotations
@@ -28,14 +27,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from opentelemetry import context as otel_context
 from temporalio.api.enums.v1 import (
-    EventType,
     ResetReapplyType,
     TaskQueueType,
     VersionDrainageStatus,
@@ -53,165 +50,80 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import (
     Client,
-    WorkflowExecutionStatus,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from estuary.contracts import catalogue as registry
 from estuary.contracts import policies
 from estuary.contracts.search_attributes import (
-    ENTITY_ID,
-    ENTITY_TYPE,
-    ESTUARY_DOMAIN,
-    TRIGGERED_BY,
     run_attributes,
 )
+from temporal_gateway.breaker import CircuitBreaker
 from temporal_gateway.cache import TTLCache
 from temporal_gateway.client import TemporalUnreachable, connect
 from temporal_gateway.codec import decode_in_place
+from temporal_gateway.errors import (
+    AlreadyStarted,
+    GatewayError,
+    NoWorkerAnswered,
+    QueryFailed,
+    RunNotFound,
+    TemporalTimedOut,
+    TemporalUnavailable,
+    UpdateRejected,
+    map_rpc_error,
+)
 from temporal_gateway.metrics import record_temporal_call
+from temporal_gateway.records import (
+    CLOSED_FAILED_STATUSES,
+    STATUS_NAMES,
+    DeploymentInfo,
+    DeploymentVersion,
+    HistoryPage,
+    Poller,
+    RunInfo,
+    RunPage,
+    StartedRun,
+    enum_suffix,
+    event_type_name,
+    failure_message,
+    run_info,
+    run_ui_url,
+)
+
+# The names callers import from here (errors and records live in their own modules).
+__all__ = [
+    "CLOSED_FAILED_STATUSES",
+    "STATUS_NAMES",
+    "AlreadyStarted",
+    "DeploymentInfo",
+    "DeploymentVersion",
+    "GatewayError",
+    "HistoryPage",
+    "NoWorkerAnswered",
+    "Poller",
+    "QueryFailed",
+    "RunInfo",
+    "RunNotFound",
+    "RunPage",
+    "StartedRun",
+    "TemporalGateway",
+    "TemporalTimedOut",
+    "TemporalUnavailable",
+    "UpdateRejected",
+    "decode_history_events",
+    "event_type_name",
+    "failure_message",
+    "run_ui_url",
+]
 
 log = logging.getLogger("estuary.gateway")
 T = TypeVar("T")
-
-STATUS_NAMES = {
-    WorkflowExecutionStatus.RUNNING: "Running",
-    WorkflowExecutionStatus.COMPLETED: "Completed",
-    WorkflowExecutionStatus.FAILED: "Failed",
-    WorkflowExecutionStatus.CANCELED: "Canceled",
-    WorkflowExecutionStatus.TERMINATED: "Terminated",
-    WorkflowExecutionStatus.CONTINUED_AS_NEW: "ContinuedAsNew",
-    WorkflowExecutionStatus.TIMED_OUT: "TimedOut",
-}
-CLOSED_FAILED_STATUSES = ("Failed", "TimedOut", "Canceled", "Terminated")
-
-
-# --- errors -------------------------------------------------------------------------
-
-
-class GatewayError(Exception):
-    """Base of everything the gateway raises; `message` is fit to show a person."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class TemporalUnavailable(GatewayError):
-    """Temporal cannot be reached (or did not answer in time); pages show the banner."""
-
-
-class TemporalTimedOut(TemporalUnavailable):
-    """A call got no answer within its deadline while the server still answers a probe:
-    the server is up, this call was slow (a query nobody's worker picks up, a heavy
-    visibility count). Not a reason to open the circuit breaker."""
-
-
-class RunNotFound(GatewayError):
-    pass
-
-
-class AlreadyStarted(GatewayError):
-    """A run with this business id is running, or completed and may not run again."""
-
-    def __init__(self, message: str, workflow_id: str, run_id: str | None, status: str) -> None:
-        super().__init__(message)
-        self.workflow_id = workflow_id
-        self.run_id = run_id
-        self.status = status
-
-
-class UpdateRejected(GatewayError):
-    """The workflow's validator (or handler) refused the update; `message` says why."""
-
-
-class QueryFailed(GatewayError):
-    pass
-
-
-class NoWorkerAnswered(GatewayError):
-    """An update or query got no answer in time: the domain's worker is down or busy.
-
-    Not a failure: the server keeps an update and applies it when a worker returns, so
-    the outcome is unknown ("pending delivery")."""
-
-
-# --- results ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StartedRun:
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    # True when a run with this business id was already running and no new one started.
-    existing: bool = False
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    status: str
-    task_queue: str
-    start_time: datetime | None
-    close_time: datetime | None
-    execution_time: datetime | None
-    history_length: int
-    domain: str | None
-    entity_type: str | None
-    entity_id: str | None
-    triggered_by: str | None
-    memo: dict[str, Any] = field(default_factory=dict)
-    parent_workflow_id: str | None = None
-    # Filled by `describe` only (the same RPC): the run's pending activities as JSON dicts.
-    pending_activities: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def is_running(self) -> bool:
-        return self.status == "Running"
-
-
-@dataclass(frozen=True)
-class RunPage:
-    runs: list[RunInfo]
-    next_page_token: bytes | None
-
-
-@dataclass(frozen=True)
-class HistoryPage:
-    events: list[dict[str, Any]]
-    next_page_token: bytes | None
-
-
-@dataclass(frozen=True)
-class Poller:
-    identity: str
-    last_access_time: datetime | None
-    kind: str  # "workflow" or "activity"
-
-
-@dataclass(frozen=True)
-class DeploymentVersion:
-    build_id: str
-    status: str  # CURRENT, RAMPING, DRAINING, DRAINED, INACTIVE
-    drainage: str  # DRAINING / DRAINED once no longer current ("" before)
-
-
-@dataclass(frozen=True)
-class DeploymentInfo:
-    name: str
-    current_build_id: str | None
-    ramping_build_id: str | None
-    ramping_percentage: float
-    versions: list[DeploymentVersion]
-
 
 # --- the gateway --------------------------------------------------------------------
 
@@ -228,14 +140,12 @@ class TemporalGateway:
         self._thread: threading.Thread | None = None
         self._client: Client | None = None
         self._lock = threading.Lock()
-        # The circuit breaker (see "reachability" below): why and since when Temporal is
-        # known to be unreachable (None: it is not), the calls now waiting for an answer,
-        # the probe confirming a timeout, and the background task probing while down.
         self.probe_seconds = float(self.config.get("TEMPORAL_PROBE_SECONDS", 1))
-        self._down: tuple[str, datetime] | None = None
-        self._waiting: set[concurrent.futures.Future] = set()
-        self._confirming: concurrent.futures.Future | None = None
-        self._prober: asyncio.Task | None = None
+        self.breaker = CircuitBreaker(
+            self._probe,
+            every=self.probe_seconds,
+            address=str(self.config.get("TEMPORAL_ADDRESS")),
+        )
         self._reads = TTLCache(max_entries=512)
 
     # loop and client ------------------------------------------------------------------
@@ -260,10 +170,9 @@ class TemporalGateway:
             _in_caller_trace(coro, otel_context.get_current()), loop
         )
         limit = (timeout or self.timeout) + float(self.config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
-        with self._lock:
-            self._waiting.add(future)
         try:
-            return future.result(limit)
+            with self.breaker.waiting(future):
+                return future.result(limit)
         except TimeoutError:
             future.cancel()
             raise TemporalTimedOut(
@@ -275,9 +184,6 @@ class TemporalGateway:
             raise TemporalUnavailable(
                 self.unreachable_message() or "Temporal call cancelled"
             ) from None
-        finally:
-            with self._lock:
-                self._waiting.discard(future)
 
     async def _get_client(self) -> Client:
         if self._client is None:
@@ -305,7 +211,7 @@ class TemporalGateway:
             try:
                 return await fn(client)
             except RPCError as exc:
-                raise _map_rpc_error(exc) from exc
+                raise map_rpc_error(exc) from exc
 
         started = time.perf_counter()
         outcome = "ok"
@@ -314,12 +220,12 @@ class TemporalGateway:
         except TemporalTimedOut as exc:
             outcome = type(exc).__name__
             # A timeout alone does not say whether the server or this call is the problem.
-            if self._confirm_unreachable(exc.message):
+            if self.breaker.confirm(exc.message, self._ensure_loop(), self._probe_limit()):
                 raise TemporalUnavailable(self.unreachable_message() or exc.message) from exc
             raise
         except TemporalUnavailable as exc:
             outcome = type(exc).__name__
-            self._open_circuit(exc.message)
+            self.breaker.open(exc.message, self._loop)
             raise
         except BaseException as exc:
             outcome = type(exc).__name__
@@ -335,11 +241,7 @@ class TemporalGateway:
         if loop is not None:
 
             async def release() -> None:
-                if self._prober is not None:
-                    self._prober.cancel()
-                    with contextlib.suppress(BaseException):
-                        await self._prober
-                    self._prober = None
+                await self.breaker.stop()
                 self._client = None
                 gc.collect()
 
@@ -383,48 +285,11 @@ class TemporalGateway:
 
         _streams.submit(quietly)
 
-    # reachability (the circuit breaker) ----------------------------------------------
+    # reachability (the circuit breaker, temporal_gateway/breaker.py) ---------------
 
     def unreachable_message(self) -> str | None:
         """Why Temporal is known to be unreachable, or None while it is not."""
-        down = self._down
-        if down is None:
-            return None
-        reason, since = down
-        return (
-            f"{reason} (unreachable since {since:%H:%M:%S} UTC; "
-            f"checked again every {self.probe_seconds:g} s)"
-        )
-
-    def _open_circuit(self, reason: str) -> None:
-        """Remember that Temporal is unreachable, release every call waiting for it, and
-        start probing it in the background."""
-        with self._lock:
-            if self._down is not None:
-                return
-            self._down = (reason, datetime.now(UTC))
-            waiting, loop = list(self._waiting), self._loop
-        log.warning("Temporal unreachable, console calls fail fast until it answers: %s", reason)
-        for future in waiting:
-            future.cancel()
-        if loop is not None:
-            loop.call_soon_threadsafe(self._start_prober)
-
-    def _close_circuit(self) -> None:
-        with self._lock:
-            was_down, self._down = self._down, None
-        if was_down is not None:
-            log.warning("Temporal answers again (%s)", self.config.get("TEMPORAL_ADDRESS"))
-
-    def _start_prober(self) -> None:  # on the loop
-        if self._prober is None or self._prober.done():
-            self._prober = asyncio.get_running_loop().create_task(self._probe_until_up())
-
-    async def _probe_until_up(self) -> None:
-        while self._down is not None:
-            await asyncio.sleep(self.probe_seconds)
-            if await self._probe():
-                self._close_circuit()
+        return self.breaker.message()
 
     async def _probe(self) -> bool:
         """Does the server answer a cheap call within a short deadline (connecting first
@@ -439,29 +304,11 @@ class TemporalGateway:
             return False
         return True
 
-    def _confirm_unreachable(self, reason: str) -> bool:
-        """After a call timed out: probe the server once (requests timing out together
-        share the probe). True, with the circuit open, when the probe fails as well."""
-        loop = self._ensure_loop()
-        with self._lock:
-            probe = self._confirming
-            if probe is None:
-                probe = asyncio.run_coroutine_threadsafe(self._probe(), loop)
-                self._confirming = probe
-        limit = min(self.probe_seconds, self.timeout) + float(
+    def _probe_limit(self) -> float:
+        """How long a caller waits for a confirming probe (it may have to connect)."""
+        return min(self.probe_seconds, self.timeout) + float(
             self.config.get("TEMPORAL_CONNECT_TIMEOUT", 3)
         )
-        try:
-            answered = probe.result(limit)
-        except (TimeoutError, concurrent.futures.CancelledError):
-            answered = False
-        finally:
-            with self._lock:
-                if self._confirming is probe:
-                    self._confirming = None
-        if not answered:
-            self._open_circuit(reason)
-        return not answered
 
     # health ---------------------------------------------------------------------------
 
@@ -580,7 +427,7 @@ class TemporalGateway:
                 rpc_timeout=self.rpc_timeout(),
             )
             await it.fetch_next_page()
-            runs = [_run_info(e) for e in (it.current_page or [])]
+            runs = [run_info(e) for e in (it.current_page or [])]
             return RunPage(runs, it.next_page_token)
 
         return self.run(call)
@@ -627,7 +474,7 @@ class TemporalGateway:
             pending = [
                 json_format.MessageToDict(p, preserving_proto_field_name=False) for p in pending
             ]
-            info = _run_info(desc)
+            info = run_info(desc)
             return dataclasses.replace(info, memo=await desc.memo(), pending_activities=pending)
 
         return self.run(call)
@@ -902,12 +749,12 @@ class TemporalGateway:
             versions = [
                 DeploymentVersion(
                     build_id=v.deployment_version.build_id,
-                    status=_enum_suffix(
+                    status=enum_suffix(
                         WorkerDeploymentVersionStatus,
                         v.status,
                         "WORKER_DEPLOYMENT_VERSION_STATUS_",
                     ),
-                    drainage=_enum_suffix(
+                    drainage=enum_suffix(
                         VersionDrainageStatus, v.drainage_status, "VERSION_DRAINAGE_STATUS_"
                     ),
                 )
@@ -1009,75 +856,3 @@ def _rpc_name(fn: Any) -> str:
     if "<locals>" in parts:
         return parts[parts.index("<locals>") - 1]
     return parts[-1] or "unknown"
-
-
-def _map_rpc_error(exc: RPCError) -> GatewayError:
-    if exc.status == RPCStatusCode.NOT_FOUND:
-        return RunNotFound(exc.message or "not found")
-    if exc.status == RPCStatusCode.UNAVAILABLE:
-        return TemporalUnavailable(f"Temporal is unavailable: {exc.message}")
-    # A call's own deadline: the server's DEADLINE_EXCEEDED, or the client's CANCELLED
-    # "Timeout expired" (what a hung server gives).
-    if exc.status == RPCStatusCode.DEADLINE_EXCEEDED or (
-        exc.status == RPCStatusCode.CANCELLED and "timeout" in (exc.message or "").lower()
-    ):
-        return TemporalTimedOut(f"Temporal did not answer in time: {exc.message}")
-    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
-        return GatewayError(f"Temporal refused the request: {exc.message}")
-    return GatewayError(f"Temporal error ({exc.status.name}): {exc.message}")
-
-
-def _enum_suffix(enum: Any, value: int, prefix: str) -> str:
-    """`WORKER_DEPLOYMENT_VERSION_STATUS_DRAINED` -> `DRAINED`; unspecified -> ``."""
-    name = enum.Name(value) if value in enum.values() else ""
-    return "" if name.endswith("UNSPECIFIED") else name.removeprefix(prefix)
-
-
-def _run_info(e: Any) -> RunInfo:
-    sa = e.typed_search_attributes
-    parent = getattr(e, "parent_id", None)
-    return RunInfo(
-        workflow_id=e.id,
-        run_id=e.run_id,
-        workflow_type=e.workflow_type,
-        status=STATUS_NAMES.get(e.status, "Unknown") if e.status else "Unknown",
-        task_queue=e.task_queue,
-        start_time=e.start_time,
-        close_time=e.close_time,
-        execution_time=e.execution_time,
-        history_length=e.history_length,
-        domain=sa.get(ESTUARY_DOMAIN),
-        entity_type=sa.get(ENTITY_TYPE),
-        entity_id=sa.get(ENTITY_ID),
-        triggered_by=sa.get(TRIGGERED_BY),
-        parent_workflow_id=parent,
-    )
-
-
-def event_type_name(event: Mapping[str, Any]) -> str:
-    """`EVENT_TYPE_ACTIVITY_TASK_SCHEDULED` -> `ActivityTaskScheduled` for display."""
-    raw = event.get("eventType", "")
-    if isinstance(raw, int):
-        raw = EventType.Name(raw)
-    return "".join(p.capitalize() for p in raw.removeprefix("EVENT_TYPE_").split("_"))
-
-
-def failure_message(exc: BaseException) -> str:
-    """The innermost application message of a Temporal failure chain."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    if isinstance(exc, ApplicationError):
-        return exc.message
-    return str(exc)
-
-
-def run_ui_url(config: Mapping[str, Any], workflow_id: str, run_id: str | None = None) -> str:
-    """The same run in the Temporal Web UI."""
-    from urllib.parse import quote
-
-    base = str(config.get("TEMPORAL_UI_URL", "")).rstrip("/")
-    ns = quote(str(config.get("TEMPORAL_NAMESPACE", "default")), safe="")
-    url = f"{base}/namespaces/{ns}/workflows/{quote(workflow_id, safe='')}"
-    if run_id:
-        url += f"/{quote(run_id, safe='')}/history"
-    return url

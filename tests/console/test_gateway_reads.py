@@ -7,6 +7,7 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_gateway.cache import TTLCache
+from temporal_gateway.errors import map_rpc_error
 from temporal_gateway.gateway import (
     GatewayError,
     RunInfo,
@@ -14,7 +15,6 @@ from temporal_gateway.gateway import (
     TemporalGateway,
     TemporalTimedOut,
     TemporalUnavailable,
-    _map_rpc_error,
 )
 
 
@@ -98,10 +98,10 @@ def test_cached_runs_pages_are_shared_but_each_caller_gets_its_own_list():
 
 
 def test_timeouts_and_refusals_are_told_apart_for_the_breaker():
-    timed_out = _map_rpc_error(RPCError("Timeout expired", RPCStatusCode.CANCELLED, b""))
-    deadline = _map_rpc_error(RPCError("deadline", RPCStatusCode.DEADLINE_EXCEEDED, b""))
-    refused = _map_rpc_error(RPCError("tcp connect error", RPCStatusCode.UNAVAILABLE, b""))
-    cancelled = _map_rpc_error(RPCError("by the caller", RPCStatusCode.CANCELLED, b""))
+    timed_out = map_rpc_error(RPCError("Timeout expired", RPCStatusCode.CANCELLED, b""))
+    deadline = map_rpc_error(RPCError("deadline", RPCStatusCode.DEADLINE_EXCEEDED, b""))
+    refused = map_rpc_error(RPCError("tcp connect error", RPCStatusCode.UNAVAILABLE, b""))
+    cancelled = map_rpc_error(RPCError("by the caller", RPCStatusCode.CANCELLED, b""))
     assert isinstance(timed_out, TemporalTimedOut) and isinstance(deadline, TemporalTimedOut)
     assert isinstance(refused, TemporalUnavailable) and not isinstance(refused, TemporalTimedOut)
     assert type(cancelled) is GatewayError
