@@ -93,12 +93,14 @@ class CircuitBreaker:
         return not answered
 
     async def stop(self) -> None:
-        """End the background probing (on the loop, before it stops)."""
-        if self._prober is not None:
-            self._prober.cancel()
+        """End the background probing (on the loop, before it stops). A probe inside a
+        first connection may finish its connect timeout before it sees the cancel: wait
+        for that a little, never for long (the gateway is closing)."""
+        prober, self._prober = self._prober, None
+        if prober is not None and not prober.done():
+            prober.cancel()
             with contextlib.suppress(BaseException):
-                await self._prober
-            self._prober = None
+                await asyncio.wait({prober}, timeout=2)
 
     def _close(self) -> None:
         with self._lock:
