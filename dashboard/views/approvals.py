@@ -27,7 +27,7 @@ from sqlalchemy.orm import selectinload
 
 from dashboard import forms
 from dashboard.permissions import can
-from dashboard.views._write import (
+from dashboard.writes import (
     PENDING_DELIVERY,
     form_params,
     gateway_outcome,
@@ -94,11 +94,11 @@ class PayoutDecision:
 
     @property
     def payout_url(self) -> str | None:
-        return link("domains.payout", payout_id=self.payout.id)
+        return link("payouts.detail", payout_id=self.payout.id)
 
     @property
     def practitioner_url(self) -> str | None:
-        return link("domains.practitioner", practitioner_id=self.payout.practitioner_id)
+        return link("practitioners.detail", practitioner_id=self.payout.practitioner_id)
 
 
 def age_text(delta: timedelta) -> str:

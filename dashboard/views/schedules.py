@@ -13,7 +13,7 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from dashboard.views._write import (
+from dashboard.writes import (
     form_params,
     gateway_outcome,
     gateway_status,

@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard.permissions import ROLE_ORDER, matrix_rows
-from dashboard.views._write import form_params, guard, record
+from dashboard.writes import form_params, guard, record
 from estuary.contracts.inputs import parse_money
 from estuary.db import db
 from estuary.models import ROLES, StaffUser
