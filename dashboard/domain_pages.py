@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, abort, request, url_for
-from sqlalchemy import Select, select
+from flask import Flask, abort, render_template, request, url_for
+from sqlalchemy import Select, func, select
 
 from dashboard import visibility
 from dashboard.views.runs import console_scope, temporal
@@ -87,6 +87,15 @@ def paged(query: Select, page: int) -> tuple[list[Any], bool]:
     return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
 
 
+def list_page(
+    template: str, p: Params, rows: list[Any], more: bool, **context: Any
+) -> tuple[str, int]:
+    """A list page: its rows, whether there are more, the filters (400 if one is bad)."""
+    return render_template(template, rows=rows, more=more, p=p, **context), (
+        400 if p.errors else 200
+    )
+
+
 def like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped.lower()}%"
@@ -119,14 +128,28 @@ def workflow_runs(workflow_ids: list[str], limit: int = 10) -> list | None:
     return page.runs if page is not None else None
 
 
+def rows_where(model: type, *conditions: Any, order_by: Any, limit: int | None = None) -> list[Any]:
+    """The rows of `model` matching every condition, in `order_by` order, `limit` at most."""
+    query = select(model).where(*conditions).order_by(order_by)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(db.session.scalars(query))
+
+
+def counts_by(key: Any, counted: Any, *conditions: Any) -> dict[Any, int]:
+    """How many rows match the conditions, per value of `key` (one grouped query)."""
+    query = select(key, func.count(counted)).where(*conditions).group_by(key)
+    return dict(db.session.execute(query).all())
+
+
 def flags(entity_type: str, entity_id: int) -> list[OpsFlag]:
-    return list(
-        db.session.scalars(
-            select(OpsFlag)
-            .where(OpsFlag.entity_type == entity_type, OpsFlag.entity_id == entity_id)
-            .order_by(OpsFlag.raised_at.desc())
-            .limit(RECENT)
-        )
+    """The entity's most recent ops flags."""
+    return rows_where(
+        OpsFlag,
+        OpsFlag.entity_type == entity_type,
+        OpsFlag.entity_id == entity_id,
+        order_by=OpsFlag.raised_at.desc(),
+        limit=RECENT,
     )
 
 

@@ -34,6 +34,7 @@ from dashboard.writes import (
     guard,
     link,
     record,
+    record_invalid,
     run_url,
     safe_next,
 )
@@ -268,12 +269,11 @@ def _decide(payout_id: int, name: str):
         if name == "reject" and arg.reason_code == "other" and not arg.note.strip():
             raise InputError({"note": "say why (required with reason code 'other')"})
     except InputError as exc:
-        record(
-            "invalid",
-            target=target,
+        record_invalid(
+            target,
+            exc.errors,
             params=form_params(request.form, forms.visible_names(arg_type)),
             reason=audit_reason,
-            detail="; ".join(f"{k}: {v}" for k, v in exc.errors.items()),
         )
         focus = _decision(payout)
         focus.field_errors = exc.errors

@@ -5,9 +5,19 @@ ops flags, recent runs). Shared helpers: `dashboard.domain_pages`."""
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, or_, select
 
-from dashboard.domain_pages import entity_runs, flags, get_or_404, list_params, names, paged
+from dashboard.domain_pages import (
+    counts_by,
+    entity_runs,
+    flags,
+    get_or_404,
+    list_page,
+    list_params,
+    names,
+    paged,
+    rows_where,
+)
 from dashboard.permissions import require
 from estuary.db import db
 from estuary.models import (
@@ -68,35 +78,33 @@ def index():
             query = query.order_by(Booking.start_at.desc(), Booking.id.desc())
         rows, more = paged(query, p.page)
     ids = [b.id for b in rows]
-    sent = dict(
-        db.session.execute(
-            select(Notification.entity_id, func.count(Notification.id))
-            .where(Notification.entity_type == "booking", Notification.entity_id.in_(ids))
-            .group_by(Notification.entity_id)
-        ).all()
+    sent = counts_by(
+        Notification.entity_id,
+        Notification.id,
+        Notification.entity_type == "booking",
+        Notification.entity_id.in_(ids),
     )
-    return render_template(
+    return list_page(
         "domains/bookings.html",
-        rows=rows,
-        more=more,
-        p=p,
+        p,
+        rows,
+        more,
         sent=sent,
         statuses=BOOKING_STATUSES,
         practitioner_names=names(Practitioner, {b.practitioner_id for b in rows}),
         client_names=names(Client, {b.client_id for b in rows}),
-    ), (400 if p.errors else 200)
+    )
 
 
 @bp.get("/<int:booking_id>")
 @require("view")
 def detail(booking_id: int):
     booking = get_or_404(Booking, booking_id, "booking")
-    notifications = list(
-        db.session.scalars(
-            select(Notification)
-            .where(Notification.entity_type == "booking", Notification.entity_id == booking.id)
-            .order_by(Notification.created_at)
-        )
+    notifications = rows_where(
+        Notification,
+        Notification.entity_type == "booking",
+        Notification.entity_id == booking.id,
+        order_by=Notification.created_at,
     )
     feedback = db.session.scalar(select(Feedback).where(Feedback.booking_id == booking.id))
     purchase = (

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, request
 from sqlalchemy import select
 
-from dashboard.domain_pages import list_params, paged
+from dashboard.domain_pages import list_page, list_params, paged
 from dashboard.permissions import require
 from estuary.db import db
 from estuary.models import Notification
@@ -56,11 +56,11 @@ def index():
     templates = list(
         db.session.scalars(select(Notification.template).distinct().order_by(Notification.template))
     )
-    return render_template(
+    return list_page(
         "domains/notifications.html",
-        rows=outbox,
-        more=more,
-        p=p,
+        p,
+        outbox,
+        more,
         channels=CHANNELS,
         templates=templates,
-    ), (400 if p.errors else 200)
+    )

@@ -5,9 +5,19 @@ payout's page (approvals, transfers, ops flags, its run). Shared helpers:
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from dashboard.domain_pages import flags, get_or_404, list_params, names, paged, workflow_runs
+from dashboard.domain_pages import (
+    counts_by,
+    flags,
+    get_or_404,
+    list_page,
+    list_params,
+    names,
+    paged,
+    rows_where,
+    workflow_runs,
+)
 from dashboard.permissions import require
 from estuary.db import db
 from estuary.models import PAYOUT_STATUSES, Payout, PayoutApproval, Practitioner, Transfer
@@ -29,40 +39,33 @@ def index():
             query = query.where(Payout.practitioner_id == p.get("practitioner_id"))
         rows, more = paged(query, p.page)
     ids = [r.id for r in rows]
-    approvals = dict(
-        db.session.execute(
-            select(PayoutApproval.payout_id, func.count(PayoutApproval.id))
-            .where(PayoutApproval.payout_id.in_(ids), PayoutApproval.decision == "approve")
-            .group_by(PayoutApproval.payout_id)
-        ).all()
+    approvals = counts_by(
+        PayoutApproval.payout_id,
+        PayoutApproval.id,
+        PayoutApproval.payout_id.in_(ids),
+        PayoutApproval.decision == "approve",
     )
-    return render_template(
+    return list_page(
         "domains/payouts.html",
-        rows=rows,
-        more=more,
-        p=p,
+        p,
+        rows,
+        more,
         approvals=approvals,
         statuses=PAYOUT_STATUSES,
         practitioner_names=names(Practitioner, {r.practitioner_id for r in rows}),
-    ), (400 if p.errors else 200)
+    )
 
 
 @bp.get("/<int:payout_id>")
 @require("view")
 def detail(payout_id: int):
     payout = get_or_404(Payout, payout_id, "payout")
-    approvals = list(
-        db.session.scalars(
-            select(PayoutApproval)
-            .where(PayoutApproval.payout_id == payout.id)
-            .order_by(PayoutApproval.created_at)
-        )
+    approvals = rows_where(
+        PayoutApproval,
+        PayoutApproval.payout_id == payout.id,
+        order_by=PayoutApproval.created_at,
     )
-    transfers = list(
-        db.session.scalars(
-            select(Transfer).where(Transfer.payout_id == payout.id).order_by(Transfer.created_at)
-        )
-    )
+    transfers = rows_where(Transfer, Transfer.payout_id == payout.id, order_by=Transfer.created_at)
     return render_template(
         "domains/payout.html",
         payout=payout,

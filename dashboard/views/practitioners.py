@@ -16,9 +16,11 @@ from dashboard.domain_pages import (
     flags,
     get_or_404,
     like,
+    list_page,
     list_params,
     names,
     paged,
+    rows_where,
 )
 from dashboard.permissions import require
 from estuary.db import db
@@ -122,18 +124,18 @@ def index():
         .order_by(Subscription.created_at)
     ):
         subscriptions[s.practitioner_id] = s  # the latest wins
-    return render_template(
+    return list_page(
         "domains/practitioners.html",
-        rows=rows,
-        more=more,
-        p=p,
+        p,
+        rows,
+        more,
         progress=progress,
         balances=balances,
         subscriptions=subscriptions,
         statuses=PRACTITIONER_STATUSES,
         onboarding_filters=ONBOARDING_FILTERS,
         ledger=ledger,
-    ), (400 if p.errors else 200)
+    )
 
 
 @bp.get("/<int:practitioner_id>")
@@ -145,64 +147,42 @@ def detail(practitioner_id: int):
         select(OnboardingProgress).where(OnboardingProgress.practitioner_id == pid)
     )
     balances = ledger.balances([ledger.available_account(pid), ledger.held_account(pid)])
-    subscriptions = list(
-        db.session.scalars(
-            select(Subscription)
-            .where(Subscription.practitioner_id == pid)
-            .order_by(Subscription.created_at.desc())
-        )
+    subscriptions = rows_where(
+        Subscription,
+        Subscription.practitioner_id == pid,
+        order_by=Subscription.created_at.desc(),
     )
-    charges = list(
-        db.session.scalars(
-            select(SubscriptionCharge)
-            .where(SubscriptionCharge.subscription_id.in_([s.id for s in subscriptions]))
-            .order_by(SubscriptionCharge.created_at.desc())
-            .limit(RECENT)
-        )
+    charges = rows_where(
+        SubscriptionCharge,
+        SubscriptionCharge.subscription_id.in_([s.id for s in subscriptions]),
+        order_by=SubscriptionCharge.created_at.desc(),
+        limit=RECENT,
     )
-    payouts = list(
-        db.session.scalars(
-            select(Payout)
-            .where(Payout.practitioner_id == pid)
-            .order_by(Payout.created_at.desc())
-            .limit(RECENT)
-        )
+    payouts = rows_where(
+        Payout, Payout.practitioner_id == pid, order_by=Payout.created_at.desc(), limit=RECENT
     )
-    bookings = list(
-        db.session.scalars(
-            select(Booking)
-            .where(Booking.practitioner_id == pid)
-            .order_by(Booking.start_at.desc())
-            .limit(RECENT)
-        )
+    bookings = rows_where(
+        Booking, Booking.practitioner_id == pid, order_by=Booking.start_at.desc(), limit=RECENT
     )
-    documents = list(
-        db.session.scalars(
-            select(PractitionerDocument)
-            .where(PractitionerDocument.practitioner_id == pid)
-            .order_by(PractitionerDocument.submitted_at.desc())
-        )
+    documents = rows_where(
+        PractitionerDocument,
+        PractitionerDocument.practitioner_id == pid,
+        order_by=PractitionerDocument.submitted_at.desc(),
     )
-    checks = list(
-        db.session.scalars(
-            select(BackgroundCheck)
-            .where(BackgroundCheck.practitioner_id == pid)
-            .order_by(BackgroundCheck.requested_at.desc())
-        )
+    checks = rows_where(
+        BackgroundCheck,
+        BackgroundCheck.practitioner_id == pid,
+        order_by=BackgroundCheck.requested_at.desc(),
     )
-    training = list(
-        db.session.scalars(
-            select(TrainingCompletion)
-            .where(TrainingCompletion.practitioner_id == pid)
-            .order_by(TrainingCompletion.completed_at)
-        )
+    training = rows_where(
+        TrainingCompletion,
+        TrainingCompletion.practitioner_id == pid,
+        order_by=TrainingCompletion.completed_at,
     )
-    certifications = list(
-        db.session.scalars(
-            select(Certification)
-            .where(Certification.practitioner_id == pid)
-            .order_by(Certification.issued_at.desc())
-        )
+    certifications = rows_where(
+        Certification,
+        Certification.practitioner_id == pid,
+        order_by=Certification.issued_at.desc(),
     )
     return render_template(
         "domains/practitioner.html",
