@@ -179,22 +179,35 @@ def retry(workflow_id: str) -> ResponseReturnValue:
         return req.fail(exc.message)
     check = money_check(workflow_id, history) if wf.spec.money else None
     if needs_confirmation or errors:
-        return (
-            render_template(
-                "actions/retry_confirm.html",
-                wf=wf,
-                info=info,
-                mode=req.mode,
-                history=history,
-                check=check,
-                errors=errors,
-                reason=reason,
-                reason_codes=REASON_CODES,
-                back=req.back,
-            ),
-            422 if errors else 200,
-        )
+        return _confirmation(req, wf, info, history, check, reason, errors)
     return _retry_now(req, wf, info, history, reason, check)
+
+
+def _confirmation(
+    req: _RetryRequest,
+    wf: RegisteredWorkflow,
+    info: RunInfo,
+    history: HistorySummary,
+    check: MoneyCheck | None,
+    reason: Reason,
+    errors: dict[str, str],
+) -> ResponseReturnValue:
+    """The retry confirmation: what the run did, whether money could move, the reason."""
+    return (
+        render_template(
+            "actions/retry_confirm.html",
+            wf=wf,
+            info=info,
+            mode=req.mode,
+            history=history,
+            check=check,
+            errors=errors,
+            reason=reason,
+            reason_codes=REASON_CODES,
+            back=req.back,
+        ),
+        422 if errors else 200,
+    )
 
 
 def _retry_now(

@@ -253,6 +253,10 @@ def _load_fresh(payout_id: int) -> Payout | None:
 
 
 def _decide(payout_id: int, name: str):
+    """Approve or reject one payout: parse the form, then, under the payout's row lock,
+    check who may decide and that the payout is still what the approver saw, send the
+    update and record the outcome. Kept in one function on purpose: everything between
+    `decision_lock` and the audit record must happen under the same lock, in this order."""
     arg_type = _decision_type(name)
     target = f"payout:{payout_id}"
     seen = forms.submitted_values(arg_type, request.form)

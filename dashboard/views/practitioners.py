@@ -138,6 +138,36 @@ def index():
     )
 
 
+def _verification(pid: int) -> dict[str, list]:
+    """The practitioner's documents, background checks, training and certifications."""
+    documents = rows_where(
+        PractitionerDocument,
+        PractitionerDocument.practitioner_id == pid,
+        order_by=PractitionerDocument.submitted_at.desc(),
+    )
+    checks = rows_where(
+        BackgroundCheck,
+        BackgroundCheck.practitioner_id == pid,
+        order_by=BackgroundCheck.requested_at.desc(),
+    )
+    training = rows_where(
+        TrainingCompletion,
+        TrainingCompletion.practitioner_id == pid,
+        order_by=TrainingCompletion.completed_at,
+    )
+    certifications = rows_where(
+        Certification,
+        Certification.practitioner_id == pid,
+        order_by=Certification.issued_at.desc(),
+    )
+    return {
+        "documents": documents,
+        "checks": checks,
+        "training": training,
+        "certifications": certifications,
+    }
+
+
 @bp.get("/<int:practitioner_id>")
 @require("view")
 def detail(practitioner_id: int):
@@ -164,26 +194,6 @@ def detail(practitioner_id: int):
     bookings = rows_where(
         Booking, Booking.practitioner_id == pid, order_by=Booking.start_at.desc(), limit=RECENT
     )
-    documents = rows_where(
-        PractitionerDocument,
-        PractitionerDocument.practitioner_id == pid,
-        order_by=PractitionerDocument.submitted_at.desc(),
-    )
-    checks = rows_where(
-        BackgroundCheck,
-        BackgroundCheck.practitioner_id == pid,
-        order_by=BackgroundCheck.requested_at.desc(),
-    )
-    training = rows_where(
-        TrainingCompletion,
-        TrainingCompletion.practitioner_id == pid,
-        order_by=TrainingCompletion.completed_at,
-    )
-    certifications = rows_where(
-        Certification,
-        Certification.practitioner_id == pid,
-        order_by=Certification.issued_at.desc(),
-    )
     return render_template(
         "domains/practitioner.html",
         practitioner=practitioner,
@@ -196,10 +206,7 @@ def detail(practitioner_id: int):
         payouts=payouts,
         bookings=bookings,
         client_names=names(Client, {b.client_id for b in bookings}),
-        documents=documents,
-        checks=checks,
-        training=training,
-        certifications=certifications,
+        **_verification(pid),
         flags=flags("practitioner", pid),
         runs=entity_runs("practitioner", pid),
     )
