@@ -23,6 +23,7 @@ from temporalio.worker import (
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from dashboard.database import activity_threads
 from workers.temporal import failures, registry
@@ -34,6 +35,44 @@ from workers.temporal.telemetry import worker_runtime
 from workers.temporal.versioning import deployment_config
 
 log = logging.getLogger("estuary.worker")
+
+# Modules passed through the workflow sandbox: imported once per worker process and shared
+# by every workflow run, instead of re-imported (and, without .pyc files, recompiled) for
+# each new run. Re-importing the payments contracts cost about 25 ms of CPU per payout,
+# more than the rest of a payout's workflow code together.
+#
+# Why this keeps workflows deterministic (docs/performance.md, "The sandbox"): the sandbox
+# re-imports modules so that one run cannot see state another run left in a module, and so
+# that a module's import-time work cannot differ between the first run and a replay. These
+# modules have neither: they hold constants, frozen or per-run dataclasses, retry policies
+# and pure functions of their arguments; importing them reads no clock, environment,
+# file or database, and no workflow writes to their module state (tuples, frozensets and
+# dicts that are only read). They import nothing but the standard library, temporalio and
+# each other (tests/test_sandbox_passthrough.py checks the imports). The workflow modules
+# themselves stay sandboxed, and the sandbox's runtime checks still apply to workflow code.
+WORKFLOW_PASSTHROUGH_MODULES = (
+    "workers.payments.shared",
+    "workers.payments.approval_rules",
+    "workers.payments.workflow_support",
+    "workers.bookings.shared",
+    "workers.practitioners.shared",
+    "workers.maintenance.shared",
+    "workers.temporal.base_workflows",
+    "workers.temporal.decorators",
+    "workers.temporal.failures",
+    "workers.temporal.inputs",
+    "workers.temporal.policies",
+    "workers.temporal.search_attributes",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker (and the replay test) runs workflows in."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            *WORKFLOW_PASSTHROUGH_MODULES
+        )
+    )
 
 
 class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
@@ -117,6 +156,7 @@ def build_worker(
         activities=d.activities,
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
+        workflow_runner=workflow_runner(),
         interceptors=[MonitoringInterceptor(), *extra_interceptors],
         graceful_shutdown_timeout=timedelta(seconds=20),
         identity=identity,
