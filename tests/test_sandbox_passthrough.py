@@ -6,13 +6,14 @@ it may import only the standard library, temporalio and other passed-through mod
 anything else (Flask, SQLAlchemy, the services) could bring import-time side effects or
 I/O into workflow code without the sandbox noticing. A workflow module is re-imported for
 every new run: at module level it imports only passed-through modules, other workflow
-modules, and (inside `imports_passed_through()`) its activities.
+modules, and (inside `imports_passed_through()`, by full module name) its activities.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -85,6 +86,33 @@ def test_a_workflow_module_re_imports_nothing_heavy(module: str) -> None:
         "imports_passed_through(); pass the module through the sandbox deliberately "
         "(WORKFLOW_PASSTHROUGH_MODULES, with its determinism argument) or import it there"
     )
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("module", WORKFLOW_MODULES)
+def test_passed_through_imports_name_the_module_itself(module: str) -> None:
+    """`from workers.payments import activities` under `imports_passed_through()` imports
+    the package `workers.payments` (sandboxed: a fresh copy per run, without the
+    attribute), and Python then loads the submodule straight from disk inside the sandbox,
+    running activities.py again for every run. `import workers.payments.activities as
+    activities` asks the sandbox for the module by name, and the host's copy is passed
+    through."""
+    bad = [
+        f"from {node.module} import {alias.name}"
+        for block in _source(module).body
+        if _passed_through_block(block)
+        for node in ast.walk(block)
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+        if _is_module(f"{node.module}.{alias.name}")
+    ]
+    assert bad == [], f"{module}: {bad} re-executes the submodule in every run's sandbox"
 
 
 def test_every_registered_payments_workflow_has_a_module_of_its_own_family() -> None:

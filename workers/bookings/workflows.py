@@ -28,7 +28,7 @@ from workers.temporal.search_attributes import TRIGGERED_BY
 # The shared dataclasses pass through the sandbox too: the payload converter recognises
 # `datetime` fields only by the real class, not the sandbox's restricted stand-in.
 with workflow.unsafe.imports_passed_through():
-    from workers.bookings import activities
+    import workers.bookings.activities as activities
     from workers.bookings.shared import (
         REMINDER_OFFSETS,
         REMINDER_TYPES,

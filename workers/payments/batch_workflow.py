@@ -36,7 +36,7 @@ from workers.temporal.decorators import monitored_workflow
 from workers.temporal.search_attributes import TRIGGERED_BY
 
 with workflow.unsafe.imports_passed_through():
-    from workers.payments import activities
+    import workers.payments.activities as activities
 
 
 def _batch_business_id(inp: BatchPayoutInput, now: datetime) -> str:

@@ -27,7 +27,7 @@ from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workers.payments import activities
+    import workers.payments.activities as activities
 
 
 @workflow.defn
