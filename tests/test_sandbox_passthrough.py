@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.temporal import registry
+from workers.temporal import code_cache, registry
 from workers.temporal.worker import WORKFLOW_PASSTHROUGH_MODULES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,3 +119,17 @@ def test_every_registered_payments_workflow_has_a_module_of_its_own_family() -> 
     modules = {w.name: w.cls.__module__ for w in registry.domain("payments").workflows.values()}
     assert modules["PractitionerPayoutWorkflow"] == "workers.payments.payout_workflow"
     assert modules["BatchPractitionerPayoutWorkflow"] == "workers.payments.batch_workflow"
+
+
+def test_the_code_cache_compiles_a_workflow_module_once() -> None:
+    code_cache.install()
+    code_cache.install()  # idempotent
+    assert sum(isinstance(f, code_cache.CompiledCodeCache) for f in sys.meta_path) == 1
+    finder = next(f for f in sys.meta_path if isinstance(f, code_cache.CompiledCodeCache))
+    package_path = importlib.import_module("workers.payments").__path__
+    spec = finder.find_spec("workers.payments.payout_workflow", package_path)
+    assert spec is not None and spec.loader is not None
+    first = spec.loader.get_code("workers.payments.payout_workflow")
+    again = finder.find_spec("workers.payments.payout_workflow", package_path)
+    assert again.loader.get_code("workers.payments.payout_workflow") is first
+    assert finder.find_spec("json", None) is None  # only our modules

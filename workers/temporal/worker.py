@@ -26,7 +26,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from dashboard.database import activity_threads
-from workers.temporal import failures, registry
+from workers.temporal import code_cache, failures, registry
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.client import connect
 from workers.temporal.decorators import spec_of
@@ -149,6 +149,8 @@ def build_worker(
 ) -> Worker:
     d = registry.domain(domain_name)
     failures.install_log_filter()
+    # The sandbox re-imports each workflow module per run: compile it once (code_cache).
+    code_cache.install()
     return Worker(
         client,
         task_queue=task_queue,
