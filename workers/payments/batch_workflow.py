@@ -38,6 +38,11 @@ from workers.temporal.search_attributes import TRIGGERED_BY
 with workflow.unsafe.imports_passed_through():
     import workers.payments.activities as activities
 
+# Runs started with this patch keep a sliding window of `chunk_size` payouts in flight (the
+# next starts as soon as one ends, the next page is read while they run) instead of
+# starting a chunk and waiting for all of it; earlier runs replay the chunked path.
+SLIDING_WINDOW_PATCH = "batch-sliding-window"
+
 
 def _batch_business_id(inp: BatchPayoutInput, now: datetime) -> str:
     if inp.dry_run:
@@ -51,8 +56,9 @@ def _batch_business_id(inp: BatchPayoutInput, now: datetime) -> str:
     input=BatchPayoutInput,
     description=(
         "Pays every practitioner whose available balance is at least the minimum, one "
-        "PractitionerPayoutWorkflow child each, in bounded chunks (continues as new for big "
-        "batches). Dry run lists what would be paid and moves nothing."
+        "PractitionerPayoutWorkflow child each, a bounded number in flight at once "
+        "(continues as new for big batches). Dry run lists what would be paid and moves "
+        "nothing."
     ),
     business_id=_batch_business_id,
     entity_type="payout_batch",
@@ -66,7 +72,12 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
     counts as waiting_for_approval only once it has told the batch it waits (signal
     `payout_waiting`, sent after its payout and hold exist); one that ended first counts
     by how it ended (failed, paid, ...).
-    A practitioner who already has a payout run today (same child id) is skipped."""
+    A practitioner who already has a payout run today (same child id) is skipped.
+
+    At most `chunk_size` payouts are in flight: each slot is refilled as its payout ends
+    (or says it waits for approval), so a slow payout holds up only itself. Before
+    continuing as new the batch lets the payouts in flight end (their outcomes belong to
+    this run's summary)."""
 
     @workflow.init
     def __init__(self, inp: BatchPayoutInput) -> None:
@@ -76,6 +87,8 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
         self._steps_done: list[str] = []
         self._cursor = inp.cursor
         self._in_flight = 0
+        self._windowed = False
+        self._followers: list[asyncio.Task] = []
         self._waiting_children: set[str] = set()
 
     @workflow.signal
@@ -89,8 +102,15 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
             "stage": self._stage,
             "steps_done": list(self._steps_done[-20:]),
             "waiting_for": (
-                f"{self._in_flight} payouts in this chunk" if self._in_flight else None
+                (
+                    f"{self._in_flight} payouts in flight"
+                    if self._windowed
+                    else f"{self._in_flight} payouts in this chunk"
+                )
+                if self._in_flight
+                else None
             ),
+            "in_flight": self._in_flight,
             "waiting_until": None,
             "dry_run": self._inp.dry_run,
             "cursor": self._cursor,
@@ -125,6 +145,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
     @workflow.run
     async def run(self, inp: BatchPayoutInput) -> BatchPayoutResult:
         refuse_bad_input(inp)
+        self._windowed = workflow.patched(SLIDING_WINDOW_PATCH)
         payout_date = inp.payout_date or workflow.now().strftime("%Y%m%d")
         threshold, dual, timeout = await self._policy(inp)
         triggered = workflow.info().typed_search_attributes.get(TRIGGERED_BY)
@@ -147,6 +168,10 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
             if inp.dry_run:
                 for c in page.candidates:
                     self._line(BatchPayoutLine(c.practitioner_id, c.available_cents, "would_pay"))
+            elif page.candidates and self._windowed:
+                await self._start_in_window(
+                    page.candidates, inp, payout_date, requester, threshold, dual, timeout
+                )
             elif page.candidates:
                 await self._pay_chunk(
                     page.candidates, inp, payout_date, requester, threshold, dual, timeout
@@ -163,6 +188,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                 handled >= min(inp.items_per_run, policies.CONTINUE_AS_NEW_AFTER_ITEMS)
                 or workflow.info().is_continue_as_new_suggested()
             ):
+                await self._drain("continuing as new")
                 self._stage = "continuing as new"
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 self._result.runs += 1
@@ -178,9 +204,124 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                         carried=self._result,
                     )
                 )
+        await self._drain("finishing")
         self._stage = "done"
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result
+
+    async def _drain(self, then: str) -> None:
+        """Wait until every payout this run started has an outcome (windowed runs)."""
+        if not self._followers:
+            return
+        self._stage = f"{then}: waiting for {self._in_flight} payouts in flight"
+        followers, self._followers = self._followers, []
+        # Re-raises a bug in _pay_one instead of losing it with its task.
+        await asyncio.gather(*followers)
+
+    async def _start_in_window(
+        self,
+        candidates: list[PayoutCandidate],
+        inp: BatchPayoutInput,
+        payout_date: str,
+        requester: str,
+        threshold: int,
+        dual: int,
+        timeout: int,
+    ) -> None:
+        """Start a payout for each candidate as soon as a slot of the window is free."""
+        window = inp.chunk_size
+        for c in candidates:
+            if self._in_flight >= window:
+                self._stage = f"paying: {self._in_flight} payouts in flight"
+                await workflow.wait_condition(lambda: self._in_flight < window)
+            self._in_flight += 1
+            child_input = PractitionerPayoutInput(
+                practitioner_id=c.practitioner_id,
+                amount_cents=c.available_cents,
+                requested_by=requester,
+                reason=f"batch {workflow.info().workflow_id}",
+                payment_method=inp.payment_method,
+                approval_threshold_cents=threshold,
+                dual_approval_threshold_cents=dual,
+                approval_timeout_seconds=timeout,
+            )
+            self._followers.append(
+                asyncio.ensure_future(
+                    self._pay_one(
+                        c,
+                        f"payments-payout-{c.practitioner_id}-{payout_date}",
+                        child_input,
+                        c.available_cents >= threshold,
+                    )
+                )
+            )
+        self._stage = f"paying: {self._in_flight} payouts in flight"
+
+    async def _pay_one(
+        self,
+        c: PayoutCandidate,
+        child_id: str,
+        child_input: PractitionerPayoutInput,
+        needs_approval: bool,
+    ) -> None:
+        """One payout of the window, from its start to the line in the summary."""
+        try:
+            try:
+                handle = await workflow.start_child_workflow(
+                    PractitionerPayoutWorkflow.run,
+                    child_input,
+                    id=child_id,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                    id_reuse_policy=policies.MONEY_ID_REUSE,
+                    search_attributes=self.child_search_attributes(
+                        "practitioner", c.practitioner_id
+                    ),
+                )
+            except WorkflowAlreadyStartedError:
+                self._line(
+                    BatchPayoutLine(
+                        c.practitioner_id,
+                        c.available_cents,
+                        "skipped",
+                        "a payout for this practitioner already ran or runs today",
+                        child_id,
+                    )
+                )
+                return
+            if needs_approval:
+                # Counted as waiting once it says so (its payout and hold exist); one
+                # that ends first counts by how it ended.
+                await workflow.wait_condition(
+                    lambda: child_id in self._waiting_children or handle.done()
+                )
+                if not handle.done():
+                    self._line(
+                        BatchPayoutLine(
+                            c.practitioner_id,
+                            c.available_cents,
+                            "waiting_for_approval",
+                            "needs approval; the batch does not wait for it",
+                            child_id,
+                        )
+                    )
+                    return
+            try:
+                outcome = await handle
+            except Exception as err:  # the payout failed (ChildWorkflowError)
+                self._line(
+                    BatchPayoutLine(
+                        c.practitioner_id, c.available_cents, "failed", failure_text(err), child_id
+                    )
+                )
+                return
+            status = outcome.status if outcome.status == "paid" else "failed"
+            self._line(
+                BatchPayoutLine(
+                    c.practitioner_id, outcome.amount_cents, status, outcome.status, child_id
+                )
+            )
+        finally:
+            self._in_flight -= 1
 
     async def _policy(self, inp: BatchPayoutInput) -> tuple[int, int, int]:
         if inp.dry_run or None not in (
