@@ -45,6 +45,11 @@ from workers.temporal.search_attributes import TRIGGERED_BY
 with workflow.unsafe.imports_passed_through():
     import workers.payments.activities as activities
 
+# Runs started with this patch leave marking the payout `processing` to transfer_payout
+# (committed before the provider is called, as the separate activity did): one activity
+# and one workflow task fewer per payout.
+TRANSFER_MARKS_PROCESSING_PATCH = "payout-transfer-marks-processing"
+
 
 def _payout_business_id(inp: PractitionerPayoutInput, now: datetime) -> str:
     return f"payments-payout-{inp.practitioner_id}-{now:%Y%m%d}"
@@ -445,11 +450,14 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         record = self._record
         assert record is not None
         self._stage = "transferring"
-        await self.execute_activity(
-            activities.set_payout_status,
-            SetPayoutStatusInput(record.payout_id, "processing"),
-            policy=policies.DATABASE,
-        )
+        if not workflow.patched(TRANSFER_MARKS_PROCESSING_PATCH):
+            # Runs started before the patch marked the payout processing in an activity
+            # of its own; transfer_payout now does it first, in its own commit.
+            await self.execute_activity(
+                activities.set_payout_status,
+                SetPayoutStatusInput(record.payout_id, "processing"),
+                policy=policies.DATABASE,
+            )
         sent: TransferPayoutResult | None = None
         transfer = workflow.start_activity(
             activities.transfer_payout,
