@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.extensions import db
-from dashboard.models import (
+from estuary.db import db
+from estuary.models import (
     Booking,
     Client,
     Notification,
@@ -21,8 +21,8 @@ from dashboard.models import (
     Practitioner,
     Service,
 )
-from dashboard.models.base import utcnow
-from dashboard.services import ledger
+from estuary.models.base import utcnow
+from estuary.services import ledger
 from tests.console.read_support import login, unreachable_gateway
 from workers.temporal import registry
 

@@ -15,8 +15,8 @@ from datetime import datetime
 from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from workers.payments.payout_workflow import PractitionerPayoutWorkflow
-from workers.payments.shared import (
+from estuary.contracts import policies
+from estuary.contracts.payments import (
     BATCH_LINE_LIMIT,
     BatchPayoutInput,
     BatchPayoutLine,
@@ -29,11 +29,11 @@ from workers.payments.shared import (
     PractitionerPayoutInput,
     SelectPayoutCandidatesInput,
 )
+from estuary.contracts.search_attributes import TRIGGERED_BY
+from workers.payments.payout_workflow import PractitionerPayoutWorkflow
 from workers.payments.workflow_support import failure_text, refuse_bad_input
-from workers.temporal import policies
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
-from workers.temporal.search_attributes import TRIGGERED_BY
 
 with workflow.unsafe.imports_passed_through():
     import workers.payments.activities as activities

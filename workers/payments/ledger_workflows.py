@@ -12,7 +12,8 @@ import dataclasses
 
 from temporalio import workflow
 
-from workers.payments.shared import (
+from estuary.contracts import policies
+from estuary.contracts.payments import (
     CommissionCalculationInput,
     CommissionCalculationResult,
     CommissionPageInput,
@@ -32,7 +33,6 @@ from workers.payments.shared import (
     SettleOrphanInput,
 )
 from workers.payments.workflow_support import refuse_bad_input
-from workers.temporal import policies
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 
-from workers.payments.shared import (
+from estuary.contracts import policies
+from estuary.contracts.payments import (
     LoadPackageInput,
     PackagePayoutInput,
     PackagePayoutResult,
@@ -22,7 +23,6 @@ from workers.payments.shared import (
     SettleExpiredPackageInput,
 )
 from workers.payments.workflow_support import refuse_bad_input
-from workers.temporal import policies
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 

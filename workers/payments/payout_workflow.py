@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workers.payments import approval_rules
-from workers.payments.shared import (
+from estuary.contracts import approval_rules, policies
+from estuary.contracts.payments import (
     REASON_CODES,
     ApprovePayoutDecision,
     CheckPayoutTransferInput,
@@ -36,11 +36,10 @@ from workers.payments.shared import (
     TransferPayoutInput,
     TransferPayoutResult,
 )
+from estuary.contracts.search_attributes import TRIGGERED_BY
 from workers.payments.workflow_support import failure_text, known_not_sent, refuse_bad_input
-from workers.temporal import policies
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
-from workers.temporal.search_attributes import TRIGGERED_BY
 
 with workflow.unsafe.imports_passed_through():
     import workers.payments.activities as activities

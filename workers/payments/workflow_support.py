@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from temporalio.exceptions import ApplicationError
 
-from workers.payments.shared import input_problems
+from estuary.contracts.payments import input_problems
 
 # Errors after which the provider is known not to have sent anything.
 NOT_SENT_TYPES = ("ProviderDeclined", "BusinessRuleError", "NotFoundError")

@@ -60,7 +60,7 @@ class CompiledCodeCache(importlib.abc.MetaPathFinder):
         return spec
 
 
-def install(prefixes: Sequence[str] = ("workers.",)) -> None:
+def install(prefixes: Sequence[str] = ("workers", "estuary")) -> None:
     """Put the cache in front of the import system once per process (idempotent)."""
     if any(isinstance(f, CompiledCodeCache) for f in sys.meta_path):
         return

@@ -25,13 +25,13 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from dashboard.database import activity_threads
+from estuary.database import activity_threads
+from temporal_gateway.client import connect
+from temporal_gateway.telemetry import worker_runtime
 from workers.temporal import code_cache, failures, registry
 from workers.temporal.base_activities import bind_app, bind_client
-from workers.temporal.client import connect
 from workers.temporal.decorators import spec_of
 from workers.temporal.heartbeat import ActivitySlots, HeartbeatWriter, build_id_of, process_identity
-from workers.temporal.telemetry import worker_runtime
 from workers.temporal.versioning import deployment_config
 
 log = logging.getLogger("estuary.worker")
@@ -51,18 +51,23 @@ log = logging.getLogger("estuary.worker")
 # each other (tests/test_sandbox_passthrough.py checks the imports). The workflow modules
 # themselves stay sandboxed, and the sandbox's runtime checks still apply to workflow code.
 WORKFLOW_PASSTHROUGH_MODULES = (
-    "workers.payments.shared",
-    "workers.payments.approval_rules",
+    # The contracts (estuary.contracts, but not its catalogue, which holds the installed
+    # registry): names, dataclasses, policies, approval rules, input checks.
+    "estuary.contracts.approval_rules",
+    "estuary.contracts.bookings",
+    "estuary.contracts.domains",
+    "estuary.contracts.inputs",
+    "estuary.contracts.maintenance",
+    "estuary.contracts.payments",
+    "estuary.contracts.policies",
+    "estuary.contracts.practitioners",
+    "estuary.contracts.search_attributes",
+    "estuary.contracts.spec",
+    # Workflow helpers of our own with the same properties.
     "workers.payments.workflow_support",
-    "workers.bookings.shared",
-    "workers.practitioners.shared",
-    "workers.maintenance.shared",
     "workers.temporal.base_workflows",
     "workers.temporal.decorators",
     "workers.temporal.failures",
-    "workers.temporal.inputs",
-    "workers.temporal.policies",
-    "workers.temporal.search_attributes",
 )
 
 
@@ -179,7 +184,7 @@ async def run_workers(
     # Bad versioning settings: VersioningSettingsError before connecting.
     deployments = {name: deployment_config(app.config, name) for name in domain_names}
     # On SQLite, activity transactions take the write lock when they begin, so a
-    # read-then-write never fails on a stale snapshot (see dashboard/database.py).
+    # read-then-write never fails on a stale snapshot (see estuary/database.py).
     app.config["SQLITE_BEGIN_IMMEDIATE"] = True
     bind_app(app)
     config = app.config
