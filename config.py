@@ -185,9 +185,16 @@ class Config:
     # Seconds a console request waits for Temporal before saying it is unreachable.
     TEMPORAL_RPC_TIMEOUT = _int("TEMPORAL_RPC_TIMEOUT", 5)
     TEMPORAL_CONNECT_TIMEOUT = _int("TEMPORAL_CONNECT_TIMEOUT", 3)
+    # Once Temporal is found unreachable, console pages stop waiting for it and say so at
+    # once; the gateway asks it again every this many seconds until it answers.
+    TEMPORAL_PROBE_SECONDS = _int("TEMPORAL_PROBE_SECONDS", 1)
     WORKER_MAX_CONCURRENT_ACTIVITIES = _int("WORKER_MAX_CONCURRENT_ACTIVITIES", 20)
     # Seconds the home page's Temporal counts are reused by this process (0: never).
     HOME_COUNTS_CACHE_SECONDS = _int("HOME_COUNTS_CACHE_SECONDS", 10)
+    # Seconds a page of the runs list may be behind Temporal (0: read on every request).
+    # Within them every request of this process gets the same answer at once, refreshed
+    # in the background; running rows still refresh live (their own call, never cached).
+    RUNS_LIST_CACHE_SECONDS = _int("RUNS_LIST_CACHE_SECONDS", 3)
     # Time zone of every schedule's cron (IANA name), and per-schedule overrides
     # (`schedule_id=Zone,...`): a 06:00 payout should mean 06:00 where the finance team is.
     SCHEDULE_TIME_ZONE = os.environ.get("SCHEDULE_TIME_ZONE", "UTC")
@@ -365,6 +372,8 @@ class TestingConfig(Config):
     # client, which has no codec (tests/test_payload_codec.py runs both sides with keys).
     PAYLOAD_KEYS = None
     PAYLOAD_KEY_ID = None
+    # Tests look at the runs list right after starting runs.
+    RUNS_LIST_CACHE_SECONDS = 0
 
     @classmethod
     def init(cls) -> None:

@@ -70,8 +70,19 @@ class Phase:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
     def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+        return _pct(self.latencies, q)
+
+    def print_paths(self) -> None:
+        for path, times in self.by_path.items():
+            print(
+                f"  {path}: {len(times)} requests, median {_pct(times, 0.5) * 1000:.0f} ms, "
+                f"p95 {_pct(times, 0.95) * 1000:.0f} ms"
+            )
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 class User:
@@ -257,8 +268,7 @@ async def main() -> None:
             User(base).get(detail)
             single = run_phase(base, paths, 1, min(args.seconds, 20), 0)
             median = statistics.median(single.latencies)
-            for path, times in single.by_path.items():
-                print(f"  {path}: median {statistics.median(times) * 1000:.0f} ms")
+            single.print_paths()
             print(
                 f"1 user: {single.rate():.1f} req/s, median {median * 1000:.0f} ms, "
                 f"{single.errors} errors",
@@ -272,11 +282,13 @@ async def main() -> None:
                 flush=True,
             )
             thinking = run_phase(base, paths, args.users, args.seconds, 1.0)
+            thinking.print_paths()
             p95 = thinking.pct(0.95)
             print(
                 f"{args.users} users, 1 s think time: {thinking.rate():.1f} req/s, p95 "
                 f"{p95 * 1000:.0f} ms = {p95 / median:.2f}x the single-user median "
-                f"(target 3x), {thinking.errors} errors",
+                f"(target 3x), {thinking.errors} errors; load average "
+                f"{os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     finally:

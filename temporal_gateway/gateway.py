@@ -3,30 +3,36 @@
 Flask views and `flask` commands are synchronous; the Temporal client is asyncio. Each
 process owns one `TemporalGateway`: one event loop on a daemon thread, one `Client`
 created on that loop, and sync methods that submit coroutines to it and wait with a
-timeout. Temporal errors come back as the typed `GatewayError`s below, which views and
-commands turn into clear messages.
+timeout. Temporal errors come back as the typed `GatewayError`s of
+`temporal_gateway.errors`, answers as the dataclasses of `temporal_gateway.records` (both
+importable from here), which views and commands turn into clear messages.
+
+Calls go through a circuit breaker (`temporal_gateway.breaker`): once Temporal is known to
+be unreachable, stopped or hung, every call fails at once with `TemporalUnavailable` and a
+background probe finds out when it answers again. Reads that may be a few seconds old
+(`fresh_for`) are shared by the process's requests and refreshed in the background.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import dataclasses
 import gc
 import logging
+import queue
 import threading
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from opentelemetry import context as otel_context
 from temporalio.api.enums.v1 import (
-    EventType,
     ResetReapplyType,
     TaskQueueType,
     VersionDrainageStatus,
@@ -44,158 +50,80 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import (
     Client,
-    WorkflowExecutionStatus,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from estuary.contracts import catalogue as registry
 from estuary.contracts import policies
 from estuary.contracts.search_attributes import (
-    ENTITY_ID,
-    ENTITY_TYPE,
-    ESTUARY_DOMAIN,
-    TRIGGERED_BY,
     run_attributes,
 )
+from temporal_gateway.breaker import CircuitBreaker
+from temporal_gateway.cache import TTLCache
 from temporal_gateway.client import TemporalUnreachable, connect
 from temporal_gateway.codec import decode_in_place
+from temporal_gateway.errors import (
+    AlreadyStarted,
+    GatewayError,
+    NoWorkerAnswered,
+    QueryFailed,
+    RunNotFound,
+    TemporalTimedOut,
+    TemporalUnavailable,
+    UpdateRejected,
+    map_rpc_error,
+)
 from temporal_gateway.metrics import record_temporal_call
+from temporal_gateway.records import (
+    CLOSED_FAILED_STATUSES,
+    STATUS_NAMES,
+    DeploymentInfo,
+    DeploymentVersion,
+    HistoryPage,
+    Poller,
+    RunInfo,
+    RunPage,
+    StartedRun,
+    enum_suffix,
+    event_type_name,
+    failure_message,
+    run_info,
+    run_ui_url,
+)
+
+# The names callers import from here (errors and records live in their own modules).
+__all__ = [
+    "CLOSED_FAILED_STATUSES",
+    "STATUS_NAMES",
+    "AlreadyStarted",
+    "DeploymentInfo",
+    "DeploymentVersion",
+    "GatewayError",
+    "HistoryPage",
+    "NoWorkerAnswered",
+    "Poller",
+    "QueryFailed",
+    "RunInfo",
+    "RunNotFound",
+    "RunPage",
+    "StartedRun",
+    "TemporalGateway",
+    "TemporalTimedOut",
+    "TemporalUnavailable",
+    "UpdateRejected",
+    "decode_history_events",
+    "event_type_name",
+    "failure_message",
+    "run_ui_url",
+]
 
 log = logging.getLogger("estuary.gateway")
 T = TypeVar("T")
-
-STATUS_NAMES = {
-    WorkflowExecutionStatus.RUNNING: "Running",
-    WorkflowExecutionStatus.COMPLETED: "Completed",
-    WorkflowExecutionStatus.FAILED: "Failed",
-    WorkflowExecutionStatus.CANCELED: "Canceled",
-    WorkflowExecutionStatus.TERMINATED: "Terminated",
-    WorkflowExecutionStatus.CONTINUED_AS_NEW: "ContinuedAsNew",
-    WorkflowExecutionStatus.TIMED_OUT: "TimedOut",
-}
-CLOSED_FAILED_STATUSES = ("Failed", "TimedOut", "Canceled", "Terminated")
-
-
-# --- errors -------------------------------------------------------------------------
-
-
-class GatewayError(Exception):
-    """Base of everything the gateway raises; `message` is fit to show a person."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class TemporalUnavailable(GatewayError):
-    pass
-
-
-class RunNotFound(GatewayError):
-    pass
-
-
-class AlreadyStarted(GatewayError):
-    """A run with this business id is running, or completed and may not run again."""
-
-    def __init__(self, message: str, workflow_id: str, run_id: str | None, status: str) -> None:
-        super().__init__(message)
-        self.workflow_id = workflow_id
-        self.run_id = run_id
-        self.status = status
-
-
-class UpdateRejected(GatewayError):
-    """The workflow's validator (or handler) refused the update; `message` says why."""
-
-
-class QueryFailed(GatewayError):
-    pass
-
-
-class NoWorkerAnswered(GatewayError):
-    """An update or query got no answer in time: the domain's worker is down or busy.
-
-    Not a failure: the server keeps an update and applies it when a worker returns, so
-    the outcome is unknown ("pending delivery")."""
-
-
-# --- results ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StartedRun:
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    # True when a run with this business id was already running and no new one started.
-    existing: bool = False
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    workflow_id: str
-    run_id: str
-    workflow_type: str
-    status: str
-    task_queue: str
-    start_time: datetime | None
-    close_time: datetime | None
-    execution_time: datetime | None
-    history_length: int
-    domain: str | None
-    entity_type: str | None
-    entity_id: str | None
-    triggered_by: str | None
-    memo: dict[str, Any] = field(default_factory=dict)
-    parent_workflow_id: str | None = None
-    # Filled by `describe` only (the same RPC): the run's pending activities as JSON dicts.
-    pending_activities: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def is_running(self) -> bool:
-        return self.status == "Running"
-
-
-@dataclass(frozen=True)
-class RunPage:
-    runs: list[RunInfo]
-    next_page_token: bytes | None
-
-
-@dataclass(frozen=True)
-class HistoryPage:
-    events: list[dict[str, Any]]
-    next_page_token: bytes | None
-
-
-@dataclass(frozen=True)
-class Poller:
-    identity: str
-    last_access_time: datetime | None
-    kind: str  # "workflow" or "activity"
-
-
-@dataclass(frozen=True)
-class DeploymentVersion:
-    build_id: str
-    status: str  # CURRENT, RAMPING, DRAINING, DRAINED, INACTIVE
-    drainage: str  # DRAINING / DRAINED once no longer current ("" before)
-
-
-@dataclass(frozen=True)
-class DeploymentInfo:
-    name: str
-    current_build_id: str | None
-    ramping_build_id: str | None
-    ramping_percentage: float
-    versions: list[DeploymentVersion]
-
 
 # --- the gateway --------------------------------------------------------------------
 
@@ -212,6 +140,13 @@ class TemporalGateway:
         self._thread: threading.Thread | None = None
         self._client: Client | None = None
         self._lock = threading.Lock()
+        self.probe_seconds = float(self.config.get("TEMPORAL_PROBE_SECONDS", 1))
+        self.breaker = CircuitBreaker(
+            self._probe,
+            every=self.probe_seconds,
+            address=str(self.config.get("TEMPORAL_ADDRESS")),
+        )
+        self._reads = TTLCache(max_entries=512)
 
     # loop and client ------------------------------------------------------------------
 
@@ -236,12 +171,18 @@ class TemporalGateway:
         )
         limit = (timeout or self.timeout) + float(self.config.get("TEMPORAL_CONNECT_TIMEOUT", 3))
         try:
-            return future.result(limit)
+            with self.breaker.waiting(future):
+                return future.result(limit)
         except TimeoutError:
             future.cancel()
-            raise TemporalUnavailable(
+            raise TemporalTimedOut(
                 f"Temporal did not answer within {limit:.0f} s "
                 f"({self.config.get('TEMPORAL_ADDRESS')})"
+            ) from None
+        except concurrent.futures.CancelledError:
+            # Released by the breaker opening while this call waited.
+            raise TemporalUnavailable(
+                self.unreachable_message() or "Temporal call cancelled"
             ) from None
 
     async def _get_client(self) -> Client:
@@ -256,25 +197,41 @@ class TemporalGateway:
         """Run `fn(client)` (a coroutine function) on the gateway loop, mapping errors.
 
         Each call is counted in the console metrics under `rpc` (default: the name of the
-        method or view that defined `fn`) with outcome `ok` or the error's class name.
+        method or view that defined `fn`) with outcome `ok`, the error's class name, or
+        `circuit_open` when the call was not made because Temporal is known to be down.
         """
+        name = rpc or _rpc_name(fn)
+        down = self.unreachable_message()
+        if down is not None:
+            record_temporal_call(name, "circuit_open", 0.0)
+            raise TemporalUnavailable(down)
 
         async def call() -> Any:
             client = await self._get_client()
             try:
                 return await fn(client)
             except RPCError as exc:
-                raise _map_rpc_error(exc) from exc
+                raise map_rpc_error(exc) from exc
 
         started = time.perf_counter()
         outcome = "ok"
         try:
             return self._submit(call(), timeout)
+        except TemporalTimedOut as exc:
+            outcome = type(exc).__name__
+            # A timeout alone does not say whether the server or this call is the problem.
+            if self.breaker.confirm(exc.message, self._ensure_loop(), self._probe_limit()):
+                raise TemporalUnavailable(self.unreachable_message() or exc.message) from exc
+            raise
+        except TemporalUnavailable as exc:
+            outcome = type(exc).__name__
+            self.breaker.open(exc.message, self._loop)
+            raise
         except BaseException as exc:
             outcome = type(exc).__name__
             raise
         finally:
-            record_temporal_call(rpc or _rpc_name(fn), outcome, time.perf_counter() - started)
+            record_temporal_call(name, outcome, time.perf_counter() - started)
 
     def close(self) -> None:
         """Drop the client on its own loop, then stop the loop thread. Idempotent."""
@@ -284,6 +241,7 @@ class TemporalGateway:
         if loop is not None:
 
             async def release() -> None:
+                await self.breaker.stop()
                 self._client = None
                 gc.collect()
 
@@ -297,6 +255,60 @@ class TemporalGateway:
 
     def rpc_timeout(self) -> timedelta:
         return timedelta(seconds=self.timeout)
+
+    # reads that may be a few seconds old ----------------------------------------------
+
+    def _read_cached(self, key: tuple, fresh_for: float, read: Callable[[], T]) -> T:
+        """`read()`'s answer shared by every request of this process for `fresh_for`
+        seconds. In the second half of that time it is still returned at once and read
+        again in the background, so a page many people look at never waits for Temporal
+        and is never more than `fresh_for` seconds behind it. Failures are not kept."""
+        return self._reads.get_or_compute(key, fresh_for, read, refresh=self._in_background)
+
+    def cached_count_by_status(self, query: str, *, fresh_for: float) -> dict[str, int] | None:
+        """`count_by_status(query, fresh_for=...)` if this process has it, else None (and
+        no call): a page can then start the call beside its other work only on a miss."""
+        counts = self._reads.peek(
+            ("count_by_status", query),
+            fresh_for,
+            lambda: self.count_by_status(query),
+            refresh=self._in_background,
+        )
+        return dict(counts) if counts is not None else None
+
+    def _in_background(self, fn: Callable[[], Any]) -> None:
+        def quietly() -> None:
+            try:
+                fn()
+            except GatewayError as exc:  # the next request past the deadline reads it again
+                log.debug("background refresh failed: %s", exc.message)
+
+        _streams.submit(quietly)
+
+    # reachability (the circuit breaker, temporal_gateway/breaker.py) ---------------
+
+    def unreachable_message(self) -> str | None:
+        """Why Temporal is known to be unreachable, or None while it is not."""
+        return self.breaker.message()
+
+    async def _probe(self) -> bool:
+        """Does the server answer a cheap call within a short deadline (connecting first
+        if this process never did)?"""
+        try:
+            client = await self._get_client()
+            await client.workflow_service.get_system_info(
+                GetSystemInfoRequest(),
+                timeout=timedelta(seconds=min(self.probe_seconds, self.timeout)),
+            )
+        except (GatewayError, RPCError, OSError, RuntimeError, TimeoutError):
+            return False
+        return True
+
+    def _probe_limit(self) -> float:
+        """How long a caller waits for a confirming probe (it may have to connect)."""
+        return min(self.probe_seconds, self.timeout) + float(
+            self.config.get("TEMPORAL_CONNECT_TIMEOUT", 3)
+        )
 
     # health ---------------------------------------------------------------------------
 
@@ -389,9 +401,23 @@ class TemporalGateway:
     # reading --------------------------------------------------------------------------
 
     def list_runs(
-        self, query: str = "", *, page_size: int = 25, next_page_token: bytes | None = None
+        self,
+        query: str = "",
+        *,
+        page_size: int = 25,
+        next_page_token: bytes | None = None,
+        fresh_for: float = 0,
     ) -> RunPage:
-        """One page of runs matching a visibility query built by `dashboard.visibility`."""
+        """One page of runs matching a visibility query built by `dashboard.visibility`.
+
+        `fresh_for` > 0: an answer up to that many seconds old will do (`_read_cached`)."""
+        if fresh_for > 0:
+            page = self._read_cached(
+                ("list_runs", query, page_size, next_page_token),
+                fresh_for,
+                lambda: self.list_runs(query, page_size=page_size, next_page_token=next_page_token),
+            )
+            return RunPage(list(page.runs), page.next_page_token)  # the caller may sort it
 
         async def call(client: Client) -> RunPage:
             it = client.list_workflows(
@@ -401,7 +427,7 @@ class TemporalGateway:
                 rpc_timeout=self.rpc_timeout(),
             )
             await it.fetch_next_page()
-            runs = [_run_info(e) for e in (it.current_page or [])]
+            runs = [run_info(e) for e in (it.current_page or [])]
             return RunPage(runs, it.next_page_token)
 
         return self.run(call)
@@ -413,8 +439,14 @@ class TemporalGateway:
 
         return self.run(call)
 
-    def count_by_status(self, query: str = "") -> dict[str, int]:
-        """Counts grouped by ExecutionStatus in one call."""
+    def count_by_status(self, query: str = "", *, fresh_for: float = 0) -> dict[str, int]:
+        """Counts grouped by ExecutionStatus in one call (`fresh_for` as for `list_runs`)."""
+        if fresh_for > 0:
+            return dict(
+                self._read_cached(
+                    ("count_by_status", query), fresh_for, lambda: self.count_by_status(query)
+                )
+            )
         where = f"({query}) " if query else ""
 
         async def call(client: Client) -> dict[str, int]:
@@ -442,7 +474,7 @@ class TemporalGateway:
             pending = [
                 json_format.MessageToDict(p, preserving_proto_field_name=False) for p in pending
             ]
-            info = _run_info(desc)
+            info = run_info(desc)
             return dataclasses.replace(info, memo=await desc.memo(), pending_activities=pending)
 
         return self.run(call)
@@ -472,6 +504,52 @@ class TemporalGateway:
             return events, response.next_page_token
 
         return self.run(call)
+
+    def history_pages(
+        self,
+        workflow_id: str,
+        run_id: str,
+        *,
+        page_size: int = 1000,
+        until_event_id: int | None = None,
+    ) -> Iterator[list[Any]]:
+        """The history from its start (to its end, or to the page holding
+        `until_event_id`), page by page as protobuf events with payloads decoded.
+
+        The pages are read on the gateway's loop one after the other as fast as the
+        server answers, while the caller works on the ones already here: no thread
+        hand-off per page (with `history_events` in a loop, each page waits for the
+        caller to ask for it). One gateway call, counted once in the metrics.
+        """
+        pages: queue.Queue[list[Any] | None] = queue.Queue()
+
+        async def call(client: Client) -> None:
+            token = b""
+            while True:
+                response = await client.workflow_service.get_workflow_execution_history(
+                    GetWorkflowExecutionHistoryRequest(
+                        namespace=client.namespace,
+                        execution={"workflow_id": workflow_id, "run_id": run_id},
+                        maximum_page_size=page_size,
+                        next_page_token=token,
+                    ),
+                    timeout=self.rpc_timeout(),
+                )
+                events = list(response.history.events)
+                await decode_history_events(client, events)
+                pages.put(events)
+                token = response.next_page_token
+                if not token or not events:
+                    return
+                if until_event_id is not None and events[-1].event_id >= until_event_id:
+                    return
+
+        reading = _streams.submit(self.run, call, self.timeout * 3)
+        # The last word, however the reading ended (done, failed, refused by the breaker).
+        reading.add_done_callback(lambda _: pages.put(None))
+        while (page := pages.get()) is not None:
+            yield page
+        reading.result()  # raises the gateway error that ended the reading, if any
 
     def newest_history_events(
         self, workflow_id: str, run_id: str, *, after_event_id: int, expected: int
@@ -556,7 +634,14 @@ class TemporalGateway:
             except WorkflowQueryFailedError as exc:
                 raise QueryFailed(f"query {name!r} failed: {exc}") from exc
 
-        return self.run(call, timeout=timeout_seconds)
+        try:
+            return self.run(call, timeout=timeout_seconds)
+        except TemporalTimedOut as exc:
+            # The server answered the probe: it is the workflow's worker that did not.
+            raise NoWorkerAnswered(
+                f"No worker answered the {name!r} query in time: check that the domain's "
+                "worker is running (Workers page)."
+            ) from exc
 
     def result(self, workflow_id: str, run_id: str | None = None, timeout: float = 30) -> Any:
         async def call(client: Client) -> Any:
@@ -664,12 +749,12 @@ class TemporalGateway:
             versions = [
                 DeploymentVersion(
                     build_id=v.deployment_version.build_id,
-                    status=_enum_suffix(
+                    status=enum_suffix(
                         WorkerDeploymentVersionStatus,
                         v.status,
                         "WORKER_DEPLOYMENT_VERSION_STATUS_",
                     ),
-                    drainage=_enum_suffix(
+                    drainage=enum_suffix(
                         VersionDrainageStatus, v.drainage_status, "VERSION_DRAINAGE_STATUS_"
                     ),
                 )
@@ -739,6 +824,9 @@ class TemporalGateway:
 
 # --- helpers ------------------------------------------------------------------------
 
+# Threads that wait for a gateway call whose results arrive in parts (`history_pages`).
+_streams = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="gateway-stream")
+
 
 async def decode_history_events(client: Client, events: list[Any]) -> None:
     """Decrypt the payloads of raw history events (or other raw messages, such as pending
@@ -768,69 +856,3 @@ def _rpc_name(fn: Any) -> str:
     if "<locals>" in parts:
         return parts[parts.index("<locals>") - 1]
     return parts[-1] or "unknown"
-
-
-def _map_rpc_error(exc: RPCError) -> GatewayError:
-    if exc.status == RPCStatusCode.NOT_FOUND:
-        return RunNotFound(exc.message or "not found")
-    if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-        return TemporalUnavailable(f"Temporal is unavailable: {exc.message}")
-    if exc.status == RPCStatusCode.INVALID_ARGUMENT:
-        return GatewayError(f"Temporal refused the request: {exc.message}")
-    return GatewayError(f"Temporal error ({exc.status.name}): {exc.message}")
-
-
-def _enum_suffix(enum: Any, value: int, prefix: str) -> str:
-    """`WORKER_DEPLOYMENT_VERSION_STATUS_DRAINED` -> `DRAINED`; unspecified -> ``."""
-    name = enum.Name(value) if value in enum.values() else ""
-    return "" if name.endswith("UNSPECIFIED") else name.removeprefix(prefix)
-
-
-def _run_info(e: Any) -> RunInfo:
-    sa = e.typed_search_attributes
-    parent = getattr(e, "parent_id", None)
-    return RunInfo(
-        workflow_id=e.id,
-        run_id=e.run_id,
-        workflow_type=e.workflow_type,
-        status=STATUS_NAMES.get(e.status, "Unknown") if e.status else "Unknown",
-        task_queue=e.task_queue,
-        start_time=e.start_time,
-        close_time=e.close_time,
-        execution_time=e.execution_time,
-        history_length=e.history_length,
-        domain=sa.get(ESTUARY_DOMAIN),
-        entity_type=sa.get(ENTITY_TYPE),
-        entity_id=sa.get(ENTITY_ID),
-        triggered_by=sa.get(TRIGGERED_BY),
-        parent_workflow_id=parent,
-    )
-
-
-def event_type_name(event: Mapping[str, Any]) -> str:
-    """`EVENT_TYPE_ACTIVITY_TASK_SCHEDULED` -> `ActivityTaskScheduled` for display."""
-    raw = event.get("eventType", "")
-    if isinstance(raw, int):
-        raw = EventType.Name(raw)
-    return "".join(p.capitalize() for p in raw.removeprefix("EVENT_TYPE_").split("_"))
-
-
-def failure_message(exc: BaseException) -> str:
-    """The innermost application message of a Temporal failure chain."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    if isinstance(exc, ApplicationError):
-        return exc.message
-    return str(exc)
-
-
-def run_ui_url(config: Mapping[str, Any], workflow_id: str, run_id: str | None = None) -> str:
-    """The same run in the Temporal Web UI."""
-    from urllib.parse import quote
-
-    base = str(config.get("TEMPORAL_UI_URL", "")).rstrip("/")
-    ns = quote(str(config.get("TEMPORAL_NAMESPACE", "default")), safe="")
-    url = f"{base}/namespaces/{ns}/workflows/{quote(workflow_id, safe='')}"
-    if run_id:
-        url += f"/{quote(run_id, safe='')}/history"
-    return url

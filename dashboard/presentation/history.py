@@ -16,8 +16,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
+from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
 
 # How many timeline entries the page shows at most: the first HEAD and the last TAIL.
@@ -178,18 +180,40 @@ class TimerRow:
 
 @dataclass
 class SignalRow:
+    """One signal received. Its arguments are decoded only when shown: a long history
+    holds thousands of signals and the page shows a few of them."""
+
     event_id: int
     name: str
     received_at: datetime
-    sender: str
     identity: str
-    args: str
+    # The signal's Payloads, serialised: a reference to the message itself would keep
+    # the whole history page it was parsed from alive in a cached timeline.
+    payloads: bytes = field(default=b"", repr=False)
+    external_workflow_id: str = ""  # set when another workflow sent it
 
     kind = "signal"
 
     @property
     def at(self) -> datetime:
         return self.received_at
+
+    @cached_property
+    def _values(self) -> list[Any]:
+        return decode_payloads(Payloads.FromString(self.payloads)) if self.payloads else []
+
+    @cached_property
+    def sender(self) -> str:
+        actor = _actor(self._values)
+        if actor:
+            return actor
+        if self.external_workflow_id:
+            return f"workflow {self.external_workflow_id}"
+        return self.identity or "unknown"
+
+    @cached_property
+    def args(self) -> str:
+        return payload_text(self._values, compact=True)
 
 
 @dataclass
@@ -371,20 +395,29 @@ class TimelineBuilder:
         self.type_counts: Counter[int] = Counter()
 
     def add_all(self, events: Iterable[Any]) -> None:
+        # The hot loop of a long history's first look: locals, and an event's time is
+        # computed only for the events that make a row (not for workflow-task events).
+        handlers, counts = _HANDLERS, self.type_counts
+        first = last = None
+        count = 0
         for event in events:
-            self.add(event)
+            if first is None:
+                first = event
+            count += 1
+            et = event.event_type
+            counts[et] = counts.get(et, 0) + 1
+            handler = handlers.get(et)
+            if handler is not None:
+                handler(self, event, event.event_id, _time(event))
+            last = event
+        if last is not None:
+            self.count += count
+            if self.first is None:
+                self.first = _time(first)
+            self.last = _time(last)
 
     def add(self, event: Any) -> None:
-        self.count += 1
-        et = event.event_type
-        self.type_counts[et] += 1
-        at = _time(event)
-        if self.first is None:
-            self.first = at
-        self.last = at
-        handler = _HANDLERS.get(et)
-        if handler is not None:
-            handler(self, event, event.event_id, at)
+        self.add_all([event])
 
     # --- one method per kind of event (looked up in _HANDLERS) ---
 
@@ -437,12 +470,20 @@ class TimelineBuilder:
 
     def _on_signaled(self, event: Any, eid: int, at: datetime) -> None:
         a = event.workflow_execution_signaled_event_attributes
-        args = decode_payloads(a.input)
-        sender = _actor(args) or a.identity or "unknown"
-        if a.HasField("external_workflow_execution"):
-            sender = _actor(args) or f"workflow {a.external_workflow_execution.workflow_id}"
+        external = (
+            a.external_workflow_execution.workflow_id
+            if a.HasField("external_workflow_execution")
+            else ""
+        )
         self.signals.append(
-            SignalRow(eid, a.signal_name, at, sender, a.identity, payload_text(args, compact=True))
+            SignalRow(
+                eid,
+                a.signal_name,
+                at,
+                a.identity,
+                a.input.SerializeToString(),
+                external,
+            )
         )
 
     def _on_update_accepted(self, event: Any, eid: int, at: datetime) -> None:
@@ -661,11 +702,14 @@ def _activity_stats(rows: list[ActivityRow]) -> list[TypeStats]:
 
 def _signal_stats(rows: list[SignalRow]) -> list[TypeStats]:
     stats: dict[str, TypeStats] = {}
+    last: dict[str, SignalRow] = {}
     for row in rows:
         s = stats.setdefault(row.name, TypeStats(row.name))
         s.count += 1
         s.last_at = row.received_at
-        s.last_sender = row.sender
+        last[row.name] = row
+    for name, row in last.items():  # decoded for the last signal of each name only
+        stats[name].last_sender = row.sender
     return sorted(stats.values(), key=lambda s: (-s.count, s.name))
 
 

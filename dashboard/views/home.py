@@ -4,25 +4,28 @@ Temporal is asked at most twice per home page, whatever the number of runs: one 
 count (running now, failed in 24 h) for the page, one list of the last 48 hours' runs for
 the runs chart, which htmx loads after the page so slow counting never holds it up. Both
 are cached for HOME_COUNTS_CACHE_SECONDS per process, so a room of staff on the home page
-costs Temporal one pair of calls every few seconds. The rest comes from the app database,
-so the page still says what needs attention when Temporal is unreachable.
+costs Temporal one pair of calls every few seconds; in the second half of that time they
+are read again in the background, so no request waits for them once they are known. The
+rest comes from the app database, so the page still says what needs attention when
+Temporal is unreachable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from flask import Blueprint, current_app, render_template
 
-from dashboard.cache import TTLCache
 from dashboard.permissions import require
 from dashboard.presentation.charts import Series, bar_chart
 from dashboard.views.runs import console_scope, temporal
 from dashboard.visibility import format_time
 from temporal_gateway.access import gateway
+from temporal_gateway.cache import TTLCache
 from temporal_gateway.gateway import RunInfo
 
 bp = Blueprint("home", __name__)
@@ -41,10 +44,23 @@ def _and(scope: str, clause: str) -> str:
     return f"({scope}) AND {clause}" if scope else clause
 
 
+# Background refreshes of the cached figures (each in an app context of its own).
+_refreshes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="home-refresh")
+
+
 def _cached(key: tuple, compute: Callable[[], T]) -> T:
     cache = current_app.extensions.setdefault("temporal_counts_cache", TTLCache())
     ttl = float(current_app.config.get("HOME_COUNTS_CACHE_SECONDS", 10))
-    return cache.get_or_compute(key, ttl, compute)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def in_background(refresh: Callable[[], None]) -> None:
+        def run() -> None:
+            with app.app_context():
+                refresh()
+
+        _refreshes.submit(run)
+
+    return cache.get_or_compute(key, ttl, compute, refresh=in_background)
 
 
 def temporal_counts(now: datetime) -> tuple[int, int] | None:

@@ -3,23 +3,18 @@
 The list makes a fixed number of Temporal calls whatever the page size (one page of runs
 plus one grouped status count); filters live in the URL so a view can be shared. Rows
 that are running refresh themselves by htmx (one call for all of them) until none runs.
-The detail page summarises the history on the server (`dashboard.presentation.history`) and
-refreshes itself while the run is open; the raw events sit behind a paginated view and a
-JSON download.
+The detail page summarises the history on the server (`dashboard.presentation.history`,
+read by `dashboard.run_reader`, at most two calls per live refresh) and refreshes itself
+while the run is open; the raw events sit behind a paginated view and a JSON download.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
-import time
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -40,10 +35,10 @@ from werkzeug.routing import BuildError
 
 from dashboard import visibility
 from dashboard.permissions import require
-from dashboard.presentation.history import Timeline, TimelineBuilder
 from dashboard.run_actions import bulk_retry as run_bulk_retry
 from dashboard.run_actions import control, handler_forms
 from dashboard.run_actions import retry as run_retry
+from dashboard.run_reader import run_histories
 from dashboard.writes import guard
 from estuary.contracts import catalogue as registry
 from estuary.contracts.inputs import is_id_text, query_int
@@ -69,7 +64,6 @@ HISTORY_PAGE_SIZE = 1000
 EVENTS_PAGE_SIZE = 100
 LIVE_MAX_ROWS = 100
 MAX_PAGE_NUMBER = 100_000
-PROGRESS_QUERY_SECONDS = 3
 
 
 # --- helpers shared by the read pages ----------------------------------------------------
@@ -119,7 +113,10 @@ def read_helpers() -> dict[str, Any]:
         "endpoint_exists": lambda endpoint: endpoint in current_app.view_functions,
         "endpoint_url": endpoint_url,
         "temporal_ui_url": temporal_ui_url,
-        "temporal_unreachable": lambda: g.get("temporal_unreachable"),
+        # This request's finding, or what the gateway already knows (its breaker is open).
+        "temporal_unreachable": lambda: (
+            g.get("temporal_unreachable") or gateway().unreachable_message()
+        ),
         "temporal_errors": lambda: g.get("temporal_errors", []),
         "duration": format_duration,
     }
@@ -172,12 +169,14 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
     """
     gw = gateway()
     scope = console_scope()
+    fresh_for = float(current_app.config.get("RUNS_LIST_CACHE_SECONDS", 0))
     if gw not in _order_by_unsupported:
         try:
             return gw.list_runs(
                 visibility.build_query(filters, scope=scope, order=True),
                 page_size=filters.page_size,
                 next_page_token=token,
+                fresh_for=fresh_for,
             ), None
         except GatewayError as exc:
             if "ORDER BY" not in exc.message:
@@ -187,6 +186,7 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
         visibility.build_query(filters, scope=scope),
         page_size=filters.page_size,
         next_page_token=token,
+        fresh_for=fresh_for,
     )
     page.runs.sort(key=lambda r: r.start_time or _EPOCH, reverse=filters.sort == "newest")
     note = (
@@ -196,10 +196,8 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
     return page, note
 
 
-# Temporal calls a page makes beside the one it waits on (a count beside the list, the
-# next history page while this one is summarised, the progress query beside the history).
+# The grouped status count runs beside the list call it goes with.
 _beside = ThreadPoolExecutor(max_workers=8, thread_name_prefix="runs-beside")
-_count_cache: dict[tuple[int, str], tuple[float, dict[str, int]]] = {}
 COUNT_CACHE_SECONDS = 5.0
 
 
@@ -207,24 +205,16 @@ def status_counts(query: str) -> Callable[[], dict[str, int]]:
     """Start the grouped status count now; call the result to wait for it.
 
     The count runs beside the list call (it costs about as much again on SQL visibility),
-    and an answer is reused for a few seconds: counts on a busy list change every second
-    anyway, and a person paging through it should not pay for them on every page.
+    and the gateway reuses an answer for a few seconds: counts on a busy list change
+    every second anyway, and a person paging through it should not pay for them on every
+    page.
     """
     gw = gateway()
-    key = (id(gw), query)
-    cached = _count_cache.get(key)
-    if cached is not None and time.monotonic() - cached[0] < COUNT_CACHE_SECONDS:
-        return lambda: cached[1]
-    future = _beside.submit(gw.count_by_status, query)
-
-    def wait() -> dict[str, int]:
-        counts = future.result()
-        if len(_count_cache) > 1000:
-            _count_cache.clear()
-        _count_cache[key] = (time.monotonic(), counts)
-        return counts
-
-    return wait
+    known = gw.cached_count_by_status(query, fresh_for=COUNT_CACHE_SECONDS)
+    if known is not None:
+        return lambda: known
+    future = _beside.submit(gw.count_by_status, query, fresh_for=COUNT_CACHE_SECONDS)
+    return future.result
 
 
 def _business_key_workflow_ids(q: str) -> list[str]:
@@ -323,136 +313,11 @@ def latest(workflow_id: str):
     return redirect(url_for("runs.detail", workflow_id=workflow_id, run_id=info.run_id))
 
 
-def fetch_timeline(workflow_id: str, run_id: str) -> Timeline:
-    """Read the whole history page by page and summarise it as it arrives (no cache)."""
-    builder = TimelineBuilder()
-    token = b""
-    while True:
-        events, token = gateway().history_events(
-            workflow_id, run_id, next_page_token=token, page_size=HISTORY_PAGE_SIZE
-        )
-        builder.add_all(events)
-        if not token:
-            return builder.finish()
-
-
-@dataclass
-class _SeenHistory:
-    """What this process has read of one run's history, to read only what is new."""
-
-    builder: TimelineBuilder = dataclass_field(default_factory=TimelineBuilder)
-    last_event_id: int = 0
-    progress: Any = None
-    progress_at_length: int = -1
-    lock: threading.Lock = dataclass_field(default_factory=threading.Lock)
-
-
-class HistoryCache:
-    """Histories read so far, per run, least recently used dropped first.
-
-    The first look at a run reads its whole history; later looks (the live refresh every
-    2 s, a reload) read only the events after the last one seen, from the end of the
-    history backwards, and only when the run's history length says there is something
-    new. Closed runs' histories do not change, so a reload of one costs no history call
-    at all. Each console process has its own cache; a request that lands on another
-    process reads the whole history there once.
-    """
-
-    def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self._runs: OrderedDict[tuple[int, str, str], _SeenHistory] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def peek(self, run: RunInfo) -> _SeenHistory | None:
-        """What was seen of this run, if anything (does not create an entry)."""
-        with self._lock:
-            return self._runs.get((id(gateway()), run.workflow_id, run.run_id))
-
-    def _entry(self, key: tuple[int, str, str]) -> _SeenHistory:
-        with self._lock:
-            entry = self._runs.pop(key, None) or _SeenHistory()
-            self._runs[key] = entry
-            while len(self._runs) > self.size:
-                self._runs.popitem(last=False)
-            return entry
-
-    def timeline(self, run: RunInfo) -> tuple[Timeline, _SeenHistory]:
-        gw = gateway()
-        entry = self._entry((id(gw), run.workflow_id, run.run_id))
-        with entry.lock:
-            unseen = run.history_length - entry.last_event_id
-            if entry.last_event_id and unseen > 0:
-                fresh = gw.newest_history_events(
-                    run.workflow_id,
-                    run.run_id,
-                    after_event_id=entry.last_event_id,
-                    expected=unseen,
-                )
-                if fresh is not None:
-                    self._add(entry, fresh)
-                    return entry.builder.finish(), entry
-            if unseen > 0:
-                self._read_forward(gw, run, entry)
-            return entry.builder.finish(), entry
-
-    @staticmethod
-    def _add(entry: _SeenHistory, events: list[Any]) -> None:
-        fresh = [e for e in events if e.event_id > entry.last_event_id]
-        entry.builder.add_all(fresh)
-        if fresh:
-            entry.last_event_id = fresh[-1].event_id
-
-    def _read_forward(self, gw: Any, run: RunInfo, entry: _SeenHistory) -> None:
-        """The whole history from the start, adding what was not seen yet. While one page is
-        summarised here, the next is already being fetched."""
-        token = b""
-        ahead: Future = _beside.submit(self._page, gw, run, token)
-        while True:
-            events, token = ahead.result()
-            if token and events:
-                ahead = _beside.submit(self._page, gw, run, token)
-            self._add(entry, events)
-            if not token or not events:
-                return
-
-    @staticmethod
-    def _page(gw: Any, run: RunInfo, token: bytes) -> tuple[list[Any], bytes]:
-        return gw.history_events(
-            run.workflow_id, run.run_id, next_page_token=token, page_size=HISTORY_PAGE_SIZE
-        )
-
-    def clear(self) -> None:
-        with self._lock:
-            self._runs.clear()
-
-
-history_cache = HistoryCache()
-
-
-def query_progress(workflow_id: str, run_id: str) -> Callable[[], tuple[Any, str | None]]:
-    """Ask for the run's `progress` now (short timeout: no worker, no wait); call the result
-    for the answer, or None and why not."""
-    future = _beside.submit(
-        gateway().query, workflow_id, "progress", run_id, timeout_seconds=PROGRESS_QUERY_SECONDS
-    )
-
-    def answer() -> tuple[Any, str | None]:
-        try:
-            return future.result(), None
-        except TemporalUnavailable as exc:
-            if g.get("temporal_unreachable"):
-                return None, exc.message
-            return None, "no worker answered the progress query in time"
-        except GatewayError as exc:
-            return None, f"progress query failed: {exc.message}"
-
-    return answer
-
-
 def _detail_context(workflow_id: str, run_id: str) -> dict[str, Any]:
-    gw = gateway()
+    """The run as `dashboard.run_reader` reads it (a first look, or a later one that
+    reads only what is new), with any failure turned into the page's banner or status."""
     try:
-        run = gw.describe(workflow_id, run_id)
+        look = run_histories.look(gateway(), workflow_id, run_id)
     except RunNotFound:
         abort(404, f"No run {run_id} of {workflow_id}.")
     except TemporalUnavailable as exc:
@@ -460,31 +325,20 @@ def _detail_context(workflow_id: str, run_id: str) -> dict[str, Any]:
         abort(503, f"Temporal is unreachable, so this run cannot be shown: {exc.message}")
     except GatewayError as exc:
         abort(502, exc.message)
-    # The progress answer can only change when the workflow has run a task, which adds
-    # events: while the history has not grown, the last answer still stands.
-    seen_before = history_cache.peek(run)
-    asked = None
-    if run.is_running and not (
-        seen_before is not None and seen_before.progress_at_length == run.history_length
-    ):
-        asked = query_progress(workflow_id, run_id)
-    result = temporal(history_cache.timeline, run)
-    timeline, seen = result if result is not None else (None, None)
-    progress, progress_problem = (None, None)
-    if asked is not None:
-        progress, progress_problem = asked()
-        if seen is not None and progress_problem is None:
-            seen.progress, seen.progress_at_length = progress, run.history_length
-    elif run.is_running and seen is not None:
-        progress = seen.progress
+    if isinstance(look.history_problem, TemporalUnavailable):
+        g.temporal_unreachable = look.history_problem.message
+    elif look.history_problem is not None:
+        g.setdefault("temporal_errors", []).append(look.history_problem.message)
+    run = look.run
     return {
         "run": run,
         "registered": _registered(run.workflow_type),
-        "timeline": timeline,
-        "progress": progress,
-        "progress_problem": progress_problem,
+        "timeline": look.timeline,
+        "progress": look.progress,
+        "progress_problem": look.progress_problem,
         "pending": run.pending_activities if run.is_running else [],
         "ui_url": run_ui_url(current_app.config, workflow_id, run_id),
+        "live_version": look.version,
     }
 
 
@@ -498,9 +352,13 @@ def detail(workflow_id: str, run_id: str):
 @bp.get("/<workflow_id>/<run_id>/live")
 @require("view")
 def detail_live(workflow_id: str, run_id: str):
-    """The run's changing parts; replaces itself every 2 s until the run closes."""
+    """The run's changing parts, polled every 2 s until the run closes; 204 (nothing to
+    swap) when nothing the page shows has changed since its version (`seen`)."""
     _check_ids(workflow_id, run_id)
-    return render_template("runs/_detail_live.html", **_detail_context(workflow_id, run_id))
+    context = _detail_context(workflow_id, run_id)
+    if request.args.get("seen") == context["live_version"]:
+        return "", 204
+    return render_template("runs/_detail_live.html", **context)
 
 
 @bp.get("/<workflow_id>/<run_id>/events")

@@ -38,8 +38,8 @@ async def test_detail_follows_a_running_run(app, local_env, monkeypatch):
         assert page.status_code == 200
         assert "ReadSideTestWorkflow" in html
         assert 'data-status="Running"' in html
-        # polls itself while running
-        assert f'hx-get="/runs/{handle.id}/{run_id}/live"' in html
+        # polls itself while running, saying which version of the view it has
+        assert f'hx-get="/runs/{handle.id}/{run_id}/live?seen=' in html
         assert "waiting for step 1" in html
 
         await handle.signal("step", StepSignal(actor="ops@estuary.test"))
@@ -142,17 +142,23 @@ async def settled_length(handle) -> int:
 
 async def test_live_refresh_reads_only_new_events(app, local_env):
     """The first look reads the whole history; a poll with nothing new costs one call
-    (describe, with the pending activities), and a poll after new events reads only
-    those, never the history again."""
+    (the newest events, none), and a poll after new events costs two (those events and
+    the progress query), never the history again."""
     prefix = unique_prefix()
     gw = counting_gateway_for(app, local_env, prefix)
     reads: list[tuple[int, int]] = []  # (first event id, events) per history call
     real_history_events, real_newest = gw.history_events, gw.newest_history_events
+    real_pages = gw.history_pages
 
     def history_events(*args, **kwargs):
         events, token = real_history_events(*args, **kwargs)
         reads.append((events[0].event_id if events else 0, len(events)))
         return events, token
+
+    def history_pages(*args, **kwargs):
+        for events in real_pages(*args, **kwargs):
+            reads.append((events[0].event_id if events else 0, len(events)))
+            yield events
 
     def newest_history_events(*args, **kwargs):
         events = real_newest(*args, **kwargs)
@@ -161,6 +167,7 @@ async def test_live_refresh_reads_only_new_events(app, local_env):
         return events
 
     gw.history_events = history_events
+    gw.history_pages = history_pages
     gw.newest_history_events = newest_history_events
     client = login(app, "viewer")
     async with read_test_worker(local_env.client, prefix):
@@ -183,7 +190,12 @@ async def test_live_refresh_reads_only_new_events(app, local_env):
         gw.calls = 0
         idle = await get(client, f"{url}/live")
         assert "waiting for step 1" in idle.get_data(as_text=True)
-        assert gw.calls == 1 and reads == []  # describe only: no history, no query
+        # One reverse read that found nothing new: no describe, no query.
+        assert gw.calls == 1 and reads == [(0, 0)]
+        # Asked with the version it already has, it sends nothing to swap.
+        seen = re.search(r"live\?seen=([0-9a-f]+)", idle.get_data(as_text=True))[1]
+        unchanged = await get(client, f"{url}/live?seen={seen}")
+        assert unchanged.status_code == 204 and unchanged.get_data() == b""
 
         await handle.signal("step", StepSignal(actor="ops@estuary.test"))
         html = await eventually(waiting_for(2))
@@ -191,11 +203,26 @@ async def test_live_refresh_reads_only_new_events(app, local_env):
         new_length = await settled_length(handle)
         await get(client, f"{url}/live")
         # Only events after the first look were read, each once.
-        assert reads and all(first > length for first, _ in reads)
-        assert sum(n for _, n in reads) == new_length - length
+        found = [(first, n) for first, n in reads if n]
+        assert found and all(first > length for first, _ in found)
+        assert sum(n for _, n in found) == new_length - length
 
         gw.calls = 0
         reads.clear()
         await get(client, f"{url}/live")
-        assert gw.calls == 1 and reads == []
+        assert gw.calls == 1 and reads == [(0, 0)]
+
+        # A poll after new events (a signal, the workflow task it woke, an activity):
+        # the events and the progress query, two calls.
+        await handle.signal("step", StepSignal(actor="ops@estuary.test"))
+        for _ in range(100):  # until the workflow has recorded step 2 and waits again
+            if "step 3" in str(await handle.query("progress")):
+                break
+            await asyncio.sleep(0.2)
+        await settled_length(handle)
+        gw.calls = 0
+        polled = await get(client, f"{url}/live?seen={seen}")
+        assert polled.status_code == 200  # changed since: the view again
+        assert "waiting for step 3" in polled.get_data(as_text=True)
+        assert gw.calls == 2
         await handle.terminate("test over")
