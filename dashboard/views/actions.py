@@ -61,6 +61,7 @@ from dashboard.views._write import (
 from estuary.contracts import catalogue
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import InputError, parse_int
+from estuary.contracts.money import format_money
 from estuary.db import db
 from estuary.models import REASON_CODES, Payout, Transfer
 from estuary.services.staff import staff_ref
@@ -483,7 +484,7 @@ def money_check(workflow_id: str, history: HistorySummary) -> MoneyCheck:
             )
         )
     evidence = [
-        f"transfer {t.provider_reference}: {t.amount_cents / 100:.2f} {t.currency} "
+        f"transfer {t.provider_reference}: {format_money(t.amount_cents, t.currency)} "
         f"(key {t.idempotency_key})"
         for t in transfers
     ]
@@ -508,7 +509,9 @@ def money_check(workflow_id: str, history: HistorySummary) -> MoneyCheck:
     amount = ""
     if payouts:
         p = payouts[-1]
-        amount = f" ({p.amount_cents / 100:.2f} {p.currency} to practitioner #{p.practitioner_id})"
+        amount = (
+            f" ({format_money(p.amount_cents, p.currency)} to practitioner #{p.practitioner_id})"
+        )
     return MoneyCheck(
         True,
         f"No transfer has completed for this run: running it again can move money{amount}.",

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any, Literal
 
 from estuary.contracts.approval_rules import REASON_CODES as REASON_CODES
+from estuary.contracts.money import MAX_MONEY_CENTS, max_money_text
 from estuary.contracts.policies import BATCH_CHUNK_SIZE
 
 TASK_QUEUE = "payments"
@@ -121,16 +122,13 @@ def _is_id(value: Any) -> bool:
     return _is_cents(value) and 1 <= value <= 2**63 - 1
 
 
-MAX_MONEY_CENTS = 1_000_000_000
-
-
 def _money_problem(value: Any, *, allow_zero: bool = False) -> str | None:
     if not _is_cents(value):
         return "must be a whole number of cents"
     if value < 0 or (value == 0 and not allow_zero):
         return "must be greater than zero" if not allow_zero else "must not be negative"
     if value > MAX_MONEY_CENTS:
-        return f"must be at most {MAX_MONEY_CENTS // 100:,}.00"
+        return f"must be at most {max_money_text()}"
     return None
 
 

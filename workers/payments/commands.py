@@ -16,6 +16,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from estuary.contracts.inputs import InputError, parse_id, parse_input
+from estuary.contracts.money import format_money
 from estuary.contracts.payments import (
     PAYMENT_METHODS,
     BatchPayoutInput,
@@ -199,9 +200,10 @@ def trigger_payout(
             f"PRACTITIONER_ID: practitioner {practitioner_id} has nothing available to pay out"
         )
     if wanted > available:
+        currency = current_app.config.get("CURRENCY", "USD")
         raise click.ClickException(
-            f"--amount: {wanted / 100:.2f} is more than the available balance of "
-            f"{available / 100:.2f}"
+            f"--amount: {format_money(wanted, currency)} is more than the available "
+            f"balance of {format_money(available, currency)}"
         )
     try:
         inp = with_payout_policy(inp)
