@@ -59,11 +59,12 @@ from dashboard.views._write import (
     wants_fragment,
 )
 from estuary.contracts import catalogue
+from estuary.contracts.approval_rules import reason_codes_for
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import InputError, parse_int
 from estuary.contracts.money import format_money
 from estuary.db import db
-from estuary.models import REASON_CODES, Payout, Transfer
+from estuary.models import Payout, Transfer
 from estuary.services.staff import staff_ref
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import (
@@ -391,7 +392,7 @@ def _control(kind: str, workflow_id: str):
     money_hint = request.form.get("money") == "yes"
     # The form says whether the run moves money (to ask for a code); the server checks
     # again below with the run's real type before acting.
-    reason, errors = parse_reason(request.form, money=money_hint)
+    reason, errors = parse_reason(request.form, money=money_hint, action=kind)
     refuse = functools.partial(
         _refuse_control, kind, workflow_id, run_id, target=target, reason=reason, back=back
     )
@@ -443,7 +444,7 @@ def _control_page(kind, workflow_id, run_id, errors, back, money, status, error=
             back=back,
             money=money,
             error=error,
-            reason_codes=REASON_CODES,
+            reason_codes=reason_codes_for(kind),
             values=request.form,
         ),
         status,
@@ -544,7 +545,7 @@ def reset(workflow_id: str):
     back = safe_next(run_url(workflow_id, run_id) or link("home.index") or "/")
     point = str(request.form.get("point", "last_failure"))
     money_hint = request.form.get("money") == "yes"
-    reason, errors = parse_reason(request.form, money=money_hint)
+    reason, errors = parse_reason(request.form, money=money_hint, action="reset")
     if point not in ("last_failure", "start", "event"):
         errors["point"] = "choose last failure point, start, or an event id"
     if point == "event":
@@ -637,7 +638,7 @@ def retry(workflow_id: str):
         record("invalid", target=target, params={"mode": mode}, detail=message)
         flash(message[:1].upper() + message[1:] + ".", "error")
         return redirect(back, code=303)
-    reason, errors = parse_reason(request.form, money=wf.spec.money, required=False)
+    reason, errors = parse_reason(request.form, money=wf.spec.money, required=False, action="retry")
     # Money runs are confirmed first: the page says whether money could move again and
     # asks for the reason code; the reason is checked when the confirmation comes back.
     needs_confirmation = wf.spec.money and request.form.get("confirmed") != "yes"
@@ -669,7 +670,7 @@ def retry(workflow_id: str):
                 check=check,
                 errors=errors,
                 reason=reason,
-                reason_codes=REASON_CODES,
+                reason_codes=reason_codes_for("retry"),
                 back=back,
             ),
             422 if errors else 200,
@@ -856,7 +857,7 @@ def bulk_retry():
     if request.method == "GET":
         return _bulk_page(filters, {}, total, rows, Reason("", ""), {}, 200)
 
-    reason, reason_errors = parse_reason(request.form, money=money, required=True)
+    reason, reason_errors = parse_reason(request.form, money=money, required=True, action="retry")
     chosen = set(request.form.getlist("run"))
     if not chosen:
         reason_errors["run"] = "tick at least one run"
@@ -958,7 +959,7 @@ def _bulk_page(filters, errors, total, rows, reason, reason_errors, status, erro
             money=any(r.money for r in rows),
             reason=reason,
             errors=reason_errors,
-            reason_codes=REASON_CODES,
+            reason_codes=reason_codes_for("retry"),
             error=error,
             runs_url=_runs_url(filters),
             hidden=filters.as_params(),
@@ -1117,8 +1118,9 @@ def payout_run_actions(payout: Any) -> RunActions | None:
 
 
 @bp.app_template_global("reason_codes")
-def reason_codes() -> tuple[str, ...]:
-    return REASON_CODES
+def reason_codes(action: str) -> tuple[str, ...]:
+    """The reason codes a money action offers (`reject_payout`, `cancel`, `retry`...)."""
+    return reason_codes_for(action)
 
 
 @bp.app_template_global("reason_label_keys")

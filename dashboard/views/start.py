@@ -38,7 +38,6 @@ from estuary.contracts import approval_rules, catalogue
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import InputError
 from estuary.db import db
-from estuary.models import REASON_CODES
 from estuary.services.staff import staff_ref
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import AlreadyStarted, GatewayError, StartedRun
@@ -102,7 +101,6 @@ def _render_form(
             fields=fields,
             errors=errors,
             other_errors=other_errors,
-            reason_codes=REASON_CODES,
             reason_code=(values or {}).get(REASON_CODE_KEY, ""),
             reason_text=(values or {}).get(REASON_TEXT_KEY, ""),
             reason_required=_reason_required(wf),

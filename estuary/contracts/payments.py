@@ -7,20 +7,19 @@ Money is integer cents everywhere (`*_cents: int`). Fields carry the metadata th
 from __future__ import annotations
 
 import re
+import typing
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
 from estuary.contracts.approval_rules import REASON_CODES as REASON_CODES
+from estuary.contracts.approval_rules import ReasonCode as ReasonCode
 from estuary.contracts.money import MAX_MONEY_CENTS, max_money_text
 from estuary.contracts.policies import BATCH_CHUNK_SIZE
 
 TASK_QUEUE = "payments"
-ReasonCode = Literal[
-    "duplicate", "suspected_fraud", "payee_details_invalid", "requested_by_practitioner", "other"
-]
-PAYMENT_METHODS = ("bank_transfer", "instant_transfer")
 PaymentMethod = Literal["bank_transfer", "instant_transfer"]
+PAYMENT_METHODS: tuple[str, ...] = typing.get_args(PaymentMethod)
 # What happens to a package's unreleased earnings when the package expires.
 PACKAGE_EXPIRY_POLICIES = ("release_remaining", "retain_by_platform", "refer_to_ops")
 PackageExpiryPolicy = Literal["release_remaining", "retain_by_platform", "refer_to_ops"]

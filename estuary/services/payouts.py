@@ -33,8 +33,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from estuary.contracts import approval_rules
+from estuary.contracts.payments import PAYMENT_METHODS
 from estuary.db import db
-from estuary.models import REASON_CODES, Payout, PayoutApproval, Practitioner
+from estuary.models import Payout, PayoutApproval, Practitioner
 from estuary.models.base import utcnow
 from estuary.services import ledger, notifications, ops_flags, payment_provider
 from estuary.services.errors import BusinessRuleError, NotFoundError
@@ -45,7 +46,6 @@ OPEN = ("pending_approval", "approved", "processing", "reconciling")
 # A run under the same workflow id finds these and never starts a new payout beside them.
 UNFINISHED = (*OPEN, "paid")
 CLOSED_WITHOUT_PAYMENT = ("failed", "rejected", "expired", "cancelled", "released")
-PAYMENT_METHODS = ("bank_transfer", "instant_transfer")
 
 
 @dataclass(frozen=True)
@@ -343,7 +343,7 @@ def record_decision(
     requester, never on a closed payout or after a rejection, the exact amount and payee."""
     if decision not in ("approve", "reject"):
         raise BusinessRuleError(f"unknown decision {decision!r}")
-    if decision == "reject" and reason_code not in REASON_CODES:
+    if decision == "reject" and reason_code not in approval_rules.REASON_CODES:
         raise BusinessRuleError(f"unknown reason code {reason_code!r}")
     payout = get_payout(payout_id)
     existing = db.session.scalar(
