@@ -15,9 +15,10 @@ from typing import Any, Literal
 from estuary.contracts.approval_rules import REASON_CODES as REASON_CODES
 from estuary.contracts.approval_rules import ReasonCode as ReasonCode
 from estuary.contracts.money import MAX_MONEY_CENTS, max_money_text
-from estuary.contracts.policies import BATCH_CHUNK_SIZE
 
 TASK_QUEUE = "payments"
+# Child workflows of batches are started in chunks of at most this many.
+BATCH_CHUNK_SIZE = 100
 PaymentMethod = Literal["bank_transfer", "instant_transfer"]
 PAYMENT_METHODS: tuple[str, ...] = typing.get_args(PaymentMethod)
 # What happens to a package's unreleased earnings when the package expires.

@@ -17,11 +17,11 @@ On expiry, the unreleased remainder R (key `package-expiry:{purchase}`), by poli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
+from estuary.contracts.payments import PackageExpiryResult, PackageReleaseResult, PackageState
 from estuary.db import db
 from estuary.models import Booking, PackagePurchase
 from estuary.models.base import utcnow
@@ -63,19 +63,6 @@ def split_exact(total_cents: int, parts: int) -> list[int]:
         raise BusinessRuleError(f"cannot split into {parts!r} parts")
     base = total_cents // parts
     return [base] * (parts - 1) + [total_cents - base * (parts - 1)]
-
-
-@dataclass(frozen=True)
-class PackageState:
-    package_purchase_id: int
-    practitioner_id: int
-    sessions_total: int
-    net_cents: int
-    expires_at: str
-    status: str
-    released_booking_ids: list[int]
-    released_cents: int
-    expiry_settled: bool
 
 
 def _purchase(purchase_id: int, *, lock: bool = False) -> PackagePurchase:
@@ -123,21 +110,9 @@ def load_state(purchase_id: int) -> PackageState:
     )
 
 
-@dataclass(frozen=True)
-class ReleaseOutcome:
-    booking_id: int
-    released: bool
-    part: int = 0
-    amount_cents: int = 0
-    created: bool = False
-    released_cents_total: int = 0
-    sessions_released: int = 0
-    ignored_reason: str | None = None
-
-
 def release_session(
     purchase_id: int, booking_id: int, *, now: datetime | None = None
-) -> ReleaseOutcome:
+) -> PackageReleaseResult:
     """Release the next exact part for a session that happened, once per booking.
 
     `now` is the caller's clock (the workflow's time); the session must have started
@@ -147,8 +122,9 @@ def release_session(
     sessions = [r for r in releases if r.kind == "session"]
     released_total = sum(r.amount_cents for r in sessions)
 
-    def ignored(reason: str) -> ReleaseOutcome:
-        return ReleaseOutcome(
+    def ignored(reason: str) -> PackageReleaseResult:
+        return PackageReleaseResult(
+            purchase_id,
             booking_id,
             released=False,
             released_cents_total=released_total,
@@ -158,7 +134,7 @@ def release_session(
 
     for r in sessions:
         if r.booking_id == booking_id:
-            return ReleaseOutcome(
+            return PackageReleaseResult(
                 booking_id,
                 released=True,
                 part=r.part,
@@ -211,7 +187,8 @@ def release_session(
     if part == purchase.sessions_total:
         purchase.status = "completed"
     db.session.flush()
-    return ReleaseOutcome(
+    return PackageReleaseResult(
+        purchase_id,
         booking_id,
         released=True,
         part=part,
@@ -222,13 +199,9 @@ def release_session(
     )
 
 
-@dataclass(frozen=True)
-class ExpiryOutcome:
-    amount_cents: int
-    outcome: str  # released_to_practitioner / retained_by_platform / referred_to_ops / nothing
-
-
-def settle_expiry(purchase_id: int, policy: str, workflow_id: str | None = None) -> ExpiryOutcome:
+def settle_expiry(
+    purchase_id: int, policy: str, workflow_id: str | None = None
+) -> PackageExpiryResult:
     """Apply the expiry policy to the unreleased remainder, once per purchase."""
     if policy not in EXPIRY_POLICIES:
         raise BusinessRuleError(f"unknown expiry policy {policy!r}")
@@ -236,7 +209,7 @@ def settle_expiry(purchase_id: int, policy: str, workflow_id: str | None = None)
     releases = _releases(purchase_id)
     for r in releases:
         if r.kind != "session":
-            return _expiry_outcome(r.kind, r.amount_cents)
+            return _expiry_outcome(purchase_id, policy, r.kind, r.amount_cents)
     remaining = purchase.net_cents - sum(r.amount_cents for r in releases)
     if remaining < 0:
         raise BusinessRuleError(f"package purchase {purchase_id} released more than its net")
@@ -285,13 +258,12 @@ def settle_expiry(purchase_id: int, policy: str, workflow_id: str | None = None)
         )
     )
     db.session.flush()
-    return _expiry_outcome(kind, remaining)
+    return _expiry_outcome(purchase_id, policy, kind, remaining)
 
 
-def _expiry_outcome(kind: str, amount: int) -> ExpiryOutcome:
-    if amount == 0:
-        return ExpiryOutcome(0, "nothing")
-    return ExpiryOutcome(amount, _OUTCOME_OF_KIND[kind])
+def _expiry_outcome(purchase_id: int, policy: str, kind: str, amount: int) -> PackageExpiryResult:
+    outcome = _OUTCOME_OF_KIND[kind] if amount else "nothing"
+    return PackageExpiryResult(purchase_id, policy, amount, outcome)
 
 
 _OUTCOME_OF_KIND = {

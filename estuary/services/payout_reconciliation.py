@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from estuary.contracts.payments import OpenPayoutRow
 from estuary.db import db
 from estuary.models import LedgerEntry, LedgerTransaction, Payout
 from estuary.services import ledger, ops_flags, payment_provider, payouts
@@ -38,15 +39,7 @@ FLAG_KINDS = (
 # --- the sweep --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OpenPayout:
-    payout_id: int
-    workflow_id: str
-    run_id: str | None
-    status: str
-
-
-def open_payouts(after_id: int = 0, limit: int = 200) -> list[OpenPayout]:
+def open_payouts(after_id: int = 0, limit: int = 200) -> list[OpenPayoutRow]:
     """Payouts that still hold money (in id order after the cursor)."""
     rows = db.session.scalars(
         select(Payout)
@@ -54,7 +47,7 @@ def open_payouts(after_id: int = 0, limit: int = 200) -> list[OpenPayout]:
         .order_by(Payout.id)
         .limit(limit)
     )
-    return [OpenPayout(p.id, p.workflow_id, p.run_id, p.status) for p in rows]
+    return [OpenPayoutRow(p.id, p.workflow_id, p.run_id, p.status) for p in rows]
 
 
 def settle_orphan(payout_id: int, expected_run_id: str | None, run_state: str) -> str:

@@ -26,14 +26,19 @@ a recorded rejection closes it for good, and the run's request becomes a new pay
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from estuary.contracts import approval_rules
-from estuary.contracts.payments import PAYMENT_METHODS
+from estuary.contracts.payments import (
+    PAYMENT_METHODS,
+    CheckPayoutTransferResult,
+    PayoutPolicy,
+    PayoutRecord,
+)
 from estuary.db import db
 from estuary.models import Payout, PayoutApproval, Practitioner
 from estuary.models.base import utcnow
@@ -46,14 +51,6 @@ OPEN = ("pending_approval", "approved", "processing", "reconciling")
 # A run under the same workflow id finds these and never starts a new payout beside them.
 UNFINISHED = (*OPEN, "paid")
 CLOSED_WITHOUT_PAYMENT = ("failed", "rejected", "expired", "cancelled", "released")
-
-
-@dataclass(frozen=True)
-class PayoutPolicy:
-    approval_threshold_cents: int
-    dual_approval_threshold_cents: int
-    approval_timeout_seconds: int
-    settle_window_seconds: int = 24 * 3600
 
 
 def policy_from_config(config: Mapping[str, Any]) -> PayoutPolicy:
@@ -132,24 +129,6 @@ def get_payout(payout_id: int) -> Payout:
     return payout
 
 
-@dataclass
-class PayoutView:
-    payout_id: int
-    idempotency_key: str
-    practitioner_id: int
-    amount_cents: int
-    currency: str
-    status: str
-    approvals_required: int
-    approved_by: list[str] = field(default_factory=list)
-    reused: bool = False
-    requested_by: str = ""
-    # The recorded rejection, if any: {"actor", "reason_code", "note", "at"}.
-    rejection: dict | None = None
-    # Payouts under this workflow id that this call closed because a rejection was recorded.
-    closed_rejected: list[int] = field(default_factory=list)
-
-
 def _decisions(payout_id: int) -> list[PayoutApproval]:
     return list(
         db.session.scalars(
@@ -172,9 +151,11 @@ def _rejection(decisions: list[PayoutApproval]) -> dict | None:
     return None
 
 
-def _view(payout: Payout, *, reused: bool, closed_rejected: list[int] | None = None) -> PayoutView:
+def _view(
+    payout: Payout, *, reused: bool, closed_rejected: list[int] | None = None
+) -> PayoutRecord:
     decisions = _decisions(payout.id)
-    return PayoutView(
+    return PayoutRecord(
         payout_id=payout.id,
         idempotency_key=payout.idempotency_key,
         practitioner_id=payout.practitioner_id,
@@ -203,7 +184,7 @@ def create_payout(
     config: Mapping[str, Any],
     approval_timeout_seconds: int | None = None,
     run_id: str | None = None,
-) -> PayoutView:
+) -> PayoutRecord:
     """Create the payout and hold its amount, or resume this workflow id's unfinished one.
 
     An unfinished payout under the id is resumed only when this run asks for the same
@@ -567,15 +548,7 @@ def mark_reconciling(payout_id: int, reason: str) -> Payout:
     return payout
 
 
-@dataclass(frozen=True)
-class TransferCheck:
-    payout_id: int
-    outcome: str  # paid / processing / missing / not_paid / in_doubt
-    provider_reference: str | None = None
-    released_cents: int = 0
-
-
-def check_transfer(payout_id: int, *, give_up: bool) -> TransferCheck:
+def check_transfer(payout_id: int, *, give_up: bool) -> CheckPayoutTransferResult:
     """Ask the provider, by the payout's idempotency key, what became of its transfer.
 
     paid: settled now (or before), exactly once. processing: the provider has it, not paid
@@ -588,17 +561,19 @@ def check_transfer(payout_id: int, *, give_up: bool) -> TransferCheck:
     payout = get_payout(payout_id)
     receipt = payment_provider.find_transfer(payout.idempotency_key)
     if payout.status == "paid":
-        return TransferCheck(payout.id, "paid", receipt.provider_reference if receipt else None)
+        return CheckPayoutTransferResult(
+            payout.id, "paid", receipt.provider_reference if receipt else None
+        )
     if payout.status in CLOSED_WITHOUT_PAYMENT:
         if receipt is not None:
             _flag_paid_but_closed(payout, receipt.provider_reference)
-        return TransferCheck(payout.id, "not_paid")
+        return CheckPayoutTransferResult(payout.id, "not_paid")
     if receipt is not None and receipt.status == "paid":
         _settle(payout)
-        return TransferCheck(payout.id, "paid", receipt.provider_reference)
+        return CheckPayoutTransferResult(payout.id, "paid", receipt.provider_reference)
     if receipt is not None:
         if not give_up:
-            return TransferCheck(payout.id, "processing", receipt.provider_reference)
+            return CheckPayoutTransferResult(payout.id, "processing", receipt.provider_reference)
         payout.status = "reconciling"
         ops_flags.raise_flag(
             key=f"payout-in-doubt:{payout.idempotency_key}",
@@ -613,13 +588,13 @@ def check_transfer(payout_id: int, *, give_up: bool) -> TransferCheck:
             ),
             workflow_id=payout.workflow_id,
         )
-        return TransferCheck(payout.id, "in_doubt", receipt.provider_reference)
+        return CheckPayoutTransferResult(payout.id, "in_doubt", receipt.provider_reference)
     if not give_up:
-        return TransferCheck(payout.id, "missing")
+        return CheckPayoutTransferResult(payout.id, "missing")
     _release(
         payout, "failed", "the provider has no transfer for this payout after the settle window"
     )
-    return TransferCheck(payout.id, "not_paid", None, payout.amount_cents)
+    return CheckPayoutTransferResult(payout.id, "not_paid", None, payout.amount_cents)
 
 
 def _flag_paid_but_closed(payout: Payout, reference: str) -> None:
