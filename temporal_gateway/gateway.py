@@ -50,7 +50,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from estuary.contracts import catalogue as registry
@@ -813,15 +813,6 @@ def event_type_name(event: Mapping[str, Any]) -> str:
     if isinstance(raw, int):
         raw = EventType.Name(raw)
     return "".join(p.capitalize() for p in raw.removeprefix("EVENT_TYPE_").split("_"))
-
-
-def failure_message(exc: BaseException) -> str:
-    """The innermost application message of a Temporal failure chain."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    if isinstance(exc, ApplicationError):
-        return exc.message
-    return str(exc)
 
 
 def run_ui_url(config: Mapping[str, Any], workflow_id: str, run_id: str | None = None) -> str:

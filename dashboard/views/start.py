@@ -355,9 +355,9 @@ def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Rea
         preview.dry_run_error = f"The dry run did not finish: {exc.message}"
         return
     except Exception as exc:  # the run failed: show its failure, escaped
-        from temporal_gateway.gateway import failure_message
+        from estuary.contracts.failures import innermost_message
 
-        preview.dry_run_error = f"The dry run failed: {failure_message(exc)}"
+        preview.dry_run_error = f"The dry run failed: {innermost_message(exc)}"
         return
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         result = dataclasses.asdict(result)
