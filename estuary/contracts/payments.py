@@ -26,6 +26,22 @@ PACKAGE_EXPIRY_POLICIES = ("release_remaining", "retain_by_platform", "refer_to_
 PackageExpiryPolicy = Literal["release_remaining", "retain_by_platform", "refer_to_ops"]
 
 DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+
+
+# Workflow ids are business keys: a second trigger finds the first run instead of paying
+# twice. Built here only (the single payout's start, the batch's children, the package
+# payout started from a booking).
+def payout_workflow_id(practitioner_id: int, day: date | str) -> str:
+    """`payments-payout-{practitioner}-{yyyymmdd}`: one payout per practitioner per day
+    (`day` a date, or already `yyyymmdd`)."""
+    text = day.strftime("%Y%m%d") if isinstance(day, date) else day
+    return f"payments-payout-{practitioner_id}-{text}"
+
+
+def package_payout_workflow_id(package_purchase_id: int) -> str:
+    return f"payments-package-payout-{package_purchase_id}"
+
+
 ACTOR_HELP = "Who sends this (filled by the console or CLI)"
 
 

@@ -67,6 +67,7 @@ from estuary.contracts.payments import (
     SubscriptionChargeResult,
     TransferPayoutInput,
     TransferPayoutResult,
+    package_payout_workflow_id,
 )
 from estuary.contracts.search_attributes import run_attributes
 from estuary.services import (
@@ -90,10 +91,6 @@ from workers.temporal.decorators import monitored_activity
 log = logging.getLogger("estuary.activity")
 
 PACKAGE_PAYOUT_WORKFLOW = "ProgressivePackagePayoutWorkflow"
-
-
-def package_payout_workflow_id(package_purchase_id: int) -> str:
-    return f"payments-package-payout-{package_purchase_id}"
 
 
 # --- ledger ---------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 from estuary.contracts import approval_rules, policies
+from estuary.contracts.failures import innermost_message
 from estuary.contracts.payments import (
     BATCH_LINE_LIMIT,
     REASON_CODES,
@@ -64,6 +65,8 @@ from estuary.contracts.payments import (
     TransferPayoutInput,
     TransferPayoutResult,
     input_problems,
+    package_payout_workflow_id,
+    payout_workflow_id,
 )
 from estuary.contracts.search_attributes import TRIGGERED_BY
 from workers.temporal.base_workflows import BaseWorkflow
@@ -120,7 +123,7 @@ class LedgerReconciliationWorkflow(BaseWorkflow):
         "session (signal session_completed); ends when all are released or the package "
         "expires (expiry policy)."
     ),
-    business_id=lambda inp, now: f"payments-package-payout-{inp.package_purchase_id}",
+    business_id=lambda inp, now: package_payout_workflow_id(inp.package_purchase_id),
     entity_type="package_purchase",
     entity_id=lambda inp: inp.package_purchase_id,
     money=True,
@@ -284,7 +287,7 @@ class ProgressivePackagePayoutWorkflow(BaseWorkflow):
 
 
 def _payout_business_id(inp: PractitionerPayoutInput, now: datetime) -> str:
-    return f"payments-payout-{inp.practitioner_id}-{now:%Y%m%d}"
+    return payout_workflow_id(inp.practitioner_id, now)
 
 
 @workflow.defn
@@ -449,7 +452,7 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             )
         except ActivityError as err:
             raise ApplicationError(
-                f"the decision was not recorded: {_failure_text(err)}",
+                f"the decision was not recorded: {innermost_message(err)}",
                 type="DecisionRefused",
                 non_retryable=True,
             ) from err
@@ -702,7 +705,7 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
                 self._steps_done.append("cancel requested during the transfer: finishing it")
                 sent = await transfer
         except ActivityError as err:
-            self._failure = _failure_text(err)
+            self._failure = innermost_message(err)
             if not _known_not_sent(err):
                 return await self._reconcile(f"transfer outcome unknown: {self._failure}")
             return await self._fail(err)
@@ -831,7 +834,7 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             )
         except ActivityError as err:
             if _known_not_sent(err):
-                self._failure = _failure_text(err)
+                self._failure = innermost_message(err)
                 return "refused"
             return "unknown"
         return "paid" if sent.status == "paid" else "unknown"
@@ -891,15 +894,6 @@ def _refuse_bad_input(inp: object) -> None:
     problem = input_problems(inp)
     if problem:
         raise ApplicationError(problem, type="InvalidInput", non_retryable=True)
-
-
-def _failure_text(err: BaseException) -> str:
-    cause: BaseException | None = err
-    while cause is not None and cause.__cause__ is not None:
-        cause = cause.__cause__
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or err)
 
 
 # --- batch payout ------------------------------------------------------------------------
@@ -1088,7 +1082,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
         awaited: list[tuple[PayoutCandidate, str, workflow.ChildWorkflowHandle]] = []
         approval: list[tuple[PayoutCandidate, str, workflow.ChildWorkflowHandle]] = []
         for c in candidates:
-            child_id = f"payments-payout-{c.practitioner_id}-{payout_date}"
+            child_id = payout_workflow_id(c.practitioner_id, payout_date)
             child_input = PractitionerPayoutInput(
                 practitioner_id=c.practitioner_id,
                 amount_cents=c.available_cents,
@@ -1154,7 +1148,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                         c.practitioner_id,
                         c.available_cents,
                         "failed",
-                        _failure_text(outcome),
+                        innermost_message(outcome),
                         child_id,
                     )
                 )
