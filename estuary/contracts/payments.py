@@ -354,6 +354,36 @@ class PayoutPolicy:
     # How long an unknown transfer outcome keeps asking the provider before deciding.
     settle_window_seconds: int = 24 * 3600
 
+    def for_input(self, inp: Any) -> PayoutPolicy:
+        """This policy with the approval settings `inp` carries (a payout or batch input)
+        taking precedence: None in the input means "the configured value"."""
+
+        def given(value: int | None, default: int) -> int:
+            return default if value is None else value
+
+        return PayoutPolicy(
+            approval_threshold_cents=given(
+                inp.approval_threshold_cents, self.approval_threshold_cents
+            ),
+            dual_approval_threshold_cents=given(
+                inp.dual_approval_threshold_cents, self.dual_approval_threshold_cents
+            ),
+            approval_timeout_seconds=given(
+                inp.approval_timeout_seconds, self.approval_timeout_seconds
+            ),
+            settle_window_seconds=self.settle_window_seconds,
+        )
+
+
+def policy_given(inp: Any) -> bool:
+    """True when the input already carries every approval setting (its starter filled
+    them from the config), so a workflow need not read the policy."""
+    return None not in (
+        inp.approval_threshold_cents,
+        inp.dual_approval_threshold_cents,
+        inp.approval_timeout_seconds,
+    )
+
 
 @dataclass
 class CreatePayoutInput:

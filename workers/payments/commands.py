@@ -41,30 +41,18 @@ def with_payout_policy(inp: Any, config: Any = None) -> Any:
     (workflows cannot read config) from the app config; values already set are kept, but
     never looser than the config."""
     config = config or current_app.config
-    policy = payouts.policy_from_config(config)
     payouts.check_not_looser(
         config,
         inp.approval_threshold_cents,
         inp.dual_approval_threshold_cents,
         inp.approval_timeout_seconds,
     )
+    filled = payouts.policy_from_config(config).for_input(inp)
     return dataclasses.replace(
         inp,
-        approval_threshold_cents=(
-            policy.approval_threshold_cents
-            if inp.approval_threshold_cents is None
-            else inp.approval_threshold_cents
-        ),
-        dual_approval_threshold_cents=(
-            policy.dual_approval_threshold_cents
-            if inp.dual_approval_threshold_cents is None
-            else inp.dual_approval_threshold_cents
-        ),
-        approval_timeout_seconds=(
-            policy.approval_timeout_seconds
-            if inp.approval_timeout_seconds is None
-            else inp.approval_timeout_seconds
-        ),
+        approval_threshold_cents=filled.approval_threshold_cents,
+        dual_approval_threshold_cents=filled.dual_approval_threshold_cents,
+        approval_timeout_seconds=filled.approval_timeout_seconds,
     )
 
 

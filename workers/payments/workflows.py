@@ -67,6 +67,7 @@ from estuary.contracts.payments import (
     input_problems,
     package_payout_workflow_id,
     payout_workflow_id,
+    policy_given,
 )
 from estuary.contracts.search_attributes import TRIGGERED_BY
 from workers.temporal.base_workflows import BaseWorkflow
@@ -611,16 +612,17 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         threshold = inp.approval_threshold_cents
         dual = inp.dual_approval_threshold_cents
         timeout = inp.approval_timeout_seconds
-        if threshold is None or dual is None or timeout is None:
+        if not policy_given(inp):
             self._stage = "reading approval policy"
             policy: PayoutPolicy = await self.execute_activity(
                 activities.load_payout_policy,
                 PayoutPolicyInput(inp.practitioner_id),
                 policy=policies.DATABASE,
             )
-            threshold = policy.approval_threshold_cents if threshold is None else threshold
-            dual = policy.dual_approval_threshold_cents if dual is None else dual
-            timeout = policy.approval_timeout_seconds if timeout is None else timeout
+            filled = policy.for_input(inp)
+            threshold = filled.approval_threshold_cents
+            dual = filled.dual_approval_threshold_cents
+            timeout = filled.approval_timeout_seconds
         self._stage = "creating payout"
         return threshold, dual, timeout
 
@@ -1043,11 +1045,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
         return self._result
 
     async def _policy(self, inp: BatchPayoutInput) -> tuple[int, int, int]:
-        if inp.dry_run or None not in (
-            inp.approval_threshold_cents,
-            inp.dual_approval_threshold_cents,
-            inp.approval_timeout_seconds,
-        ):
+        if inp.dry_run or policy_given(inp):
             return (
                 inp.approval_threshold_cents or 0,
                 inp.dual_approval_threshold_cents or 0,
@@ -1056,16 +1054,11 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
         policy: PayoutPolicy = await self.execute_activity(
             activities.load_payout_policy, PayoutPolicyInput(), policy=policies.DATABASE
         )
+        filled = policy.for_input(inp)
         return (
-            policy.approval_threshold_cents
-            if inp.approval_threshold_cents is None
-            else inp.approval_threshold_cents,
-            policy.dual_approval_threshold_cents
-            if inp.dual_approval_threshold_cents is None
-            else inp.dual_approval_threshold_cents,
-            policy.approval_timeout_seconds
-            if inp.approval_timeout_seconds is None
-            else inp.approval_timeout_seconds,
+            filled.approval_threshold_cents,
+            filled.dual_approval_threshold_cents,
+            filled.approval_timeout_seconds,
         )
 
     async def _pay_chunk(
