@@ -7,8 +7,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from estuary.contracts.money import format_money
 from estuary.db import db
-from estuary.models import OpsFlag
+from estuary.models import OpsFlag, Payout
 from estuary.models.base import utcnow
 
 
@@ -42,6 +43,25 @@ def raise_flag(
             raise
         return existing
     return flag
+
+
+def flag_payout(payout: Payout, event: str, message: str) -> OpsFlag:
+    """Raise `payout_{event}` on a payout, once per payout and event (key
+    `payout-{event}:{idempotency key}`), linked to the payout's run."""
+    return raise_flag(
+        key=f"payout-{event.replace('_', '-')}:{payout.idempotency_key}",
+        kind=f"payout_{event}",
+        entity_type="payout",
+        entity_id=payout.id,
+        message=message,
+        workflow_id=payout.workflow_id,
+    )
+
+
+def payout_words(payout: Payout) -> str:
+    """How a flag names a payout: "Payout 4 (1,250.00 USD to practitioner 7)"."""
+    amount = format_money(payout.amount_cents, payout.currency)
+    return f"Payout {payout.id} ({amount} to practitioner {payout.practitioner_id})"
 
 
 def resolve_flag(key: str) -> bool:

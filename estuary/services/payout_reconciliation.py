@@ -71,34 +71,22 @@ def settle_orphan(payout_id: int, expected_run_id: str | None, run_state: str) -
         # No transfer was ever attempted (processing is recorded before the first send)
         # and the provider has nothing under the key: the money is known not to have left.
         payouts._release(payout, "released", f"released by the payout sweep: run {run_state}")
-        ops_flags.raise_flag(
-            key=f"payout-swept:{payout.idempotency_key}",
-            kind="payout_swept",
-            entity_type="payout",
-            entity_id=payout.id,
-            message=(
-                f"Payout {payout.id} ({payout.amount_cents} cents to practitioner "
-                f"{payout.practitioner_id}, requested by {payout.requested_by}): its run "
-                f"was {run_state}; the provider has no transfer, so the hold was returned. "
-                "Start a new payout if it is still wanted."
-            ),
-            workflow_id=payout.workflow_id,
+        ops_flags.flag_payout(
+            payout,
+            "swept",
+            f"{ops_flags.payout_words(payout)}, requested by {payout.requested_by}: its run "
+            f"was {run_state}; the provider has no transfer, so the hold was returned. "
+            "Start a new payout if it is still wanted.",
         )
         return "released"
     payout.status = "reconciling"
     state = receipt.status if receipt else "no transfer yet"
-    ops_flags.raise_flag(
-        key=f"payout-in-doubt:{payout.idempotency_key}",
-        kind="payout_in_doubt",
-        entity_type="payout",
-        entity_id=payout.id,
-        message=(
-            f"Payout {payout.id} ({payout.amount_cents} cents to practitioner "
-            f"{payout.practitioner_id}): its run was {run_state} after the transfer was "
-            f"sent; provider: {state}. The hold stays until the provider's answer is known; "
-            "the reconciliation settles it when the provider has paid."
-        ),
-        workflow_id=payout.workflow_id,
+    ops_flags.flag_payout(
+        payout,
+        "in_doubt",
+        f"{ops_flags.payout_words(payout)}: its run was {run_state} after the transfer was "
+        f"sent; provider: {state}. The hold stays until the provider's answer is known; "
+        "the reconciliation settles it when the provider has paid.",
     )
     return "reconciling"
 
@@ -330,13 +318,5 @@ def _check_external_payouts(report: Report) -> None:
 def _record_settlement(payout: Payout, message: str) -> None:
     """Leave the evidence for ops: a flag raised already resolved (nothing to do, but the
     Reconciliation page shows what was settled and why)."""
-    key = f"payout-reconciled:{payout.idempotency_key}"
-    ops_flags.raise_flag(
-        key=key,
-        kind="payout_reconciled",
-        entity_type="payout",
-        entity_id=payout.id,
-        message=message,
-        workflow_id=payout.workflow_id,
-    )
-    ops_flags.resolve_flag(key)
+    flag = ops_flags.flag_payout(payout, "reconciled", message)
+    ops_flags.resolve_flag(flag.key)

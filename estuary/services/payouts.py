@@ -33,6 +33,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from estuary.contracts import approval_rules
+from estuary.contracts.money import format_money
 from estuary.contracts.payments import (
     PAYMENT_METHODS,
     CheckPayoutTransferResult,
@@ -575,18 +576,12 @@ def check_transfer(payout_id: int, *, give_up: bool) -> CheckPayoutTransferResul
         if not give_up:
             return CheckPayoutTransferResult(payout.id, "processing", receipt.provider_reference)
         payout.status = "reconciling"
-        ops_flags.raise_flag(
-            key=f"payout-in-doubt:{payout.idempotency_key}",
-            kind="payout_in_doubt",
-            entity_type="payout",
-            entity_id=payout.id,
-            message=(
-                f"Payout {payout.id} ({payout.amount_cents} cents to practitioner "
-                f"{payout.practitioner_id}): the provider still reports transfer "
-                f"{receipt.provider_reference} as {receipt.status} after the settle window. "
-                "The hold stays; the reconciliation settles it once the provider pays."
-            ),
-            workflow_id=payout.workflow_id,
+        ops_flags.flag_payout(
+            payout,
+            "in_doubt",
+            f"{ops_flags.payout_words(payout)}: the provider still reports transfer "
+            f"{receipt.provider_reference} as {receipt.status} after the settle window. "
+            "The hold stays; the reconciliation settles it once the provider pays.",
         )
         return CheckPayoutTransferResult(payout.id, "in_doubt", receipt.provider_reference)
     if not give_up:
@@ -598,17 +593,13 @@ def check_transfer(payout_id: int, *, give_up: bool) -> CheckPayoutTransferResul
 
 
 def _flag_paid_but_closed(payout: Payout, reference: str) -> None:
-    ops_flags.raise_flag(
-        key=f"payout-paid-but-closed:{payout.idempotency_key}",
-        kind="payout_paid_but_closed",
-        entity_type="payout",
-        entity_id=payout.id,
-        message=(
-            f"Payout {payout.id} is {payout.status} (hold returned) but the provider paid "
-            f"transfer {reference} for it: {payout.amount_cents} cents left twice-available. "
-            "Recover the money or hold the practitioner's balance."
-        ),
-        workflow_id=payout.workflow_id,
+    amount = format_money(payout.amount_cents, payout.currency)
+    ops_flags.flag_payout(
+        payout,
+        "paid_but_closed",
+        f"Payout {payout.id} is {payout.status} (hold returned) but the provider paid "
+        f"transfer {reference} for it: {amount} left twice-available. "
+        "Recover the money or hold the practitioner's balance.",
     )
 
 
