@@ -29,13 +29,12 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, g, has_request_context, request
-from flask_login import current_user
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -158,6 +157,22 @@ def _mac(event: AuditEvent, key: str) -> str:
 # --- writing --------------------------------------------------------------------------------
 
 
+# Who acts in a request is the console's to say (it knows who signed in): the console
+# installs a callable returning (actor, role) with `set_request_actor(app, ...)`.
+_REQUEST_ACTOR = "estuary.audit.request_actor"
+
+
+def set_request_actor(app: Flask, actor: Callable[[], tuple[str, str]]) -> None:
+    """Install how `record` names the actor of a request: `actor()` returns
+    (actor, role), ("anonymous", "-") when nobody is signed in."""
+    app.extensions[_REQUEST_ACTOR] = actor
+
+
+def _request_actor() -> tuple[str, str]:
+    actor = current_app.extensions.get(_REQUEST_ACTOR)
+    return actor() if actor is not None else ("anonymous", "-")
+
+
 def record(
     *,
     action: str,
@@ -180,9 +195,7 @@ def record(
     in_request = has_request_context()
     if actor is None:
         if in_request:
-            authenticated = current_user.is_authenticated
-            actor = current_user.email if authenticated else "anonymous"
-            role = current_user.role if authenticated else "-"
+            actor, role = _request_actor()
         elif g.get("audit_origin") == WORKER_CLIENT:
             actor, role = WORKER_CLIENT, WORKER_CLIENT
         else:
