@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from estuary.contracts.bookings import utc_iso
-from estuary.db import db
+from estuary.db import add_once, db
 from estuary.models import Booking, Client, Feedback, OpsFlag, Practitioner
 from estuary.services import booking_policies, ledger, notifications, ops_flags
 from estuary.services.errors import BusinessRuleError, NotFoundError
@@ -466,17 +466,16 @@ def record_feedback(
         raise BusinessRuleError(f"booking {booking.id} is {booking.status}, not completed")
     if not 1 <= rating <= 5:
         raise BusinessRuleError("rating must be between 1 and 5", field="rating")
-    existing = db.session.scalar(select(Feedback).where(Feedback.booking_id == booking_id))
+
+    def find() -> Feedback | None:
+        return db.session.scalar(select(Feedback).where(Feedback.booking_id == booking_id))
+
+    existing = find()
     if existing is not None:
         return existing.rating, False
     row = Feedback(booking_id=booking_id, rating=rating, comment=comment[:2000], received_at=at)
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        existing = db.session.scalar(select(Feedback).where(Feedback.booking_id == booking_id))
-        return existing.rating, False
-    return rating, True
+    kept, created = add_once(row, find)
+    return kept.rating, created
 
 
 def raise_booking_flag(booking_id: int, *, kind: str, message: str, workflow_id: str) -> OpsFlag:

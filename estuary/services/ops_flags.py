@@ -5,10 +5,9 @@ onboarding) raised for a person to look at in the console. Raising is idempotent
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from estuary.contracts.money import format_money
-from estuary.db import db
+from estuary.db import add_once, db
 from estuary.models import OpsFlag, Payout
 from estuary.models.base import utcnow
 
@@ -23,7 +22,11 @@ def raise_flag(
     workflow_id: str | None = None,
 ) -> OpsFlag:
     """Raise a flag once per key (a second raise returns the first). Flushes."""
-    existing = db.session.scalar(select(OpsFlag).where(OpsFlag.key == key))
+
+    def find() -> OpsFlag | None:
+        return db.session.scalar(select(OpsFlag).where(OpsFlag.key == key))
+
+    existing = find()
     if existing is not None:
         return existing
     flag = OpsFlag(
@@ -34,15 +37,7 @@ def raise_flag(
         message=message[:1000],
         workflow_id=workflow_id,
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(flag)
-    except IntegrityError:
-        existing = db.session.scalar(select(OpsFlag).where(OpsFlag.key == key))
-        if existing is None:
-            raise
-        return existing
-    return flag
+    return add_once(flag, find)[0]
 
 
 def flag_payout(payout: Payout, event: str, message: str) -> OpsFlag:

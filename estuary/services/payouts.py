@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from estuary.contracts import approval_rules
 from estuary.contracts.money import format_money
@@ -40,7 +39,7 @@ from estuary.contracts.payments import (
     PayoutPolicy,
     PayoutRecord,
 )
-from estuary.db import db
+from estuary.db import add_once, db
 from estuary.models import Payout, PayoutApproval, Practitioner
 from estuary.models.base import utcnow
 from estuary.services import ledger, notifications, ops_flags, payment_provider
@@ -360,19 +359,14 @@ def record_decision(
         reason_code=reason_code,
         note=(note or None) and note[:1000],
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        existing = db.session.scalar(
+    return add_once(
+        row,
+        lambda: db.session.scalar(
             select(PayoutApproval).where(
                 PayoutApproval.payout_id == payout_id, PayoutApproval.approver == approver
             )
-        )
-        if existing is None:
-            raise
-        return existing
-    return row
+        ),
+    )[0]
 
 
 _FORWARD = {

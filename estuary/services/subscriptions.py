@@ -13,9 +13,8 @@ import calendar
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from estuary.db import db
+from estuary.db import add_once, db
 from estuary.models import TIERS, Practitioner, Subscription, SubscriptionCharge
 from estuary.models.base import utcnow
 from estuary.services import notifications
@@ -96,9 +95,13 @@ def create_for_onboarding(
     selection after a declined charge replaces the earlier pending subscription.
     """
     price = price_for(tier)
-    existing = db.session.scalar(
-        select(Subscription).where(Subscription.idempotency_key == idempotency_key)
-    )
+
+    def find() -> Subscription | None:
+        return db.session.scalar(
+            select(Subscription).where(Subscription.idempotency_key == idempotency_key)
+        )
+
+    existing = find()
     if existing is not None:
         return existing
     if db.session.get(Practitioner, practitioner_id) is None:
@@ -116,17 +119,7 @@ def create_for_onboarding(
         current_period_end=add_month(period_start),
         idempotency_key=idempotency_key,
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(sub)
-    except IntegrityError:
-        existing = db.session.scalar(
-            select(Subscription).where(Subscription.idempotency_key == idempotency_key)
-        )
-        if existing is None:
-            raise
-        return existing
-    return sub
+    return add_once(sub, find)[0]
 
 
 def settle_first_charge(
