@@ -24,8 +24,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from estuary.db import add_once, db
-from estuary.models import BackgroundCheck, Practitioner
+from estuary.models import BackgroundCheck
 from estuary.services.errors import BusinessRuleError, NotFoundError
+from estuary.services.practitioners import get_practitioner
 
 PROVIDERS = ("local", "manual")
 
@@ -50,8 +51,7 @@ def reference_for(practitioner_id: int, idempotency_key: str) -> str:
 
 def request_check(practitioner_id: int, workflow_id: str, idempotency_key: str) -> BackgroundCheck:
     """Open a check with the provider, once per key."""
-    if db.session.get(Practitioner, practitioner_id) is None:
-        raise NotFoundError(f"practitioner {practitioner_id} does not exist")
+    get_practitioner(practitioner_id)
 
     def find() -> BackgroundCheck | None:
         return db.session.scalar(

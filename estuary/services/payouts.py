@@ -42,8 +42,9 @@ from estuary.contracts.payments import (
 from estuary.db import add_once, db
 from estuary.models import Payout, PayoutApproval, Practitioner
 from estuary.models.base import utcnow
-from estuary.services import ledger, notifications, ops_flags, payment_provider
+from estuary.services import ledger, ops_flags, payment_provider
 from estuary.services.errors import BusinessRuleError, NotFoundError
+from estuary.services.practitioners import email_practitioner, get_practitioner
 
 # Open: the money is held and the request is alive (processing / reconciling: money may
 # have left already, so it is never released without asking the provider).
@@ -111,15 +112,6 @@ def _lock_practitioner(practitioner_id: int) -> None:
     db.session.execute(
         update(Practitioner).where(Practitioner.id == practitioner_id).values(id=Practitioner.id)
     )
-
-
-def get_practitioner(practitioner_id: int) -> Practitioner:
-    practitioner = db.session.get(Practitioner, practitioner_id)
-    if practitioner is None:
-        raise NotFoundError(
-            f"practitioner {practitioner_id} does not exist", field="practitioner_id"
-        )
-    return practitioner
 
 
 def get_payout(payout_id: int) -> Payout:
@@ -601,10 +593,9 @@ def notify(payout_id: int, event: str) -> None:
     """Tell the practitioner what happened to their payout (once per payout and event)."""
     payout = get_payout(payout_id)
     practitioner = get_practitioner(payout.practitioner_id)
-    notifications.send(
+    email_practitioner(
+        practitioner,
         key=f"payout-{event}:{payout.idempotency_key}",
-        channel="email",
-        recipient=practitioner.email,
         template=f"payout_{event}",
         payload={
             "payout_id": payout.id,

@@ -19,6 +19,7 @@ from estuary.models import TIERS, Practitioner, Subscription, SubscriptionCharge
 from estuary.models.base import utcnow
 from estuary.services import notifications
 from estuary.services.errors import BusinessRuleError, NotFoundError
+from estuary.services.practitioners import email_practitioner, get_practitioner
 
 TIER_PRICES_CENTS = {"basic": 2_900, "pro": 5_900, "premium": 9_900}
 
@@ -60,17 +61,13 @@ def snapshot(sub: Subscription) -> dict:
 
 
 def _practitioner(sub: Subscription) -> Practitioner:
-    practitioner = db.session.get(Practitioner, sub.practitioner_id)
-    if practitioner is None:
-        raise NotFoundError(f"practitioner {sub.practitioner_id} does not exist")
-    return practitioner
+    return get_practitioner(sub.practitioner_id, field=None)
 
 
 def _notify(sub: Subscription, key: str, template: str, payload: dict) -> None:
-    notifications.send(
+    email_practitioner(
+        _practitioner(sub),
         key=key,
-        channel="email",
-        recipient=_practitioner(sub).email,
         template=template,
         payload={"subscription_id": sub.id, "tier": sub.tier, **payload},
         entity_type="subscription",
@@ -104,8 +101,7 @@ def create_for_onboarding(
     existing = find()
     if existing is not None:
         return existing
-    if db.session.get(Practitioner, practitioner_id) is None:
-        raise NotFoundError(f"practitioner {practitioner_id} does not exist")
+    get_practitioner(practitioner_id)
     if replaces_subscription_id is not None:
         old = get_subscription(replaces_subscription_id)
         if old.status == "pending":
