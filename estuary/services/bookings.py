@@ -280,19 +280,8 @@ def apply_no_show(
         credit_forfeited=credit_forfeited,
         package_session=booking.package_purchase_id is not None,
     )
-    if not _transition(
-        booking,
-        "no_show",
-        outcome_at=at,
-        outcome_by=actor,
-        credit_issued_cents=settlement.credit_cents,
-        practitioner_fee_cents=settlement.fee_cents,
-    ):
-        return _repeat_or_refuse(booking, "no_show")
-    _settle(booking, f"booking:{booking.id}:no_show", "booking_no_show", settlement)
-    _clear_unresolved_flag(booking)
-    return Outcome(
-        booking.id, "no_show", settlement.credit_cents, settlement.fee_cents, settlement.note, True
+    return _close_with_settlement(
+        booking, "no_show", "no_show", settlement, outcome_at=at, outcome_by=actor
     )
 
 
@@ -324,26 +313,40 @@ def apply_cancellation(
         late_credit_percent=late_credit_percent,
         package_session=booking.package_purchase_id is not None,
     )
-    if not _transition(
+    return _close_with_settlement(
         booking,
         "cancelled",
+        "cancellation",
+        settlement,
         cancel_reason=reason[:500],
         cancelled_by=f"{by}:{actor}"[:254],
         outcome_at=at,
         outcome_by=actor,
+    )
+
+
+def _close_with_settlement(
+    booking: Booking,
+    status: str,
+    event: str,
+    settlement: booking_policies.Settlement,
+    **values: Any,
+) -> Outcome:
+    """Move a confirmed booking to `status` with the policy's credit and fee, post them
+    once (ledger key `booking:{id}:{event}`) and clear its unresolved-session flag; a
+    booking that was no longer confirmed gets the repeat-or-refuse answer instead."""
+    if not _transition(
+        booking,
+        status,
         credit_issued_cents=settlement.credit_cents,
         practitioner_fee_cents=settlement.fee_cents,
+        **values,
     ):
-        return _repeat_or_refuse(booking, "cancelled")
-    _settle(booking, f"booking:{booking.id}:cancellation", "booking_cancellation", settlement)
+        return _repeat_or_refuse(booking, status)
+    _settle(booking, f"booking:{booking.id}:{event}", f"booking_{event}", settlement)
     _clear_unresolved_flag(booking)
     return Outcome(
-        booking.id,
-        "cancelled",
-        settlement.credit_cents,
-        settlement.fee_cents,
-        settlement.note,
-        True,
+        booking.id, status, settlement.credit_cents, settlement.fee_cents, settlement.note, True
     )
 
 

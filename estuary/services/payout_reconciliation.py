@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
-from estuary.contracts.payments import OpenPayoutRow
+from estuary.contracts.payout_upkeep import (
+    OpenPayoutRow,
+)
 from estuary.db import db
 from estuary.models import LedgerEntry, LedgerTransaction, Payout
 from estuary.services import ledger, ops_flags, payment_provider, payouts

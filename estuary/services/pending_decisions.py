@@ -15,7 +15,9 @@ import json
 
 from sqlalchemy import select
 
-from estuary.contracts.payments import PendingDecisionRow
+from estuary.contracts.payout_upkeep import (
+    PendingDecisionRow,
+)
 from estuary.db import db
 from estuary.models import AuditEvent, Payout
 from estuary.services import audit

@@ -22,7 +22,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from estuary.contracts import policies
 from estuary.contracts.payments import (
-    BatchPayoutLine,
     BookingCommissionInput,
     BookingCommissionResult,
     CheckPayoutTransferInput,
@@ -32,42 +31,43 @@ from estuary.contracts.payments import (
     CommissionPageInput,
     CommissionPageResult,
     CreatePayoutInput,
-    DecisionOutcome,
-    DecisionOutcomes,
-    GoneRun,
-    GoneRunsInput,
-    GoneRunsResult,
-    LedgerReconciliationResult,
     LoadPackageInput,
     MarkReconcilingInput,
     NotifyPayoutInput,
-    OpenPayoutsInput,
-    OpenPayoutsPage,
     PackageExpiryResult,
     PackagePayoutInput,
     PackageReleaseResult,
     PackageSessionCompletedInput,
     PackageState,
-    PayoutCandidate,
     PayoutCandidatePage,
     PayoutPolicy,
     PayoutPolicyInput,
-    PayoutReconciliationInput,
-    PayoutReconciliationResult,
     PayoutRecord,
-    PendingDecisionsPage,
     RecordPayoutDecisionInput,
     ReleasePackageSessionInput,
     SelectPayoutCandidatesInput,
     SessionCompletedSignal,
     SetPayoutStatusInput,
     SettleExpiredPackageInput,
-    SettleOrphanInput,
     SubscriptionChargeInput,
     SubscriptionChargeResult,
     TransferPayoutInput,
     TransferPayoutResult,
     package_payout_workflow_id,
+)
+from estuary.contracts.payout_upkeep import (
+    DecisionOutcome,
+    DecisionOutcomes,
+    GoneRun,
+    GoneRunsInput,
+    GoneRunsResult,
+    LedgerReconciliationResult,
+    OpenPayoutsInput,
+    OpenPayoutsPage,
+    PayoutReconciliationInput,
+    PayoutReconciliationResult,
+    PendingDecisionsPage,
+    SettleOrphanInput,
 )
 from estuary.contracts.search_attributes import run_attributes
 from estuary.services import (
@@ -75,6 +75,7 @@ from estuary.services import (
     commissions,
     ledger,
     package_payouts,
+    payout_batches,
     payout_reconciliation,
     payouts,
     pending_decisions,
@@ -389,21 +390,12 @@ def notify_payout(inp: NotifyPayoutInput) -> None:
 @monitored_activity
 @app_activity
 def select_payout_candidates(inp: SelectPayoutCandidatesInput) -> PayoutCandidatePage:
-    page = payouts.select_candidates(
+    return payout_batches.select_candidates(
         min_amount_cents=inp.min_amount_cents,
         after_practitioner_id=inp.after_practitioner_id,
         limit=inp.limit,
         practitioner_ids=inp.practitioner_ids,
         max_scan=inp.max_scan,
-    )
-    return PayoutCandidatePage(
-        candidates=[PayoutCandidate(c.practitioner_id, c.available_cents) for c in page.candidates],
-        skipped=[
-            BatchPayoutLine(s.practitioner_id, s.amount_cents, "skipped", s.reason)
-            for s in page.skipped
-        ],
-        next_cursor=page.next_cursor,
-        exhausted=page.exhausted,
     )
 
 
