@@ -11,12 +11,14 @@ import pytest
 from temporalio.client import WorkflowFailureError
 
 from estuary.contracts.approval_rules import reason_codes_for
+from estuary.contracts.commissions import (
+    CommissionCalculationInput,
+)
 from estuary.contracts.inputs import InputError, parse_input
 from estuary.contracts.payments import (
     REASON_CODES,
     ApprovePayoutDecision,
     BatchPayoutInput,
-    CommissionCalculationInput,
     PackagePayoutInput,
     PractitionerPayoutInput,
     RejectPayoutDecision,

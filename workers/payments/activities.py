@@ -21,6 +21,10 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from estuary.contracts import policies
+from estuary.contracts.commissions import (
+    CommissionPageInput,
+    CommissionPageResult,
+)
 from estuary.contracts.payments import (
     BookingCommissionInput,
     BookingCommissionResult,
@@ -28,8 +32,6 @@ from estuary.contracts.payments import (
     CheckPayoutTransferResult,
     ClosePayoutInput,
     ClosePayoutResult,
-    CommissionPageInput,
-    CommissionPageResult,
     CreatePayoutInput,
     LoadPackageInput,
     MarkReconcilingInput,

@@ -15,12 +15,14 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from estuary.contracts.commissions import (
+    CommissionCalculationInput,
+)
 from estuary.contracts.inputs import InputError, parse_id, parse_input
 from estuary.contracts.money import format_money
 from estuary.contracts.payments import (
     PAYMENT_METHODS,
     BatchPayoutInput,
-    CommissionCalculationInput,
     PackagePayoutInput,
     PractitionerPayoutInput,
 )

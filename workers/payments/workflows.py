@@ -10,6 +10,12 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 from estuary.contracts import approval_rules, policies
+from estuary.contracts.commissions import (
+    CommissionCalculationInput,
+    CommissionCalculationResult,
+    CommissionPageInput,
+    CommissionPageResult,
+)
 from estuary.contracts.failures import innermost_message
 from estuary.contracts.payments import (
     BATCH_LINE_LIMIT,
@@ -22,10 +28,6 @@ from estuary.contracts.payments import (
     CheckPayoutTransferResult,
     ClosePayoutInput,
     ClosePayoutResult,
-    CommissionCalculationInput,
-    CommissionCalculationResult,
-    CommissionPageInput,
-    CommissionPageResult,
     CreatePayoutInput,
     LoadPackageInput,
     MarkReconcilingInput,
