@@ -136,11 +136,7 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
     # and its settlement commits after it. So the provider's statement is read first,
     # then the payouts, then the settlements: every transfer read has its payout, and
     # every payout read as paid has its settlement.
-    statement: list[payment_provider.TransferReceipt] = []
-    after = 0
-    while page := payment_provider.list_transfers(after_id=after, limit=500):
-        statement.extend(page)
-        after = page[-1].transfer_id
+    statement = _provider_statement()
     by_key: dict[str, Payout] = {
         p.idempotency_key: p for p in db.session.scalars(select(Payout).order_by(Payout.id))
     }
@@ -151,92 +147,16 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
         )
     )
     per_payout: Counter[int] = Counter()
-    seen_keys: set[str] = set()
     for t in statement:
         report.transfers += 1
-        seen_keys.add(t.idempotency_key)
         if t.status == "paid":
             report.provider_paid_cents += t.amount_cents
         else:
             report.provider_processing_cents += t.amount_cents
         payout = by_key.get(t.idempotency_key)
-        if payout is None:
-            report.findings.append(
-                Finding(
-                    "orphan_transfer",
-                    f"provider transfer {t.provider_reference} ({t.amount_cents} cents, "
-                    f"key {t.idempotency_key}) belongs to no payout",
-                    None,
-                    t.provider_reference,
-                )
-            )
-            continue
-        per_payout[payout.id] += 1
-        if t.amount_cents != payout.amount_cents:
-            report.findings.append(
-                Finding(
-                    "amount_mismatch",
-                    f"provider transfer {t.provider_reference} is {t.amount_cents} cents; "
-                    f"payout {payout.id} is {payout.amount_cents} cents",
-                    payout.id,
-                    t.provider_reference,
-                )
-            )
-            continue
-        if t.status != "paid":
-            continue
-        if payout.status in payouts.OPEN:
-            if settle:
-                payouts._lock_practitioner(payout.practitioner_id)
-                db.session.refresh(payout)
-                if payout.status in payouts.OPEN:
-                    was = payout.status
-                    payouts._settle(payout)
-                    settled_keys.add(f"payout-settle:{payout.idempotency_key}")
-                    report.settled += 1
-                    settled_finding = Finding(
-                        "settled",
-                        f"payout {payout.id} was {was}; the provider paid "
-                        f"transfer {t.provider_reference}: settled paid "
-                        f"({payout.amount_cents} cents)",
-                        payout.id,
-                        t.provider_reference,
-                    )
-                    report.findings.append(settled_finding)
-                    _record_settlement(payout, settled_finding.message)
-            else:
-                report.findings.append(
-                    Finding(
-                        "in_doubt",
-                        f"payout {payout.id} is {payout.status} but the provider paid "
-                        f"transfer {t.provider_reference}: the reconciliation will settle it",
-                        payout.id,
-                        t.provider_reference,
-                    )
-                )
-            continue
-        if payout.status in payouts.CLOSED_WITHOUT_PAYMENT:
-            report.findings.append(
-                Finding(
-                    "paid_but_closed",
-                    f"payout {payout.id} is {payout.status} (hold returned) but the "
-                    f"provider paid transfer {t.provider_reference} for "
-                    f"{t.amount_cents} cents",
-                    payout.id,
-                    t.provider_reference,
-                )
-            )
-            continue
-        if f"payout-settle:{payout.idempotency_key}" not in settled_keys:
-            report.findings.append(
-                Finding(
-                    "unsettled_ledger",
-                    f"payout {payout.id} is paid but its settlement "
-                    f"payout-settle:{payout.idempotency_key} is not in the ledger",
-                    payout.id,
-                    t.provider_reference,
-                )
-            )
+        if payout is not None:
+            per_payout[payout.id] += 1
+        _check_transfer(report, t, payout, settle=settle, settled_keys=settled_keys)
     for payout_id, n in per_payout.items():
         if n > 1:
             report.findings.append(
@@ -246,6 +166,121 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
                     payout_id,
                 )
             )
+    _check_paid_without_transfer(report, by_key, {t.idempotency_key for t in statement})
+    db.session.flush()
+    _check_external_payouts(report)
+    if flag:
+        _flag_problems(report)
+    return report
+
+
+def _provider_statement() -> list[payment_provider.TransferReceipt]:
+    """Every transfer the provider has, read page by page."""
+    statement: list[payment_provider.TransferReceipt] = []
+    after = 0
+    while page := payment_provider.list_transfers(after_id=after, limit=500):
+        statement.extend(page)
+        after = page[-1].transfer_id
+    return statement
+
+
+def _check_transfer(
+    report: Report,
+    t: payment_provider.TransferReceipt,
+    payout: Payout | None,
+    *,
+    settle: bool,
+    settled_keys: set[str],
+) -> None:
+    """One provider transfer against its payout: a finding when they disagree; with
+    `settle`, an open payout the provider has paid is settled paid."""
+    ref = t.provider_reference
+    if payout is None:
+        report.findings.append(
+            Finding(
+                "orphan_transfer",
+                f"provider transfer {ref} ({t.amount_cents} cents, key {t.idempotency_key}) "
+                "belongs to no payout",
+                None,
+                ref,
+            )
+        )
+        return
+    if t.amount_cents != payout.amount_cents:
+        report.findings.append(
+            Finding(
+                "amount_mismatch",
+                f"provider transfer {ref} is {t.amount_cents} cents; "
+                f"payout {payout.id} is {payout.amount_cents} cents",
+                payout.id,
+                ref,
+            )
+        )
+        return
+    if t.status != "paid":
+        return
+    if payout.status in payouts.OPEN:
+        if settle:
+            _settle_paid(report, payout, ref, settled_keys)
+        else:
+            report.findings.append(
+                Finding(
+                    "in_doubt",
+                    f"payout {payout.id} is {payout.status} but the provider paid "
+                    f"transfer {ref}: the reconciliation will settle it",
+                    payout.id,
+                    ref,
+                )
+            )
+        return
+    if payout.status in payouts.CLOSED_WITHOUT_PAYMENT:
+        report.findings.append(
+            Finding(
+                "paid_but_closed",
+                f"payout {payout.id} is {payout.status} (hold returned) but the "
+                f"provider paid transfer {ref} for {t.amount_cents} cents",
+                payout.id,
+                ref,
+            )
+        )
+        return
+    if f"payout-settle:{payout.idempotency_key}" not in settled_keys:
+        report.findings.append(
+            Finding(
+                "unsettled_ledger",
+                f"payout {payout.id} is paid but its settlement "
+                f"payout-settle:{payout.idempotency_key} is not in the ledger",
+                payout.id,
+                ref,
+            )
+        )
+
+
+def _settle_paid(report: Report, payout: Payout, ref: str, settled_keys: set[str]) -> None:
+    """Settle an open payout the provider has paid (re-read under the practitioner's
+    lock: a run may have settled it meanwhile)."""
+    payouts._lock_practitioner(payout.practitioner_id)
+    db.session.refresh(payout)
+    if payout.status not in payouts.OPEN:
+        return
+    was = payout.status
+    payouts._settle(payout)
+    settled_keys.add(f"payout-settle:{payout.idempotency_key}")
+    report.settled += 1
+    finding = Finding(
+        "settled",
+        f"payout {payout.id} was {was}; the provider paid transfer {ref}: settled paid "
+        f"({payout.amount_cents} cents)",
+        payout.id,
+        ref,
+    )
+    report.findings.append(finding)
+    _record_settlement(payout, finding.message)
+
+
+def _check_paid_without_transfer(
+    report: Report, by_key: dict[str, Payout], seen_keys: set[str]
+) -> None:
     for key, payout in by_key.items():
         # Paid after the statement was read: ask the provider again before calling it lost.
         if (
@@ -260,20 +295,20 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
                     payout.id,
                 )
             )
-    db.session.flush()
-    _check_external_payouts(report)
-    if flag:
-        for f in report.problems:
-            if f.kind == "in_doubt":
-                continue
-            ops_flags.raise_flag(
-                key=f"payout-recon:{f.kind}:{f.provider_reference or f.payout_id or 'total'}"[:200],
-                kind=f"payout_{f.kind}",
-                entity_type="payout",
-                entity_id=f.payout_id or 0,
-                message=f.message,
-            )
-    return report
+
+
+def _flag_problems(report: Report) -> None:
+    """An ops flag once per problem (in doubt is the sweep's and the run's to decide)."""
+    for f in report.problems:
+        if f.kind == "in_doubt":
+            continue
+        ops_flags.raise_flag(
+            key=f"payout-recon:{f.kind}:{f.provider_reference or f.payout_id or 'total'}"[:200],
+            kind=f"payout_{f.kind}",
+            entity_type="payout",
+            entity_id=f.payout_id or 0,
+            message=f.message,
+        )
 
 
 def _check_external_payouts(report: Report) -> None:

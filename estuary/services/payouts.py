@@ -196,43 +196,12 @@ def create_payout(
     _lock_practitioner(practitioner_id)
     practitioner = get_practitioner(practitioner_id)
     closed_rejected: list[int] = []
-    unfinished = db.session.scalar(
-        select(Payout)
-        .where(Payout.workflow_id == workflow_id, Payout.status.in_(UNFINISHED))
-        .order_by(Payout.id.desc())
-        .limit(1)
+    resumed = _resume_unfinished(
+        workflow_id, practitioner_id, requested_by, amount_cents, run_id, closed_rejected
     )
-    if unfinished is not None:
-        if unfinished.practitioner_id != practitioner_id:
-            raise BusinessRuleError(f"{workflow_id} belongs to another practitioner's payout")
-        rejection = _rejection(_decisions(unfinished.id))
-        if rejection is not None and unfinished.status in ("pending_approval", "approved"):
-            # The rejection is final: close that request now; ours is a new one below.
-            _release(unfinished, "rejected", _rejection_reason(rejection))
-            closed_rejected.append(unfinished.id)
-        else:
-            refusal = _resume_refusal(unfinished, requested_by, amount_cents)
-            if refusal:
-                raise BusinessRuleError(refusal, field="requested_by")
-            if run_id:
-                unfinished.run_id = run_id[:64]
-            return _view(unfinished, reused=True)
-    if not practitioner.payout_destination:
-        raise BusinessRuleError(
-            f"practitioner {practitioner_id} has no payout destination", field="practitioner_id"
-        )
-    available = ledger.balance(ledger.available_account(practitioner_id))
-    amount = available if amount_cents is None else amount_cents
-    if not isinstance(amount, int) or amount <= 0:
-        raise BusinessRuleError(
-            f"practitioner {practitioner_id} has nothing available to pay out", field="amount"
-        )
-    if amount > available:
-        raise BusinessRuleError(
-            f"amount {amount} cents is more than practitioner {practitioner_id}'s available "
-            f"balance of {available} cents",
-            field="amount",
-        )
+    if resumed is not None:
+        return resumed
+    amount = _amount_to_pay(practitioner, amount_cents)
     previous = db.session.scalar(
         select(func.count(Payout.id)).where(Payout.workflow_id == workflow_id)
     )
@@ -264,6 +233,63 @@ def create_payout(
         currency=payout.currency,
     )
     return _view(payout, reused=False, closed_rejected=closed_rejected)
+
+
+def _resume_unfinished(
+    workflow_id: str,
+    practitioner_id: int,
+    requested_by: str,
+    amount_cents: int | None,
+    run_id: str | None,
+    closed_rejected: list[int],
+) -> PayoutRecord | None:
+    """The unfinished payout under `workflow_id` when this run may carry it on, or None
+    when there is none or it was closed now because a rejection is recorded on it (its
+    id is appended to `closed_rejected`). Another request under the same id is refused."""
+    unfinished = db.session.scalar(
+        select(Payout)
+        .where(Payout.workflow_id == workflow_id, Payout.status.in_(UNFINISHED))
+        .order_by(Payout.id.desc())
+        .limit(1)
+    )
+    if unfinished is None:
+        return None
+    if unfinished.practitioner_id != practitioner_id:
+        raise BusinessRuleError(f"{workflow_id} belongs to another practitioner's payout")
+    rejection = _rejection(_decisions(unfinished.id))
+    if rejection is not None and unfinished.status in ("pending_approval", "approved"):
+        # The rejection is final: close that request now; ours is a new one.
+        _release(unfinished, "rejected", _rejection_reason(rejection))
+        closed_rejected.append(unfinished.id)
+        return None
+    refusal = _resume_refusal(unfinished, requested_by, amount_cents)
+    if refusal:
+        raise BusinessRuleError(refusal, field="requested_by")
+    if run_id:
+        unfinished.run_id = run_id[:64]
+    return _view(unfinished, reused=True)
+
+
+def _amount_to_pay(practitioner: Practitioner, amount_cents: int | None) -> int:
+    """The amount asked for (None: the whole available balance), if it can be paid now."""
+    practitioner_id = practitioner.id
+    if not practitioner.payout_destination:
+        raise BusinessRuleError(
+            f"practitioner {practitioner_id} has no payout destination", field="practitioner_id"
+        )
+    available = ledger.balance(ledger.available_account(practitioner_id))
+    amount = available if amount_cents is None else amount_cents
+    if not isinstance(amount, int) or amount <= 0:
+        raise BusinessRuleError(
+            f"practitioner {practitioner_id} has nothing available to pay out", field="amount"
+        )
+    if amount > available:
+        raise BusinessRuleError(
+            f"amount {amount} cents is more than practitioner {practitioner_id}'s available "
+            f"balance of {available} cents",
+            field="amount",
+        )
+    return amount
 
 
 def _resume_refusal(payout: Payout, requested_by: str, amount_cents: int | None) -> str | None:
