@@ -36,13 +36,12 @@ from estuary.contracts.money import format_money
 from estuary.contracts.payments import (
     PAYMENT_METHODS,
     CheckPayoutTransferResult,
-    PayoutPolicy,
     PayoutRecord,
 )
 from estuary.db import add_once, db
 from estuary.models import Payout, PayoutApproval, Practitioner
 from estuary.models.base import utcnow
-from estuary.services import ledger, ops_flags, payment_provider
+from estuary.services import ledger, ops_flags, payment_provider, payout_policy
 from estuary.services.errors import BusinessRuleError, NotFoundError
 from estuary.services.practitioners import email_practitioner, get_practitioner
 
@@ -52,53 +51,6 @@ OPEN = ("pending_approval", "approved", "processing", "reconciling")
 # A run under the same workflow id finds these and never starts a new payout beside them.
 UNFINISHED = (*OPEN, "paid")
 CLOSED_WITHOUT_PAYMENT = ("failed", "rejected", "expired", "cancelled", "released")
-
-
-def policy_from_config(config: Mapping[str, Any]) -> PayoutPolicy:
-    return PayoutPolicy(
-        approval_threshold_cents=int(config["PAYOUT_APPROVAL_THRESHOLD_CENTS"]),
-        dual_approval_threshold_cents=int(config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"]),
-        approval_timeout_seconds=int(config["PAYOUT_APPROVAL_TIMEOUT_SECONDS"]),
-        settle_window_seconds=int(config.get("PAYOUT_SETTLE_WINDOW_SECONDS", 24 * 3600)),
-    )
-
-
-def check_not_looser(
-    config: Mapping[str, Any],
-    approval_threshold_cents: int | None,
-    dual_approval_threshold_cents: int | None,
-    approval_timeout_seconds: int | None = None,
-) -> None:
-    """Refuse approval settings looser than the configured ones (an input cannot switch
-    approvals off); stricter ones (lower thresholds, shorter timeout) are allowed."""
-    policy = policy_from_config(config)
-    if (
-        approval_threshold_cents is not None
-        and approval_threshold_cents > policy.approval_threshold_cents
-    ):
-        raise BusinessRuleError(
-            f"approval threshold {approval_threshold_cents} is above the configured "
-            f"{policy.approval_threshold_cents} cents",
-            field="approval_threshold_cents",
-        )
-    if (
-        dual_approval_threshold_cents is not None
-        and dual_approval_threshold_cents > policy.dual_approval_threshold_cents
-    ):
-        raise BusinessRuleError(
-            f"dual approval threshold {dual_approval_threshold_cents} is above the configured "
-            f"{policy.dual_approval_threshold_cents} cents",
-            field="dual_approval_threshold_cents",
-        )
-    if (
-        approval_timeout_seconds is not None
-        and approval_timeout_seconds > policy.approval_timeout_seconds
-    ):
-        raise BusinessRuleError(
-            f"approval timeout {approval_timeout_seconds} s is above the configured "
-            f"{policy.approval_timeout_seconds} s",
-            field="approval_timeout_seconds",
-        )
 
 
 # One home for the rule (estuary/contracts/approval_rules.py); kept under this name for
@@ -190,7 +142,7 @@ def create_payout(
     problem = approval_rules.requester_problem(requested_by)
     if problem:
         raise BusinessRuleError(problem, field="requested_by")
-    check_not_looser(
+    payout_policy.check_not_looser(
         config, approval_threshold_cents, dual_approval_threshold_cents, approval_timeout_seconds
     )
     _lock_practitioner(practitioner_id)

@@ -78,6 +78,7 @@ from estuary.services import (
     ledger,
     package_payouts,
     payout_batches,
+    payout_policy,
     payout_reconciliation,
     payouts,
     pending_decisions,
@@ -262,7 +263,7 @@ def settle_expired_package(inp: SettleExpiredPackageInput) -> PackageExpiryResul
 def load_payout_policy(inp: PayoutPolicyInput) -> PayoutPolicy:
     """The approval thresholds and timeout from the app config (recorded in history, so
     a run that was started without them stays deterministic)."""
-    return payouts.policy_from_config(bound_app().config)
+    return payout_policy.policy_from_config(bound_app().config)
 
 
 @activity.defn(name="create_payout")

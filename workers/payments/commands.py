@@ -28,7 +28,7 @@ from estuary.contracts.payments import (
 )
 from estuary.db import db
 from estuary.models import PackagePurchase, Practitioner
-from estuary.services import ledger, payout_reconciliation, payouts
+from estuary.services import ledger, payout_policy, payout_reconciliation
 from estuary.services.command_audit import cli_actor
 from estuary.services.errors import BusinessRuleError
 from workers.temporal.command_support import start_and_report
@@ -43,13 +43,7 @@ def with_payout_policy(inp: Any, config: Any = None) -> Any:
     (workflows cannot read config) from the app config; values already set are kept, but
     never looser than the config."""
     config = config or current_app.config
-    payouts.check_not_looser(
-        config,
-        inp.approval_threshold_cents,
-        inp.dual_approval_threshold_cents,
-        inp.approval_timeout_seconds,
-    )
-    filled = payouts.policy_from_config(config).for_input(inp)
+    filled = payout_policy.filled_from_config(inp, config)
     return dataclasses.replace(
         inp,
         approval_threshold_cents=filled.approval_threshold_cents,
