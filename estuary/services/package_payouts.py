@@ -121,50 +121,57 @@ def release_session(
     releases = _releases(purchase_id)
     sessions = [r for r in releases if r.kind == "session"]
     released_total = sum(r.amount_cents for r in sessions)
-
-    def ignored(reason: str) -> PackageReleaseResult:
-        return PackageReleaseResult(
-            purchase_id,
-            booking_id,
-            released=False,
-            released_cents_total=released_total,
-            sessions_released=len(sessions),
-            ignored_reason=reason,
-        )
-
+    result = PackageReleaseResult(
+        package_purchase_id=purchase_id,
+        booking_id=booking_id,
+        released=False,
+        released_cents_total=released_total,
+        sessions_released=len(sessions),
+    )
     for r in sessions:
         if r.booking_id == booking_id:
-            return PackageReleaseResult(
-                booking_id,
-                released=True,
-                part=r.part,
-                amount_cents=r.amount_cents,
-                created=False,
-                released_cents_total=released_total,
-                sessions_released=len(sessions),
-            )
-    booking = db.session.get(Booking, booking_id)
-    if booking is None:
-        return ignored(f"booking {booking_id} does not exist")
-    if booking.package_purchase_id != purchase_id:
-        return ignored(f"booking {booking_id} is not a session of package purchase {purchase_id}")
-    refusal = release_refusal(
-        booking,
-        now or utcnow(),
-        no_show_forfeits=booking_policies.defaults().no_show_credit_forfeited,
-    )
+            result.released, result.part, result.amount_cents = True, r.part, r.amount_cents
+            return result
+    refusal = _release_refusal(purchase, releases, booking_id, now or utcnow())
     if refusal:
-        return ignored(refusal)
-    if any(r.kind != "session" for r in releases):
-        return ignored(f"package purchase {purchase_id} has expired and was settled")
-    if len(sessions) >= purchase.sessions_total:
-        return ignored(f"all {purchase.sessions_total} sessions are already released")
+        result.ignored_reason = refusal
+        return result
     part = len(sessions) + 1
     amount = split_exact(purchase.net_cents, purchase.sessions_total)[part - 1]
-    key = f"package-release:{purchase_id}:{part}"
+    _post_release(purchase, booking_id, part, amount)
+    result.released, result.part, result.amount_cents, result.created = True, part, amount, True
+    result.released_cents_total = released_total + amount
+    result.sessions_released = part
+    return result
+
+
+def _release_refusal(
+    purchase: PackagePurchase, releases: list[PackageRelease], booking_id: int, now: datetime
+) -> str | None:
+    """Why this booking releases nothing from the purchase, or None."""
+    booking = db.session.get(Booking, booking_id)
+    if booking is None:
+        return f"booking {booking_id} does not exist"
+    if booking.package_purchase_id != purchase.id:
+        return f"booking {booking_id} is not a session of package purchase {purchase.id}"
+    refusal = release_refusal(
+        booking, now, no_show_forfeits=booking_policies.defaults().no_show_credit_forfeited
+    )
+    if refusal:
+        return refusal
+    if any(r.kind != "session" for r in releases):
+        return f"package purchase {purchase.id} has expired and was settled"
+    if sum(1 for r in releases if r.kind == "session") >= purchase.sessions_total:
+        return f"all {purchase.sessions_total} sessions are already released"
+    return None
+
+
+def _post_release(purchase: PackagePurchase, booking_id: int, part: int, amount: int) -> None:
+    """Record release `part` for the booking and move its amount to the practitioner."""
+    key = f"package-release:{purchase.id}:{part}"
     db.session.add(
         PackageRelease(
-            package_purchase_id=purchase_id,
+            package_purchase_id=purchase.id,
             booking_id=booking_id,
             part=part,
             amount_cents=amount,
@@ -180,23 +187,13 @@ def release_session(
                 ledger.Leg(ledger.PLATFORM_CLEARING, -amount),
                 ledger.Leg(ledger.available_account(purchase.practitioner_id), amount),
             ],
-            description=f"Package {purchase_id}: session {part} of {purchase.sessions_total}"
+            description=f"Package {purchase.id}: session {part} of {purchase.sessions_total}"
             f" (booking {booking_id})",
             currency=purchase.currency,
         )
     if part == purchase.sessions_total:
         purchase.status = "completed"
     db.session.flush()
-    return PackageReleaseResult(
-        purchase_id,
-        booking_id,
-        released=True,
-        part=part,
-        amount_cents=amount,
-        created=True,
-        released_cents_total=released_total + amount,
-        sessions_released=part,
-    )
 
 
 def settle_expiry(
