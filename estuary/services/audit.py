@@ -189,6 +189,9 @@ def record(
     In a request the actor is the signed-in user and the client their address; in a
     worker's activity (`g.audit_origin`) the client is `worker`; otherwise (a `flask`
     command) the actor is `user@host` and the client `cli`.
+
+    Long on purpose: the chain append (lock, read the head, hash, insert, retry when a concurrent
+    writer won) reads as one unit.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
@@ -354,7 +357,10 @@ def _events() -> Iterator[AuditEvent]:
 
 def verify(*, anchor: bool = True) -> ChainCheck:
     """Check every event in sequence order against its MAC, its predecessor and the
-    anchored heads; on success anchor the current head (when `anchor`)."""
+    anchored heads; on success anchor the current head (when `anchor`).
+
+    Long on purpose: one pass over the chain with each check beside the previous event, so the order
+    of the checks stays visible."""
     keys = _keys()
     warnings: list[str] = []
     path = anchor_path()

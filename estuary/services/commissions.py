@@ -96,15 +96,7 @@ def record_booking_commission(booking_id: int) -> RecordedCommission:
     bps = rate_bps(practitioner.tier)
     commission = commission_for(gross, bps)
     net = gross - commission
-    row = Commission(
-        booking_id=booking.id,
-        practitioner_id=practitioner.id,
-        tier=practitioner.tier,
-        rate_bps=bps,
-        gross_cents=gross,
-        commission_cents=commission,
-        currency=booking.currency,
-    )
+    row = _commission_row(booking, practitioner, bps, gross, commission, booking.currency)
     if not _insert(row):
         return _recorded(_by_booking(booking_id), created=False)
     legs = [
@@ -139,14 +131,13 @@ def _record_package_session(booking: Booking, practitioner: Practitioner) -> Rec
     commission = split_exact(package_commission, purchase.sessions_total)[part - 1]
     gross = split_exact(purchase.total_cents, purchase.sessions_total)[part - 1]
     bps = _effective_rate_bps(package_commission, purchase.total_cents)
-    row = Commission(
-        booking_id=booking.id,
-        practitioner_id=practitioner.id,
-        tier=practitioner.tier,
-        rate_bps=bps,
-        gross_cents=gross,
-        commission_cents=commission,
-        currency=purchase.currency,
+    row = _commission_row(
+        booking,
+        practitioner,
+        bps,
+        gross,
+        commission,
+        purchase.currency,
         package_purchase_id=purchase_id,
         package_part=part,
     )
@@ -189,19 +180,35 @@ def _overbooked_session(
             "commission already; no commission taken. Check the booking."
         ),
     )
-    row = Commission(
-        booking_id=booking.id,
-        practitioner_id=practitioner.id,
-        tier=practitioner.tier,
-        rate_bps=0,
-        gross_cents=0,
-        commission_cents=0,
-        currency=purchase.currency,
-        package_purchase_id=purchase.id,
-        package_part=None,
+    row = _commission_row(
+        booking, practitioner, 0, 0, 0, purchase.currency, package_purchase_id=purchase.id
     )
     created = _insert(row)
     return RecordedCommission(booking.id, 0, 0, created, purchase.id)
+
+
+def _commission_row(
+    booking: Booking,
+    practitioner: Practitioner,
+    rate_bps: int,
+    gross_cents: int,
+    commission_cents: int,
+    currency: str,
+    *,
+    package_purchase_id: int | None = None,
+    package_part: int | None = None,
+) -> Commission:
+    return Commission(
+        booking_id=booking.id,
+        practitioner_id=practitioner.id,
+        tier=practitioner.tier,
+        rate_bps=rate_bps,
+        gross_cents=gross_cents,
+        commission_cents=commission_cents,
+        currency=currency,
+        package_purchase_id=package_purchase_id,
+        package_part=package_part,
+    )
 
 
 def _insert(row: Commission) -> bool:

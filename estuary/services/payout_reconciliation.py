@@ -193,7 +193,9 @@ def _check_transfer(
     settled_keys: set[str],
 ) -> None:
     """One provider transfer against its payout: a finding when they disagree; with
-    `settle`, an open payout the provider has paid is settled paid."""
+    `settle`, an open payout the provider has paid is settled paid.
+
+    One branch per finding kind, in the order they are decided."""
     ref = t.provider_reference
     if payout is None:
         report.findings.append(

@@ -136,6 +136,8 @@ def create_payout(
     other request is refused with a message naming the open payout. An open payout with a
     recorded rejection is closed as rejected first (its hold returned); this run's request
     is then a new payout with its own key, requester and decisions.
+
+    Long for its keyword arguments; its steps are named helpers.
     """
     if payment_method not in PAYMENT_METHODS:
         raise BusinessRuleError(f"unknown payment method {payment_method!r}")
