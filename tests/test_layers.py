@@ -29,7 +29,9 @@ def test_every_workflow_sits_in_its_domain_package_and_queue():
         assert domain.task_queue("p-") == catalogue.task_queue(name, "p-") == f"p-{name}"
         for wf in domain.workflows.values():
             assert wf.domain == name
-            assert wf.cls.__module__ == f"workers.{name}.workflows"
+            # workflows.py names them; a domain may keep one module per workflow beside it
+            # (payments does: the sandbox re-imports a run's module for every run).
+            assert wf.cls.__module__.startswith(f"workers.{name}.")
             assert catalogue.workflow(wf.name) is wf
 
 

@@ -29,6 +29,7 @@ from workers.temporal.decorators import monitored_workflow
 # The shared dataclasses pass through the sandbox too: the payload converter recognises
 # `datetime` fields only by the real class, not the sandbox's restricted stand-in.
 with workflow.unsafe.imports_passed_through():
+    import workers.bookings.activities as activities
     from estuary.contracts.bookings import (
         REMINDER_OFFSETS,
         REMINDER_TYPES,
@@ -65,7 +66,6 @@ with workflow.unsafe.imports_passed_through():
         BookingCommissionResult,
         PackageSessionCompletedInput,
     )
-    from workers.bookings import activities
 
 FINAL_STAGES = ("completed", "no_show", "cancelled", "rescheduled")
 # workflow.patched() ids: each names a change made while runs of the old code may be in

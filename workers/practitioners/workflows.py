@@ -97,7 +97,7 @@ from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workers.practitioners import activities
+    import workers.practitioners.activities as activities
 
 MAX_IGNORED_SHOWN = 20
 # The verification loop continues as new after this many checks (a history stays small).

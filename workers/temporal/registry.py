@@ -1,6 +1,9 @@
 """Discovery: every `workers/<domain>/workflows.py`, `activities.py` and `schedules.py`
 (the domain's `commands.py` is loaded by `workers.temporal.cli`, which registers it).
 
+`workflows.py` names the domain's workflows; they may be defined there or in other modules
+of the same package (payments keeps one module per workflow).
+
 A domain is a package under `workers/` (other than `temporal`) with a `workflows.py`.
 Adding a domain means adding that package and its name to
 `estuary.contracts.catalogue.DOMAINS` (a test checks the two agree). This module is the
@@ -68,10 +71,13 @@ def domains() -> dict[str, Domain]:
         if wf_module is None:
             continue
         entry = Domain(info.name)
+        package = f"workers.{info.name}."
         for obj in vars(wf_module).values():
             spec = spec_of(obj) if isinstance(obj, type) else None
             defn = getattr(obj, "__temporal_workflow_definition", None)
-            if spec is None or defn is None or obj.__module__ != wf_module.__name__:
+            # A domain's workflows.py may gather workflows from modules of its own package
+            # (one module per workflow keeps the sandbox's per-run re-import small).
+            if spec is None or defn is None or not obj.__module__.startswith(package):
                 continue
             entry.workflows[defn.name] = RegisteredWorkflow(defn.name, obj, spec)
         act_module = _optional_module(f"workers.{info.name}.activities")
