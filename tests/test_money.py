@@ -54,3 +54,11 @@ def test_input_text_is_the_inverse_of_parse():
         for currency in ("USD", "JPY", "KWD"):
             assert parse_money(input_text(minor, currency), currency) == minor
     assert input_text(None) == ""
+
+
+def test_whole_units_for_chart_axes():
+    from estuary.contracts.money import whole_units_text
+
+    assert whole_units_text(184250, "USD") == "1,842"
+    assert whole_units_text(1842, "JPY") == "1,842"
+    assert whole_units_text(-1842500, "KWD") == "-1,842"

@@ -98,6 +98,12 @@ def format_money(minor: int | None, currency: str = DEFAULT_CURRENCY) -> str:
     return f"{sign}{whole:,}{'.' if decimals else ''}{fraction} {currency}"
 
 
+def whole_units_text(minor: int, currency: str = DEFAULT_CURRENCY) -> str:
+    """The whole major units only, for chart axes ("1,842" for 184250 USD)."""
+    sign, whole, _fraction, _decimals = _split(minor, currency)
+    return f"{sign}{whole:,}"
+
+
 def input_text(minor: int | None, currency: str = DEFAULT_CURRENCY) -> str:
     """An amount as a person types it ("1842.50", no separators, no currency); "" for None."""
     if minor is None:
