@@ -29,6 +29,7 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
     from dashboard.extensions import csrf, htmx, login_manager
 
     login_manager.init_app(app)
+    _audit_the_signed_in_user(app)
     csrf.init_app(app)
     htmx.init_app(app)
 
@@ -58,6 +59,20 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
     register_template_globals(app)
     register_template_helpers(app)
     return app
+
+
+def _audit_the_signed_in_user(app: Flask) -> None:
+    """The audit log names the signed-in user (and their role) as a request's actor."""
+    from flask_login import current_user
+
+    from estuary.services import audit
+
+    def request_actor() -> tuple[str, str]:
+        if current_user.is_authenticated:
+            return current_user.email, current_user.role
+        return "anonymous", "-"
+
+    audit.set_request_actor(app, request_actor)
 
 
 def register_commands(app: Flask) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from estuary.contracts import catalogue, inputs
+from estuary.contracts import catalogue, inputs, money
 from estuary.contracts.inputs import DEFAULT_MAX_LENGTH, InputError, parse_input
 from estuary.services.references import missing_references
 
@@ -58,13 +58,9 @@ def label_for(name: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def cents_text(cents: int | None) -> str:
+def cents_text(cents: int | None, currency: str = "USD") -> str:
     """Integer cents as the text a person types (1234.50); the inverse of parse_money."""
-    if cents is None:
-        return ""
-    sign = "-" if cents < 0 else ""
-    cents = abs(int(cents))
-    return f"{sign}{cents // 100}.{cents % 100:02d}"
+    return money.input_text(cents, currency)
 
 
 def _literal_choices(tp: Any) -> tuple[str, ...]:

@@ -38,7 +38,6 @@ from estuary.contracts import approval_rules
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import InputError
 from estuary.db import db
-from estuary.models import REASON_CODES
 from estuary.services.staff import staff_ref
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import AlreadyStarted, GatewayError, StartedRun
@@ -91,7 +90,6 @@ def render_form(
             fields=fields,
             errors=errors,
             other_errors=other_errors,
-            reason_codes=REASON_CODES,
             reason_code=(values or {}).get(REASON_CODE_KEY, ""),
             reason_text=(values or {}).get(REASON_TEXT_KEY, ""),
             reason_required=_reason_required(wf),
@@ -335,9 +333,9 @@ def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Rea
         preview.dry_run_error = f"The dry run did not finish: {exc.message}"
         return
     except Exception as exc:  # the run failed: show its failure, escaped
-        from temporal_gateway.gateway import failure_message
+        from estuary.contracts.failures import innermost_message
 
-        preview.dry_run_error = f"The dry run failed: {failure_message(exc)}"
+        preview.dry_run_error = f"The dry run failed: {innermost_message(exc)}"
         return
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
         result = dataclasses.asdict(result)

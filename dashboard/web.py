@@ -18,6 +18,7 @@ from werkzeug.routing import IntegerConverter, Map
 
 from dashboard.extensions import login_manager
 from estuary.contracts.inputs import MAX_ID, is_id_text
+from estuary.contracts.money import format_money, input_text
 from estuary.db import db
 from estuary.models import StaffUser
 
@@ -44,14 +45,6 @@ NAV = (
     ("audit.index", "Audit log"),
     ("staff.index", "Staff"),
 )
-
-
-def format_money(cents: int | None, currency: str = "USD") -> str:
-    if cents is None:
-        return "-"
-    sign = "-" if cents < 0 else ""
-    cents = abs(int(cents))
-    return f"{sign}{cents // 100:,}.{cents % 100:02d} {currency}"
 
 
 def format_time(value: datetime | None) -> str:
@@ -95,6 +88,7 @@ def init_web(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
     app.jinja_env.filters["money"] = format_money
+    app.jinja_env.filters["money_input"] = input_text
     app.jinja_env.filters["dt"] = format_time
     app.jinja_env.filters["actor"] = format_actor
 

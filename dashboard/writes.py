@@ -21,6 +21,7 @@ from werkzeug.routing import BuildError
 from dashboard.permissions import require
 from dashboard.visibility import RUN_ID_RE
 from estuary.contracts import catalogue
+from estuary.contracts.approval_rules import reason_codes_for
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.services import audit
 from temporal_gateway.gateway import (
@@ -237,11 +238,11 @@ class Reason:
 
 
 def parse_reason(
-    form: Mapping[str, Any], *, money: bool, required: bool = True
+    form: Mapping[str, Any], *, money: bool, required: bool = True, action: str = ""
 ) -> tuple[Reason, dict[str, str]]:
-    """The reason of an action: money actions need a reason code (and text for 'other');
-    others need text when `required`."""
-    from estuary.models import REASON_CODES
+    """The reason of an action: money actions need one of the reason codes of their
+    `action` (cancel, terminate, retry, reset; and text for 'other'); others need text
+    when `required`."""
 
     errors: dict[str, str] = {}
     code = str(form.get(REASON_CODE_KEY) or "").strip()
@@ -253,8 +254,8 @@ def parse_reason(
     if money:
         if not code:
             errors[REASON_CODE_KEY] = "a reason code is required for a money workflow"
-        elif code not in REASON_CODES:
-            errors[REASON_CODE_KEY] = f"{code[:40]!r} is not one of: {', '.join(REASON_CODES)}"
+        elif code not in (codes := reason_codes_for(action)):
+            errors[REASON_CODE_KEY] = f"{code[:40]!r} is not one of: {', '.join(codes)}"
         elif code == "other" and not text and REASON_TEXT_KEY not in errors:
             errors[REASON_TEXT_KEY] = "say why (required with reason code 'other')"
     else:

@@ -91,7 +91,6 @@ from temporal_gateway.records import (
     StartedRun,
     enum_suffix,
     event_type_name,
-    failure_message,
     run_info,
     run_ui_url,
 )
@@ -118,7 +117,6 @@ __all__ = [
     "UpdateRejected",
     "decode_history_events",
     "event_type_name",
-    "failure_message",
     "run_ui_url",
 ]
 

@@ -11,7 +11,6 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
-from temporalio.exceptions import ApplicationError
 
 from estuary.contracts.search_attributes import (
     ENTITY_ID,
@@ -134,15 +133,6 @@ def event_type_name(event: Mapping[str, Any]) -> str:
     if isinstance(raw, int):
         raw = EventType.Name(raw)
     return "".join(p.capitalize() for p in raw.removeprefix("EVENT_TYPE_").split("_"))
-
-
-def failure_message(exc: BaseException) -> str:
-    """The innermost application message of a Temporal failure chain."""
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    if isinstance(exc, ApplicationError):
-        return exc.message
-    return str(exc)
 
 
 def run_ui_url(config: Mapping[str, Any], workflow_id: str, run_id: str | None = None) -> str:

@@ -107,3 +107,18 @@ def test_sdk_record_of_an_unexpected_failure_keeps_its_traceback():
     record = _sdk_record(KeyError("bug"))
     assert failures.DropLoggedActivityFailures().filter(record) is True
     assert record.exc_info is not None and record.getMessage() == "Completing activity as failed"
+
+
+def test_innermost_message_reads_the_service_words_of_a_failure_chain():
+    from temporalio.exceptions import ApplicationError
+
+    from estuary.contracts.failures import innermost_message
+
+    inner = ApplicationError("practitioner 5 has no payout destination", type="BusinessRuleError")
+    outer = ApplicationError("activity failed")
+    outer.__cause__ = inner
+    assert innermost_message(outer) == "practitioner 5 has no payout destination"
+    assert innermost_message(ValueError("plain")) == "plain"
+    loop = ValueError("loops")
+    loop.__cause__ = loop
+    assert innermost_message(loop) == "loops"

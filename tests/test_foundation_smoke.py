@@ -2,7 +2,9 @@ import asyncio
 
 from temporalio.client import WorkflowExecutionStatus
 
-from estuary.contracts.payments import LedgerReconciliationInput
+from estuary.contracts.payout_upkeep import (
+    LedgerReconciliationInput,
+)
 from estuary.contracts.search_attributes import run_attributes
 from estuary.db import db
 from estuary.services import ledger

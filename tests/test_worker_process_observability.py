@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from estuary.contracts.payments import LedgerReconciliationInput
+from estuary.contracts.payout_upkeep import (
+    LedgerReconciliationInput,
+)
 from estuary.db import db
 from estuary.models import WorkerHeartbeat
 from temporal_gateway.codec import new_key_entry

@@ -24,10 +24,11 @@ from dashboard.run_actions.handler_forms import (
 )
 from dashboard.writes import REASON_CODE_KEY, REASON_TEXT_KEY, link, run_url
 from estuary.contracts import catalogue
+from estuary.contracts.approval_rules import reason_codes_for
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import parse_input
 from estuary.db import db
-from estuary.models import REASON_CODES, Payout, Subscription
+from estuary.models import Payout, Subscription
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import (
     CLOSED_FAILED_STATUSES,
@@ -198,5 +199,5 @@ def register_template_globals(app: Flask) -> None:
     app.add_template_global(payout_run_actions, "payout_run_actions")
     app.add_template_global(practitioner_actions, "practitioner_actions")
     app.add_template_global(run_url, "run_link")
-    app.add_template_global(lambda: REASON_CODES, "reason_codes")
+    app.add_template_global(reason_codes_for, "reason_codes")
     app.add_template_global(lambda: (REASON_CODE_KEY, REASON_TEXT_KEY), "reason_label_keys")

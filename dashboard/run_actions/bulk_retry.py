@@ -28,8 +28,9 @@ from dashboard.writes import (
     record_invalid,
 )
 from estuary.contracts import catalogue
+from estuary.contracts.approval_rules import reason_codes_for
 from estuary.db import db
-from estuary.models import REASON_CODES, Payout, Transfer
+from estuary.models import Payout, Transfer
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import CLOSED_FAILED_STATUSES, GatewayError, RunInfo
 from temporal_gateway.run_history import summarise_history
@@ -150,7 +151,7 @@ def bulk_retry() -> ResponseReturnValue:
         return bulk_page(filters, {}, total, rows, NO_REASON, {}, 200)
 
     money = any(r.money for r in rows)
-    reason, reason_errors = parse_reason(request.form, money=money, required=True)
+    reason, reason_errors = parse_reason(request.form, money=money, required=True, action="retry")
     chosen = set(request.form.getlist("run"))
     if not chosen:
         reason_errors["run"] = "tick at least one run"
@@ -238,7 +239,7 @@ def bulk_page(
             money=any(r.money for r in rows),
             reason=reason,
             errors=reason_errors,
-            reason_codes=REASON_CODES,
+            reason_codes=reason_codes_for("retry"),
             error=error,
             runs_url=runs_url(filters),
             hidden=filters.as_params(),

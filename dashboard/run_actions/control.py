@@ -26,9 +26,9 @@ from dashboard.writes import (
     safe_next,
 )
 from estuary.contracts import catalogue
+from estuary.contracts.approval_rules import reason_codes_for
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import parse_int
-from estuary.models import REASON_CODES
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import GatewayError, RunInfo
 from temporal_gateway.run_history import HistorySummary, summarise_history
@@ -92,7 +92,7 @@ def _control_request(kind: str, workflow_id: str) -> _ControlRequest:
     money_hint = request.form.get("money") == "yes"
     # The form says whether the run moves money (to ask for a code); the server checks
     # again with the run's real type before acting.
-    reason, errors = parse_reason(request.form, money=money_hint)
+    reason, errors = parse_reason(request.form, money=money_hint, action=kind)
     return _ControlRequest(
         kind,
         workflow_id,
@@ -159,7 +159,7 @@ def control_page(
             back=back,
             money=money,
             error=error,
-            reason_codes=REASON_CODES,
+            reason_codes=reason_codes_for(kind),
             values=request.form,
         ),
         status,

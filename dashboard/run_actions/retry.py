@@ -26,9 +26,11 @@ from dashboard.writes import (
     run_url,
     safe_next,
 )
+from estuary.contracts.approval_rules import reason_codes_for
 from estuary.contracts.catalogue import RegisteredWorkflow
+from estuary.contracts.money import format_money
 from estuary.db import db
-from estuary.models import REASON_CODES, Payout, Transfer
+from estuary.models import Payout, Transfer
 from estuary.services.staff import staff_ref
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import (
@@ -62,7 +64,7 @@ def money_check(workflow_id: str, history: HistorySummary) -> MoneyCheck:
             )
         )
     evidence = [
-        f"transfer {t.provider_reference}: {t.amount_cents / 100:.2f} {t.currency} "
+        f"transfer {t.provider_reference}: {format_money(t.amount_cents, t.currency)} "
         f"(key {t.idempotency_key})"
         for t in transfers
     ]
@@ -87,7 +89,9 @@ def money_check(workflow_id: str, history: HistorySummary) -> MoneyCheck:
     amount = ""
     if payouts:
         p = payouts[-1]
-        amount = f" ({p.amount_cents / 100:.2f} {p.currency} to practitioner #{p.practitioner_id})"
+        amount = (
+            f" ({format_money(p.amount_cents, p.currency)} to practitioner #{p.practitioner_id})"
+        )
     return MoneyCheck(
         True,
         f"No transfer has completed for this run: running it again can move money{amount}.",
@@ -164,7 +168,7 @@ def retry(workflow_id: str) -> ResponseReturnValue:
         )
         record("invalid", target=req.target, params={"mode": req.mode}, detail=message)
         return req.fail(message[:1].upper() + message[1:] + ".")
-    reason, errors = parse_reason(request.form, money=wf.spec.money, required=False)
+    reason, errors = parse_reason(request.form, money=wf.spec.money, required=False, action="retry")
     # Money runs are confirmed first: the page says whether money could move again and
     # asks for the reason code; the reason is checked when the confirmation comes back.
     needs_confirmation = wf.spec.money and request.form.get("confirmed") != "yes"
@@ -203,7 +207,7 @@ def _confirmation(
             check=check,
             errors=errors,
             reason=reason,
-            reason_codes=REASON_CODES,
+            reason_codes=reason_codes_for("retry"),
             back=req.back,
         ),
         422 if errors else 200,

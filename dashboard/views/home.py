@@ -24,6 +24,7 @@ from dashboard.permissions import require
 from dashboard.presentation.charts import Series, bar_chart
 from dashboard.views.runs import console_scope, temporal
 from dashboard.visibility import format_time
+from estuary.contracts.money import whole_units_text
 from temporal_gateway.access import gateway
 from temporal_gateway.cache import TTLCache
 from temporal_gateway.gateway import RunInfo
@@ -138,7 +139,7 @@ def index():
         title="Payout volume per day, last 14 days",
         label_every=2,
         value_format=lambda c: money(c, currency),
-        axis_format=lambda c: f"{c // 100:,}",
+        axis_format=lambda c: whole_units_text(c, currency),
     )
     return render_template(
         "home/index.html",

@@ -1,4 +1,5 @@
-"""Payout approval rules, written once: tiers, the boundaries, reason codes, the wording.
+"""Payout approval rules, written once: tiers, the boundaries, reason codes per action,
+the wording.
 
 Pure (standard library only): the payout workflow, the payouts service, the console's
 start confirmation and approvals page, and the operations guide all read this module, so
@@ -15,24 +16,63 @@ At exactly the dual threshold one approver is enough: the second tier starts *ab
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
+from typing import Literal
 
-# Why a payout was rejected, and why a money workflow is terminated, cancelled or retried.
-REASON_CODES: tuple[str, ...] = (
-    "duplicate",
-    "suspected_fraud",
-    "payee_details_invalid",
-    "requested_by_practitioner",
-    "other",
-)
-# The reason codes each kind of money action accepts ("other" always needs a text).
+# Why a payout is rejected: the approver's choice, also the `reason_code` of a
+# PayoutApproval row and of the workflow's `reject` update (`ReasonCode` is its type).
+ReasonCode = Literal[
+    "duplicate", "suspected_fraud", "payee_details_invalid", "requested_by_practitioner", "other"
+]
+REASON_CODES: tuple[str, ...] = typing.get_args(ReasonCode)
+# The reason codes each kind of money action offers and accepts ("other" always needs a
+# text). Stopping a money run (cancel, terminate) is said in the words of a rejection;
+# running it again (retry, reset) says what was fixed, never why a payout was refused.
 REASON_CODES_BY_ACTION: dict[str, tuple[str, ...]] = {
     "reject_payout": REASON_CODES,
-    "terminate": REASON_CODES,
-    "cancel": REASON_CODES,
-    "retry": REASON_CODES,
-    "reset": REASON_CODES,
+    "cancel": (
+        "duplicate",
+        "requested_by_practitioner",
+        "payee_details_invalid",
+        "suspected_fraud",
+        "started_in_error",
+        "other",
+    ),
+    "terminate": (
+        "duplicate",
+        "suspected_fraud",
+        "payee_details_invalid",
+        "started_in_error",
+        "stuck_run",
+        "other",
+    ),
+    "retry": (
+        "provider_outage_resolved",
+        "payee_details_corrected",
+        "transient_failure",
+        "fix_deployed",
+        "other",
+    ),
+    "reset": (
+        "fix_deployed",
+        "stuck_run",
+        "wrong_step_outcome",
+        "other",
+    ),
 }
+
+
+def reason_codes_for(action: str) -> tuple[str, ...]:
+    """The reason codes `action` (a key of REASON_CODES_BY_ACTION) offers."""
+    try:
+        return REASON_CODES_BY_ACTION[action]
+    except KeyError:
+        raise ValueError(
+            f"no reason codes for {action!r}; one of: {', '.join(REASON_CODES_BY_ACTION)}"
+        ) from None
+
+
 # Requesters that name nobody: a payout asked for by one of these cannot start, because
 # four-eyes would have nobody to compare an approver with.
 ANONYMOUS_REQUESTERS = frozenset({"", "unknown", "anonymous", "-"})

@@ -20,7 +20,12 @@ import typing
 from datetime import UTC, date, datetime
 from typing import Any
 
-MAX_MONEY_CENTS = 1_000_000_000  # 10 million in major units: far above any real payout
+from estuary.contracts.money import (
+    parse_money,
+    quoted,
+    why_not_a_number,
+)
+
 # Ids and integers are stored in 32-bit INTEGER columns (PostgreSQL `integer`).
 MAX_ID = 2**31 - 1
 MIN_INT = -(2**31)
@@ -31,7 +36,6 @@ DEFAULT_MAX_LENGTH = 500
 # exponents or other scripts' digits: Python's int() and Decimal() accept all of those
 # (`int("\uff11\uff10") == 10`, `int(" +1_0 ") == 10`), which is why nothing here calls them on
 # text that has not matched one of these first.
-_MONEY_RE = re.compile(r"[0-9]{1,10}(?:\.[0-9]{1,2})?", re.ASCII)
 _UNSIGNED_RE = re.compile(r"[0-9]{1,12}", re.ASCII)
 _SIGNED_RE = re.compile(r"-?[0-9]{1,12}", re.ASCII)
 _NUMBERISH_RE = re.compile(r"[-+]?[0-9]*\.?[0-9]*", re.ASCII)
@@ -88,56 +92,6 @@ def refuse_server_filled(input_type: type, given: Any) -> None:
         raise InputError(errors)
 
 
-def _shown(raw: str) -> str:
-    return repr(raw if len(raw) <= 40 else raw[:40] + "…")
-
-
-def _why_not_a_number(raw: str, *, decimals: bool) -> str:
-    """The most useful reason a text is not a plain ASCII number ("" if none stands out)."""
-    if raw != raw.strip() or any(ch.isspace() for ch in raw):
-        return "it contains spaces; type the number alone"
-    if any(ch.isnumeric() and not ("0" <= ch <= "9") for ch in raw):
-        return "use the digits 0-9"
-    if raw.startswith("+"):
-        return "no '+' sign"
-    if "_" in raw:
-        return "digits only, no '_'"
-    if "e" in raw.lower() and any("0" <= ch <= "9" for ch in raw):
-        return "plain digits, not exponent form"
-    if decimals and raw.count(".") == 1 and re.fullmatch(r"[0-9]*\.[0-9]{3,}", raw, re.ASCII):
-        return "more than two decimal places"
-    return ""
-
-
-def parse_money(text: str, *, allow_zero: bool = False) -> int:
-    """An amount in major units ("12.50") as integer cents: ASCII digits, at most one
-    decimal point and two decimals; anything else is refused, never normalised."""
-    raw = str(text)
-    top = f"must be at most {MAX_MONEY_CENTS // 100:,}.00"
-    if raw.startswith("-") and _MONEY_RE.fullmatch(raw[1:]):
-        raise ValueError("must not be negative" if allow_zero else "must be greater than zero")
-    if not _MONEY_RE.fullmatch(raw):
-        if re.fullmatch(r"[0-9]{11,}(\.[0-9]{0,2})?", raw, re.ASCII):
-            raise ValueError(top)
-        why = _why_not_a_number(raw, decimals=True) or "use digits like 12.50"
-        if why == "more than two decimal places":
-            raise ValueError(f"{raw} has more than two decimal places")
-        raise ValueError(f"{_shown(raw)} is not an amount: {why}")
-    whole, _, fraction = raw.partition(".")
-    cents = int(whole) * 100 + int((fraction + "00")[:2])
-    if cents == 0 and not allow_zero:
-        raise ValueError("must be greater than zero")
-    if cents > MAX_MONEY_CENTS:
-        raise ValueError(top)
-    return cents
-
-
-def format_money(cents: int, currency: str = "USD") -> str:
-    sign = "-" if cents < 0 else ""
-    cents = abs(cents)
-    return f"{sign}{cents // 100:,}.{cents % 100:02d} {currency}"
-
-
 def is_id_text(text: str) -> bool:
     """True if `text` is an id the database can hold (ASCII digits, 1..MAX_ID)."""
     return bool(_UNSIGNED_RE.fullmatch(text)) and 1 <= int(text) <= MAX_ID
@@ -151,8 +105,8 @@ def parse_id(text: str) -> int:
     if re.fullmatch(r"[0-9]+", raw, re.ASCII):
         why = f"ids are whole numbers from 1 to {MAX_ID}"
     else:
-        why = _why_not_a_number(raw, decimals=False) or "a positive whole number"
-    raise ValueError(f"{_shown(raw)} is not an id: {why}")
+        why = why_not_a_number(raw) or "a positive whole number"
+    raise ValueError(f"{quoted(raw)} is not an id: {why}")
 
 
 def parse_int(text: str, *, lo: int | None = None, hi: int | None = None) -> int:
@@ -166,8 +120,8 @@ def parse_int(text: str, *, lo: int | None = None, hi: int | None = None) -> int
             raise ValueError(
                 f"must be at least {lo}" if raw.startswith("-") else f"must be at most {hi}"
             )
-        why = _why_not_a_number(raw, decimals=False) or "digits 0-9 only"
-        raise ValueError(f"{_shown(raw)} is not a whole number: {why}")
+        why = why_not_a_number(raw) or "digits 0-9 only"
+        raise ValueError(f"{quoted(raw)} is not a whole number: {why}")
     value = int(raw)
     if value < lo:
         raise ValueError(f"must be at least {lo}")

@@ -6,45 +6,40 @@ Money is integer cents everywhere (`*_cents: int`). Fields carry the metadata th
 
 from __future__ import annotations
 
-import re
+import typing
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
 from estuary.contracts.approval_rules import REASON_CODES as REASON_CODES
-from estuary.contracts.policies import BATCH_CHUNK_SIZE
+from estuary.contracts.approval_rules import ReasonCode as ReasonCode
+from estuary.contracts.checks import is_cents, is_id, money_problem
 
 TASK_QUEUE = "payments"
-ReasonCode = Literal[
-    "duplicate", "suspected_fraud", "payee_details_invalid", "requested_by_practitioner", "other"
-]
-PAYMENT_METHODS = ("bank_transfer", "instant_transfer")
+# Child workflows of batches are started in chunks of at most this many.
+BATCH_CHUNK_SIZE = 100
 PaymentMethod = Literal["bank_transfer", "instant_transfer"]
+PAYMENT_METHODS: tuple[str, ...] = typing.get_args(PaymentMethod)
 # What happens to a package's unreleased earnings when the package expires.
 PACKAGE_EXPIRY_POLICIES = ("release_remaining", "retain_by_platform", "refer_to_ops")
 PackageExpiryPolicy = Literal["release_remaining", "retain_by_platform", "refer_to_ops"]
 
-DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+
+# Workflow ids are business keys: a second trigger finds the first run instead of paying
+# twice. Built here only (the single payout's start, the batch's children, the package
+# payout started from a booking).
+def payout_workflow_id(practitioner_id: int, day: date | str) -> str:
+    """`payments-payout-{practitioner}-{yyyymmdd}`: one payout per practitioner per day
+    (`day` a date, or already `yyyymmdd`)."""
+    text = day.strftime("%Y%m%d") if isinstance(day, date) else day
+    return f"payments-payout-{practitioner_id}-{text}"
+
+
+def package_payout_workflow_id(package_purchase_id: int) -> str:
+    return f"payments-package-payout-{package_purchase_id}"
+
+
 ACTOR_HELP = "Who sends this (filled by the console or CLI)"
-
-
-# --- ledger check (the first proof workflow) ----------------------------------------------
-
-
-@dataclass
-class LedgerReconciliationInput:
-    requested_by: str = field(
-        default="schedule", metadata={"help": "Who asked for the check", "max_length": 254}
-    )
-
-
-@dataclass
-class LedgerReconciliationResult:
-    transactions: int
-    entries: int
-    unbalanced_keys: list[str]
-    total_cents: int
-    balanced: bool
 
 
 # --- Contracts other domains call on the `payments` queue (by activity name) ------------
@@ -101,39 +96,6 @@ class SubscriptionChargeResult:
     failure_reason: str | None = None
 
 
-# --- validation helpers (pure) --------------------------------------------------------------
-
-
-def _check_iso_date(value: str) -> date | None:
-    if not isinstance(value, str) or not re.fullmatch(DATE_PATTERN, value):
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _is_cents(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_id(value: Any) -> bool:
-    return _is_cents(value) and 1 <= value <= 2**63 - 1
-
-
-MAX_MONEY_CENTS = 1_000_000_000
-
-
-def _money_problem(value: Any, *, allow_zero: bool = False) -> str | None:
-    if not _is_cents(value):
-        return "must be a whole number of cents"
-    if value < 0 or (value == 0 and not allow_zero):
-        return "must be greater than zero" if not allow_zero else "must not be negative"
-    if value > MAX_MONEY_CENTS:
-        return f"must be at most {MAX_MONEY_CENTS // 100:,}.00"
-    return None
-
-
 # --- progressive package payout ---------------------------------------------------------
 
 
@@ -153,7 +115,7 @@ class PackagePayoutInput:
 
     def validate(self) -> dict[str, str]:
         problems: dict[str, str] = {}
-        if not _is_id(self.package_purchase_id):
+        if not is_id(self.package_purchase_id):
             problems["package_purchase_id"] = "must be a positive whole number"
         if self.expiry_policy not in PACKAGE_EXPIRY_POLICIES:
             problems["expiry_policy"] = f"must be one of: {', '.join(PACKAGE_EXPIRY_POLICIES)}"
@@ -273,10 +235,10 @@ class PractitionerPayoutInput:
 
     def validate(self) -> dict[str, str]:
         problems: dict[str, str] = {}
-        if not _is_id(self.practitioner_id):
+        if not is_id(self.practitioner_id):
             problems["practitioner_id"] = "must be a positive whole number"
         if self.amount_cents is not None:
-            problem = _money_problem(self.amount_cents)
+            problem = money_problem(self.amount_cents)
             if problem:
                 problems["amount_cents"] = problem
         if self.payment_method not in PAYMENT_METHODS:
@@ -290,14 +252,14 @@ def _policy_problems(inp: Any) -> dict[str, str]:
     for name in ("approval_threshold_cents", "dual_approval_threshold_cents"):
         value = getattr(inp, name)
         if value is not None:
-            problem = _money_problem(value)
+            problem = money_problem(value)
             if problem:
                 problems[name] = problem
     timeout = inp.approval_timeout_seconds
-    if timeout is not None and (not _is_cents(timeout) or not 60 <= timeout <= 90 * 24 * 3600):
+    if timeout is not None and (not is_cents(timeout) or not 60 <= timeout <= 90 * 24 * 3600):
         problems["approval_timeout_seconds"] = "must be between 60 and 7776000 seconds"
     low, high = inp.approval_threshold_cents, inp.dual_approval_threshold_cents
-    if _is_cents(low) and _is_cents(high) and high < low:
+    if is_cents(low) and is_cents(high) and high < low:
         problems["dual_approval_threshold_cents"] = "must not be below the approval threshold"
     return problems
 
@@ -339,6 +301,36 @@ class PayoutPolicy:
     approval_timeout_seconds: int
     # How long an unknown transfer outcome keeps asking the provider before deciding.
     settle_window_seconds: int = 24 * 3600
+
+    def for_input(self, inp: Any) -> PayoutPolicy:
+        """This policy with the approval settings `inp` carries (a payout or batch input)
+        taking precedence: None in the input means "the configured value"."""
+
+        def given(value: int | None, default: int) -> int:
+            return default if value is None else value
+
+        return PayoutPolicy(
+            approval_threshold_cents=given(
+                inp.approval_threshold_cents, self.approval_threshold_cents
+            ),
+            dual_approval_threshold_cents=given(
+                inp.dual_approval_threshold_cents, self.dual_approval_threshold_cents
+            ),
+            approval_timeout_seconds=given(
+                inp.approval_timeout_seconds, self.approval_timeout_seconds
+            ),
+            settle_window_seconds=self.settle_window_seconds,
+        )
+
+
+def policy_given(inp: Any) -> bool:
+    """True when the input already carries every approval setting (its starter filled
+    them from the config), so a workflow need not read the policy."""
+    return None not in (
+        inp.approval_threshold_cents,
+        inp.dual_approval_threshold_cents,
+        inp.approval_timeout_seconds,
+    )
 
 
 @dataclass
@@ -472,139 +464,6 @@ class PayoutWaitingSignal:
     amount_cents: int
 
 
-# --- the payout sweep and the reconciliation -------------------------------------------------
-
-
-@dataclass
-class PayoutSweepInput:
-    requested_by: str = field(
-        default="schedule", metadata={"help": "Who asked for the sweep", "max_length": 254}
-    )
-    min_closed_seconds: int = field(
-        default=300,
-        metadata={
-            "help": "Only runs closed at least this long ago (a rerun may be starting)",
-            "min": 0,
-            "max": 7 * 24 * 3600,
-        },
-    )
-
-    def validate(self) -> dict[str, str]:
-        if not _is_cents(self.min_closed_seconds) or not (
-            0 <= self.min_closed_seconds <= 7 * 24 * 3600
-        ):
-            return {"min_closed_seconds": "must be between 0 and 604800 seconds"}
-        return {}
-
-
-@dataclass
-class OpenPayoutsInput:
-    after_payout_id: int = 0
-    limit: int = 200
-
-
-@dataclass
-class OpenPayoutRow:
-    payout_id: int
-    workflow_id: str
-    run_id: str | None
-    status: str
-
-
-@dataclass
-class OpenPayoutsPage:
-    rows: list[OpenPayoutRow]
-
-
-@dataclass
-class GoneRunsInput:
-    rows: list[OpenPayoutRow]
-    min_closed_seconds: int = 300
-    # The sweep's workflow time (ISO 8601): close times are Temporal's clock, so the age
-    # of a closed run is measured against Temporal's clock too.
-    now: str = ""
-
-
-@dataclass
-class GoneRun:
-    payout_id: int
-    run_id: str | None  # the payout's owning run as read (compare-and-set at settling)
-    run_state: str  # Terminated / TimedOut / Failed / Canceled / Completed / not found
-
-
-@dataclass
-class GoneRunsResult:
-    gone: list[GoneRun]
-
-
-@dataclass
-class SettleOrphanInput:
-    payout_id: int
-    run_id: str | None
-    run_state: str
-
-
-@dataclass
-class PayoutSweepResult:
-    examined: int = 0
-    running: int = 0
-    paid: int = 0
-    released: int = 0
-    reconciling: int = 0
-    skipped: int = 0
-    lines: list[str] = field(default_factory=list)
-    decisions_resolved: int = 0  # pending-delivery decisions whose refusal was audited
-
-
-@dataclass
-class PendingDecisionRow:
-    update_id: str
-    workflow_id: str
-    target: str
-    actor: str
-    decision: str
-
-
-@dataclass
-class PendingDecisionsPage:
-    rows: list[PendingDecisionRow]
-
-
-@dataclass
-class DecisionOutcome:
-    row: PendingDecisionRow
-    outcome: str  # refused (applied ones are audited by the decision activity itself)
-    message: str
-
-
-@dataclass
-class DecisionOutcomes:
-    outcomes: list[DecisionOutcome]
-
-
-@dataclass
-class PayoutReconciliationInput:
-    requested_by: str = field(
-        default="schedule", metadata={"help": "Who asked for the check", "max_length": 254}
-    )
-    settle: bool = field(
-        default=True,
-        metadata={"help": "Settle what the provider proves paid (off: only report)"},
-    )
-
-
-@dataclass
-class PayoutReconciliationResult:
-    transfers: int
-    payouts_checked: int
-    provider_paid_cents: int
-    provider_processing_cents: int
-    ledger_external_payouts_cents: int
-    settled: int
-    findings: list[str] = field(default_factory=list)  # "kind: message"
-    ok: bool = True
-
-
 # --- batch payout ---------------------------------------------------------------------------
 
 
@@ -699,23 +558,23 @@ class BatchPayoutInput:
 
     def validate(self) -> dict[str, str]:
         problems: dict[str, str] = {}
-        problem = _money_problem(self.min_amount_cents)
+        problem = money_problem(self.min_amount_cents)
         if problem:
             problems["min_amount_cents"] = problem
         if self.payment_method not in PAYMENT_METHODS:
             problems["payment_method"] = f"must be one of: {', '.join(PAYMENT_METHODS)}"
         if self.practitioner_ids is not None:
             if not isinstance(self.practitioner_ids, list) or not all(
-                _is_id(i) for i in self.practitioner_ids
+                is_id(i) for i in self.practitioner_ids
             ):
                 problems["practitioner_ids"] = "must be positive whole numbers"
             elif len(self.practitioner_ids) > 10_000:
                 problems["practitioner_ids"] = "at most 10000 items"
-        if not _is_cents(self.chunk_size) or not 1 <= self.chunk_size <= 500:
+        if not is_cents(self.chunk_size) or not 1 <= self.chunk_size <= 500:
             problems["chunk_size"] = "must be between 1 and 500"
-        if not _is_cents(self.items_per_run) or not 1 <= self.items_per_run <= 2000:
+        if not is_cents(self.items_per_run) or not 1 <= self.items_per_run <= 2000:
             problems["items_per_run"] = "must be between 1 and 2000"
-        if not _is_cents(self.cursor) or self.cursor < 0:
+        if not is_cents(self.cursor) or self.cursor < 0:
             problems["cursor"] = "must not be negative"
         problems.update(_policy_problems(self))
         return problems
@@ -740,72 +599,6 @@ class PayoutCandidate:
 class PayoutCandidatePage:
     candidates: list[PayoutCandidate]
     skipped: list[BatchPayoutLine]
-    next_cursor: int
-    exhausted: bool
-
-
-# --- commissions ----------------------------------------------------------------------------
-
-
-@dataclass
-class CommissionCalculationInput:
-    period_start: str = field(
-        metadata={"help": "First day (UTC) of completed bookings", "pattern": DATE_PATTERN}
-    )
-    period_end: str = field(metadata={"help": "Last day (UTC, inclusive)", "pattern": DATE_PATTERN})
-    cursor: int = field(default=0, metadata={"help": "Internal: last booking id handled", "min": 0})
-    carried: CommissionCalculationResult | None = field(
-        default=None, metadata={"internal": True, "help": "Internal: totals carried over"}
-    )
-
-    def validate(self) -> dict[str, str]:
-        problems: dict[str, str] = {}
-        start = _check_iso_date(self.period_start)
-        end = _check_iso_date(self.period_end)
-        if start is None:
-            problems["period_start"] = f"{self.period_start!r} is not a date (use 2026-12-01)"
-        if end is None:
-            problems["period_end"] = f"{self.period_end!r} is not a date (use 2026-12-01)"
-        if not _is_cents(self.cursor) or self.cursor < 0:
-            problems["cursor"] = "must not be negative"
-        if start and end:
-            if end < start:
-                problems["period_end"] = "must not be before period_start"
-            elif (end - start).days > 366:
-                problems["period_end"] = "a period is at most 366 days"
-        return problems
-
-
-@dataclass
-class CommissionCalculationResult:
-    period_start: str
-    period_end: str
-    bookings_examined: int = 0
-    commissions_created: int = 0
-    commission_cents_created: int = 0
-    net_released_cents: int = 0
-    already_recorded: int = 0
-    failed: int = 0
-    failures: list[str] = field(default_factory=list)  # first few "booking N: reason"
-    runs: int = 1
-
-
-@dataclass
-class CommissionPageInput:
-    period_start: str
-    period_end: str
-    after_booking_id: int
-    limit: int = 200
-
-
-@dataclass
-class CommissionPageResult:
-    bookings_examined: int
-    commissions_created: int
-    commission_cents_created: int
-    net_released_cents: int
-    already_recorded: int
-    failures: list[str]
     next_cursor: int
     exhausted: bool
 

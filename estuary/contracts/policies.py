@@ -134,8 +134,9 @@ MONEY_ID_REUSE = WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
 DEFAULT_ID_REUSE = WorkflowIDReusePolicy.ALLOW_DUPLICATE
 ID_CONFLICT = WorkflowIDConflictPolicy.FAIL
 
-# Child workflows of batches are started in chunks of at most this many.
-BATCH_CHUNK_SIZE = 100
+# Child workflows of batches are started in chunks of at most `payments.BATCH_CHUNK_SIZE`
+# (the batch input's default, kept with the input so the domain can read it without
+# importing temporalio).
 # A batch continues as new after this many items even if the server does not suggest it.
 CONTINUE_AS_NEW_AFTER_ITEMS = 2_000
 

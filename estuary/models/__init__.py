@@ -22,7 +22,6 @@ from estuary.models.ops import (
 )
 from estuary.models.payments import (
     PAYOUT_STATUSES,
-    REASON_CODES,
     Commission,
     LedgerEntry,
     LedgerTransaction,
@@ -48,7 +47,6 @@ __all__ = [
     "BOOKING_STATUSES",
     "PAYOUT_STATUSES",
     "PRACTITIONER_STATUSES",
-    "REASON_CODES",
     "ROLES",
     "TIERS",
     "AuditEvent",

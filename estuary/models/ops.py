@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import current_app
-from flask_login import UserMixin
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -16,7 +15,11 @@ from estuary.models.base import UTCDateTime, utcnow
 ROLES = ("viewer", "operator", "approver", "admin")
 
 
-class StaffUser(UserMixin, db.Model):
+class StaffUser(db.Model):
+    """A staff login. It answers the few questions flask-login asks of a user
+    (`is_active`, `is_authenticated`, `is_anonymous`, `get_id`) itself, so the domain
+    does not depend on the console's sign-in library."""
+
     __tablename__ = "staff_user"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -41,6 +44,17 @@ class StaffUser(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # flask-login refuses disabled users
         return not self.disabled
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.is_active
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
 
     def __repr__(self) -> str:
         return f"<StaffUser {self.email} {self.role}>"

@@ -11,7 +11,6 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from estuary.contracts.approval_rules import REASON_CODES as REASON_CODES
 from estuary.db import db
 from estuary.models.base import UTCDateTime, utcnow
 

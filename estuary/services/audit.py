@@ -29,13 +29,12 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, g, has_request_context, request
-from flask_login import current_user
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -158,6 +157,22 @@ def _mac(event: AuditEvent, key: str) -> str:
 # --- writing --------------------------------------------------------------------------------
 
 
+# Who acts in a request is the console's to say (it knows who signed in): the console
+# installs a callable returning (actor, role) with `set_request_actor(app, ...)`.
+_REQUEST_ACTOR = "estuary.audit.request_actor"
+
+
+def set_request_actor(app: Flask, actor: Callable[[], tuple[str, str]]) -> None:
+    """Install how `record` names the actor of a request: `actor()` returns
+    (actor, role), ("anonymous", "-") when nobody is signed in."""
+    app.extensions[_REQUEST_ACTOR] = actor
+
+
+def _request_actor() -> tuple[str, str]:
+    actor = current_app.extensions.get(_REQUEST_ACTOR)
+    return actor() if actor is not None else ("anonymous", "-")
+
+
 def record(
     *,
     action: str,
@@ -174,15 +189,16 @@ def record(
     In a request the actor is the signed-in user and the client their address; in a
     worker's activity (`g.audit_origin`) the client is `worker`; otherwise (a `flask`
     command) the actor is `user@host` and the client `cli`.
+
+    Long on purpose: the chain append (lock, read the head, hash, insert, retry when a concurrent
+    writer won) reads as one unit.
     """
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}")
     in_request = has_request_context()
     if actor is None:
         if in_request:
-            authenticated = current_user.is_authenticated
-            actor = current_user.email if authenticated else "anonymous"
-            role = current_user.role if authenticated else "-"
+            actor, role = _request_actor()
         elif g.get("audit_origin") == WORKER_CLIENT:
             actor, role = WORKER_CLIENT, WORKER_CLIENT
         else:
@@ -341,7 +357,10 @@ def _events() -> Iterator[AuditEvent]:
 
 def verify(*, anchor: bool = True) -> ChainCheck:
     """Check every event in sequence order against its MAC, its predecessor and the
-    anchored heads; on success anchor the current head (when `anchor`)."""
+    anchored heads; on success anchor the current head (when `anchor`).
+
+    Long on purpose: one pass over the chain with each check beside the previous event, so the order
+    of the checks stays visible."""
     keys = _keys()
     warnings: list[str] = []
     path = anchor_path()

@@ -22,11 +22,11 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from estuary.db import db
-from estuary.models import BackgroundCheck, Practitioner
+from estuary.db import add_once, db
+from estuary.models import BackgroundCheck
 from estuary.services.errors import BusinessRuleError, NotFoundError
+from estuary.services.practitioners import get_practitioner
 
 PROVIDERS = ("local", "manual")
 
@@ -51,11 +51,14 @@ def reference_for(practitioner_id: int, idempotency_key: str) -> str:
 
 def request_check(practitioner_id: int, workflow_id: str, idempotency_key: str) -> BackgroundCheck:
     """Open a check with the provider, once per key."""
-    if db.session.get(Practitioner, practitioner_id) is None:
-        raise NotFoundError(f"practitioner {practitioner_id} does not exist")
-    existing = db.session.scalar(
-        select(BackgroundCheck).where(BackgroundCheck.idempotency_key == idempotency_key)
-    )
+    get_practitioner(practitioner_id)
+
+    def find() -> BackgroundCheck | None:
+        return db.session.scalar(
+            select(BackgroundCheck).where(BackgroundCheck.idempotency_key == idempotency_key)
+        )
+
+    existing = find()
     if existing is not None:
         return existing
     check = BackgroundCheck(
@@ -65,17 +68,7 @@ def request_check(practitioner_id: int, workflow_id: str, idempotency_key: str) 
         status="pending",
         workflow_id=workflow_id,
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(check)
-    except IntegrityError:
-        existing = db.session.scalar(
-            select(BackgroundCheck).where(BackgroundCheck.idempotency_key == idempotency_key)
-        )
-        if existing is None:
-            raise
-        return existing
-    return check
+    return add_once(check, find)[0]
 
 
 def get_check(reference: str) -> BackgroundCheck:

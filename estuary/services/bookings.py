@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from estuary.contracts.bookings import utc_iso
-from estuary.db import db
+from estuary.db import add_once, db
 from estuary.models import Booking, Client, Feedback, OpsFlag, Practitioner
 from estuary.services import booking_policies, ledger, notifications, ops_flags
 from estuary.services.errors import BusinessRuleError, NotFoundError
@@ -280,19 +280,8 @@ def apply_no_show(
         credit_forfeited=credit_forfeited,
         package_session=booking.package_purchase_id is not None,
     )
-    if not _transition(
-        booking,
-        "no_show",
-        outcome_at=at,
-        outcome_by=actor,
-        credit_issued_cents=settlement.credit_cents,
-        practitioner_fee_cents=settlement.fee_cents,
-    ):
-        return _repeat_or_refuse(booking, "no_show")
-    _settle(booking, f"booking:{booking.id}:no_show", "booking_no_show", settlement)
-    _clear_unresolved_flag(booking)
-    return Outcome(
-        booking.id, "no_show", settlement.credit_cents, settlement.fee_cents, settlement.note, True
+    return _close_with_settlement(
+        booking, "no_show", "no_show", settlement, outcome_at=at, outcome_by=actor
     )
 
 
@@ -324,26 +313,40 @@ def apply_cancellation(
         late_credit_percent=late_credit_percent,
         package_session=booking.package_purchase_id is not None,
     )
-    if not _transition(
+    return _close_with_settlement(
         booking,
         "cancelled",
+        "cancellation",
+        settlement,
         cancel_reason=reason[:500],
         cancelled_by=f"{by}:{actor}"[:254],
         outcome_at=at,
         outcome_by=actor,
+    )
+
+
+def _close_with_settlement(
+    booking: Booking,
+    status: str,
+    event: str,
+    settlement: booking_policies.Settlement,
+    **values: Any,
+) -> Outcome:
+    """Move a confirmed booking to `status` with the policy's credit and fee, post them
+    once (ledger key `booking:{id}:{event}`) and clear its unresolved-session flag; a
+    booking that was no longer confirmed gets the repeat-or-refuse answer instead."""
+    if not _transition(
+        booking,
+        status,
         credit_issued_cents=settlement.credit_cents,
         practitioner_fee_cents=settlement.fee_cents,
+        **values,
     ):
-        return _repeat_or_refuse(booking, "cancelled")
-    _settle(booking, f"booking:{booking.id}:cancellation", "booking_cancellation", settlement)
+        return _repeat_or_refuse(booking, status)
+    _settle(booking, f"booking:{booking.id}:{event}", f"booking_{event}", settlement)
     _clear_unresolved_flag(booking)
     return Outcome(
-        booking.id,
-        "cancelled",
-        settlement.credit_cents,
-        settlement.fee_cents,
-        settlement.note,
-        True,
+        booking.id, status, settlement.credit_cents, settlement.fee_cents, settlement.note, True
     )
 
 
@@ -466,17 +469,16 @@ def record_feedback(
         raise BusinessRuleError(f"booking {booking.id} is {booking.status}, not completed")
     if not 1 <= rating <= 5:
         raise BusinessRuleError("rating must be between 1 and 5", field="rating")
-    existing = db.session.scalar(select(Feedback).where(Feedback.booking_id == booking_id))
+
+    def find() -> Feedback | None:
+        return db.session.scalar(select(Feedback).where(Feedback.booking_id == booking_id))
+
+    existing = find()
     if existing is not None:
         return existing.rating, False
     row = Feedback(booking_id=booking_id, rating=rating, comment=comment[:2000], received_at=at)
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        existing = db.session.scalar(select(Feedback).where(Feedback.booking_id == booking_id))
-        return existing.rating, False
-    return rating, True
+    kept, created = add_once(row, find)
+    return kept.rating, created
 
 
 def raise_booking_flag(booking_id: int, *, kind: str, message: str, workflow_id: str) -> OpsFlag:

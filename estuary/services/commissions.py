@@ -96,15 +96,7 @@ def record_booking_commission(booking_id: int) -> RecordedCommission:
     bps = rate_bps(practitioner.tier)
     commission = commission_for(gross, bps)
     net = gross - commission
-    row = Commission(
-        booking_id=booking.id,
-        practitioner_id=practitioner.id,
-        tier=practitioner.tier,
-        rate_bps=bps,
-        gross_cents=gross,
-        commission_cents=commission,
-        currency=booking.currency,
-    )
+    row = _commission_row(booking, practitioner, bps, gross, commission, booking.currency)
     if not _insert(row):
         return _recorded(_by_booking(booking_id), created=False)
     legs = [
@@ -117,6 +109,8 @@ def record_booking_commission(booking_id: int) -> RecordedCommission:
 
 
 def _record_package_session(booking: Booking, practitioner: Practitioner) -> RecordedCommission:
+    """A package session's commission: the next exact part of the package's commission
+    (parts sum to it), once per booking, posted to the ledger."""
     purchase_id = booking.package_purchase_id
     assert purchase_id is not None
     _lock_row(PackagePurchase, purchase_id)
@@ -130,54 +124,20 @@ def _record_package_session(booking: Booking, practitioner: Practitioner) -> Rec
     )
     part = int(taken or 0) + 1
     if part > purchase.sessions_total:
-        # More completed sessions than the package holds: take nothing (the package's
-        # commission is fully taken), keep a zero row so this is decided once, and ask ops.
-        ops_flags.raise_flag(
-            key=f"package-overbooked:{purchase_id}:{booking.id}",
-            kind="package_overbooked",
-            entity_type="booking",
-            entity_id=booking.id,
-            message=(
-                f"Booking {booking.id} completed as a session of package purchase "
-                f"{purchase_id}, whose {purchase.sessions_total} sessions all have a "
-                "commission already; no commission taken. Check the booking."
-            ),
-        )
-        row = Commission(
-            booking_id=booking.id,
-            practitioner_id=practitioner.id,
-            tier=practitioner.tier,
-            rate_bps=0,
-            gross_cents=0,
-            commission_cents=0,
-            currency=purchase.currency,
-            package_purchase_id=purchase_id,
-            package_part=None,
-        )
-        created = _insert(row)
-        return RecordedCommission(booking.id, 0, 0, created, purchase_id)
+        return _overbooked_session(booking, practitioner, purchase)
     package_commission = purchase.total_cents - purchase.net_cents
     if package_commission < 0:
         raise BusinessRuleError(f"package purchase {purchase_id} has net above its total")
     commission = split_exact(package_commission, purchase.sessions_total)[part - 1]
     gross = split_exact(purchase.total_cents, purchase.sessions_total)[part - 1]
-    bps = (
-        int(
-            (Decimal(package_commission) * 10_000 / Decimal(purchase.total_cents)).quantize(
-                Decimal(1), rounding=ROUND_HALF_UP
-            )
-        )
-        if purchase.total_cents
-        else 0
-    )
-    row = Commission(
-        booking_id=booking.id,
-        practitioner_id=practitioner.id,
-        tier=practitioner.tier,
-        rate_bps=bps,
-        gross_cents=gross,
-        commission_cents=commission,
-        currency=purchase.currency,
+    bps = _effective_rate_bps(package_commission, purchase.total_cents)
+    row = _commission_row(
+        booking,
+        practitioner,
+        bps,
+        gross,
+        commission,
+        purchase.currency,
         package_purchase_id=purchase_id,
         package_part=part,
     )
@@ -193,6 +153,61 @@ def _record_package_session(booking: Booking, practitioner: Practitioner) -> Rec
     )
     return RecordedCommission(
         booking.id, commission, 0, created=True, package_purchase_id=purchase_id
+    )
+
+
+def _effective_rate_bps(commission_cents: int, total_cents: int) -> int:
+    """The package's commission as a rate in basis points, rounded half up (0 if free)."""
+    if not total_cents:
+        return 0
+    rate = Decimal(commission_cents) * 10_000 / Decimal(total_cents)
+    return int(rate.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _overbooked_session(
+    booking: Booking, practitioner: Practitioner, purchase: PackagePurchase
+) -> RecordedCommission:
+    """More completed sessions than the package holds: take nothing (the package's
+    commission is fully taken), keep a zero row so this is decided once, and ask ops."""
+    ops_flags.raise_flag(
+        key=f"package-overbooked:{purchase.id}:{booking.id}",
+        kind="package_overbooked",
+        entity_type="booking",
+        entity_id=booking.id,
+        message=(
+            f"Booking {booking.id} completed as a session of package purchase "
+            f"{purchase.id}, whose {purchase.sessions_total} sessions all have a "
+            "commission already; no commission taken. Check the booking."
+        ),
+    )
+    row = _commission_row(
+        booking, practitioner, 0, 0, 0, purchase.currency, package_purchase_id=purchase.id
+    )
+    created = _insert(row)
+    return RecordedCommission(booking.id, 0, 0, created, purchase.id)
+
+
+def _commission_row(
+    booking: Booking,
+    practitioner: Practitioner,
+    rate_bps: int,
+    gross_cents: int,
+    commission_cents: int,
+    currency: str,
+    *,
+    package_purchase_id: int | None = None,
+    package_part: int | None = None,
+) -> Commission:
+    return Commission(
+        booking_id=booking.id,
+        practitioner_id=practitioner.id,
+        tier=practitioner.tier,
+        rate_bps=rate_bps,
+        gross_cents=gross_cents,
+        commission_cents=commission_cents,
+        currency=currency,
+        package_purchase_id=package_purchase_id,
+        package_part=package_part,
     )
 
 

@@ -50,7 +50,10 @@ DEMO_STAFF = [
 
 
 def seed_demo(admin_email: str = "admin@estuary.local") -> dict[str, str] | None:
-    """Create demo data once; return {email: password} for the staff created, or None."""
+    """Create demo data once; return {email: password} for the staff created, or None.
+
+    Long on purpose: a script of demo rows read top to bottom; splitting it would scatter
+    the story."""
     if db.session.scalar(select(StaffUser.id).limit(1)) is not None:
         return None
     now = utcnow().replace(microsecond=0)

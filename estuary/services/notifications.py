@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from estuary.db import db
+from estuary.db import add_once, db
 from estuary.models import Notification
 from estuary.models.base import utcnow
 from estuary.services.errors import BusinessRuleError
@@ -40,7 +39,11 @@ def send(
     """Record (and so send) one notification unless its key was sent before. Flushes."""
     if channel not in CHANNELS:
         raise BusinessRuleError(f"unknown channel {channel!r}")
-    existing = db.session.scalar(select(Notification).where(Notification.key == key))
+
+    def find() -> Notification | None:
+        return db.session.scalar(select(Notification).where(Notification.key == key))
+
+    existing = find()
     if existing is not None:
         return SentNotification(existing.id, key, created=False)
     row = Notification(
@@ -53,15 +56,8 @@ def send(
         entity_id=entity_id,
         sent_at=utcnow(),
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        existing = db.session.scalar(select(Notification).where(Notification.key == key))
-        if existing is None:
-            raise
-        return SentNotification(existing.id, key, created=False)
-    return SentNotification(row.id, key, created=True)
+    row, created = add_once(row, find)
+    return SentNotification(row.id, key, created=created)
 
 
 def was_sent(key: str) -> bool:

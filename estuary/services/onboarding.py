@@ -24,6 +24,7 @@ from estuary.models import (
 )
 from estuary.services import notifications, ops_flags, training
 from estuary.services.errors import BusinessRuleError, NotFoundError
+from estuary.services.practitioners import email_practitioner, get_practitioner
 
 STALLED_FLAG_KIND = "stalled_onboarding"
 # The guide's steps in order (the same as estuary.contracts.practitioners.ONBOARDING_STEPS;
@@ -31,15 +32,6 @@ STALLED_FLAG_KIND = "stalled_onboarding"
 STEPS = ("profile", "documents", "background_check", "training", "subscription", "services")
 DOCUMENT_KINDS = ("licence", "insurance", "id")
 DEFAULT_OPS_EMAIL = "ops@estuary.local"
-
-
-def get_practitioner(practitioner_id: int) -> Practitioner:
-    practitioner = db.session.get(Practitioner, practitioner_id)
-    if practitioner is None:
-        raise NotFoundError(
-            f"practitioner {practitioner_id} does not exist", field="practitioner_id"
-        )
-    return practitioner
 
 
 def check_can_onboard(practitioner: Practitioner) -> None:
@@ -238,10 +230,9 @@ def record_extension(
     )
     if progress is not None and progress.workflow_id == workflow_id:
         progress.stalled = False
-    notifications.send(
+    email_practitioner(
+        practitioner,
         key=notification_key,
-        channel="email",
-        recipient=practitioner.email,
         template="onboarding_deadline_extended",
         payload={
             "step": step,
@@ -250,8 +241,6 @@ def record_extension(
             "reason": reason,
             "extended_by": actor,
         },
-        entity_type="practitioner",
-        entity_id=practitioner_id,
     )
     db.session.flush()
 
@@ -350,14 +339,11 @@ def review_documents(
         doc.review_notes = notes or None
         doc.reviewed_at = when
     if not approved:
-        notifications.send(
+        email_practitioner(
+            practitioner,
             key=f"{submission_key}:review",
-            channel="email",
-            recipient=practitioner.email,
             template="onboarding_documents_rejected",
             payload={"notes": notes, "reviewer": reviewer},
-            entity_type="practitioner",
-            entity_id=practitioner_id,
         )
     db.session.flush()
     return len(docs)
@@ -399,14 +385,11 @@ def activate(*, practitioner_id: int, workflow_id: str, activated_at: str) -> No
         progress.status = "completed"
         progress.stalled = False
         progress.current_step = "done"
-    notifications.send(
+    email_practitioner(
+        practitioner,
         key=f"{workflow_id}:activated",
-        channel="email",
-        recipient=practitioner.email,
         template="onboarding_completed",
         payload={"practitioner_id": practitioner_id},
-        entity_type="practitioner",
-        entity_id=practitioner_id,
     )
     db.session.flush()
 
@@ -433,13 +416,10 @@ def reject(
     if progress is not None and progress.workflow_id == workflow_id:
         progress.status = "rejected"
         progress.stalled = False
-    notifications.send(
+    email_practitioner(
+        practitioner,
         key=f"{workflow_id}:rejected",
-        channel="email",
-        recipient=practitioner.email,
         template="onboarding_rejected",
         payload={"reason": reason, "decided_by": actor},
-        entity_type="practitioner",
-        entity_id=practitioner_id,
     )
     db.session.flush()

@@ -5,10 +5,10 @@ onboarding) raised for a person to look at in the console. Raising is idempotent
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from estuary.db import db
-from estuary.models import OpsFlag
+from estuary.contracts.money import format_money
+from estuary.db import add_once, db
+from estuary.models import OpsFlag, Payout
 from estuary.models.base import utcnow
 
 
@@ -22,7 +22,11 @@ def raise_flag(
     workflow_id: str | None = None,
 ) -> OpsFlag:
     """Raise a flag once per key (a second raise returns the first). Flushes."""
-    existing = db.session.scalar(select(OpsFlag).where(OpsFlag.key == key))
+
+    def find() -> OpsFlag | None:
+        return db.session.scalar(select(OpsFlag).where(OpsFlag.key == key))
+
+    existing = find()
     if existing is not None:
         return existing
     flag = OpsFlag(
@@ -33,15 +37,26 @@ def raise_flag(
         message=message[:1000],
         workflow_id=workflow_id,
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(flag)
-    except IntegrityError:
-        existing = db.session.scalar(select(OpsFlag).where(OpsFlag.key == key))
-        if existing is None:
-            raise
-        return existing
-    return flag
+    return add_once(flag, find)[0]
+
+
+def flag_payout(payout: Payout, event: str, message: str) -> OpsFlag:
+    """Raise `payout_{event}` on a payout, once per payout and event (key
+    `payout-{event}:{idempotency key}`), linked to the payout's run."""
+    return raise_flag(
+        key=f"payout-{event.replace('_', '-')}:{payout.idempotency_key}",
+        kind=f"payout_{event}",
+        entity_type="payout",
+        entity_id=payout.id,
+        message=message,
+        workflow_id=payout.workflow_id,
+    )
+
+
+def payout_words(payout: Payout) -> str:
+    """How a flag names a payout: "Payout 4 (1,250.00 USD to practitioner 7)"."""
+    amount = format_money(payout.amount_cents, payout.currency)
+    return f"Payout {payout.id} ({amount} to practitioner {payout.practitioner_id})"
 
 
 def resolve_flag(key: str) -> bool:

@@ -17,11 +17,11 @@ On expiry, the unreleased remainder R (key `package-expiry:{purchase}`), by poli
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
+from estuary.contracts.payments import PackageExpiryResult, PackageReleaseResult, PackageState
 from estuary.db import db
 from estuary.models import Booking, PackagePurchase
 from estuary.models.base import utcnow
@@ -63,19 +63,6 @@ def split_exact(total_cents: int, parts: int) -> list[int]:
         raise BusinessRuleError(f"cannot split into {parts!r} parts")
     base = total_cents // parts
     return [base] * (parts - 1) + [total_cents - base * (parts - 1)]
-
-
-@dataclass(frozen=True)
-class PackageState:
-    package_purchase_id: int
-    practitioner_id: int
-    sessions_total: int
-    net_cents: int
-    expires_at: str
-    status: str
-    released_booking_ids: list[int]
-    released_cents: int
-    expiry_settled: bool
 
 
 def _purchase(purchase_id: int, *, lock: bool = False) -> PackagePurchase:
@@ -123,21 +110,9 @@ def load_state(purchase_id: int) -> PackageState:
     )
 
 
-@dataclass(frozen=True)
-class ReleaseOutcome:
-    booking_id: int
-    released: bool
-    part: int = 0
-    amount_cents: int = 0
-    created: bool = False
-    released_cents_total: int = 0
-    sessions_released: int = 0
-    ignored_reason: str | None = None
-
-
 def release_session(
     purchase_id: int, booking_id: int, *, now: datetime | None = None
-) -> ReleaseOutcome:
+) -> PackageReleaseResult:
     """Release the next exact part for a session that happened, once per booking.
 
     `now` is the caller's clock (the workflow's time); the session must have started
@@ -146,49 +121,57 @@ def release_session(
     releases = _releases(purchase_id)
     sessions = [r for r in releases if r.kind == "session"]
     released_total = sum(r.amount_cents for r in sessions)
-
-    def ignored(reason: str) -> ReleaseOutcome:
-        return ReleaseOutcome(
-            booking_id,
-            released=False,
-            released_cents_total=released_total,
-            sessions_released=len(sessions),
-            ignored_reason=reason,
-        )
-
+    result = PackageReleaseResult(
+        package_purchase_id=purchase_id,
+        booking_id=booking_id,
+        released=False,
+        released_cents_total=released_total,
+        sessions_released=len(sessions),
+    )
     for r in sessions:
         if r.booking_id == booking_id:
-            return ReleaseOutcome(
-                booking_id,
-                released=True,
-                part=r.part,
-                amount_cents=r.amount_cents,
-                created=False,
-                released_cents_total=released_total,
-                sessions_released=len(sessions),
-            )
-    booking = db.session.get(Booking, booking_id)
-    if booking is None:
-        return ignored(f"booking {booking_id} does not exist")
-    if booking.package_purchase_id != purchase_id:
-        return ignored(f"booking {booking_id} is not a session of package purchase {purchase_id}")
-    refusal = release_refusal(
-        booking,
-        now or utcnow(),
-        no_show_forfeits=booking_policies.defaults().no_show_credit_forfeited,
-    )
+            result.released, result.part, result.amount_cents = True, r.part, r.amount_cents
+            return result
+    refusal = _release_refusal(purchase, releases, booking_id, now or utcnow())
     if refusal:
-        return ignored(refusal)
-    if any(r.kind != "session" for r in releases):
-        return ignored(f"package purchase {purchase_id} has expired and was settled")
-    if len(sessions) >= purchase.sessions_total:
-        return ignored(f"all {purchase.sessions_total} sessions are already released")
+        result.ignored_reason = refusal
+        return result
     part = len(sessions) + 1
     amount = split_exact(purchase.net_cents, purchase.sessions_total)[part - 1]
-    key = f"package-release:{purchase_id}:{part}"
+    _post_release(purchase, booking_id, part, amount)
+    result.released, result.part, result.amount_cents, result.created = True, part, amount, True
+    result.released_cents_total = released_total + amount
+    result.sessions_released = part
+    return result
+
+
+def _release_refusal(
+    purchase: PackagePurchase, releases: list[PackageRelease], booking_id: int, now: datetime
+) -> str | None:
+    """Why this booking releases nothing from the purchase, or None."""
+    booking = db.session.get(Booking, booking_id)
+    if booking is None:
+        return f"booking {booking_id} does not exist"
+    if booking.package_purchase_id != purchase.id:
+        return f"booking {booking_id} is not a session of package purchase {purchase.id}"
+    refusal = release_refusal(
+        booking, now, no_show_forfeits=booking_policies.defaults().no_show_credit_forfeited
+    )
+    if refusal:
+        return refusal
+    if any(r.kind != "session" for r in releases):
+        return f"package purchase {purchase.id} has expired and was settled"
+    if sum(1 for r in releases if r.kind == "session") >= purchase.sessions_total:
+        return f"all {purchase.sessions_total} sessions are already released"
+    return None
+
+
+def _post_release(purchase: PackagePurchase, booking_id: int, part: int, amount: int) -> None:
+    """Record release `part` for the booking and move its amount to the practitioner."""
+    key = f"package-release:{purchase.id}:{part}"
     db.session.add(
         PackageRelease(
-            package_purchase_id=purchase_id,
+            package_purchase_id=purchase.id,
             booking_id=booking_id,
             part=part,
             amount_cents=amount,
@@ -204,31 +187,18 @@ def release_session(
                 ledger.Leg(ledger.PLATFORM_CLEARING, -amount),
                 ledger.Leg(ledger.available_account(purchase.practitioner_id), amount),
             ],
-            description=f"Package {purchase_id}: session {part} of {purchase.sessions_total}"
+            description=f"Package {purchase.id}: session {part} of {purchase.sessions_total}"
             f" (booking {booking_id})",
             currency=purchase.currency,
         )
     if part == purchase.sessions_total:
         purchase.status = "completed"
     db.session.flush()
-    return ReleaseOutcome(
-        booking_id,
-        released=True,
-        part=part,
-        amount_cents=amount,
-        created=True,
-        released_cents_total=released_total + amount,
-        sessions_released=part,
-    )
 
 
-@dataclass(frozen=True)
-class ExpiryOutcome:
-    amount_cents: int
-    outcome: str  # released_to_practitioner / retained_by_platform / referred_to_ops / nothing
-
-
-def settle_expiry(purchase_id: int, policy: str, workflow_id: str | None = None) -> ExpiryOutcome:
+def settle_expiry(
+    purchase_id: int, policy: str, workflow_id: str | None = None
+) -> PackageExpiryResult:
     """Apply the expiry policy to the unreleased remainder, once per purchase."""
     if policy not in EXPIRY_POLICIES:
         raise BusinessRuleError(f"unknown expiry policy {policy!r}")
@@ -236,7 +206,7 @@ def settle_expiry(purchase_id: int, policy: str, workflow_id: str | None = None)
     releases = _releases(purchase_id)
     for r in releases:
         if r.kind != "session":
-            return _expiry_outcome(r.kind, r.amount_cents)
+            return _expiry_outcome(purchase_id, policy, r.kind, r.amount_cents)
     remaining = purchase.net_cents - sum(r.amount_cents for r in releases)
     if remaining < 0:
         raise BusinessRuleError(f"package purchase {purchase_id} released more than its net")
@@ -285,13 +255,12 @@ def settle_expiry(purchase_id: int, policy: str, workflow_id: str | None = None)
         )
     )
     db.session.flush()
-    return _expiry_outcome(kind, remaining)
+    return _expiry_outcome(purchase_id, policy, kind, remaining)
 
 
-def _expiry_outcome(kind: str, amount: int) -> ExpiryOutcome:
-    if amount == 0:
-        return ExpiryOutcome(0, "nothing")
-    return ExpiryOutcome(amount, _OUTCOME_OF_KIND[kind])
+def _expiry_outcome(purchase_id: int, policy: str, kind: str, amount: int) -> PackageExpiryResult:
+    outcome = _OUTCOME_OF_KIND[kind] if amount else "nothing"
+    return PackageExpiryResult(purchase_id, policy, amount, outcome)
 
 
 _OUTCOME_OF_KIND = {

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from estuary.contracts.payout_upkeep import (
+    OpenPayoutRow,
+)
 from estuary.db import db
 from estuary.models import LedgerEntry, LedgerTransaction, Payout
 from estuary.services import ledger, ops_flags, payment_provider, payouts
@@ -38,15 +41,7 @@ FLAG_KINDS = (
 # --- the sweep --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class OpenPayout:
-    payout_id: int
-    workflow_id: str
-    run_id: str | None
-    status: str
-
-
-def open_payouts(after_id: int = 0, limit: int = 200) -> list[OpenPayout]:
+def open_payouts(after_id: int = 0, limit: int = 200) -> list[OpenPayoutRow]:
     """Payouts that still hold money (in id order after the cursor)."""
     rows = db.session.scalars(
         select(Payout)
@@ -54,7 +49,7 @@ def open_payouts(after_id: int = 0, limit: int = 200) -> list[OpenPayout]:
         .order_by(Payout.id)
         .limit(limit)
     )
-    return [OpenPayout(p.id, p.workflow_id, p.run_id, p.status) for p in rows]
+    return [OpenPayoutRow(p.id, p.workflow_id, p.run_id, p.status) for p in rows]
 
 
 def settle_orphan(payout_id: int, expected_run_id: str | None, run_state: str) -> str:
@@ -78,34 +73,22 @@ def settle_orphan(payout_id: int, expected_run_id: str | None, run_state: str) -
         # No transfer was ever attempted (processing is recorded before the first send)
         # and the provider has nothing under the key: the money is known not to have left.
         payouts._release(payout, "released", f"released by the payout sweep: run {run_state}")
-        ops_flags.raise_flag(
-            key=f"payout-swept:{payout.idempotency_key}",
-            kind="payout_swept",
-            entity_type="payout",
-            entity_id=payout.id,
-            message=(
-                f"Payout {payout.id} ({payout.amount_cents} cents to practitioner "
-                f"{payout.practitioner_id}, requested by {payout.requested_by}): its run "
-                f"was {run_state}; the provider has no transfer, so the hold was returned. "
-                "Start a new payout if it is still wanted."
-            ),
-            workflow_id=payout.workflow_id,
+        ops_flags.flag_payout(
+            payout,
+            "swept",
+            f"{ops_flags.payout_words(payout)}, requested by {payout.requested_by}: its run "
+            f"was {run_state}; the provider has no transfer, so the hold was returned. "
+            "Start a new payout if it is still wanted.",
         )
         return "released"
     payout.status = "reconciling"
     state = receipt.status if receipt else "no transfer yet"
-    ops_flags.raise_flag(
-        key=f"payout-in-doubt:{payout.idempotency_key}",
-        kind="payout_in_doubt",
-        entity_type="payout",
-        entity_id=payout.id,
-        message=(
-            f"Payout {payout.id} ({payout.amount_cents} cents to practitioner "
-            f"{payout.practitioner_id}): its run was {run_state} after the transfer was "
-            f"sent; provider: {state}. The hold stays until the provider's answer is known; "
-            "the reconciliation settles it when the provider has paid."
-        ),
-        workflow_id=payout.workflow_id,
+    ops_flags.flag_payout(
+        payout,
+        "in_doubt",
+        f"{ops_flags.payout_words(payout)}: its run was {run_state} after the transfer was "
+        f"sent; provider: {state}. The hold stays until the provider's answer is known; "
+        "the reconciliation settles it when the provider has paid.",
     )
     return "reconciling"
 
@@ -153,11 +136,7 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
     # and its settlement commits after it. So the provider's statement is read first,
     # then the payouts, then the settlements: every transfer read has its payout, and
     # every payout read as paid has its settlement.
-    statement: list[payment_provider.TransferReceipt] = []
-    after = 0
-    while page := payment_provider.list_transfers(after_id=after, limit=500):
-        statement.extend(page)
-        after = page[-1].transfer_id
+    statement = _provider_statement()
     by_key: dict[str, Payout] = {
         p.idempotency_key: p for p in db.session.scalars(select(Payout).order_by(Payout.id))
     }
@@ -168,92 +147,16 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
         )
     )
     per_payout: Counter[int] = Counter()
-    seen_keys: set[str] = set()
     for t in statement:
         report.transfers += 1
-        seen_keys.add(t.idempotency_key)
         if t.status == "paid":
             report.provider_paid_cents += t.amount_cents
         else:
             report.provider_processing_cents += t.amount_cents
         payout = by_key.get(t.idempotency_key)
-        if payout is None:
-            report.findings.append(
-                Finding(
-                    "orphan_transfer",
-                    f"provider transfer {t.provider_reference} ({t.amount_cents} cents, "
-                    f"key {t.idempotency_key}) belongs to no payout",
-                    None,
-                    t.provider_reference,
-                )
-            )
-            continue
-        per_payout[payout.id] += 1
-        if t.amount_cents != payout.amount_cents:
-            report.findings.append(
-                Finding(
-                    "amount_mismatch",
-                    f"provider transfer {t.provider_reference} is {t.amount_cents} cents; "
-                    f"payout {payout.id} is {payout.amount_cents} cents",
-                    payout.id,
-                    t.provider_reference,
-                )
-            )
-            continue
-        if t.status != "paid":
-            continue
-        if payout.status in payouts.OPEN:
-            if settle:
-                payouts._lock_practitioner(payout.practitioner_id)
-                db.session.refresh(payout)
-                if payout.status in payouts.OPEN:
-                    was = payout.status
-                    payouts._settle(payout)
-                    settled_keys.add(f"payout-settle:{payout.idempotency_key}")
-                    report.settled += 1
-                    settled_finding = Finding(
-                        "settled",
-                        f"payout {payout.id} was {was}; the provider paid "
-                        f"transfer {t.provider_reference}: settled paid "
-                        f"({payout.amount_cents} cents)",
-                        payout.id,
-                        t.provider_reference,
-                    )
-                    report.findings.append(settled_finding)
-                    _record_settlement(payout, settled_finding.message)
-            else:
-                report.findings.append(
-                    Finding(
-                        "in_doubt",
-                        f"payout {payout.id} is {payout.status} but the provider paid "
-                        f"transfer {t.provider_reference}: the reconciliation will settle it",
-                        payout.id,
-                        t.provider_reference,
-                    )
-                )
-            continue
-        if payout.status in payouts.CLOSED_WITHOUT_PAYMENT:
-            report.findings.append(
-                Finding(
-                    "paid_but_closed",
-                    f"payout {payout.id} is {payout.status} (hold returned) but the "
-                    f"provider paid transfer {t.provider_reference} for "
-                    f"{t.amount_cents} cents",
-                    payout.id,
-                    t.provider_reference,
-                )
-            )
-            continue
-        if f"payout-settle:{payout.idempotency_key}" not in settled_keys:
-            report.findings.append(
-                Finding(
-                    "unsettled_ledger",
-                    f"payout {payout.id} is paid but its settlement "
-                    f"payout-settle:{payout.idempotency_key} is not in the ledger",
-                    payout.id,
-                    t.provider_reference,
-                )
-            )
+        if payout is not None:
+            per_payout[payout.id] += 1
+        _check_transfer(report, t, payout, settle=settle, settled_keys=settled_keys)
     for payout_id, n in per_payout.items():
         if n > 1:
             report.findings.append(
@@ -263,6 +166,123 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
                     payout_id,
                 )
             )
+    _check_paid_without_transfer(report, by_key, {t.idempotency_key for t in statement})
+    db.session.flush()
+    _check_external_payouts(report)
+    if flag:
+        _flag_problems(report)
+    return report
+
+
+def _provider_statement() -> list[payment_provider.TransferReceipt]:
+    """Every transfer the provider has, read page by page."""
+    statement: list[payment_provider.TransferReceipt] = []
+    after = 0
+    while page := payment_provider.list_transfers(after_id=after, limit=500):
+        statement.extend(page)
+        after = page[-1].transfer_id
+    return statement
+
+
+def _check_transfer(
+    report: Report,
+    t: payment_provider.TransferReceipt,
+    payout: Payout | None,
+    *,
+    settle: bool,
+    settled_keys: set[str],
+) -> None:
+    """One provider transfer against its payout: a finding when they disagree; with
+    `settle`, an open payout the provider has paid is settled paid.
+
+    One branch per finding kind, in the order they are decided."""
+    ref = t.provider_reference
+    if payout is None:
+        report.findings.append(
+            Finding(
+                "orphan_transfer",
+                f"provider transfer {ref} ({t.amount_cents} cents, key {t.idempotency_key}) "
+                "belongs to no payout",
+                None,
+                ref,
+            )
+        )
+        return
+    if t.amount_cents != payout.amount_cents:
+        report.findings.append(
+            Finding(
+                "amount_mismatch",
+                f"provider transfer {ref} is {t.amount_cents} cents; "
+                f"payout {payout.id} is {payout.amount_cents} cents",
+                payout.id,
+                ref,
+            )
+        )
+        return
+    if t.status != "paid":
+        return
+    if payout.status in payouts.OPEN:
+        if settle:
+            _settle_paid(report, payout, ref, settled_keys)
+        else:
+            report.findings.append(
+                Finding(
+                    "in_doubt",
+                    f"payout {payout.id} is {payout.status} but the provider paid "
+                    f"transfer {ref}: the reconciliation will settle it",
+                    payout.id,
+                    ref,
+                )
+            )
+        return
+    if payout.status in payouts.CLOSED_WITHOUT_PAYMENT:
+        report.findings.append(
+            Finding(
+                "paid_but_closed",
+                f"payout {payout.id} is {payout.status} (hold returned) but the "
+                f"provider paid transfer {ref} for {t.amount_cents} cents",
+                payout.id,
+                ref,
+            )
+        )
+        return
+    if f"payout-settle:{payout.idempotency_key}" not in settled_keys:
+        report.findings.append(
+            Finding(
+                "unsettled_ledger",
+                f"payout {payout.id} is paid but its settlement "
+                f"payout-settle:{payout.idempotency_key} is not in the ledger",
+                payout.id,
+                ref,
+            )
+        )
+
+
+def _settle_paid(report: Report, payout: Payout, ref: str, settled_keys: set[str]) -> None:
+    """Settle an open payout the provider has paid (re-read under the practitioner's
+    lock: a run may have settled it meanwhile)."""
+    payouts._lock_practitioner(payout.practitioner_id)
+    db.session.refresh(payout)
+    if payout.status not in payouts.OPEN:
+        return
+    was = payout.status
+    payouts._settle(payout)
+    settled_keys.add(f"payout-settle:{payout.idempotency_key}")
+    report.settled += 1
+    finding = Finding(
+        "settled",
+        f"payout {payout.id} was {was}; the provider paid transfer {ref}: settled paid "
+        f"({payout.amount_cents} cents)",
+        payout.id,
+        ref,
+    )
+    report.findings.append(finding)
+    _record_settlement(payout, finding.message)
+
+
+def _check_paid_without_transfer(
+    report: Report, by_key: dict[str, Payout], seen_keys: set[str]
+) -> None:
     for key, payout in by_key.items():
         # Paid after the statement was read: ask the provider again before calling it lost.
         if (
@@ -277,20 +297,20 @@ def reconcile(*, settle: bool, flag: bool | None = None) -> Report:
                     payout.id,
                 )
             )
-    db.session.flush()
-    _check_external_payouts(report)
-    if flag:
-        for f in report.problems:
-            if f.kind == "in_doubt":
-                continue
-            ops_flags.raise_flag(
-                key=f"payout-recon:{f.kind}:{f.provider_reference or f.payout_id or 'total'}"[:200],
-                kind=f"payout_{f.kind}",
-                entity_type="payout",
-                entity_id=f.payout_id or 0,
-                message=f.message,
-            )
-    return report
+
+
+def _flag_problems(report: Report) -> None:
+    """An ops flag once per problem (in doubt is the sweep's and the run's to decide)."""
+    for f in report.problems:
+        if f.kind == "in_doubt":
+            continue
+        ops_flags.raise_flag(
+            key=f"payout-recon:{f.kind}:{f.provider_reference or f.payout_id or 'total'}"[:200],
+            kind=f"payout_{f.kind}",
+            entity_type="payout",
+            entity_id=f.payout_id or 0,
+            message=f.message,
+        )
 
 
 def _check_external_payouts(report: Report) -> None:
@@ -337,13 +357,5 @@ def _check_external_payouts(report: Report) -> None:
 def _record_settlement(payout: Payout, message: str) -> None:
     """Leave the evidence for ops: a flag raised already resolved (nothing to do, but the
     Reconciliation page shows what was settled and why)."""
-    key = f"payout-reconciled:{payout.idempotency_key}"
-    ops_flags.raise_flag(
-        key=key,
-        kind="payout_reconciled",
-        entity_type="payout",
-        entity_id=payout.id,
-        message=message,
-        workflow_id=payout.workflow_id,
-    )
-    ops_flags.resolve_flag(key)
+    flag = ops_flags.flag_payout(payout, "reconciled", message)
+    ops_flags.resolve_flag(flag.key)

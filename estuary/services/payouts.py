@@ -26,18 +26,24 @@ a recorded rejection closes it for good, and the run's request becomes a new pay
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from estuary.contracts import approval_rules
-from estuary.db import db
-from estuary.models import REASON_CODES, Payout, PayoutApproval, Practitioner
+from estuary.contracts.money import format_money
+from estuary.contracts.payments import (
+    PAYMENT_METHODS,
+    CheckPayoutTransferResult,
+    PayoutRecord,
+)
+from estuary.db import add_once, db
+from estuary.models import Payout, PayoutApproval, Practitioner
 from estuary.models.base import utcnow
-from estuary.services import ledger, notifications, ops_flags, payment_provider
+from estuary.services import ledger, ops_flags, payment_provider, payout_policy
 from estuary.services.errors import BusinessRuleError, NotFoundError
+from estuary.services.practitioners import email_practitioner, get_practitioner
 
 # Open: the money is held and the request is alive (processing / reconciling: money may
 # have left already, so it is never released without asking the provider).
@@ -45,62 +51,6 @@ OPEN = ("pending_approval", "approved", "processing", "reconciling")
 # A run under the same workflow id finds these and never starts a new payout beside them.
 UNFINISHED = (*OPEN, "paid")
 CLOSED_WITHOUT_PAYMENT = ("failed", "rejected", "expired", "cancelled", "released")
-PAYMENT_METHODS = ("bank_transfer", "instant_transfer")
-
-
-@dataclass(frozen=True)
-class PayoutPolicy:
-    approval_threshold_cents: int
-    dual_approval_threshold_cents: int
-    approval_timeout_seconds: int
-    settle_window_seconds: int = 24 * 3600
-
-
-def policy_from_config(config: Mapping[str, Any]) -> PayoutPolicy:
-    return PayoutPolicy(
-        approval_threshold_cents=int(config["PAYOUT_APPROVAL_THRESHOLD_CENTS"]),
-        dual_approval_threshold_cents=int(config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"]),
-        approval_timeout_seconds=int(config["PAYOUT_APPROVAL_TIMEOUT_SECONDS"]),
-        settle_window_seconds=int(config.get("PAYOUT_SETTLE_WINDOW_SECONDS", 24 * 3600)),
-    )
-
-
-def check_not_looser(
-    config: Mapping[str, Any],
-    approval_threshold_cents: int | None,
-    dual_approval_threshold_cents: int | None,
-    approval_timeout_seconds: int | None = None,
-) -> None:
-    """Refuse approval settings looser than the configured ones (an input cannot switch
-    approvals off); stricter ones (lower thresholds, shorter timeout) are allowed."""
-    policy = policy_from_config(config)
-    if (
-        approval_threshold_cents is not None
-        and approval_threshold_cents > policy.approval_threshold_cents
-    ):
-        raise BusinessRuleError(
-            f"approval threshold {approval_threshold_cents} is above the configured "
-            f"{policy.approval_threshold_cents} cents",
-            field="approval_threshold_cents",
-        )
-    if (
-        dual_approval_threshold_cents is not None
-        and dual_approval_threshold_cents > policy.dual_approval_threshold_cents
-    ):
-        raise BusinessRuleError(
-            f"dual approval threshold {dual_approval_threshold_cents} is above the configured "
-            f"{policy.dual_approval_threshold_cents} cents",
-            field="dual_approval_threshold_cents",
-        )
-    if (
-        approval_timeout_seconds is not None
-        and approval_timeout_seconds > policy.approval_timeout_seconds
-    ):
-        raise BusinessRuleError(
-            f"approval timeout {approval_timeout_seconds} s is above the configured "
-            f"{policy.approval_timeout_seconds} s",
-            field="approval_timeout_seconds",
-        )
 
 
 # One home for the rule (estuary/contracts/approval_rules.py); kept under this name for
@@ -116,38 +66,11 @@ def _lock_practitioner(practitioner_id: int) -> None:
     )
 
 
-def get_practitioner(practitioner_id: int) -> Practitioner:
-    practitioner = db.session.get(Practitioner, practitioner_id)
-    if practitioner is None:
-        raise NotFoundError(
-            f"practitioner {practitioner_id} does not exist", field="practitioner_id"
-        )
-    return practitioner
-
-
 def get_payout(payout_id: int) -> Payout:
     payout = db.session.get(Payout, payout_id)
     if payout is None:
         raise NotFoundError(f"payout {payout_id} does not exist")
     return payout
-
-
-@dataclass
-class PayoutView:
-    payout_id: int
-    idempotency_key: str
-    practitioner_id: int
-    amount_cents: int
-    currency: str
-    status: str
-    approvals_required: int
-    approved_by: list[str] = field(default_factory=list)
-    reused: bool = False
-    requested_by: str = ""
-    # The recorded rejection, if any: {"actor", "reason_code", "note", "at"}.
-    rejection: dict | None = None
-    # Payouts under this workflow id that this call closed because a rejection was recorded.
-    closed_rejected: list[int] = field(default_factory=list)
 
 
 def _decisions(payout_id: int) -> list[PayoutApproval]:
@@ -172,9 +95,11 @@ def _rejection(decisions: list[PayoutApproval]) -> dict | None:
     return None
 
 
-def _view(payout: Payout, *, reused: bool, closed_rejected: list[int] | None = None) -> PayoutView:
+def _view(
+    payout: Payout, *, reused: bool, closed_rejected: list[int] | None = None
+) -> PayoutRecord:
     decisions = _decisions(payout.id)
-    return PayoutView(
+    return PayoutRecord(
         payout_id=payout.id,
         idempotency_key=payout.idempotency_key,
         practitioner_id=payout.practitioner_id,
@@ -203,7 +128,7 @@ def create_payout(
     config: Mapping[str, Any],
     approval_timeout_seconds: int | None = None,
     run_id: str | None = None,
-) -> PayoutView:
+) -> PayoutRecord:
     """Create the payout and hold its amount, or resume this workflow id's unfinished one.
 
     An unfinished payout under the id is resumed only when this run asks for the same
@@ -211,55 +136,26 @@ def create_payout(
     other request is refused with a message naming the open payout. An open payout with a
     recorded rejection is closed as rejected first (its hold returned); this run's request
     is then a new payout with its own key, requester and decisions.
+
+    Long for its keyword arguments; its steps are named helpers.
     """
     if payment_method not in PAYMENT_METHODS:
         raise BusinessRuleError(f"unknown payment method {payment_method!r}")
     problem = approval_rules.requester_problem(requested_by)
     if problem:
         raise BusinessRuleError(problem, field="requested_by")
-    check_not_looser(
+    payout_policy.check_not_looser(
         config, approval_threshold_cents, dual_approval_threshold_cents, approval_timeout_seconds
     )
     _lock_practitioner(practitioner_id)
     practitioner = get_practitioner(practitioner_id)
     closed_rejected: list[int] = []
-    unfinished = db.session.scalar(
-        select(Payout)
-        .where(Payout.workflow_id == workflow_id, Payout.status.in_(UNFINISHED))
-        .order_by(Payout.id.desc())
-        .limit(1)
+    resumed = _resume_unfinished(
+        workflow_id, practitioner_id, requested_by, amount_cents, run_id, closed_rejected
     )
-    if unfinished is not None:
-        if unfinished.practitioner_id != practitioner_id:
-            raise BusinessRuleError(f"{workflow_id} belongs to another practitioner's payout")
-        rejection = _rejection(_decisions(unfinished.id))
-        if rejection is not None and unfinished.status in ("pending_approval", "approved"):
-            # The rejection is final: close that request now; ours is a new one below.
-            _release(unfinished, "rejected", _rejection_reason(rejection))
-            closed_rejected.append(unfinished.id)
-        else:
-            refusal = _resume_refusal(unfinished, requested_by, amount_cents)
-            if refusal:
-                raise BusinessRuleError(refusal, field="requested_by")
-            if run_id:
-                unfinished.run_id = run_id[:64]
-            return _view(unfinished, reused=True)
-    if not practitioner.payout_destination:
-        raise BusinessRuleError(
-            f"practitioner {practitioner_id} has no payout destination", field="practitioner_id"
-        )
-    available = ledger.balance(ledger.available_account(practitioner_id))
-    amount = available if amount_cents is None else amount_cents
-    if not isinstance(amount, int) or amount <= 0:
-        raise BusinessRuleError(
-            f"practitioner {practitioner_id} has nothing available to pay out", field="amount"
-        )
-    if amount > available:
-        raise BusinessRuleError(
-            f"amount {amount} cents is more than practitioner {practitioner_id}'s available "
-            f"balance of {available} cents",
-            field="amount",
-        )
+    if resumed is not None:
+        return resumed
+    amount = _amount_to_pay(practitioner, amount_cents)
     previous = db.session.scalar(
         select(func.count(Payout.id)).where(Payout.workflow_id == workflow_id)
     )
@@ -291,6 +187,63 @@ def create_payout(
         currency=payout.currency,
     )
     return _view(payout, reused=False, closed_rejected=closed_rejected)
+
+
+def _resume_unfinished(
+    workflow_id: str,
+    practitioner_id: int,
+    requested_by: str,
+    amount_cents: int | None,
+    run_id: str | None,
+    closed_rejected: list[int],
+) -> PayoutRecord | None:
+    """The unfinished payout under `workflow_id` when this run may carry it on, or None
+    when there is none or it was closed now because a rejection is recorded on it (its
+    id is appended to `closed_rejected`). Another request under the same id is refused."""
+    unfinished = db.session.scalar(
+        select(Payout)
+        .where(Payout.workflow_id == workflow_id, Payout.status.in_(UNFINISHED))
+        .order_by(Payout.id.desc())
+        .limit(1)
+    )
+    if unfinished is None:
+        return None
+    if unfinished.practitioner_id != practitioner_id:
+        raise BusinessRuleError(f"{workflow_id} belongs to another practitioner's payout")
+    rejection = _rejection(_decisions(unfinished.id))
+    if rejection is not None and unfinished.status in ("pending_approval", "approved"):
+        # The rejection is final: close that request now; ours is a new one.
+        _release(unfinished, "rejected", _rejection_reason(rejection))
+        closed_rejected.append(unfinished.id)
+        return None
+    refusal = _resume_refusal(unfinished, requested_by, amount_cents)
+    if refusal:
+        raise BusinessRuleError(refusal, field="requested_by")
+    if run_id:
+        unfinished.run_id = run_id[:64]
+    return _view(unfinished, reused=True)
+
+
+def _amount_to_pay(practitioner: Practitioner, amount_cents: int | None) -> int:
+    """The amount asked for (None: the whole available balance), if it can be paid now."""
+    practitioner_id = practitioner.id
+    if not practitioner.payout_destination:
+        raise BusinessRuleError(
+            f"practitioner {practitioner_id} has no payout destination", field="practitioner_id"
+        )
+    available = ledger.balance(ledger.available_account(practitioner_id))
+    amount = available if amount_cents is None else amount_cents
+    if not isinstance(amount, int) or amount <= 0:
+        raise BusinessRuleError(
+            f"practitioner {practitioner_id} has nothing available to pay out", field="amount"
+        )
+    if amount > available:
+        raise BusinessRuleError(
+            f"amount {amount} cents is more than practitioner {practitioner_id}'s available "
+            f"balance of {available} cents",
+            field="amount",
+        )
+    return amount
 
 
 def _resume_refusal(payout: Payout, requested_by: str, amount_cents: int | None) -> str | None:
@@ -343,7 +296,7 @@ def record_decision(
     requester, never on a closed payout or after a rejection, the exact amount and payee."""
     if decision not in ("approve", "reject"):
         raise BusinessRuleError(f"unknown decision {decision!r}")
-    if decision == "reject" and reason_code not in REASON_CODES:
+    if decision == "reject" and reason_code not in approval_rules.REASON_CODES:
         raise BusinessRuleError(f"unknown reason code {reason_code!r}")
     payout = get_payout(payout_id)
     existing = db.session.scalar(
@@ -378,19 +331,14 @@ def record_decision(
         reason_code=reason_code,
         note=(note or None) and note[:1000],
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(row)
-    except IntegrityError:
-        existing = db.session.scalar(
+    return add_once(
+        row,
+        lambda: db.session.scalar(
             select(PayoutApproval).where(
                 PayoutApproval.payout_id == payout_id, PayoutApproval.approver == approver
             )
-        )
-        if existing is None:
-            raise
-        return existing
-    return row
+        ),
+    )[0]
 
 
 _FORWARD = {
@@ -574,15 +522,7 @@ def mark_reconciling(payout_id: int, reason: str) -> Payout:
     return payout
 
 
-@dataclass(frozen=True)
-class TransferCheck:
-    payout_id: int
-    outcome: str  # paid / processing / missing / not_paid / in_doubt
-    provider_reference: str | None = None
-    released_cents: int = 0
-
-
-def check_transfer(payout_id: int, *, give_up: bool) -> TransferCheck:
+def check_transfer(payout_id: int, *, give_up: bool) -> CheckPayoutTransferResult:
     """Ask the provider, by the payout's idempotency key, what became of its transfer.
 
     paid: settled now (or before), exactly once. processing: the provider has it, not paid
@@ -595,52 +535,44 @@ def check_transfer(payout_id: int, *, give_up: bool) -> TransferCheck:
     payout = get_payout(payout_id)
     receipt = payment_provider.find_transfer(payout.idempotency_key)
     if payout.status == "paid":
-        return TransferCheck(payout.id, "paid", receipt.provider_reference if receipt else None)
+        return CheckPayoutTransferResult(
+            payout.id, "paid", receipt.provider_reference if receipt else None
+        )
     if payout.status in CLOSED_WITHOUT_PAYMENT:
         if receipt is not None:
             _flag_paid_but_closed(payout, receipt.provider_reference)
-        return TransferCheck(payout.id, "not_paid")
+        return CheckPayoutTransferResult(payout.id, "not_paid")
     if receipt is not None and receipt.status == "paid":
         _settle(payout)
-        return TransferCheck(payout.id, "paid", receipt.provider_reference)
+        return CheckPayoutTransferResult(payout.id, "paid", receipt.provider_reference)
     if receipt is not None:
         if not give_up:
-            return TransferCheck(payout.id, "processing", receipt.provider_reference)
+            return CheckPayoutTransferResult(payout.id, "processing", receipt.provider_reference)
         payout.status = "reconciling"
-        ops_flags.raise_flag(
-            key=f"payout-in-doubt:{payout.idempotency_key}",
-            kind="payout_in_doubt",
-            entity_type="payout",
-            entity_id=payout.id,
-            message=(
-                f"Payout {payout.id} ({payout.amount_cents} cents to practitioner "
-                f"{payout.practitioner_id}): the provider still reports transfer "
-                f"{receipt.provider_reference} as {receipt.status} after the settle window. "
-                "The hold stays; the reconciliation settles it once the provider pays."
-            ),
-            workflow_id=payout.workflow_id,
+        ops_flags.flag_payout(
+            payout,
+            "in_doubt",
+            f"{ops_flags.payout_words(payout)}: the provider still reports transfer "
+            f"{receipt.provider_reference} as {receipt.status} after the settle window. "
+            "The hold stays; the reconciliation settles it once the provider pays.",
         )
-        return TransferCheck(payout.id, "in_doubt", receipt.provider_reference)
+        return CheckPayoutTransferResult(payout.id, "in_doubt", receipt.provider_reference)
     if not give_up:
-        return TransferCheck(payout.id, "missing")
+        return CheckPayoutTransferResult(payout.id, "missing")
     _release(
         payout, "failed", "the provider has no transfer for this payout after the settle window"
     )
-    return TransferCheck(payout.id, "not_paid", None, payout.amount_cents)
+    return CheckPayoutTransferResult(payout.id, "not_paid", None, payout.amount_cents)
 
 
 def _flag_paid_but_closed(payout: Payout, reference: str) -> None:
-    ops_flags.raise_flag(
-        key=f"payout-paid-but-closed:{payout.idempotency_key}",
-        kind="payout_paid_but_closed",
-        entity_type="payout",
-        entity_id=payout.id,
-        message=(
-            f"Payout {payout.id} is {payout.status} (hold returned) but the provider paid "
-            f"transfer {reference} for it: {payout.amount_cents} cents left twice-available. "
-            "Recover the money or hold the practitioner's balance."
-        ),
-        workflow_id=payout.workflow_id,
+    amount = format_money(payout.amount_cents, payout.currency)
+    ops_flags.flag_payout(
+        payout,
+        "paid_but_closed",
+        f"Payout {payout.id} is {payout.status} (hold returned) but the provider paid "
+        f"transfer {reference} for it: {amount} left twice-available. "
+        "Recover the money or hold the practitioner's balance.",
     )
 
 
@@ -648,10 +580,9 @@ def notify(payout_id: int, event: str) -> None:
     """Tell the practitioner what happened to their payout (once per payout and event)."""
     payout = get_payout(payout_id)
     practitioner = get_practitioner(payout.practitioner_id)
-    notifications.send(
+    email_practitioner(
+        practitioner,
         key=f"payout-{event}:{payout.idempotency_key}",
-        channel="email",
-        recipient=practitioner.email,
         template=f"payout_{event}",
         payload={
             "payout_id": payout.id,
@@ -662,98 +593,3 @@ def notify(payout_id: int, event: str) -> None:
         entity_type="payout",
         entity_id=payout.id,
     )
-
-
-# --- batch selection ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Candidate:
-    practitioner_id: int
-    available_cents: int
-
-
-@dataclass(frozen=True)
-class Skipped:
-    practitioner_id: int
-    amount_cents: int
-    reason: str
-
-
-@dataclass
-class CandidatePage:
-    candidates: list[Candidate]
-    skipped: list[Skipped]
-    next_cursor: int
-    exhausted: bool
-
-
-def select_candidates(
-    *,
-    min_amount_cents: int,
-    after_practitioner_id: int,
-    limit: int,
-    practitioner_ids: list[int] | None = None,
-    max_scan: int = 2000,
-) -> CandidatePage:
-    """The next practitioners (by id, after the cursor) whose available balance is at
-    least the minimum, at most `limit` of them, looking at no more than `max_scan` ids.
-
-    Practitioners at or above the minimum who cannot be paid (not active, no payout
-    destination) come back as skipped; with an explicit id list, unknown ids and those
-    below the minimum are reported as skipped too. Reads in windows of `limit` ids, so a
-    page costs two small queries when most practitioners qualify.
-    """
-    if limit < 1 or max_scan < 1:
-        raise BusinessRuleError("limit and max_scan must be positive")
-    explicit = sorted(set(practitioner_ids)) if practitioner_ids is not None else None
-    candidates: list[Candidate] = []
-    skipped: list[Skipped] = []
-    cursor = after_practitioner_id
-    scanned = 0
-    while scanned < max_scan:
-        window = min(limit, max_scan - scanned)
-        if explicit is not None:
-            ids = [i for i in explicit if i > cursor][:window]
-            rows = {
-                p.id: p
-                for p in db.session.scalars(select(Practitioner).where(Practitioner.id.in_(ids)))
-            }
-        else:
-            found = list(
-                db.session.scalars(
-                    select(Practitioner)
-                    .where(Practitioner.id > cursor)
-                    .order_by(Practitioner.id)
-                    .limit(window)
-                )
-            )
-            ids = [p.id for p in found]
-            rows = {p.id: p for p in found}
-        if not ids:
-            return CandidatePage(candidates, skipped, cursor, exhausted=True)
-        balances = ledger.balances([ledger.available_account(i) for i in ids])
-        for pid in ids:
-            if len(candidates) >= limit:
-                return CandidatePage(candidates, skipped, cursor, exhausted=False)
-            cursor = pid
-            scanned += 1
-            practitioner = rows.get(pid)
-            if practitioner is None:
-                skipped.append(Skipped(pid, 0, "unknown practitioner"))
-                continue
-            available = balances.get(ledger.available_account(pid), 0)
-            if available < min_amount_cents:
-                if explicit is not None:
-                    skipped.append(Skipped(pid, available, "below the minimum amount"))
-                continue
-            if practitioner.status != "active":
-                skipped.append(Skipped(pid, available, f"practitioner is {practitioner.status}"))
-                continue
-            if not practitioner.payout_destination:
-                skipped.append(Skipped(pid, available, "no payout destination"))
-                continue
-            candidates.append(Candidate(pid, available))
-        if len(ids) < window:
-            return CandidatePage(candidates, skipped, cursor, exhausted=True)
-    return CandidatePage(candidates, skipped, cursor, exhausted=False)

@@ -12,10 +12,12 @@ calls Temporal: the sweep's activities do, with these as their database side.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from estuary.contracts.payout_upkeep import (
+    PendingDecisionRow,
+)
 from estuary.db import db
 from estuary.models import AuditEvent, Payout
 from estuary.services import audit
@@ -24,16 +26,7 @@ DECISION_ACTIONS = ("approvals.approve", "approvals.reject")
 OUTCOME_ACTIONS = ("payouts.decision_applied", "payouts.decision_refused")
 
 
-@dataclass(frozen=True)
-class PendingDecision:
-    update_id: str
-    workflow_id: str
-    target: str
-    actor: str
-    decision: str
-
-
-def unresolved(limit: int = 200) -> list[PendingDecision]:
+def unresolved(limit: int = 200) -> list[PendingDecisionRow]:
     """Pending decisions (newest first) with no outcome event yet."""
     pending = db.session.scalars(
         select(AuditEvent)
@@ -50,7 +43,7 @@ def unresolved(limit: int = 200) -> list[PendingDecision]:
         )
     ):
         resolved.add(str(json.loads(event.params_json or "{}").get("update_id") or ""))
-    out: list[PendingDecision] = []
+    out: list[PendingDecisionRow] = []
     for event in pending:
         params = json.loads(event.params_json or "{}")
         update_id = str(params.get("update_id") or "")
@@ -61,7 +54,7 @@ def unresolved(limit: int = 200) -> list[PendingDecision]:
         if payout is None:
             continue
         out.append(
-            PendingDecision(
+            PendingDecisionRow(
                 update_id,
                 payout.workflow_id,
                 event.target,
@@ -72,7 +65,7 @@ def unresolved(limit: int = 200) -> list[PendingDecision]:
     return out
 
 
-def record_outcome(decision: PendingDecision, outcome: str, message: str) -> None:
+def record_outcome(decision: PendingDecisionRow, outcome: str, message: str) -> None:
     """Audit that a pending decision was not applied (refused, or dropped)."""
     if outcome != "refused":
         raise ValueError(f"unknown decision outcome {outcome!r}")

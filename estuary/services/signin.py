@@ -123,6 +123,9 @@ def authenticate(email: str, password: str, client_addr: str) -> SignInResult:
     attempts count N; hashing waits for one of a few slots, so parallel attempts cannot
     exhaust the process's memory. An attacker's failures slow down only the attacker's
     address: the account stays open to its owner elsewhere.
+
+    Long on purpose: the order of claiming the throttle, looking up, hashing and recording is the
+    security property, kept in one place.
     """
     email = (email or "").strip().lower()[:254]
     client_addr = (client_addr or "")[:64]

@@ -55,7 +55,10 @@ def charge_key(subscription_id: int, period_start: datetime) -> str:
 def charge_subscription(
     subscription_id: int, period_start_text: str, amount_cents: int, attempt: int = 1
 ) -> ChargeResult:
-    """Charge one period once; a decline is a result, transient trouble raises."""
+    """Charge one period once; a decline is a result, transient trouble raises.
+
+    Long on purpose: the charge row, the provider call and the outcome are one idempotent
+    sequence."""
     if not isinstance(amount_cents, int) or isinstance(amount_cents, bool) or amount_cents <= 0:
         raise BusinessRuleError("amount_cents must be a positive whole number of cents")
     if not isinstance(attempt, int) or attempt < 1:

@@ -13,13 +13,13 @@ import calendar
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from estuary.db import db
+from estuary.db import add_once, db
 from estuary.models import TIERS, Practitioner, Subscription, SubscriptionCharge
 from estuary.models.base import utcnow
 from estuary.services import notifications
 from estuary.services.errors import BusinessRuleError, NotFoundError
+from estuary.services.practitioners import email_practitioner, get_practitioner
 
 TIER_PRICES_CENTS = {"basic": 2_900, "pro": 5_900, "premium": 9_900}
 
@@ -61,17 +61,13 @@ def snapshot(sub: Subscription) -> dict:
 
 
 def _practitioner(sub: Subscription) -> Practitioner:
-    practitioner = db.session.get(Practitioner, sub.practitioner_id)
-    if practitioner is None:
-        raise NotFoundError(f"practitioner {sub.practitioner_id} does not exist")
-    return practitioner
+    return get_practitioner(sub.practitioner_id, field=None)
 
 
 def _notify(sub: Subscription, key: str, template: str, payload: dict) -> None:
-    notifications.send(
+    email_practitioner(
+        _practitioner(sub),
         key=key,
-        channel="email",
-        recipient=_practitioner(sub).email,
         template=template,
         payload={"subscription_id": sub.id, "tier": sub.tier, **payload},
         entity_type="subscription",
@@ -96,13 +92,16 @@ def create_for_onboarding(
     selection after a declined charge replaces the earlier pending subscription.
     """
     price = price_for(tier)
-    existing = db.session.scalar(
-        select(Subscription).where(Subscription.idempotency_key == idempotency_key)
-    )
+
+    def find() -> Subscription | None:
+        return db.session.scalar(
+            select(Subscription).where(Subscription.idempotency_key == idempotency_key)
+        )
+
+    existing = find()
     if existing is not None:
         return existing
-    if db.session.get(Practitioner, practitioner_id) is None:
-        raise NotFoundError(f"practitioner {practitioner_id} does not exist")
+    get_practitioner(practitioner_id)
     if replaces_subscription_id is not None:
         old = get_subscription(replaces_subscription_id)
         if old.status == "pending":
@@ -116,17 +115,7 @@ def create_for_onboarding(
         current_period_end=add_month(period_start),
         idempotency_key=idempotency_key,
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(sub)
-    except IntegrityError:
-        existing = db.session.scalar(
-            select(Subscription).where(Subscription.idempotency_key == idempotency_key)
-        )
-        if existing is None:
-            raise
-        return existing
-    return sub
+    return add_once(sub, find)[0]
 
 
 def settle_first_charge(

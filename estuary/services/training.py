@@ -13,8 +13,8 @@ from sqlalchemy import select
 
 from estuary.db import db
 from estuary.models import Certification, Practitioner, TrainingCompletion, TrainingModule
-from estuary.services import notifications
 from estuary.services.errors import NotFoundError
+from estuary.services.practitioners import email_practitioner, get_practitioner
 
 ONBOARDING = "onboarding"
 
@@ -87,10 +87,7 @@ def start_certification(
     practitioner_id: int, certification: str, completed_since: datetime | None
 ) -> tuple[list[str], list[str]]:
     """The modules a certification assigns and those already done (since a cycle start)."""
-    if db.session.get(Practitioner, practitioner_id) is None:
-        raise NotFoundError(
-            f"practitioner {practitioner_id} does not exist", field="practitioner_id"
-        )
+    get_practitioner(practitioner_id)
     modules = required_modules(certification)
     if not modules:
         known = ", ".join(known_certifications()) or "none"
@@ -109,9 +106,7 @@ def issue_certificate(
     practitioner_id: int, certification: str, issued_at: datetime, expires_at: datetime
 ) -> Certification:
     """Issue (once) the certificate for one completed cycle and tell the practitioner."""
-    practitioner = db.session.get(Practitioner, practitioner_id)
-    if practitioner is None:
-        raise NotFoundError(f"practitioner {practitioner_id} does not exist")
+    practitioner = get_practitioner(practitioner_id)
     number = certificate_number(practitioner_id, certification, issued_at)
     cert = db.session.scalar(
         select(Certification).where(Certification.certificate_number == number)
@@ -127,18 +122,15 @@ def issue_certificate(
         )
         db.session.add(cert)
         db.session.flush()
-    notifications.send(
+    email_practitioner(
+        practitioner,
         key=f"certificate:{number}:issued",
-        channel="email",
-        recipient=practitioner.email,
         template="certificate_issued",
         payload={
             "certification": certification,
             "certificate_number": number,
             "expires_at": expires_at.isoformat(),
         },
-        entity_type="practitioner",
-        entity_id=practitioner_id,
     )
     return cert
 
@@ -146,13 +138,10 @@ def issue_certificate(
 def send_expiry_reminder(
     practitioner_id: int, certification: str, number: str, expires_at: str, sent_at: str
 ) -> bool:
-    practitioner = db.session.get(Practitioner, practitioner_id)
-    if practitioner is None:
-        raise NotFoundError(f"practitioner {practitioner_id} does not exist")
-    sent = notifications.send(
+    practitioner = get_practitioner(practitioner_id)
+    sent = email_practitioner(
+        practitioner,
         key=f"certificate:{number}:expiry-reminder",
-        channel="email",
-        recipient=practitioner.email,
         template="certificate_expiry_reminder",
         payload={
             "certification": certification,
@@ -161,8 +150,6 @@ def send_expiry_reminder(
             "sent_at": sent_at,
             "recertification": "open",
         },
-        entity_type="practitioner",
-        entity_id=practitioner_id,
     )
     return sent.created
 
@@ -179,14 +166,11 @@ def expire_certificate(number: str) -> bool:
     cert.status = "expired"
     practitioner = db.session.get(Practitioner, cert.practitioner_id)
     if practitioner is not None:
-        notifications.send(
+        email_practitioner(
+            practitioner,
             key=f"certificate:{number}:expired",
-            channel="email",
-            recipient=practitioner.email,
             template="certificate_expired",
             payload={"certification": cert.certification, "certificate_number": number},
-            entity_type="practitioner",
-            entity_id=practitioner.id,
         )
     db.session.flush()
     return True

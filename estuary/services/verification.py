@@ -16,9 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import select
 
 from estuary.db import db
-from estuary.models import Practitioner, PractitionerDocument
-from estuary.services import notifications
-from estuary.services.errors import NotFoundError
+from estuary.models import PractitionerDocument
+from estuary.services.practitioners import email_practitioner, get_practitioner
 
 LAPSE_REASON_PREFIX = "required document lapsed"
 
@@ -45,11 +44,7 @@ class CheckOutcome:
 
 
 def check_documents(practitioner_id: int, as_of: datetime) -> CheckOutcome:
-    practitioner = db.session.get(Practitioner, practitioner_id)
-    if practitioner is None:
-        raise NotFoundError(
-            f"practitioner {practitioner_id} does not exist", field="practitioner_id"
-        )
+    practitioner = get_practitioner(practitioner_id)
     docs = db.session.scalars(
         select(PractitionerDocument)
         .where(
@@ -84,14 +79,11 @@ def check_documents(practitioner_id: int, as_of: datetime) -> CheckOutcome:
         practitioner.accepts_bookings = False
         practitioner.suspended_reason = f"{LAPSE_REASON_PREFIX}: {kinds}"[:500]
         suspended = True
-        notifications.send(
+        email_practitioner(
+            practitioner,
             key=f"verification:{practitioner_id}:suspended:{lapsed[0].document_id}",
-            channel="email",
-            recipient=practitioner.email,
             template="practitioner_suspended_document_lapsed",
             payload={"documents": kinds},
-            entity_type="practitioner",
-            entity_id=practitioner_id,
         )
     elif (
         not lapsed
@@ -115,13 +107,10 @@ def send_expiry_reminder(
     days_before: int,
     sent_at: str,
 ) -> bool:
-    practitioner = db.session.get(Practitioner, practitioner_id)
-    if practitioner is None:
-        raise NotFoundError(f"practitioner {practitioner_id} does not exist")
-    sent = notifications.send(
+    practitioner = get_practitioner(practitioner_id)
+    sent = email_practitioner(
+        practitioner,
         key=f"document:{document_id}:expiry-reminder:{days_before}d",
-        channel="email",
-        recipient=practitioner.email,
         template="document_expiry_reminder",
         payload={
             "document_id": document_id,
@@ -130,7 +119,5 @@ def send_expiry_reminder(
             "days_before": days_before,
             "sent_at": sent_at,
         },
-        entity_type="practitioner",
-        entity_id=practitioner_id,
     )
     return sent.created

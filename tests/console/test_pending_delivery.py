@@ -12,7 +12,9 @@ import uuid
 
 from sqlalchemy import select
 
-from estuary.contracts.payments import PayoutSweepInput
+from estuary.contracts.payout_upkeep import (
+    PayoutSweepInput,
+)
 from estuary.contracts.search_attributes import run_attributes
 from estuary.db import db
 from estuary.models import Payout

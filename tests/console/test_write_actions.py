@@ -354,6 +354,18 @@ async def test_money_retry_says_whether_money_could_move_again(app, local_env):
         body = _text(confirm)
         assert "Money could move again" in body and "100.00 USD" in body
         assert 'name="action_reason_code"' in body
+        # Retry offers its own codes (what was fixed), not the payout rejection codes.
+        assert 'value="payee_details_corrected"' in body
+        assert 'value="suspected_fraud"' not in body and 'value="duplicate"' not in body
+        rejection_code = await _post(
+            operator,
+            f"/runs/{wid}/retry",
+            {"mode": "rerun", "confirmed": "yes", "action_reason_code": "suspected_fraud"},
+        )
+        assert rejection_code.status_code == 422
+        assert "&#39;suspected_fraud&#39; is not one of: provider_outage_resolved" in (
+            rejection_code.get_data(as_text=True)
+        )
         missing = await _post(operator, f"/runs/{wid}/retry", {"mode": "rerun", "confirmed": "yes"})
         assert missing.status_code == 422 and "reason code is required" in _text(missing)
         other = await _post(
@@ -369,7 +381,7 @@ async def test_money_retry_says_whether_money_could_move_again(app, local_env):
             {
                 "mode": "rerun",
                 "confirmed": "yes",
-                "action_reason_code": "payee_details_invalid",
+                "action_reason_code": "payee_details_corrected",
                 "action_reason": "bank details fixed",
             },
         )
@@ -377,7 +389,7 @@ async def test_money_retry_says_whether_money_could_move_again(app, local_env):
         await _wait_status(local_env, wid, WorkflowExecutionStatus.COMPLETED)
         event = audit_events(app, action="runs.retry")[-1]
         assert event.outcome == "success"
-        assert event.reason == "payee_details_invalid: bank details fixed"
+        assert event.reason == "payee_details_corrected: bank details fixed"
         assert json.loads(event.params_json)["money_could_move"] is True
 
         # The transfer committed, then the run was terminated: money cannot move again.
@@ -500,6 +512,27 @@ async def test_bulk_retry_previews_caps_and_confirms(app, local_env, monkeypatch
             assert asyncio.get_running_loop().time() < deadline, "retried runs still offered"
             await asyncio.sleep(0.3)
         assert wids[2] in body and wids[0] not in body and wids[1] not in body
+
+
+@pytest.mark.parametrize(
+    ("kind", "offered", "refused"),
+    [
+        ("cancel", "started_in_error", "fix_deployed"),
+        ("terminate", "stuck_run", "payee_details_corrected"),
+        ("reset", "fix_deployed", "suspected_fraud"),
+    ],
+)
+def test_each_money_action_accepts_only_its_own_reason_codes(app, kind, offered, refused):
+    gw = unreachable_gateway(app)
+    admin, _ = login(app, "admin")
+    form = {"money": "yes", "action_reason": "x", "run_id": ""}
+    response = admin.post(f"/runs/ok-id/{kind}", data={**form, "action_reason_code": refused})
+    body = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f"&#39;{refused}&#39; is not one of: " in body
+    # The re-shown form offers this action's codes only.
+    assert f'value="{offered}"' in body and f'value="{refused}"' not in body
+    assert gw.calls == 0
 
 
 def test_actions_refuse_bad_ids_before_temporal(app):

@@ -10,7 +10,9 @@ import uuid
 from temporalio.client import Client
 
 from dashboard.views import schedules as schedules_view
-from estuary.contracts.payments import LedgerReconciliationInput
+from estuary.contracts.payout_upkeep import (
+    LedgerReconciliationInput,
+)
 from tests.conftest import running_workers
 from tests.console.write_support import audit_events, counting_gateway_for, login
 from workers.temporal.schedules import ScheduleDefinition, definitions, desired_schedule

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from estuary.contracts.payments import LedgerReconciliationInput
+from estuary.contracts.payout_upkeep import (
+    LedgerReconciliationInput,
+)
 from estuary.contracts.search_attributes import run_attributes
 from estuary.db import db
 from estuary.models import Booking, OnboardingProgress, OpsFlag, Payout, Practitioner, Service

@@ -6,9 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from estuary.contracts.commissions import (
+    CommissionCalculationResult,
+)
 from estuary.contracts.payments import (
     BatchPayoutResult,
-    CommissionCalculationResult,
     PractitionerPayoutResult,
 )
 from estuary.db import db

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from estuary.contracts.payments import CommissionCalculationInput
+from estuary.contracts.commissions import (
+    CommissionCalculationInput,
+)
 from estuary.contracts.search_attributes import run_attributes
 from estuary.db import db
 from estuary.models import Booking, Commission, Practitioner

@@ -172,3 +172,25 @@ async def test_notify_package_session_completed_starts_and_signals(app, money, t
     assert (result.sessions_released, result.released_cents) == (3, 10_000)
     assert money.available(pid) == 10_000
     assert money.ledger_ok()
+
+
+def test_payout_policy_resolution_puts_the_input_first():
+    from estuary.contracts.payments import (
+        BatchPayoutInput,
+        PayoutPolicy,
+        PractitionerPayoutInput,
+        policy_given,
+    )
+
+    config = PayoutPolicy(50_000, 500_000, 3600, settle_window_seconds=600)
+    partly = PractitionerPayoutInput(practitioner_id=1, approval_threshold_cents=100)
+    assert not policy_given(partly)
+    assert config.for_input(partly) == PayoutPolicy(100, 500_000, 3600, 600)
+    full = BatchPayoutInput(
+        min_amount_cents=1,
+        approval_threshold_cents=0,
+        dual_approval_threshold_cents=10,
+        approval_timeout_seconds=60,
+    )
+    # 0 is a value, not "unset".
+    assert policy_given(full) and config.for_input(full) == PayoutPolicy(0, 10, 60, 600)

@@ -18,9 +18,11 @@ from temporalio.client import (
 
 from estuary.contracts.payments import (
     ApprovePayoutDecision,
+    RejectPayoutDecision,
+)
+from estuary.contracts.payout_upkeep import (
     PayoutReconciliationInput,
     PayoutSweepInput,
-    RejectPayoutDecision,
 )
 from estuary.contracts.search_attributes import run_attributes
 from estuary.db import db

@@ -10,7 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.client import WorkflowFailureError
 
-from estuary.contracts.payments import BatchPayoutInput, PayoutReconciliationInput
+from estuary.contracts.payments import (
+    BatchPayoutInput,
+)
+from estuary.contracts.payout_upkeep import (
+    PayoutReconciliationInput,
+)
 from estuary.contracts.search_attributes import run_attributes
 from estuary.db import db
 from estuary.models import LedgerTransaction, OpsFlag, Payout, Transfer

@@ -54,10 +54,12 @@ from estuary.contracts import approval_rules, policies
 from estuary.contracts.payments import (
     ApprovePayoutDecision,
     BatchPayoutInput,
-    PayoutReconciliationInput,
-    PayoutSweepInput,
     PractitionerPayoutInput,
     RejectPayoutDecision,
+)
+from estuary.contracts.payout_upkeep import (
+    PayoutReconciliationInput,
+    PayoutSweepInput,
 )
 from estuary.contracts.search_attributes import ALL_KEYS, run_attributes
 from estuary.db import db

@@ -21,6 +21,7 @@ from temporalio.exceptions import (
 )
 
 from estuary.contracts import policies
+from estuary.contracts.failures import innermost_message
 from estuary.contracts.search_attributes import TRIGGERED_BY
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
@@ -75,13 +76,6 @@ MAX_IGNORED_KEPT = 50
 
 def lifecycle_workflow_id(booking_id: int) -> str:
     return f"bookings-lifecycle-{booking_id}"
-
-
-def failure_text(err: BaseException) -> str:
-    """The innermost message of a Temporal failure chain (the service's own words)."""
-    while err.__cause__ is not None:
-        err = err.__cause__
-    return getattr(err, "message", None) or str(err)
 
 
 def refusal(message: str) -> ApplicationError:
@@ -175,7 +169,7 @@ class BookingLifecycleWorkflow(BaseWorkflow):
                 activities.load_booking, BookingRef(inp.booking_id), policy=policies.DATABASE
             )
         except ActivityError as err:
-            raise refusal(failure_text(err)) from err
+            raise refusal(innermost_message(err)) from err
         if snap.status != "confirmed":
             raise refusal(f"booking {snap.booking_id} is {snap.status}; it has no lifecycle to run")
         self._snapshot = snap
@@ -474,7 +468,7 @@ class BookingLifecycleWorkflow(BaseWorkflow):
                 policy=policies.DATABASE,
             )
         except ActivityError as err:
-            self._ignore("mark_completed", arg, failure_text(err))
+            self._ignore("mark_completed", arg, innermost_message(err))
             return
         self._outcome, self._outcome_by = "completed", arg.actor
         self._flag_resolved = self._flagged
@@ -524,7 +518,7 @@ class BookingLifecycleWorkflow(BaseWorkflow):
             await self._payments_problem("package payout signal", err)
 
     async def _payments_problem(self, step: str, err: ActivityError) -> None:
-        text = f"{step} failed: {failure_text(err)}"
+        text = f"{step} failed: {innermost_message(err)}"
         self._problems.append(text)
         await self._flag(
             "payments_step_failed", f"Booking {self._booking_id} completed but its {text}"
@@ -545,7 +539,7 @@ class BookingLifecycleWorkflow(BaseWorkflow):
                 policy=policies.DATABASE,
             )
         except ActivityError as err:
-            self._ignore("mark_no_show", arg, failure_text(err))
+            self._ignore("mark_no_show", arg, innermost_message(err))
             return
         self._outcome, self._outcome_by = "no_show", arg.actor
         self._flag_resolved = self._flagged
@@ -582,7 +576,7 @@ class BookingLifecycleWorkflow(BaseWorkflow):
                 policy=policies.DATABASE,
             )
         except ActivityError as err:
-            self._ignore("feedback_received", arg, failure_text(err))
+            self._ignore("feedback_received", arg, innermost_message(err))
             return
         self._feedback = {"rating": result.rating, "comment": arg.comment, "at": utc_iso(at)}
         self._step(f"feedback received ({result.rating}/5)")
@@ -619,7 +613,7 @@ class BookingLifecycleWorkflow(BaseWorkflow):
                 policy=policies.DATABASE,
             )
         except ActivityError as err:
-            raise refusal(failure_text(err)) from err
+            raise refusal(innermost_message(err)) from err
         self._outcome, self._outcome_by = "cancelled", arg.actor
         self._flag_resolved = self._flagged
         self._credit_cents, self._fee_cents = outcome.credit_cents, outcome.fee_cents
@@ -660,7 +654,7 @@ class BookingLifecycleWorkflow(BaseWorkflow):
                 policy=policies.DATABASE,
             )
         except ActivityError as err:
-            raise refusal(failure_text(err)) from err
+            raise refusal(innermost_message(err)) from err
         self._start_at, self._end_at = _aware(moved.start_at), _aware(moved.end_at)
         self._plan_reminders(workflow.now())
         self._moves.append(
@@ -876,7 +870,7 @@ class ReschedulingWorkflow(BaseWorkflow):
                 policy=policies.DATABASE,
             )
         except ActivityError as err:
-            raise refusal(failure_text(err)) from err
+            raise refusal(innermost_message(err)) from err
         new_id = created.new_booking_id
         assert new_id is not None
         self._new_booking_id, self._created = new_id, created.created

@@ -21,54 +21,55 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from estuary.contracts import policies
+from estuary.contracts.commissions import (
+    CommissionPageInput,
+    CommissionPageResult,
+)
 from estuary.contracts.payments import (
-    BatchPayoutLine,
     BookingCommissionInput,
     BookingCommissionResult,
     CheckPayoutTransferInput,
     CheckPayoutTransferResult,
     ClosePayoutInput,
     ClosePayoutResult,
-    CommissionPageInput,
-    CommissionPageResult,
     CreatePayoutInput,
-    DecisionOutcome,
-    DecisionOutcomes,
-    GoneRun,
-    GoneRunsInput,
-    GoneRunsResult,
-    LedgerReconciliationResult,
     LoadPackageInput,
     MarkReconcilingInput,
     NotifyPayoutInput,
-    OpenPayoutRow,
-    OpenPayoutsInput,
-    OpenPayoutsPage,
     PackageExpiryResult,
     PackagePayoutInput,
     PackageReleaseResult,
     PackageSessionCompletedInput,
     PackageState,
-    PayoutCandidate,
     PayoutCandidatePage,
     PayoutPolicy,
     PayoutPolicyInput,
-    PayoutReconciliationInput,
-    PayoutReconciliationResult,
     PayoutRecord,
-    PendingDecisionRow,
-    PendingDecisionsPage,
     RecordPayoutDecisionInput,
     ReleasePackageSessionInput,
     SelectPayoutCandidatesInput,
     SessionCompletedSignal,
     SetPayoutStatusInput,
     SettleExpiredPackageInput,
-    SettleOrphanInput,
     SubscriptionChargeInput,
     SubscriptionChargeResult,
     TransferPayoutInput,
     TransferPayoutResult,
+    package_payout_workflow_id,
+)
+from estuary.contracts.payout_upkeep import (
+    DecisionOutcome,
+    DecisionOutcomes,
+    GoneRun,
+    GoneRunsInput,
+    GoneRunsResult,
+    LedgerReconciliationResult,
+    OpenPayoutsInput,
+    OpenPayoutsPage,
+    PayoutReconciliationInput,
+    PayoutReconciliationResult,
+    PendingDecisionsPage,
+    SettleOrphanInput,
 )
 from estuary.contracts.search_attributes import run_attributes
 from estuary.services import (
@@ -76,6 +77,8 @@ from estuary.services import (
     commissions,
     ledger,
     package_payouts,
+    payout_batches,
+    payout_policy,
     payout_reconciliation,
     payouts,
     pending_decisions,
@@ -92,10 +95,6 @@ from workers.temporal.decorators import monitored_activity
 log = logging.getLogger("estuary.activity")
 
 PACKAGE_PAYOUT_WORKFLOW = "ProgressivePackagePayoutWorkflow"
-
-
-def package_payout_workflow_id(package_purchase_id: int) -> str:
-    return f"payments-package-payout-{package_purchase_id}"
 
 
 # --- ledger ---------------------------------------------------------------------------------
@@ -235,8 +234,7 @@ def charge_subscription(inp: SubscriptionChargeInput) -> SubscriptionChargeResul
 @monitored_activity
 @app_activity
 def load_package_state(inp: LoadPackageInput) -> PackageState:
-    state = package_payouts.load_state(inp.package_purchase_id)
-    return PackageState(**state.__dict__)
+    return package_payouts.load_state(inp.package_purchase_id)
 
 
 @activity.defn(name="release_package_session")
@@ -245,8 +243,7 @@ def load_package_state(inp: LoadPackageInput) -> PackageState:
 @transactional_activity
 def release_package_session(inp: ReleasePackageSessionInput) -> PackageReleaseResult:
     now = datetime.fromisoformat(inp.now) if inp.now else None
-    outcome = package_payouts.release_session(inp.package_purchase_id, inp.booking_id, now=now)
-    return PackageReleaseResult(package_purchase_id=inp.package_purchase_id, **outcome.__dict__)
+    return package_payouts.release_session(inp.package_purchase_id, inp.booking_id, now=now)
 
 
 @activity.defn(name="settle_expired_package")
@@ -254,13 +251,7 @@ def release_package_session(inp: ReleasePackageSessionInput) -> PackageReleaseRe
 @app_activity
 @transactional_activity
 def settle_expired_package(inp: SettleExpiredPackageInput) -> PackageExpiryResult:
-    outcome = package_payouts.settle_expiry(inp.package_purchase_id, inp.policy, inp.workflow_id)
-    return PackageExpiryResult(
-        package_purchase_id=inp.package_purchase_id,
-        policy=inp.policy,
-        amount_cents=outcome.amount_cents,
-        outcome=outcome.outcome,
-    )
+    return package_payouts.settle_expiry(inp.package_purchase_id, inp.policy, inp.workflow_id)
 
 
 # --- payouts ---------------------------------------------------------------------------------
@@ -272,8 +263,7 @@ def settle_expired_package(inp: SettleExpiredPackageInput) -> PackageExpiryResul
 def load_payout_policy(inp: PayoutPolicyInput) -> PayoutPolicy:
     """The approval thresholds and timeout from the app config (recorded in history, so
     a run that was started without them stays deterministic)."""
-    policy = payouts.policy_from_config(bound_app().config)
-    return PayoutPolicy(**policy.__dict__)
+    return payout_policy.policy_from_config(bound_app().config)
 
 
 @activity.defn(name="create_payout")
@@ -281,7 +271,7 @@ def load_payout_policy(inp: PayoutPolicyInput) -> PayoutPolicy:
 @app_activity
 @transactional_activity
 def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
-    view = payouts.create_payout(
+    return payouts.create_payout(
         workflow_id=inp.workflow_id,
         practitioner_id=inp.practitioner_id,
         amount_cents=inp.amount_cents,
@@ -294,7 +284,6 @@ def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
         config=bound_app().config,
         run_id=inp.run_id,
     )
-    return PayoutRecord(**view.__dict__)
 
 
 @activity.defn(name="record_payout_decision")
@@ -350,8 +339,7 @@ def mark_payout_reconciling(inp: MarkReconcilingInput) -> None:
 @transactional_activity
 def check_payout_transfer(inp: CheckPayoutTransferInput) -> CheckPayoutTransferResult:
     """Ask the provider by the payout's key; settle paid, or (after the window) decide."""
-    done = payouts.check_transfer(inp.payout_id, give_up=inp.give_up)
-    return CheckPayoutTransferResult(**done.__dict__)
+    return payouts.check_transfer(inp.payout_id, give_up=inp.give_up)
 
 
 @activity.defn(name="set_payout_status")
@@ -405,21 +393,12 @@ def notify_payout(inp: NotifyPayoutInput) -> None:
 @monitored_activity
 @app_activity
 def select_payout_candidates(inp: SelectPayoutCandidatesInput) -> PayoutCandidatePage:
-    page = payouts.select_candidates(
+    return payout_batches.select_candidates(
         min_amount_cents=inp.min_amount_cents,
         after_practitioner_id=inp.after_practitioner_id,
         limit=inp.limit,
         practitioner_ids=inp.practitioner_ids,
         max_scan=inp.max_scan,
-    )
-    return PayoutCandidatePage(
-        candidates=[PayoutCandidate(c.practitioner_id, c.available_cents) for c in page.candidates],
-        skipped=[
-            BatchPayoutLine(s.practitioner_id, s.amount_cents, "skipped", s.reason)
-            for s in page.skipped
-        ],
-        next_cursor=page.next_cursor,
-        exhausted=page.exhausted,
     )
 
 
@@ -439,8 +418,7 @@ _GONE_STATES = {
 @monitored_activity
 @app_activity
 def list_open_payouts(inp: OpenPayoutsInput) -> OpenPayoutsPage:
-    rows = payout_reconciliation.open_payouts(inp.after_payout_id, inp.limit)
-    return OpenPayoutsPage(rows=[OpenPayoutRow(**r.__dict__) for r in rows])
+    return OpenPayoutsPage(rows=payout_reconciliation.open_payouts(inp.after_payout_id, inp.limit))
 
 
 @activity.defn(name="find_gone_payout_runs")
@@ -479,9 +457,7 @@ def settle_orphaned_payout(inp: SettleOrphanInput) -> str:
 @monitored_activity
 @app_activity
 def list_pending_decisions() -> PendingDecisionsPage:
-    return PendingDecisionsPage(
-        rows=[PendingDecisionRow(**d.__dict__) for d in pending_decisions.unresolved()]
-    )
+    return PendingDecisionsPage(rows=pending_decisions.unresolved())
 
 
 @activity.defn(name="find_decision_outcomes")
@@ -524,9 +500,7 @@ async def find_decision_outcomes(page: PendingDecisionsPage) -> DecisionOutcomes
 @app_activity
 def record_decision_outcomes(found: DecisionOutcomes) -> int:
     for o in found.outcomes:
-        pending_decisions.record_outcome(
-            pending_decisions.PendingDecision(**o.row.__dict__), o.outcome, o.message
-        )
+        pending_decisions.record_outcome(o.row, o.outcome, o.message)
     return len(found.outcomes)
 
 

@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from estuary.contracts import policies
+from estuary.contracts.failures import innermost_message
 from estuary.contracts.payments import (
     BATCH_LINE_LIMIT,
     BatchPayoutInput,
@@ -28,10 +29,12 @@ from estuary.contracts.payments import (
     PayoutWaitingSignal,
     PractitionerPayoutInput,
     SelectPayoutCandidatesInput,
+    payout_workflow_id,
+    policy_given,
 )
 from estuary.contracts.search_attributes import TRIGGERED_BY
 from workers.payments.payout_workflow import PractitionerPayoutWorkflow
-from workers.payments.workflow_support import failure_text, refuse_bad_input
+from workers.payments.workflow_support import refuse_bad_input
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 
@@ -249,7 +252,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                 asyncio.ensure_future(
                     self._pay_one(
                         c,
-                        f"payments-payout-{c.practitioner_id}-{payout_date}",
+                        payout_workflow_id(c.practitioner_id, payout_date),
                         child_input,
                         c.available_cents >= threshold,
                     )
@@ -310,7 +313,11 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
             except Exception as err:  # the payout failed (ChildWorkflowError)
                 self._line(
                     BatchPayoutLine(
-                        c.practitioner_id, c.available_cents, "failed", failure_text(err), child_id
+                        c.practitioner_id,
+                        c.available_cents,
+                        "failed",
+                        innermost_message(err),
+                        child_id,
                     )
                 )
                 return
@@ -324,11 +331,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
             self._in_flight -= 1
 
     async def _policy(self, inp: BatchPayoutInput) -> tuple[int, int, int]:
-        if inp.dry_run or None not in (
-            inp.approval_threshold_cents,
-            inp.dual_approval_threshold_cents,
-            inp.approval_timeout_seconds,
-        ):
+        if inp.dry_run or policy_given(inp):
             return (
                 inp.approval_threshold_cents or 0,
                 inp.dual_approval_threshold_cents or 0,
@@ -337,16 +340,11 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
         policy: PayoutPolicy = await self.execute_activity(
             activities.load_payout_policy, PayoutPolicyInput(), policy=policies.DATABASE
         )
+        filled = policy.for_input(inp)
         return (
-            policy.approval_threshold_cents
-            if inp.approval_threshold_cents is None
-            else inp.approval_threshold_cents,
-            policy.dual_approval_threshold_cents
-            if inp.dual_approval_threshold_cents is None
-            else inp.dual_approval_threshold_cents,
-            policy.approval_timeout_seconds
-            if inp.approval_timeout_seconds is None
-            else inp.approval_timeout_seconds,
+            filled.approval_threshold_cents,
+            filled.dual_approval_threshold_cents,
+            filled.approval_timeout_seconds,
         )
 
     async def _pay_chunk(
@@ -363,7 +361,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
         awaited: list[tuple[PayoutCandidate, str, workflow.ChildWorkflowHandle]] = []
         approval: list[tuple[PayoutCandidate, str, workflow.ChildWorkflowHandle]] = []
         for c in candidates:
-            child_id = f"payments-payout-{c.practitioner_id}-{payout_date}"
+            child_id = payout_workflow_id(c.practitioner_id, payout_date)
             child_input = PractitionerPayoutInput(
                 practitioner_id=c.practitioner_id,
                 amount_cents=c.available_cents,
@@ -429,7 +427,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                         c.practitioner_id,
                         c.available_cents,
                         "failed",
-                        failure_text(outcome),
+                        innermost_message(outcome),
                         child_id,
                     )
                 )

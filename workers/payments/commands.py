@@ -15,17 +15,20 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from estuary.contracts.commissions import (
+    CommissionCalculationInput,
+)
 from estuary.contracts.inputs import InputError, parse_id, parse_input
+from estuary.contracts.money import format_money
 from estuary.contracts.payments import (
     PAYMENT_METHODS,
     BatchPayoutInput,
-    CommissionCalculationInput,
     PackagePayoutInput,
     PractitionerPayoutInput,
 )
 from estuary.db import db
 from estuary.models import PackagePurchase, Practitioner
-from estuary.services import ledger, payout_reconciliation, payouts
+from estuary.services import ledger, payout_policy, payout_reconciliation
 from estuary.services.command_audit import cli_actor
 from estuary.services.errors import BusinessRuleError
 from workers.temporal.command_support import start_and_report
@@ -40,30 +43,12 @@ def with_payout_policy(inp: Any, config: Any = None) -> Any:
     (workflows cannot read config) from the app config; values already set are kept, but
     never looser than the config."""
     config = config or current_app.config
-    policy = payouts.policy_from_config(config)
-    payouts.check_not_looser(
-        config,
-        inp.approval_threshold_cents,
-        inp.dual_approval_threshold_cents,
-        inp.approval_timeout_seconds,
-    )
+    filled = payout_policy.filled_from_config(inp, config)
     return dataclasses.replace(
         inp,
-        approval_threshold_cents=(
-            policy.approval_threshold_cents
-            if inp.approval_threshold_cents is None
-            else inp.approval_threshold_cents
-        ),
-        dual_approval_threshold_cents=(
-            policy.dual_approval_threshold_cents
-            if inp.dual_approval_threshold_cents is None
-            else inp.dual_approval_threshold_cents
-        ),
-        approval_timeout_seconds=(
-            policy.approval_timeout_seconds
-            if inp.approval_timeout_seconds is None
-            else inp.approval_timeout_seconds
-        ),
+        approval_threshold_cents=filled.approval_threshold_cents,
+        dual_approval_threshold_cents=filled.dual_approval_threshold_cents,
+        approval_timeout_seconds=filled.approval_timeout_seconds,
     )
 
 
@@ -199,9 +184,10 @@ def trigger_payout(
             f"PRACTITIONER_ID: practitioner {practitioner_id} has nothing available to pay out"
         )
     if wanted > available:
+        currency = current_app.config.get("CURRENCY", "USD")
         raise click.ClickException(
-            f"--amount: {wanted / 100:.2f} is more than the available balance of "
-            f"{available / 100:.2f}"
+            f"--amount: {format_money(wanted, currency)} is more than the available "
+            f"balance of {format_money(available, currency)}"
         )
     try:
         inp = with_payout_policy(inp)

@@ -13,11 +13,13 @@ import dataclasses
 from temporalio import workflow
 
 from estuary.contracts import policies
-from estuary.contracts.payments import (
+from estuary.contracts.commissions import (
     CommissionCalculationInput,
     CommissionCalculationResult,
     CommissionPageInput,
     CommissionPageResult,
+)
+from estuary.contracts.payout_upkeep import (
     DecisionOutcomes,
     GoneRunsInput,
     GoneRunsResult,

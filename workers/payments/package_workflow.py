@@ -21,6 +21,7 @@ from estuary.contracts.payments import (
     ReleasePackageSessionInput,
     SessionCompletedSignal,
     SettleExpiredPackageInput,
+    package_payout_workflow_id,
 )
 from workers.payments.workflow_support import refuse_bad_input
 from workers.temporal.base_workflows import BaseWorkflow
@@ -39,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         "session (signal session_completed); ends when all are released or the package "
         "expires (expiry policy)."
     ),
-    business_id=lambda inp, now: f"payments-package-payout-{inp.package_purchase_id}",
+    business_id=lambda inp, now: package_payout_workflow_id(inp.package_purchase_id),
     entity_type="package_purchase",
     entity_id=lambda inp: inp.package_purchase_id,
     money=True,

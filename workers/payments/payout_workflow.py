@@ -14,6 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from estuary.contracts import approval_rules, policies
+from estuary.contracts.failures import innermost_message
 from estuary.contracts.payments import (
     REASON_CODES,
     ApprovePayoutDecision,
@@ -35,9 +36,11 @@ from estuary.contracts.payments import (
     SetPayoutStatusInput,
     TransferPayoutInput,
     TransferPayoutResult,
+    payout_workflow_id,
+    policy_given,
 )
 from estuary.contracts.search_attributes import TRIGGERED_BY
-from workers.payments.workflow_support import failure_text, known_not_sent, refuse_bad_input
+from workers.payments.workflow_support import known_not_sent, refuse_bad_input
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 
@@ -51,7 +54,7 @@ TRANSFER_MARKS_PROCESSING_PATCH = "payout-transfer-marks-processing"
 
 
 def _payout_business_id(inp: PractitionerPayoutInput, now: datetime) -> str:
-    return f"payments-payout-{inp.practitioner_id}-{now:%Y%m%d}"
+    return payout_workflow_id(inp.practitioner_id, now)
 
 
 @workflow.defn
@@ -216,7 +219,7 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             )
         except ActivityError as err:
             raise ApplicationError(
-                f"the decision was not recorded: {failure_text(err)}",
+                f"the decision was not recorded: {innermost_message(err)}",
                 type="DecisionRefused",
                 non_retryable=True,
             ) from err
@@ -375,16 +378,17 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         threshold = inp.approval_threshold_cents
         dual = inp.dual_approval_threshold_cents
         timeout = inp.approval_timeout_seconds
-        if threshold is None or dual is None or timeout is None:
+        if not policy_given(inp):
             self._stage = "reading approval policy"
             policy: PayoutPolicy = await self.execute_activity(
                 activities.load_payout_policy,
                 PayoutPolicyInput(inp.practitioner_id),
                 policy=policies.DATABASE,
             )
-            threshold = policy.approval_threshold_cents if threshold is None else threshold
-            dual = policy.dual_approval_threshold_cents if dual is None else dual
-            timeout = policy.approval_timeout_seconds if timeout is None else timeout
+            filled = policy.for_input(inp)
+            threshold = filled.approval_threshold_cents
+            dual = filled.dual_approval_threshold_cents
+            timeout = filled.approval_timeout_seconds
         self._stage = "creating payout"
         return threshold, dual, timeout
 
@@ -472,7 +476,7 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
                 self._steps_done.append("cancel requested during the transfer: finishing it")
                 sent = await transfer
         except ActivityError as err:
-            self._failure = failure_text(err)
+            self._failure = innermost_message(err)
             if not known_not_sent(err):
                 return await self._reconcile(f"transfer outcome unknown: {self._failure}")
             return await self._fail(err)
@@ -601,7 +605,7 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             )
         except ActivityError as err:
             if known_not_sent(err):
-                self._failure = failure_text(err)
+                self._failure = innermost_message(err)
                 return "refused"
             return "unknown"
         return "paid" if sent.status == "paid" else "unknown"

@@ -9,6 +9,8 @@ import os
 from estuary.contracts.catalogue import ScheduleDefinition
 from estuary.contracts.payments import (
     BatchPayoutInput,
+)
+from estuary.contracts.payout_upkeep import (
     PayoutReconciliationInput,
     PayoutSweepInput,
 )

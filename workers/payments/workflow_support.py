@@ -28,12 +28,3 @@ def refuse_bad_input(inp: object) -> None:
     problem = input_problems(inp)
     if problem:
         raise ApplicationError(problem, type="InvalidInput", non_retryable=True)
-
-
-def failure_text(err: BaseException) -> str:
-    cause: BaseException | None = err
-    while cause is not None and cause.__cause__ is not None:
-        cause = cause.__cause__
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or err)

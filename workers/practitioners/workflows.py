@@ -28,6 +28,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 from estuary.contracts import policies
+from estuary.contracts.failures import innermost_message
 from estuary.contracts.payments import SubscriptionChargeInput, SubscriptionChargeResult
 from estuary.contracts.practitioners import (
     ONBOARDING_STEPS,
@@ -105,12 +106,6 @@ VERIFICATION_CHECKS_PER_RUN = 24
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def _failure_message(exc: BaseException) -> str:
-    while exc.__cause__ is not None:
-        exc = exc.__cause__
-    return getattr(exc, "message", None) or str(exc)
 
 
 # --- onboarding -----------------------------------------------------------------------------
@@ -506,7 +501,7 @@ class PractitionerOnboardingWorkflow(BaseWorkflow):
                         ServiceConfirmationInput(self._inp.practitioner_id, service_id),
                     )
                 except ActivityError as exc:
-                    self._ignore("service_configured", _failure_message(exc))
+                    self._ignore("service_configured", innermost_message(exc))
                 else:
                     self._services.append(service_id)
                 self._service_queue.pop(0)

@@ -1,0 +1,97 @@
+"""Choosing whom a batch payout pays: one page of practitioners at a time, each either a
+candidate (active, a payout destination, at least the minimum available) or skipped with
+the reason, returned as the batch workflow's own contract types."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from estuary.contracts.payments import BatchPayoutLine, PayoutCandidate, PayoutCandidatePage
+from estuary.db import db
+from estuary.models import Practitioner
+from estuary.services import ledger
+from estuary.services.errors import BusinessRuleError
+
+
+def _skipped(practitioner_id: int, amount_cents: int, reason: str) -> BatchPayoutLine:
+    return BatchPayoutLine(practitioner_id, amount_cents, "skipped", reason)
+
+
+def _window(
+    explicit: list[int] | None, cursor: int, size: int
+) -> tuple[list[int], dict[int, Practitioner]]:
+    """The next `size` practitioner ids after `cursor` (from the explicit list, if any)
+    and the practitioners among them that exist."""
+    if explicit is not None:
+        ids = [i for i in explicit if i > cursor][:size]
+        found = db.session.scalars(select(Practitioner).where(Practitioner.id.in_(ids)))
+        return ids, {p.id: p for p in found}
+    rows = list(
+        db.session.scalars(
+            select(Practitioner)
+            .where(Practitioner.id > cursor)
+            .order_by(Practitioner.id)
+            .limit(size)
+        )
+    )
+    return [p.id for p in rows], {p.id: p for p in rows}
+
+
+def _why_not_paid(practitioner: Practitioner | None) -> str | None:
+    if practitioner is None:
+        return "unknown practitioner"
+    if practitioner.status != "active":
+        return f"practitioner is {practitioner.status}"
+    if not practitioner.payout_destination:
+        return "no payout destination"
+    return None
+
+
+def select_candidates(
+    *,
+    min_amount_cents: int,
+    after_practitioner_id: int,
+    limit: int,
+    practitioner_ids: list[int] | None = None,
+    max_scan: int = 2000,
+) -> PayoutCandidatePage:
+    """The next practitioners (by id, after the cursor) whose available balance is at
+    least the minimum, at most `limit` of them, looking at no more than `max_scan` ids.
+
+    Practitioners at or above the minimum who cannot be paid (not active, no payout
+    destination) come back as skipped; with an explicit id list, unknown ids and those
+    below the minimum are reported as skipped too. Reads in windows of `limit` ids, so a
+    page costs two small queries when most practitioners qualify.
+    """
+    if limit < 1 or max_scan < 1:
+        raise BusinessRuleError("limit and max_scan must be positive")
+    explicit = sorted(set(practitioner_ids)) if practitioner_ids is not None else None
+    page = PayoutCandidatePage([], [], after_practitioner_id, exhausted=False)
+    scanned = 0
+    while scanned < max_scan:
+        window = min(limit, max_scan - scanned)
+        ids, rows = _window(explicit, page.next_cursor, window)
+        if not ids:
+            page.exhausted = True
+            return page
+        balances = ledger.balances([ledger.available_account(i) for i in ids])
+        for pid in ids:
+            if len(page.candidates) >= limit:
+                return page
+            page.next_cursor = pid
+            scanned += 1
+            practitioner = rows.get(pid)
+            available = balances.get(ledger.available_account(pid), 0) if practitioner else 0
+            if practitioner is not None and available < min_amount_cents:
+                if explicit is not None:
+                    page.skipped.append(_skipped(pid, available, "below the minimum amount"))
+                continue
+            reason = _why_not_paid(practitioner)
+            if reason is not None:
+                page.skipped.append(_skipped(pid, available, reason))
+                continue
+            page.candidates.append(PayoutCandidate(pid, available))
+        if len(ids) < window:
+            page.exhausted = True
+            return page
+    return page
