@@ -839,6 +839,10 @@ def _bulk_filters(source) -> tuple[Any, dict[str, str], str]:
     from dashboard import visibility
 
     filters, errors = visibility.parse_filters(source)
+    if not errors:
+        filters, search_problem = visibility.resolve_search(filters)
+        if search_problem:
+            errors["q"] = search_problem
     status = filters.status if filters.status in CLOSED_FAILED_STATUSES else "Failed"
     filters = dataclasses.replace(filters, status=status)
     scope = visibility.console_scope(gateway().prefix)
