@@ -350,6 +350,22 @@ def register_commands(app: Flask) -> None:
         for email, password in passwords.items():
             click.echo(f"  {email} / {password}")
 
+    @app.cli.command("seed-demo-runs")
+    @click.option("--wait", "wait_seconds", default=30.0, help="Seconds to wait for each step")
+    def seed_demo_runs_command(wait_seconds: float) -> None:
+        """Start the demo's workflows (once; `make run` calls it when the workers poll)."""
+        from workers.temporal.demo_runs import start_demo_runs
+
+        report = start_demo_runs(gateway(), wait_seconds=wait_seconds)
+        for line in report.started:
+            click.echo(f"  started {line}")
+        if report.already and not report.started:
+            click.echo("Demo workflows already started; nothing new.")
+        for line in report.problems:
+            click.echo(f"  not done: {line}", err=True)
+        if report.problems:
+            raise click.ClickException("some demo workflows could not be set up (see above)")
+
     users = AppGroup("users", help="Staff accounts.")
 
     @users.command("create")
