@@ -8,7 +8,8 @@ types reaches a query unless it is one of:
   sort order, page size),
 - an identifier matching `ID_RE` (letters, digits and `_ . : -`: no quote, backslash,
   space, `#`, `/` or `*` can get through, and `--` only ever sits inside a quoted value),
-- a date-time parsed by `datetime.fromisoformat` and re-formatted by us.
+- a date-time parsed by `datetime.fromisoformat` (`dashboard.times.parse_local`) and
+  re-formatted by us.
 
 Anything else is a field error shown on the page; the view makes no Temporal call with it.
 `quote()` refuses any value that is not an identifier, so a future caller cannot smuggle
@@ -22,14 +23,13 @@ import binascii
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
-from dashboard import run_search
+from dashboard import run_search, times
 from dashboard.run_search import RunSearch, SearchNotUnderstood, parse_search
 from workers.temporal import registry
-from workers.temporal.inputs import parse_datetime
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 # Temporal run ids are UUIDs; anything else is no run (a 404, never the server's
@@ -139,8 +139,8 @@ class RunFilters:
                 continue
             if name == "sort" and value == "newest":
                 continue
-            if isinstance(value, datetime):
-                value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+            if isinstance(value, datetime):  # in UTC, marked so: staff zones differ
+                value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
             out[name] = str(value)
         return out
 
@@ -152,8 +152,11 @@ class RunFilters:
         return any(getattr(self, n) for n in FILTER_FIELDS if n not in ("page_size", "sort"))
 
 
-def parse_filters(args: Mapping[str, str]) -> tuple[RunFilters, dict[str, str]]:
-    """Validate the runs filters from request arguments.
+def parse_filters(
+    args: Mapping[str, str], zone: tzinfo | None = None
+) -> tuple[RunFilters, dict[str, str]]:
+    """Validate the runs filters from request arguments (times without an offset are in
+    `zone`, by default the signed-in staff member's).
 
     Returns the filters built from the valid fields and {field: message} for the rest.
     The caller must not query Temporal when the error dict is not empty.
@@ -208,13 +211,10 @@ def parse_filters(args: Mapping[str, str]) -> tuple[RunFilters, dict[str, str]]:
     for name in ("started_after", "started_before", "closed_after"):
         raw = text(name)
         if raw:
-            if len(raw) > 40:
-                errors[name] = "is not a date and time (use 2026-12-01T10:00)"
-                continue
-            try:
-                values[name] = parse_datetime(raw)
-            except ValueError:
-                errors[name] = "is not a date and time (use 2026-12-01T10:00)"
+            try:  # in the staff member's zone unless it carries an offset
+                values[name] = times.parse_local(raw, zone)
+            except ValueError as exc:
+                errors[name] = str(exc)
     after, before = values.get("started_after"), values.get("started_before")
     if after and before and before <= after:
         errors["started_before"] = "must be later than 'started after'"

@@ -128,7 +128,7 @@ def index():
         "home/index.html",
         overview=database_overview(),
         counts=temporal_counts(now),
-        failed_since=(now - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M"),
+        failed_since=(now - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%MZ"),
         flags=open_flags(),
         volume=volume,
         volume_total=sum(d.cents for d in volume),
