@@ -125,3 +125,21 @@ def parse_local(text: str, zone: tzinfo | None = None) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=zone or staff_zone())
     return value.astimezone(UTC)
+
+
+def running_for(start: object, now: datetime | None = None) -> str:
+    """How long a run that has not ended has been going: `running for 3 min`."""
+    moment = as_datetime(start)
+    if moment is None:
+        return "running"
+    seconds = max(int(((now or datetime.now(UTC)) - moment).total_seconds()), 0)
+    if seconds < 60:
+        return f"running for {seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"running for {minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"running for {hours} h {minutes} min" if minutes else f"running for {hours} h"
+    days, hours = divmod(hours, 24)
+    return f"running for {days} d {hours} h" if hours else f"running for {days} d"

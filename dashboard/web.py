@@ -7,7 +7,16 @@ import re
 import uuid
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request, session
+from flask import (
+    Flask,
+    Response,
+    g,
+    jsonify,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+)
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
@@ -105,6 +114,15 @@ def init_web(app: Flask) -> None:
     app.jinja_env.globals["time_input_example"] = times.INPUT_EXAMPLE
     app.jinja_env.filters["actor"] = format_actor
     app.jinja_env.filters["wrap_at_punctuation"] = wrap_at_punctuation
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """Browsers and tools that ask for /favicon.ico without reading the page's link."""
+        return send_from_directory(
+            str(app.static_folder), "favicon.svg", mimetype="image/svg+xml", max_age=86_400
+        )
+
+    app.jinja_env.globals["running_for"] = times.running_for
 
     @app.context_processor
     def navigation() -> dict:

@@ -43,7 +43,7 @@ from dashboard import forms, visibility
 from dashboard.extensions import db
 from dashboard.gateway import gateway
 from dashboard.models import REASON_CODES, Payout, Transfer
-from dashboard.permissions import can
+from dashboard.permissions import can, denial_message
 from dashboard.services.staff import staff_ref
 from dashboard.temporal import (
     CLOSED_FAILED_STATUSES,
@@ -182,7 +182,7 @@ def _deny(permission: str, target: str, arg_type: type | None = None) -> None:
         params=form_params(request.form, forms.visible_names(arg_type) if arg_type else ()),
         detail=f"role {current_user.role} may not {permission}",
     )
-    abort(403)
+    abort(403, denial_message(current_user, permission))
 
 
 def _respond(form: ActionForm, status: int, back: str):

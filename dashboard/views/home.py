@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from flask import Blueprint, current_app, render_template
 
+from dashboard import times
 from dashboard.cache import TTLCache
 from dashboard.gateway import gateway
 from dashboard.permissions import require
@@ -123,6 +124,7 @@ def index():
         label_every=2,
         value_format=lambda c: money(c, currency),
         axis_format=lambda c: f"{c // 100:,}",
+        min_step=100,
     )
     return render_template(
         "home/index.html",
@@ -149,13 +151,17 @@ def runs_chart():
     totals = (0, 0)
     complete = True
     if result is not None:
+        zone = times.staff_zone()
         chart = bar_chart(
-            [s.strftime("%d %H:00") for s in result.starts],
+            [s.astimezone(zone).strftime("%d %H:%M") for s in result.starts],
             [
                 Series("started", result.started, "s-started"),
                 Series("failed", result.failed, "s-failed"),
             ],
-            title=f"Runs started and failed per hour, last {CHART_HOURS} hours (UTC)",
+            title=(
+                f"Runs started and failed per hour, last {CHART_HOURS} hours "
+                f"({times.zone_label(zone)})"
+            ),
             label_every=6,
         )
         totals = (sum(result.started), sum(result.failed))
