@@ -193,13 +193,35 @@ def test_a_newcomer_sees_runs_approvals_and_payouts(demo_stack, browser):
 
         page.goto("/payouts")
         payouts = page.locator("[data-testid=payouts-table]").inner_text()
-        assert MAYA in payouts and RAFAEL in payouts and AIKO in payouts
+        assert MAYA in payouts and RAFAEL in payouts  # Aiko's failed before its record
+
+        # Nothing was paid yet: the payout chart says what to do instead of an empty axis.
+        page.goto("/")
+        assert page.locator("[data-testid=payout-chart-empty]").is_visible()
+        assert page.locator("[data-testid=tile-approvals] .num").inner_text() == "2"
 
         # The failed payout offers a retry, and Aiko's payout destination is there now.
         page.goto("/runs?status=Failed")
         page.locator("[data-testid=run-row] a").first.click()
         page.wait_for_url(re.compile(r"/runs/payments-payout-"))
         assert page.locator("[data-testid=retry-forms]").count() == 1
+        # She has given her payout details since: a retry pays her.
+        page.click("[data-testid=retry-rerun]")
+        page.locator("[data-testid=retry-confirmation]").wait_for()
+        page.select_option("select[name=action_reason_code]", "other")
+        page.fill("textarea[name=action_reason]", "payout details added since")
+        page.click("[data-testid=confirm-retry]")
+
+        def aiko_paid() -> bool:
+            with app.app_context():
+                db.session.expire_all()
+                aiko = db.session.scalar(select(Practitioner.id).where(Practitioner.name == AIKO))
+                status = db.session.scalar(
+                    select(Payout.status).where(Payout.practitioner_id == aiko)
+                )
+                return status == "paid"
+
+        wait_until(aiko_paid, what="Aiko's retried payout to be paid")
     finally:
         context.close()
 
