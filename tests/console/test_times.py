@@ -132,3 +132,14 @@ def test_the_browser_zone_is_saved_once(app):
     assert _user(app, "tz-op@test.local").time_zone == "Europe/Paris"
     bad = client.post("/profile/time-zone", data={"time_zone": "Nowhere", "from_browser": "yes"})
     assert bad.status_code == 422 and bad.get_json()["saved"] is False
+
+
+def test_running_rows_say_for_how_long():
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    ago = [(40, "running for 40 s"), (3 * 60 + 5, "running for 3 min")]
+    ago += [(2 * 3600, "running for 2 h"), (2 * 3600 + 300, "running for 2 h 5 min")]
+    ago += [(3 * 86400 + 4 * 3600, "running for 3 d 4 h")]
+    for seconds, text in ago:
+        start = datetime.fromtimestamp(now.timestamp() - seconds, UTC)
+        assert times.running_for(start, now) == text
+    assert times.running_for(None) == "running"
