@@ -3,7 +3,8 @@ workers on a real Temporal dev server run booking lifecycles for every upcoming 
 an onboarding mid-way, a payout waiting for an approver, one waiting for its second
 approver, a failed payout to retry (whose retry then pays) and a package with two parts
 released; the Runs, Approvals and Payouts pages show them in a browser; a second
-`seed-demo-runs` starts nothing twice.
+`seed-demo-runs` starts nothing twice. With ESTUARY_SCREENSHOTS=<dir> it saves
+runs-demo.png (the Runs page of a fresh `make run`).
 
 Its own Temporal dev server and database state, so the demo's natural ids (booking 1,
 practitioner 1, ...) never meet other tests' workflow ids.
@@ -31,6 +32,7 @@ from dashboard.models.payments import PackageRelease
 from dashboard.services.demo import AIKO, INES, MAYA, RAFAEL, seed_demo
 from tests.conftest import _binary, _reset_database, gateway_for
 from tests.e2e.conftest import CHROMIUM, _WorkerThread
+from tests.e2e.test_browser_write import shot
 from workers.temporal.search_attributes import ALL_KEYS
 
 pytestmark = pytest.mark.e2e
@@ -182,6 +184,7 @@ def test_a_newcomer_sees_runs_approvals_and_payouts(demo_stack, browser):
 
         page.goto("/runs")
         assert page.locator("[data-testid=run-row]").count() >= 15
+        shot(page, "runs-demo.png")
         page.goto("/runs?status=Failed")
         failed = page.locator("[data-testid=run-row]")
         assert failed.count() >= 1 and "payments-payout-" in failed.first.inner_text()

@@ -1,7 +1,8 @@
 """Finding runs by typing what staff know: `practitioner 6` in the runs search box lists the
 practitioner's own run and the runs of their subscription and background check (each run
 carries only its own EntityType + EntityId); a name finds the same; text the box does not
-understand is answered on the page with how to search."""
+understand is answered on the page with how to search. With ESTUARY_SCREENSHOTS=<dir> it
+saves runs-search.png."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dashboard.models.base import utcnow
 from tests.console.read_workflows import QUEUE, ReadSideTestWorkflow, ReadTestInput
 from tests.e2e.conftest import sign_in
 from tests.e2e.test_browser_read import ReadTestWorkers, _reload_until
+from tests.e2e.test_browser_write import shot
 from workers.temporal.search_attributes import run_attributes
 
 
@@ -80,6 +82,7 @@ def test_practitioner_6_finds_all_its_runs(page, live_stack):
     assert all(w in table for w in wanted) and other not in table
     understood = page.inner_text("[data-testid=search-understood]")
     assert understood.startswith("Runs of practitioner 6 · Kwame Mensah")
+    shot(page, "runs-search.png")
 
     # Her name finds the same runs.
     page.fill("input[name=q]", "kwame mensah")

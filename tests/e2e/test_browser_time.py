@@ -1,6 +1,7 @@
 """Times in a browser whose zone is not UTC (Asia/Kolkata, UTC+05:30): the first page saves
 the browser's zone on the staff member's profile, and from then on every page shows times
-in it, in one format, with UTC in the tooltip; typed filter times are read in it."""
+in it, in one format, with UTC in the tooltip; typed filter times are read in it. With
+ESTUARY_SCREENSHOTS=<dir> it saves audit-log-asia-kolkata.png."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from dashboard.extensions import db
 from dashboard.models import StaffUser
 from tests.e2e.conftest import sign_in
+from tests.e2e.test_browser_write import shot
 
 ONE_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2} IST$")
 KOLKATA = ("Asia/Kolkata", "Asia/Calcutta")
@@ -56,6 +58,7 @@ def test_times_follow_the_browser_zone_once_saved(browser, live_stack):
         cell = page.locator("[data-testid=audit-row] td.time time").first
         assert ONE_FORMAT.match(cell.inner_text()), cell.inner_text()
         assert UTC_TITLE.match(cell.get_attribute("title"))
+        shot(page, "audit-log-asia-kolkata.png")
 
         # A filter time typed in the runs page is read in IST and shown back the same way.
         page.goto("/runs")
