@@ -36,6 +36,7 @@ from dashboard.models import Booking, PackagePurchase, Payout, Practitioner
 from dashboard.services import demo, payouts
 from dashboard.temporal import (
     GatewayError,
+    NoWorkerAnswered,
     RunNotFound,
     StartedRun,
     TemporalGateway,
@@ -132,7 +133,9 @@ class _Demo:
                 result = attempt()
                 if result is not None:
                     return result
-            except UpdateRejected as exc:
+            except (UpdateRejected, NoWorkerAnswered) as exc:
+                # Not there yet, or no worker answered yet: the updates carry an id, so
+                # asking again cannot apply one twice.
                 last = exc.message
             if time.monotonic() > deadline:
                 self.report.problems.append(f"{what}: not done within {self.wait_seconds:.0f} s")
@@ -190,7 +193,7 @@ def _onboarding_mid_way(d: _Demo) -> None:
         actor=REQUESTER, approved=True, notes="Demo: licence, insurance and id checked"
     )
     if d.eventually(
-        lambda: d.gw.update(wid, "review_documents", review),
+        lambda: d.gw.update(wid, "review_documents", review, update_id=f"{wid}-demo-review"),
         f"the document review of {ines.name}",
     ):
         # The local background-check provider answers by itself; the training step then
@@ -251,7 +254,10 @@ def _payouts(d: _Demo) -> None:
                     note="Demo: first of two approvals",
                 )
                 d.eventually(
-                    lambda: d.gw.update(wid, "approve", decision), f"the first approval of {wid}"
+                    lambda: d.gw.update(
+                        wid, "approve", decision, update_id=f"{wid}-demo-first-approval"
+                    ),
+                    f"the first approval of {wid}",
                 )
 
     aiko = _practitioner(demo.AIKO)
