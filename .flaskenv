@@ -1,1 +1,1 @@
-FLASK_APP=dashboard
+FLASK_APP=estuary_ops

@@ -11,7 +11,7 @@ LOCK := requirements-dev.txt
 STAMP := $(VENV)/.installed-$(shell sha1sum $(LOCK) | cut -c1-12)
 UV_COMPILE := $(BIN)/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
 	--generate-hashes --custom-compile-command "make lock"
-export FLASK_APP := dashboard
+export FLASK_APP := estuary_ops
 
 .PHONY: setup run test test-fast lint format migrate seed bench record-histories lock clean
 
@@ -40,9 +40,11 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
 
+# The import contracts (pyproject.toml [tool.importlinter]) are the layer diagram.
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 format: setup
 	$(BIN)/ruff format .

@@ -1,6 +1,6 @@
 """gunicorn settings for the console in production (docs/deployment.md):
 
-    gunicorn -c gunicorn.conf.py "dashboard:create_app()"
+    gunicorn -c gunicorn.conf.py "estuary_ops:create_app()"
 
 Threaded workers (gthread): a console request spends most of its time waiting for Temporal
 or the database, so a few processes with several threads each serve many staff at once.
@@ -15,7 +15,7 @@ from config import Config
 
 # The gateway's longest single wait: the schedules page and the reset points of the
 # actions page wait up to 30 s, a history page 3 x TEMPORAL_RPC_TIMEOUT, plus the connect
-# timeout that dashboard/temporal.py adds to every call's limit.
+# timeout that temporal_gateway/gateway.py adds to every call's limit.
 GATEWAY_LONGEST_CALL_SECONDS = max(30, Config.TEMPORAL_RPC_TIMEOUT * 3) + (
     Config.TEMPORAL_CONNECT_TIMEOUT
 )

@@ -39,8 +39,8 @@ from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
 from bench.anchor import AnchorBatchInput  # noqa: E402
-from workers.temporal.codec import data_converter, new_key_entry  # noqa: E402
-from workers.temporal.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
+from estuary.contracts.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
+from temporal_gateway.codec import data_converter, new_key_entry  # noqa: E402
 
 BIN = Path(sys.executable).parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -101,7 +101,7 @@ def app_env(db_url: str, address: str, prefix: str, workdir: Path) -> dict[str, 
     return {
         **os.environ,
         "PAYLOAD_KEYS": PAYLOAD_KEYS,
-        "FLASK_APP": "dashboard",
+        "FLASK_APP": "estuary_ops",
         "DATABASE_URL": db_url,
         "TEMPORAL_ADDRESS": address,
         "TEMPORAL_TASK_QUEUE_PREFIX": prefix,
@@ -116,10 +116,10 @@ def seed(env: dict[str, str], practitioners: int) -> None:
         [str(BIN / "flask"), "db", "upgrade"], env=env, cwd=ROOT, check=True, capture_output=True
     )
     code = f"""
-from dashboard import create_app
-from dashboard.extensions import db
-from dashboard.models import Practitioner
-from dashboard.services import ledger
+from estuary_ops import create_app
+from estuary.db import db
+from estuary.models import Practitioner
+from estuary.services import ledger
 app = create_app()
 with app.app_context():
     for n in range({practitioners}):

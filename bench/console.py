@@ -14,11 +14,11 @@ from typing import Any
 def signed_in_console(address: str, namespace: str, prefix: str) -> Iterator[tuple[Any, Any]]:
     """(app, test client) signed in as a viewer; the gateway is closed on exit."""
     from config import TestingConfig
-    from dashboard import create_app
-    from dashboard.extensions import db
-    from dashboard.gateway import set_gateway
-    from dashboard.models import StaffUser
-    from dashboard.temporal import TemporalGateway
+    from estuary.db import db
+    from estuary.models import StaffUser
+    from estuary_ops import create_app
+    from temporal_gateway.access import set_gateway
+    from temporal_gateway.gateway import TemporalGateway
 
     tmp = Path(tempfile.mkdtemp(prefix="estuary-bench-"))
     app = create_app(

@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT))
 from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from workers.temporal.codec import data_converter, new_key_entry  # noqa: E402
-from workers.temporal.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
+from estuary.contracts.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
+from temporal_gateway.codec import data_converter, new_key_entry  # noqa: E402
 
 BIN = Path(sys.executable).parent
 EMAIL, PASSWORD = "bench-viewer@estuary.local", "bench viewer password 1"
@@ -193,7 +193,7 @@ async def main() -> None:
             port = free_port()
             app_env = {
                 **os.environ,
-                "FLASK_APP": "dashboard",
+                "FLASK_APP": "estuary_ops",
                 "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL")
                 or f"sqlite:///{Path(tmp) / 'load.db'}",
                 "ESTUARY_VAR_DIR": tmp,
@@ -235,7 +235,7 @@ async def main() -> None:
             )
             del ledger
             console = subprocess.Popen(
-                [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "dashboard:create_app()"],
+                [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "estuary_ops:create_app()"],
                 env=app_env,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,

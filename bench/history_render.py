@@ -29,7 +29,7 @@ from temporalio.testing import WorkflowEnvironment  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 from bench.history_workflow import BenchHistoryWorkflow, BenchInput, Tick, bench_step  # noqa: E402
-from workers.temporal.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
+from estuary.contracts.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

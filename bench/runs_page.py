@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from temporalio.client import Client  # noqa: E402
 from temporalio.testing import WorkflowEnvironment  # noqa: E402
 
-from workers.temporal.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
+from estuary.contracts.search_attributes import ALL_KEYS, run_attributes  # noqa: E402
 
 BIN = Path(sys.executable).parent
 PAGE_SIZE = 50

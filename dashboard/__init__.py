@@ -1,4 +1,8 @@
-"""The Estuary Ops console: `create_app()` builds the Flask app."""
+"""The Estuary Ops console: `create_app()` builds the console's Flask app (domain setup,
+sign-in, CSRF, htmx, the Temporal gateway, blueprints, console commands).
+
+The process's app, with the worker commands as well, is `estuary_ops.create_app()`.
+"""
 
 from __future__ import annotations
 
@@ -7,58 +11,28 @@ from typing import Any
 
 from flask import Flask
 
-from config import Config, config_for_environment
+from config import Config
 
 
 def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Flask:
-    """Build the app: config, extensions, blueprints, commands."""
-    config_class = config_class or config_for_environment()
-    config_class.init()
+    """Build the console app: config, domain, extensions, gateway, blueprints, commands."""
+    from estuary.app import init_domain, load_config
+
     app = Flask(
         __name__,
         template_folder=os.path.join(os.path.dirname(__file__), "..", "templates"),
         static_folder=os.path.join(os.path.dirname(__file__), "..", "static"),
     )
-    app.config.from_object(config_class)
-    app.config.update(overrides)
-    if not app.config.get("SECRET_KEY"):
-        raise RuntimeError("SECRET_KEY is not set")
+    load_config(app, config_class, overrides)
+    init_domain(app)
 
-    from dashboard.logs import configure_logging
+    from dashboard.extensions import csrf, htmx, login_manager
 
-    configure_logging(str(app.config["LOG_LEVEL"]), str(app.config["LOG_FORMAT"]))
-
-    from dashboard.database import activity_threads, engine_options, init_database
-    from dashboard.extensions import csrf, db, htmx, login_manager, migrate
-    from workers.temporal import registry
-
-    pool_size = int(app.config.get("DATABASE_POOL_SIZE") or 0) or activity_threads(
-        int(app.config.get("WORKER_MAX_CONCURRENT_ACTIVITIES", 20)), len(registry.domains())
-    )
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-        **engine_options(
-            app.config["SQLALCHEMY_DATABASE_URI"],
-            pool_size=pool_size,
-            busy_timeout_seconds=float(app.config.get("DATABASE_BUSY_TIMEOUT_SECONDS", 15)),
-        ),
-        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
-    }
-    db.init_app(app)
-    with app.app_context():
-        init_database(app, db.engine)
-    migrate.init_app(
-        app,
-        db,
-        directory=os.path.join(os.path.dirname(__file__), "..", "migrations"),
-        render_as_batch=True,
-        compare_type=True,
-    )
     login_manager.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
 
-    import dashboard.models  # noqa: F401  (register every table with the metadata)
-    from dashboard.temporal import TemporalGateway
+    from temporal_gateway.gateway import TemporalGateway
 
     app.extensions["temporal"] = TemporalGateway(app.config)
 
@@ -77,8 +51,11 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
     from dashboard.views import register_blueprints
 
     register_blueprints(app)
-
-    from workers.temporal.cli import register_commands
-
-    register_commands(app)
     return app
+
+
+def register_commands(app: Flask) -> None:
+    """Register the console's `flask` commands (`dashboard.commands`)."""
+    from dashboard.commands import register_commands as register
+
+    register(app)

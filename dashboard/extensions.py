@@ -1,29 +1,10 @@
-"""Flask extensions, created unbound here and bound to the app in `create_app`."""
+"""The console's Flask extensions (sign-in, CSRF, htmx), created unbound here and bound to
+the app in `dashboard.create_app`. The database extensions are the domain's (`estuary.db`)."""
 
 from flask_login import LoginManager
-from flask_migrate import Migrate
-from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
 
-
-class Base(DeclarativeBase):
-    # Named constraints so migrations are stable on SQLite and PostgreSQL alike.
-    metadata = MetaData(
-        naming_convention={
-            "ix": "ix_%(column_0_label)s",
-            "uq": "uq_%(table_name)s_%(column_0_name)s",
-            "ck": "ck_%(table_name)s_%(constraint_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
-
-
-db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 htmx = Htmx()

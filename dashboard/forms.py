@@ -1,8 +1,8 @@
 """Console forms generated from input dataclasses (workflow inputs, signal and update
 arguments).
 
-The fields come from `registry.input_fields` plus the dataclass metadata; parsing is
-`workers.temporal.inputs.parse_input`, the one parser the commands use too, so the console
+The fields come from `catalogue.input_fields` plus the dataclass metadata; parsing is
+`estuary.contracts.inputs.parse_input`, the one parser the commands use too, so the console
 accepts and refuses exactly what `flask trigger-workflows` does. Only the fields a form
 shows are read from the request: anything else a client sends (`status`, `approver`, ...)
 is ignored, except fields only the server fills (who acts: `actor`, `requested_by`;
@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from dashboard import times
-from dashboard.extensions import db
-from workers.temporal import inputs, registry
-from workers.temporal.inputs import DEFAULT_MAX_LENGTH, InputError, parse_input
+from estuary.contracts import catalogue, inputs
+from estuary.contracts.inputs import DEFAULT_MAX_LENGTH, InputError, parse_input
+from estuary.services.references import missing_references
 
 # Filled by the server from the signed-in user; a form never shows them, and a request
 # that sends one anyway is refused (the one list, shared with the command line).
@@ -144,7 +142,7 @@ def form_fields(
     hints = typing.get_type_hints(input_type)
     dc_fields = {f.name: f for f in dataclasses.fields(input_type)}
     out: list[FormField] = []
-    for info in registry.input_fields(input_type):
+    for info in catalogue.input_fields(input_type):
         f = dc_fields[info.name]
         if info.name in skip or info.internal:
             continue
@@ -229,56 +227,6 @@ def parse_form(
 
 
 # --- references -------------------------------------------------------------------------
-
-
-def _reference_models() -> dict[str, tuple[Any, str]]:
-    from dashboard.models import (
-        Booking,
-        Client,
-        PackagePurchase,
-        Payout,
-        Practitioner,
-        PractitionerDocument,
-        Service,
-        Subscription,
-    )
-
-    return {
-        "practitioner": (Practitioner, "practitioner"),
-        "booking": (Booking, "booking"),
-        "package_purchase": (PackagePurchase, "package purchase"),
-        "subscription": (Subscription, "subscription"),
-        "client": (Client, "client"),
-        "payout": (Payout, "payout"),
-        "document": (PractitionerDocument, "document"),
-        "service": (Service, "service"),
-    }
-
-
-def missing_references(instance: Any) -> dict[str, str]:
-    """Field messages for id fields that name no row (`practitioner_id`, `booking_ids`...)."""
-    models = _reference_models()
-    problems: dict[str, str] = {}
-    for f in dataclasses.fields(instance):
-        stem = None
-        if f.name.endswith("_ids"):
-            stem = f.name[:-4]
-        elif f.name.endswith("_id"):
-            stem = f.name[:-3]
-        if stem not in models:
-            continue
-        value = getattr(instance, f.name)
-        ids = value if isinstance(value, list | tuple) else [value]
-        ids = [i for i in ids if isinstance(i, int) and not isinstance(i, bool)]
-        if not ids:
-            continue
-        model, noun = models[stem]
-        found = set(db.session.scalars(select(model.id).where(model.id.in_(set(ids)))))
-        unknown = [i for i in ids if i not in found]
-        if unknown:
-            shown = ", ".join(str(i) for i in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-            problems[f.name] = f"no {noun} with id {shown}"
-    return problems
 
 
 def describe_value(input_type: type, name: str, value: Any) -> str:

@@ -4,7 +4,7 @@
   static files, by Flask endpoint (a bounded set; unmatched URLs are `unmatched`).
 - `estuary_console_temporal_calls_total{rpc,outcome}` and
   `estuary_console_temporal_call_duration_seconds{rpc}`: each gateway call
-  (`dashboard.temporal`), outcome `ok` or the gateway error's class name.
+  (`temporal_gateway.metrics`), outcome `ok` or the gateway error's class name.
 - `estuary_payouts_awaiting_approval` / `_cents`, `estuary_reconciliation_mismatches`:
   read from the database at scrape time.
 
@@ -30,7 +30,6 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
-    Counter,
     Histogram,
     generate_latest,
 )
@@ -45,23 +44,6 @@ REQUEST_SECONDS = Histogram(
     ["endpoint", "method", "status"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-TEMPORAL_CALLS = Counter(
-    "estuary_console_temporal_calls",
-    "Temporal calls made by the console gateway, by RPC and outcome.",
-    ["rpc", "outcome"],
-)
-TEMPORAL_CALL_SECONDS = Histogram(
-    "estuary_console_temporal_call_duration_seconds",
-    "Latency of the console gateway's Temporal calls.",
-    ["rpc"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-)
-
-
-def record_temporal_call(rpc: str, outcome: str, seconds: float) -> None:
-    """Count one gateway call (called by `TemporalGateway.run`)."""
-    TEMPORAL_CALLS.labels(rpc=rpc, outcome=outcome).inc()
-    TEMPORAL_CALL_SECONDS.labels(rpc=rpc).observe(seconds)
 
 
 class DatabaseGauges(Collector):
@@ -70,8 +52,8 @@ class DatabaseGauges(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from sqlalchemy.exc import SQLAlchemyError
 
-        from dashboard.extensions import db
-        from dashboard.services import gauges
+        from estuary.db import db
+        from estuary.services import gauges
 
         try:
             awaiting = gauges.payouts_awaiting_approval()

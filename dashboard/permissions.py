@@ -90,7 +90,7 @@ def require(action: str) -> Callable[[F], F]:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
             if not can(current_user, action):
-                from dashboard.services import audit
+                from estuary.services import audit
 
                 audit.record(
                     action=f"{request.endpoint}",

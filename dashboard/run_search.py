@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 
-from dashboard.extensions import db
-from dashboard.models import (
+from estuary.db import db
+from estuary.models import (
     BackgroundCheck,
     Booking,
     Client,

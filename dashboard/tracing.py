@@ -1,6 +1,6 @@
 """OpenTelemetry spans for console requests (when OTEL_ENABLED): one SERVER span per
 request, current while the view runs, so the gateway's Temporal calls (traced by
-temporalio.contrib.opentelemetry, see workers.temporal.telemetry) become its children and
+temporalio.contrib.opentelemetry, see temporal_gateway.telemetry) become its children and
 a click's trace runs from the request through the workflow to its activities. A W3C
 `traceparent` header from a proxy is continued."""
 
@@ -17,7 +17,7 @@ TRACER_NAME = "estuary.console"
 
 def init_request_tracing(app: Flask) -> None:
     if app.config.get("OTEL_ENABLED"):
-        from workers.temporal.telemetry import ensure_tracer_provider
+        from temporal_gateway.telemetry import ensure_tracer_provider
 
         # At start, so an exporter that cannot be set up stops the console here and not
         # on every request.
@@ -27,7 +27,7 @@ def init_request_tracing(app: Flask) -> None:
     def start_request_span() -> None:
         if not app.config.get("OTEL_ENABLED") or request.endpoint == "static":
             return
-        from workers.temporal.telemetry import ensure_tracer_provider
+        from temporal_gateway.telemetry import ensure_tracer_provider
 
         ensure_tracer_provider(_service_name(app))
         route = request.url_rule.rule if request.url_rule else "unmatched"

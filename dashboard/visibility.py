@@ -29,7 +29,7 @@ from urllib.parse import urlencode
 
 from dashboard import run_search, times
 from dashboard.run_search import RunSearch, SearchNotUnderstood, parse_search
-from workers.temporal import registry
+from estuary.contracts import catalogue
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 # Temporal run ids are UUIDs; anything else is no run (a 404, never the server's
@@ -90,7 +90,7 @@ def _in_list(values: Iterable[str]) -> str:
 
 def console_scope(prefix: str) -> str:
     """Runs on this console's task queues (every registered domain under its prefix)."""
-    queues = [f"{prefix}{name}" for name in registry.domains()]
+    queues = [f"{prefix}{name}" for name in catalogue.domains()]
     if not queues:
         return ""
     return f"TaskQueue IN {_in_list(queues)}"
@@ -98,11 +98,11 @@ def console_scope(prefix: str) -> str:
 
 def entity_types() -> list[str]:
     """Entity types named by the registered workflows (for the filter's choices)."""
-    return sorted({w.spec.entity_type for w in registry.all_workflows()})
+    return sorted({w.spec.entity_type for w in catalogue.all_workflows()})
 
 
 def workflow_types(domain: str | None = None) -> list[str]:
-    return sorted(w.name for w in registry.all_workflows() if not domain or w.domain == domain)
+    return sorted(w.name for w in catalogue.all_workflows() if not domain or w.domain == domain)
 
 
 # --- filters ------------------------------------------------------------------------------
@@ -178,17 +178,17 @@ def parse_filters(
 
     domain = text("domain")
     if domain:
-        if domain in registry.domains():
+        if domain in catalogue.domains():
             values["domain"] = domain
         else:
-            errors["domain"] = f"unknown domain (known: {', '.join(registry.domains())})"
+            errors["domain"] = f"unknown domain (known: {', '.join(catalogue.domains())})"
 
     wf_type = text("workflow_type")
     if wf_type:
         known = workflow_types()
         if wf_type not in known:
             errors["workflow_type"] = "unknown workflow type"
-        elif domain and domain in registry.domains() and wf_type not in workflow_types(domain):
+        elif domain and domain in catalogue.domains() and wf_type not in workflow_types(domain):
             errors["workflow_type"] = f"{wf_type} is not a {domain} workflow"
         else:
             values["workflow_type"] = wf_type

@@ -25,9 +25,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
 from dashboard import times
-from dashboard.extensions import db, login_manager
-from dashboard.models import StaffUser
-from workers.temporal.inputs import MAX_ID, is_id_text
+from dashboard.extensions import login_manager
+from estuary.contracts.inputs import MAX_ID, is_id_text
+from estuary.db import db
+from estuary.models import StaffUser
 
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 CSP = (
@@ -76,7 +77,7 @@ def format_actor(value: str | None) -> str:
     """A TriggeredBy value for display: `staff:<id>` becomes that person's email."""
     if not value:
         return "-"
-    from dashboard.services.staff import STAFF_REF, staff_emails_by_ref
+    from estuary.services.staff import STAFF_REF, staff_emails_by_ref
 
     if not STAFF_REF.match(value):
         return value
@@ -158,7 +159,7 @@ def init_web(app: Flask) -> None:
             return
         if not current_user.is_authenticated:
             return
-        from dashboard.services.signin import session_is_valid
+        from estuary.services.signin import session_is_valid
 
         if not session_is_valid(session.get("sid"), current_user.id):
             logout_user()
@@ -183,7 +184,7 @@ def init_web(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        from dashboard.services import audit
+        from estuary.services import audit
 
         db.session.rollback()
         audit.record(
@@ -205,7 +206,7 @@ def init_web(app: Flask) -> None:
             and not g.get("audit_recorded")
         ):
             # A change aimed at no route (or the wrong method) is still an attempt.
-            from dashboard.services import audit
+            from estuary.services import audit
 
             db.session.rollback()
             audit.record(

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from workers.temporal.search_attributes import dev_server_flags  # noqa: E402
+from estuary.contracts.search_attributes import dev_server_flags  # noqa: E402
 
 BIN = Path(sys.executable).parent
 VAR = Path(os.environ.get("ESTUARY_VAR_DIR") or ROOT / "var")
@@ -195,7 +195,7 @@ def main() -> int:
     VAR.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        "FLASK_APP": "dashboard",
+        "FLASK_APP": "estuary_ops",
         "PYTHONUNBUFFERED": "1",
         "ESTUARY_VAR_DIR": str(VAR),
     }

@@ -27,15 +27,15 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from config import TestingConfig
-from dashboard import create_app
-from dashboard.extensions import db
-from dashboard.gateway import set_gateway
-from dashboard.logs import EstuaryLogHandler, configure_logging
-from dashboard.models import StaffUser
-from dashboard.temporal import TemporalGateway
+from estuary.contracts.search_attributes import ALL_KEYS
+from estuary.db import db
+from estuary.logs import EstuaryLogHandler, configure_logging
+from estuary.models import StaffUser
+from estuary_ops import create_app
+from temporal_gateway.access import set_gateway
+from temporal_gateway.gateway import TemporalGateway
 from tests import history_recording
 from workers.temporal.base_activities import bind_app, bind_client
-from workers.temporal.search_attributes import ALL_KEYS
 from workers.temporal.worker import build_worker
 
 BIN = Path(sys.executable).parent

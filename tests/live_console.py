@@ -13,7 +13,7 @@ import sys
 from werkzeug.serving import make_server
 
 from config import TestingConfig
-from dashboard import create_app
+from estuary_ops import create_app
 
 
 def main(argv: list[str]) -> None:

@@ -10,8 +10,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from dashboard.models import AuditEvent
-from dashboard.services import audit
+from estuary.models import AuditEvent
+from estuary.services import audit
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +61,7 @@ def test_legacy_audit_rows_survive_the_upgrade(tmp_path):
         "DATABASE_URL": f"sqlite:///{db_path}",
         "ESTUARY_VAR_DIR": str(tmp_path),
         "AUDIT_ANCHOR_PATH": str(tmp_path / "anchor.log"),
-        "FLASK_APP": "dashboard",
+        "FLASK_APP": "estuary_ops",
         "HOME": str(tmp_path),
     }
     assert _flask(env, "db", "upgrade", "3b0b9617936e").returncode == 0

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from dashboard.gateway import set_gateway
-from dashboard.models import Payout
-from dashboard.services import audit
-from dashboard.temporal import StartedRun, TemporalGateway
+from estuary.models import Payout
+from estuary.services import audit
+from temporal_gateway.access import set_gateway
+from temporal_gateway.gateway import StartedRun, TemporalGateway
 from tests.console.write_support import audit_events, count_rows, seed_practitioner
 from workers.temporal.cli import cli_actor
 

@@ -12,9 +12,9 @@ from temporalio.service import TLSConfig
 
 import config
 from config import ProductionConfig, TestingConfig
-from dashboard import create_app
-from workers.temporal.client import tls_config
-from workers.temporal.codec import new_key_entry
+from estuary_ops import create_app
+from temporal_gateway.client import tls_config
+from temporal_gateway.codec import new_key_entry
 
 GOOD_SECRET = secrets.token_hex(32)
 GOOD_AUDIT_KEY = secrets.token_urlsafe(32)

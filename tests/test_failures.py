@@ -8,8 +8,8 @@ import sys
 import pytest
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
-from dashboard.services import payment_provider
-from dashboard.services.errors import BusinessRuleError, ExpectedFailure
+from estuary.services import payment_provider
+from estuary.services.errors import BusinessRuleError, ExpectedFailure
 from workers.temporal import failures
 
 

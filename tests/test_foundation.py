@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import config
-from dashboard import create_app
-from dashboard.gateway import gateway
-from dashboard.models import StaffUser
-from dashboard.temporal import TemporalGateway, TemporalUnavailable, run_ui_url
+from estuary.models import StaffUser
+from estuary_ops import create_app
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import TemporalGateway, TemporalUnavailable, run_ui_url
 from tests.conftest import gateway_for, running_workers
 from workers.temporal import registry
 from workers.temporal.cli import cli_actor
@@ -228,7 +228,7 @@ def test_users_create_command(app, runner):
     )
     assert bad.exit_code != 0 and "at least 12" in bad.output
     with app.app_context():
-        from dashboard.extensions import db
+        from estuary.db import db
 
         assert db.session.query(StaffUser).count() == 1
 
@@ -240,7 +240,7 @@ def test_seed_demo_is_idempotent(app, runner):
     second = runner.invoke(args=["seed-demo"])
     assert "already present" in second.output
     with app.app_context():
-        from dashboard.services import ledger
+        from estuary.services import ledger
 
         assert ledger.check().ok
 
@@ -267,7 +267,7 @@ def test_migrations_match_the_models(tmp_path):
         "PATH": str(Path(sys.executable).parent),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}",
         "ESTUARY_VAR_DIR": str(tmp_path),
-        "FLASK_APP": "dashboard",
+        "FLASK_APP": "estuary_ops",
         "HOME": str(tmp_path),
     }
     flask = str(Path(sys.executable).parent / "flask")

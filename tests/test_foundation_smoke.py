@@ -2,12 +2,12 @@ import asyncio
 
 from temporalio.client import WorkflowExecutionStatus
 
-from dashboard.extensions import db
-from dashboard.services import ledger
+from estuary.contracts.payments import LedgerReconciliationInput
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.services import ledger
 from tests.conftest import running_workers
-from workers.payments.shared import LedgerReconciliationInput
 from workers.payments.workflows import LedgerReconciliationWorkflow
-from workers.temporal.search_attributes import run_attributes
 
 
 async def test_proof_workflow_time_skipping(app, time_env):

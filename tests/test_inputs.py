@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 
-from workers.temporal.inputs import (
+from estuary.contracts.inputs import (
     InputError,
     parse_input,
     parse_kwargs,

@@ -10,8 +10,8 @@ import os
 import pytest
 
 from config import Config, ProductionConfig, TestingConfig
-from dashboard import create_app
-from dashboard.logs import EstuaryLogHandler
+from estuary.logs import EstuaryLogHandler
+from estuary_ops import create_app
 from tests.conftest import json_lines
 from tests.console.read_support import login
 

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.extensions import db
-from dashboard.models import LoginAttempt, SignInThrottle, StaffSession
-from dashboard.models.base import utcnow
-from dashboard.services import audit
+from estuary.contracts.maintenance import SecurityUpkeepInput
+from estuary.db import db
+from estuary.models import LoginAttempt, SignInThrottle, StaffSession
+from estuary.models.base import utcnow
+from estuary.services import audit
 from tests.conftest import make_user, running_workers
-from workers.maintenance.shared import SecurityUpkeepInput
 from workers.maintenance.workflows import SecurityUpkeepWorkflow
 from workers.temporal.schedules import definitions
 

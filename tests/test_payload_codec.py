@@ -1,4 +1,4 @@
-"""Payload encryption (workers/temporal/codec.py) and the console's codec endpoint.
+"""Payload encryption (temporal_gateway/codec.py) and the console's codec endpoint.
 
 Unit tests of the codec and its keys; an end-to-end run whose raw history (read with no
 codec) holds no name, email or note in clear while the console shows them decoded; the
@@ -21,8 +21,7 @@ from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
 from config import Config
-from tests.console.read_support import login
-from workers.temporal.codec import (
+from temporal_gateway.codec import (
     ENCODED_FAILURE_MESSAGE,
     ENCODING,
     KEY_ID_METADATA,
@@ -34,6 +33,7 @@ from workers.temporal.codec import (
     new_key_entry,
     parse_keys,
 )
+from tests.console.read_support import login
 
 K1 = new_key_entry("k1")
 K2 = new_key_entry("k2")

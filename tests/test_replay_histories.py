@@ -22,8 +22,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from temporal_gateway.codec import data_converter, new_key_entry
 from workers.temporal import registry
-from workers.temporal.codec import data_converter, new_key_entry
 from workers.temporal.worker import MonitoringInterceptor
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from temporalio.client import Client
 
+from temporal_gateway.telemetry import client_interceptors
 from tests.conftest import gateway_for, running_workers
 from tests.console.write_support import audit_events, login
-from workers.temporal.telemetry import client_interceptors
 
 WORKFLOW = "LedgerReconciliationWorkflow"
 
@@ -86,7 +86,7 @@ async def test_one_trace_from_console_request_to_activity(app, time_env, spans):
 
 
 def test_otlp_endpoint_without_the_exporter_package_is_a_clear_error(monkeypatch):
-    from workers.temporal import telemetry
+    from temporal_gateway import telemetry
 
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     try:
@@ -103,7 +103,7 @@ def test_otlp_endpoint_without_the_exporter_package_is_a_clear_error(monkeypatch
 def test_without_an_endpoint_spans_go_to_stderr(monkeypatch):
     from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-    from workers.temporal import telemetry
+    from temporal_gateway import telemetry
 
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)

@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from temporalio import activity, workflow
 from temporalio.worker import Worker
 
-from dashboard.extensions import db
-from dashboard.models import WorkerHeartbeat
-from dashboard.services import worker_heartbeats
-from dashboard.services.worker_liveness import heartbeat_state
+from estuary.db import db
+from estuary.models import WorkerHeartbeat
+from estuary.services import worker_heartbeats
+from estuary.services.worker_liveness import heartbeat_state
 from tests.console.read_support import login, unreachable_gateway
 from workers.temporal.heartbeat import ActivitySlots, HeartbeatWriter
 

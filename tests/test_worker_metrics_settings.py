@@ -8,9 +8,9 @@ import socket
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.extensions import db
-from dashboard.models import WorkerHeartbeat
-from workers.temporal.telemetry import TelemetrySettingError, parse_metrics_address, worker_runtime
+from estuary.db import db
+from estuary.models import WorkerHeartbeat
+from temporal_gateway.telemetry import TelemetrySettingError, parse_metrics_address, worker_runtime
 
 
 def test_metrics_are_off_without_an_address():

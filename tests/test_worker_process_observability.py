@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from dashboard.extensions import db
-from dashboard.models import WorkerHeartbeat
+from estuary.contracts.payments import LedgerReconciliationInput
+from estuary.db import db
+from estuary.models import WorkerHeartbeat
+from temporal_gateway.codec import new_key_entry
 from tests.conftest import gateway_for, unique_prefix
 from tests.console.read_support import login
-from workers.payments.shared import LedgerReconciliationInput
-from workers.temporal.codec import new_key_entry
 
 pytestmark = pytest.mark.live
 
@@ -67,7 +67,7 @@ async def test_worker_process_heartbeat_and_sdk_metrics(app, local_env, database
     app.config["PAYLOAD_KEYS"] = new_key_entry("observability")
     env = {
         **os.environ,
-        "FLASK_APP": "dashboard",
+        "FLASK_APP": "estuary_ops",
         "DATABASE_URL": database_url,
         "TEMPORAL_ADDRESS": local_env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": local_env.client.namespace,

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.extensions import db
-from dashboard.models import Booking, Client, Practitioner, Service
-from dashboard.temporal import NoWorkerAnswered
+from estuary.contracts.bookings import BookingLifecycleInput, CancelArg
+from estuary.db import db
+from estuary.models import Booking, Client, Practitioner, Service
+from temporal_gateway.codec import new_key_entry
+from temporal_gateway.gateway import NoWorkerAnswered
 from tests.conftest import gateway_for, unique_prefix
-from workers.bookings.shared import BookingLifecycleInput, CancelArg
-from workers.temporal.codec import new_key_entry
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -82,7 +82,7 @@ async def test_killed_worker_restarts_and_completes_the_run(app, local_env, data
     gw = gateway_for(app, local_env, prefix)
     env = {
         **os.environ,
-        "FLASK_APP": "dashboard",
+        "FLASK_APP": "estuary_ops",
         "DATABASE_URL": database_url,
         "TEMPORAL_ADDRESS": local_env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": local_env.client.namespace,

@@ -20,8 +20,9 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import BuildError
 
 from dashboard.permissions import require
-from dashboard.services import audit
-from dashboard.temporal import (
+from dashboard.visibility import RUN_ID_RE
+from estuary.services import audit
+from temporal_gateway.gateway import (
     AlreadyStarted,
     GatewayError,
     NoWorkerAnswered,
@@ -29,7 +30,6 @@ from dashboard.temporal import (
     TemporalUnavailable,
     UpdateRejected,
 )
-from dashboard.visibility import RUN_ID_RE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -206,7 +206,7 @@ def parse_reason(
 ) -> tuple[Reason, dict[str, str]]:
     """The reason of an action: money actions need a reason code (and text for 'other');
     others need text when `required`."""
-    from dashboard.models import REASON_CODES
+    from estuary.models import REASON_CODES
 
     errors: dict[str, str] = {}
     code = str(form.get(REASON_CODE_KEY) or "").strip()

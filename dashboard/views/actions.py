@@ -36,25 +36,9 @@ from flask import (
 )
 from flask_login import current_user
 from sqlalchemy import select
-from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
 
 from dashboard import forms, visibility
-from dashboard.extensions import db
-from dashboard.gateway import gateway
-from dashboard.models import REASON_CODES, Payout, Transfer
 from dashboard.permissions import can, denial_message
-from dashboard.services.staff import staff_ref
-from dashboard.temporal import (
-    CLOSED_FAILED_STATUSES,
-    AlreadyStarted,
-    GatewayError,
-    NoWorkerAnswered,
-    RunInfo,
-    RunNotFound,
-    TemporalUnavailable,
-    UpdateRejected,
-)
 from dashboard.views._write import (
     PENDING_DELIVERY,
     REASON_CODE_KEY,
@@ -74,9 +58,24 @@ from dashboard.views._write import (
     safe_next,
     wants_fragment,
 )
-from workers.temporal import registry
-from workers.temporal.inputs import InputError, parse_int
-from workers.temporal.registry import RegisteredWorkflow
+from estuary.contracts import catalogue
+from estuary.contracts.catalogue import RegisteredWorkflow
+from estuary.contracts.inputs import InputError, parse_int
+from estuary.db import db
+from estuary.models import REASON_CODES, Payout, Transfer
+from estuary.services.staff import staff_ref
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import (
+    CLOSED_FAILED_STATUSES,
+    AlreadyStarted,
+    GatewayError,
+    NoWorkerAnswered,
+    RunInfo,
+    RunNotFound,
+    TemporalUnavailable,
+    UpdateRejected,
+)
+from temporal_gateway.run_history import HistorySummary, summarise_history
 
 log = logging.getLogger("estuary.console")
 
@@ -84,7 +83,6 @@ bp = Blueprint("actions", __name__, url_prefix="/runs")
 
 HANDLER_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 # History read for a retry/reset decision, at most (a longer history continues as new).
-MAX_HISTORY_EVENTS = 50_000
 # What the bulk-retry form declares: the runs filters and the ticked runs.
 BULK_FIELDS = (*visibility.FILTER_FIELDS, "run")
 # Bulk retry: at most this many runs per confirmation.
@@ -170,7 +168,7 @@ def _registered_or_404(name: str) -> RegisteredWorkflow:
     if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,99}", name or ""):
         abort(404)
     try:
-        return registry.workflow(name)
+        return catalogue.workflow(name)
     except LookupError:
         abort(404)
 
@@ -343,7 +341,7 @@ def update(workflow_id: str, name: str):
 
 def _workflow_for_run(info: RunInfo) -> RegisteredWorkflow | None:
     try:
-        return registry.workflow(info.workflow_type)
+        return catalogue.workflow(info.workflow_type)
     except LookupError:
         return None
 
@@ -464,110 +462,6 @@ def terminate(workflow_id: str):
 
 
 # --- history: the last failure point, the input, money that moved ----------------------------
-
-
-@dataclass
-class HistorySummary:
-    workflow_type: str = ""
-    input: Any = None
-    input_error: str = ""
-    events: int = 0
-    truncated: bool = False
-    first_task_completed: int | None = None
-    last_task_completed: int | None = None
-    # The task that scheduled the last activity that failed or timed out.
-    failure_task_completed: int | None = None
-    failed_activity: str = ""
-    completed_activities: list[str] = field(default_factory=list)
-    children_started: int = 0
-    children_completed: int = 0
-    children_failed: int = 0
-
-    @property
-    def failure_point(self) -> int | None:
-        return self.failure_task_completed or self.last_task_completed
-
-    @property
-    def transfer_completed(self) -> bool:
-        return any("transfer" in name.lower() for name in self.completed_activities)
-
-
-def summarise_history(
-    workflow_id: str, run_id: str | None, input_type: type | None
-) -> HistorySummary:
-    """One pass over a run's history (paged, capped)."""
-
-    async def call(client: Client) -> HistorySummary:
-        out = HistorySummary()
-        scheduled: dict[int, tuple[str, int]] = {}
-        closing_seen = False
-        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
-        async for event in handle.fetch_history_events(page_size=1000):
-            out.events += 1
-            if out.events > MAX_HISTORY_EVENTS:
-                out.truncated = True
-                break
-            et = event.event_type
-            if et == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-                attrs = event.workflow_execution_started_event_attributes
-                out.workflow_type = attrs.workflow_type.name
-                payloads = list(attrs.input.payloads)
-                if payloads and input_type is not None:
-                    try:
-                        out.input = (
-                            await client.data_converter.decode(payloads[:1], [input_type])
-                        )[0]
-                    except Exception as exc:  # an input from an older version of the type
-                        out.input_error = f"the run's input could not be read: {exc}"
-            elif et == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED and not closing_seen:
-                if out.first_task_completed is None:
-                    out.first_task_completed = event.event_id
-                out.last_task_completed = event.event_id
-            elif et == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-                attrs = event.activity_task_scheduled_event_attributes
-                scheduled[event.event_id] = (
-                    attrs.activity_type.name,
-                    attrs.workflow_task_completed_event_id,
-                )
-            elif et == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-                sid = event.activity_task_completed_event_attributes.scheduled_event_id
-                out.completed_activities.append(scheduled.get(sid, ("?", 0))[0])
-            elif et in (
-                EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-                EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT,
-            ):
-                attrs = (
-                    event.activity_task_failed_event_attributes
-                    if et == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
-                    else event.activity_task_timed_out_event_attributes
-                )
-                name, task = scheduled.get(attrs.scheduled_event_id, ("?", 0))
-                if task:
-                    out.failure_task_completed = task
-                    out.failed_activity = name
-            elif et == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
-                out.children_started += 1
-            elif et == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
-                out.children_completed += 1
-            elif et in (
-                EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED,
-                EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
-                EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED,
-                EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED,
-            ):
-                out.children_failed += 1
-            elif et in (
-                EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED,
-                EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
-                EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-                EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
-                EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-            ):
-                # Reset points after the run was told to stop would only stop it again.
-                closing_seen = True
-        return out
-
-    return gateway().run(call, timeout=30)
 
 
 @dataclass
@@ -1053,7 +947,7 @@ def _bulk_page(filters, errors, total, rows, reason, reason_errors, status, erro
     return (
         render_template(
             "actions/bulk_retry.html",
-            domains=list(registry.domains()),
+            domains=list(catalogue.domains()),
             workflow_types=visibility.workflow_types(),
             entity_types=visibility.entity_types(),
             retry_statuses=CLOSED_FAILED_STATUSES,
@@ -1157,7 +1051,7 @@ def _stable_business_id(wf: RegisteredWorkflow, entity_type: str, entity_id: int
     """The workflow id of this entity's run of `wf`, when it depends on the entity only."""
     from datetime import UTC, datetime
 
-    from workers.temporal.inputs import parse_input
+    from estuary.contracts.inputs import parse_input
 
     key = f"{entity_type}_id"
     names = {f.name for f in dataclasses.fields(wf.spec.input_type)}
@@ -1177,7 +1071,7 @@ def entity_actions(entity_type: str, entity_id: int, max_runs: int = 6) -> Entit
     """Forms for the runs of one entity (booking, practitioner, subscription, payout)."""
     out = EntityActions(entity_type, int(entity_id), [], [])
     candidates: list[tuple[RegisteredWorkflow, str]] = []
-    for wf in registry.all_workflows():
+    for wf in catalogue.all_workflows():
         if wf.spec.entity_type != entity_type:
             continue
         wid = _stable_business_id(wf, entity_type, int(entity_id))
@@ -1241,7 +1135,7 @@ def run_link(workflow_id: str, run_id: str | None = None) -> str | None:
 @bp.app_template_global("practitioner_actions")
 def practitioner_actions(practitioner: Any) -> list[EntityActions]:
     """The practitioner's own runs plus the renewal runs of their latest subscriptions."""
-    from dashboard.models import Subscription
+    from estuary.models import Subscription
 
     out = [entity_actions("practitioner", practitioner.id)]
     subscription_ids = db.session.scalars(

@@ -26,12 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from dashboard import forms
-from dashboard.extensions import db
-from dashboard.gateway import gateway
-from dashboard.models import Payout, PayoutApproval, Practitioner, StaffUser
-from dashboard.models.base import utcnow
 from dashboard.permissions import can
-from dashboard.temporal import GatewayError, NoWorkerAnswered, UpdateRejected
 from dashboard.views._write import (
     PENDING_DELIVERY,
     form_params,
@@ -42,9 +37,13 @@ from dashboard.views._write import (
     run_url,
     safe_next,
 )
-from workers.payments import approval_rules
-from workers.temporal import registry
-from workers.temporal.inputs import InputError
+from estuary.contracts import approval_rules, catalogue
+from estuary.contracts.inputs import InputError
+from estuary.db import db
+from estuary.models import Payout, PayoutApproval, Practitioner, StaffUser
+from estuary.models.base import utcnow
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import GatewayError, NoWorkerAnswered, UpdateRejected
 
 bp = Blueprint("approvals", __name__, url_prefix="/approvals")
 
@@ -235,7 +234,7 @@ def decision_lock(payout_id: int) -> Iterator[None]:
 
 def _decision_type(name: str) -> type:
     """The argument dataclass of the payout workflow's `approve` / `reject` update."""
-    for wf in registry.all_workflows():
+    for wf in catalogue.all_workflows():
         if wf.spec.money and name in dict(wf.spec.updates):
             arg = dict(wf.spec.updates)[name]
             if arg is not None:

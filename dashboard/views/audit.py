@@ -13,18 +13,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import click
 from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 from sqlalchemy import Select, func, select
 
 from dashboard import times
-from dashboard.extensions import db
-from dashboard.models import AuditEvent
-from dashboard.services import audit as audit_service
 from dashboard.views._write import guard, record
-from workers.temporal.inputs import is_id_text
+from estuary.contracts.inputs import is_id_text
+from estuary.db import db
+from estuary.models import AuditEvent
+from estuary.services import audit as audit_service
 
-bp = Blueprint("audit", __name__, url_prefix="/audit", cli_group="audit")
+bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000
@@ -255,32 +254,3 @@ def export():
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="audit-{stamp}.csv"'},
     )
-
-
-def verify_chain() -> audit_service.ChainCheck:
-    return audit_service.verify()
-
-
-@bp.cli.command("verify")
-def verify_command() -> None:
-    """Check every audit event's MAC, sequence and link, and the anchored heads; anchor
-    the current head; exit 1 naming the first broken sequence number if any."""
-    check = verify_chain()
-    for warning in check.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if check.ok:
-        click.echo(f"Audit chain intact: {check.events} events verified.")
-        if check.anchored is not None:
-            click.echo(
-                f"Head anchored: sequence number {check.anchored.seq} "
-                f"(anchor line {check.anchored.line})."
-            )
-        return
-    where = f"sequence number {check.seq}" if check.seq is not None else "the anchor file"
-    event = f", event id {check.event_id}" if check.event_id is not None else ""
-    click.echo(
-        f"AUDIT CHAIN BROKEN at {where} ({check.kind}{event}; {check.events} checked): "
-        f"{check.problem}",
-        err=True,
-    )
-    raise SystemExit(1)

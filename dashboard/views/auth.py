@@ -16,7 +16,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from dashboard.services import audit, signin
+from estuary.services import audit, signin
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 

@@ -9,7 +9,7 @@ from flask import Blueprint, render_template
 
 from dashboard.permissions import require
 from dashboard.views.workers_page import queue_statuses
-from workers.temporal import registry
+from estuary.contracts import catalogue
 
 bp = Blueprint("catalog", __name__, url_prefix="/workflows")
 
@@ -20,17 +20,17 @@ class HandlerInfo:
 
     kind: str  # "signal" or "update"
     name: str
-    fields: list[registry.InputField]
+    fields: list[catalogue.InputField]
 
 
-def handlers(wf: registry.RegisteredWorkflow) -> list[HandlerInfo]:
+def handlers(wf: catalogue.RegisteredWorkflow) -> list[HandlerInfo]:
     out: list[HandlerInfo] = []
     for kind, pairs in (("signal", wf.spec.signals), ("update", wf.spec.updates)):
         for name, arg_type in pairs:
-            fields: list[registry.InputField] = []
+            fields: list[catalogue.InputField] = []
             if arg_type is not None and dataclasses.is_dataclass(arg_type):
                 # `actor` is filled by the console, never typed, so it is not listed.
-                fields = [f for f in registry.input_fields(arg_type) if f.name != "actor"]
+                fields = [f for f in catalogue.input_fields(arg_type) if f.name != "actor"]
             out.append(HandlerInfo(kind, name, fields))
     return out
 
@@ -38,10 +38,10 @@ def handlers(wf: registry.RegisteredWorkflow) -> list[HandlerInfo]:
 @bp.get("")
 @require("view")
 def index():
-    domains = registry.domains()
+    domains = catalogue.domains()
     return render_template(
         "catalog/index.html",
         domains=domains,
         queues=queue_statuses(),
-        handlers={w.name: handlers(w) for w in registry.all_workflows()},
+        handlers={w.name: handlers(w) for w in catalogue.all_workflows()},
     )

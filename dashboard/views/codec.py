@@ -23,12 +23,14 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user
-from google.protobuf import json_format
-from temporalio.api.common.v1 import Payloads
 
 from dashboard.extensions import csrf
 from dashboard.permissions import can
-from workers.temporal.codec import PayloadDecryptionError, codec_for
+from temporal_gateway.codec import (
+    PayloadDecryptionError,
+    PayloadsJSONError,
+    convert_payloads_json,
+)
 
 bp = Blueprint("codec", __name__, url_prefix="/codec")
 # No state changes here, the body must be JSON (which a cross-site form cannot send
@@ -91,7 +93,7 @@ def _preflight() -> Response:
     return response
 
 
-def _read_payloads() -> Payloads | Response:
+def _read_payloads() -> dict | Response:
     namespace = request.headers.get("X-Namespace")
     ours = current_app.config.get("TEMPORAL_NAMESPACE", "default")
     if namespace and namespace != ours:
@@ -105,10 +107,7 @@ def _read_payloads() -> Payloads | Response:
         return _error(400, 'body must be a JSON object {"payloads": [...]}')
     if len(body["payloads"]) > MAX_PAYLOADS:
         return _error(413, f"at most {MAX_PAYLOADS} payloads per request")
-    try:
-        return json_format.ParseDict(body, Payloads())
-    except json_format.ParseError as exc:
-        return _error(400, f"payloads are not valid Temporal Payloads JSON: {exc}")
+    return body
 
 
 def _convert(direction: str) -> Response:
@@ -120,18 +119,13 @@ def _convert(direction: str) -> Response:
     parsed = _read_payloads()
     if isinstance(parsed, Response):
         return parsed
-    codec = codec_for(current_app.config)
-    out = Payloads()
-    for number, payload in enumerate(parsed.payloads):
-        if codec is None:  # encryption off: nothing is encrypted, nothing to encrypt
-            out.payloads.append(payload)
-            continue
-        try:
-            converted = codec.encrypt(payload) if direction == "encode" else codec.decrypt(payload)
-        except PayloadDecryptionError as exc:
-            return _error(422, f"payload {number}: {exc}")
-        out.payloads.append(converted)
-    return _with_cors(jsonify(json_format.MessageToDict(out)))
+    try:
+        answer = convert_payloads_json(current_app.config, parsed, direction)
+    except PayloadsJSONError as exc:
+        return _error(400, str(exc))
+    except PayloadDecryptionError as exc:
+        return _error(422, str(exc))
+    return _with_cors(jsonify(answer))
 
 
 @bp.route("/encode", methods=["POST", "OPTIONS"])

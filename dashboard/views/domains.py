@@ -19,9 +19,11 @@ from flask import Blueprint, abort, render_template, request, url_for
 from sqlalchemy import Select, func, or_, select
 
 from dashboard import visibility
-from dashboard.extensions import db
-from dashboard.gateway import gateway
-from dashboard.models import (
+from dashboard.permissions import require
+from dashboard.views.runs import console_scope, temporal
+from estuary.contracts.inputs import parse_id, query_int
+from estuary.db import db
+from estuary.models import (
     BOOKING_STATUSES,
     PAYOUT_STATUSES,
     PRACTITIONER_STATUSES,
@@ -44,12 +46,10 @@ from dashboard.models import (
     TrainingCompletion,
     Transfer,
 )
-from dashboard.models.base import utcnow
-from dashboard.permissions import require
-from dashboard.services import ledger
-from dashboard.services.notifications import CHANNELS
-from dashboard.views.runs import console_scope, temporal
-from workers.temporal.inputs import parse_id, query_int
+from estuary.models.base import utcnow
+from estuary.services import ledger
+from estuary.services.notifications import CHANNELS
+from temporal_gateway.access import gateway
 
 bp = Blueprint("domains", __name__)
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from dashboard.database import read_staff_table
-from dashboard.extensions import csrf, db
-from dashboard.gateway import gateway
-from dashboard.temporal import GatewayError
+from dashboard.extensions import csrf
+from estuary.database import read_staff_table
+from estuary.db import db
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import GatewayError
 
 bp = Blueprint("health", __name__)
 csrf.exempt(bp)

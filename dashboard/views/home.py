@@ -19,12 +19,12 @@ from flask import Blueprint, current_app, render_template
 
 from dashboard import times
 from dashboard.cache import TTLCache
-from dashboard.gateway import gateway
 from dashboard.permissions import require
-from dashboard.services.charts import Series, bar_chart
-from dashboard.temporal import RunInfo
+from dashboard.presentation.charts import Series, bar_chart
 from dashboard.views.runs import console_scope, temporal
 from dashboard.visibility import format_time
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import RunInfo
 
 bp = Blueprint("home", __name__)
 T = TypeVar("T")
@@ -111,7 +111,7 @@ def runs_per_hour(now: datetime, hours: int = CHART_HOURS) -> RunsPerHour:
 @bp.get("/")
 @require("view")
 def index():
-    from dashboard.services.overview import database_overview, open_flags, payout_volume_by_day
+    from dashboard.presentation.overview import database_overview, open_flags, payout_volume_by_day
 
     now = datetime.now(UTC)
     volume = payout_volume_by_day(14)

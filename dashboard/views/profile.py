@@ -10,8 +10,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from dashboard import times
-from dashboard.extensions import db
 from dashboard.views._write import guard, record
+from estuary.db import db
 
 bp = Blueprint("profile", __name__, url_prefix="/profile")
 

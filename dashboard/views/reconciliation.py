@@ -12,10 +12,10 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from sqlalchemy import select
 
-from dashboard.extensions import db
-from dashboard.models import OpsFlag, Payout
 from dashboard.permissions import require
-from dashboard.services import payout_reconciliation
+from estuary.db import db
+from estuary.models import OpsFlag, Payout
+from estuary.services import payout_reconciliation
 
 bp = Blueprint("reconciliation", __name__, url_prefix="/reconciliation")
 

@@ -3,7 +3,7 @@
 The list makes a fixed number of Temporal calls whatever the page size (one page of runs
 plus one grouped status count); filters live in the URL so a view can be shared. Rows
 that are running refresh themselves by htmx (one call for all of them) until none runs.
-The detail page summarises the history on the server (`dashboard.services.history`) and
+The detail page summarises the history on the server (`dashboard.presentation.history`) and
 refreshes itself while the run is open; the raw events sit behind a paginated view and a
 JSON download.
 """
@@ -38,10 +38,12 @@ from flask import (
 from werkzeug.routing import BuildError
 
 from dashboard import visibility
-from dashboard.gateway import gateway
 from dashboard.permissions import require
-from dashboard.services.history import Timeline, TimelineBuilder
-from dashboard.temporal import (
+from dashboard.presentation.history import Timeline, TimelineBuilder
+from estuary.contracts import catalogue as registry
+from estuary.contracts.inputs import query_int
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import (
     GatewayError,
     RunInfo,
     RunNotFound,
@@ -49,8 +51,6 @@ from dashboard.temporal import (
     event_type_name,
     run_ui_url,
 )
-from workers.temporal import registry
-from workers.temporal.inputs import query_int
 
 bp = Blueprint("runs", __name__, url_prefix="/runs")
 

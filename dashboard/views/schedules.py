@@ -1,7 +1,7 @@
 """Schedules: the Temporal Schedules defined in code (weekly payouts, daily reminders)
 with their next and recent runs; pause, resume and trigger now (admin, with a reason).
 
-Only schedules defined in `workers/<domain>/schedules.py` can be acted on; the ids in
+Only schedules defined in code (the catalogue's `schedules()`) can be acted on; the ids in
 URLs are checked against those definitions before anything reaches Temporal.
 """
 
@@ -12,11 +12,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from temporalio.client import Client, ScheduleActionExecutionStartWorkflow
-from temporalio.service import RPCError, RPCStatusCode
 
-from dashboard.gateway import gateway
-from dashboard.temporal import GatewayError
 from dashboard.views._write import (
     form_params,
     gateway_outcome,
@@ -26,7 +22,11 @@ from dashboard.views._write import (
     record,
     run_url,
 )
-from workers.temporal.schedules import ScheduleDefinition, definitions
+from estuary.contracts.catalogue import ScheduleDefinition
+from estuary.contracts.catalogue import schedules as definitions
+from temporal_gateway.gateway import GatewayError
+from temporal_gateway.schedules import describe_schedules as describe_on_server
+from temporal_gateway.schedules import operate_schedule
 
 bp = Blueprint("schedules", __name__, url_prefix="/schedules")
 
@@ -62,37 +62,22 @@ class ScheduleView:
 
 def describe_schedules(defs: list[ScheduleDefinition]) -> list[ScheduleView]:
     """Every defined schedule's state on the server, in one gateway call."""
-
-    async def call(client: Client) -> list[ScheduleView]:
-        out = []
-        for defn in defs:
-            view = ScheduleView(defn)
-            try:
-                desc = await client.get_schedule_handle(defn.schedule_id).describe(
-                    rpc_timeout=gateway().rpc_timeout()
-                )
-            except RPCError as exc:
-                if exc.status != RPCStatusCode.NOT_FOUND:
-                    raise
-                out.append(view)
-                continue
+    states = describe_on_server([d.schedule_id for d in defs], recent=RECENT, upcoming=NEXT)
+    out = []
+    for defn in defs:
+        view = ScheduleView(defn)
+        state = states.get(defn.schedule_id)
+        if state is not None:
             view.exists = True
-            view.paused = bool(desc.schedule.state.paused)
-            view.note = desc.schedule.state.note or ""
-            view.time_zone = desc.schedule.spec.time_zone_name or "UTC"
-            view.next_times = list(desc.info.next_action_times[:NEXT])
-            view.running = len(desc.info.running_actions)
-            view.total_actions = desc.info.num_actions
-            for result in reversed(desc.info.recent_actions[-RECENT:]):
-                action = result.action
-                wid = rid = ""
-                if isinstance(action, ScheduleActionExecutionStartWorkflow):
-                    wid, rid = action.workflow_id, action.first_execution_run_id
-                view.recent.append(RecentRun(result.scheduled_at, result.started_at, wid, rid))
-            out.append(view)
-        return out
-
-    return gateway().run(call, timeout=30)
+            view.paused, view.note, view.time_zone = state.paused, state.note, state.time_zone
+            view.next_times, view.running = state.next_times, state.running
+            view.total_actions = state.total_actions
+            view.recent = [
+                RecentRun(a.scheduled_at, a.started_at, a.workflow_id, a.run_id)
+                for a in state.recent
+            ]
+        out.append(view)
+    return out
 
 
 @bp.get("/")
@@ -140,18 +125,8 @@ def act(schedule_id: str, operation: str):
         return _page_with_errors(schedule_id, operation, errors, 422)
     note = f"{operation} by {current_user.email}: {reason}"[:1000]
 
-    async def call(client: Client) -> None:
-        handle = client.get_schedule_handle(defn.schedule_id)
-        timeout = gateway().rpc_timeout()
-        if operation == "pause":
-            await handle.pause(note=note, rpc_timeout=timeout)
-        elif operation == "resume":
-            await handle.unpause(note=note, rpc_timeout=timeout)
-        else:
-            await handle.trigger(rpc_timeout=timeout)
-
     try:
-        gateway().run(call)
+        operate_schedule(defn.schedule_id, operation, note)
     except GatewayError as exc:
         record(
             gateway_outcome(exc),

@@ -12,13 +12,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import select
 
-from dashboard.extensions import db
-from dashboard.models import ROLES, StaffUser
 from dashboard.permissions import ROLE_ORDER, matrix_rows
-from dashboard.services import signin
-from dashboard.services.staff import StaffError, create_user, validate_password
 from dashboard.views._write import form_params, guard, record
-from workers.temporal.inputs import parse_money
+from estuary.contracts.inputs import parse_money
+from estuary.db import db
+from estuary.models import ROLES, StaffUser
+from estuary.services import signin
+from estuary.services.staff import StaffError, create_user, validate_password
 
 bp = Blueprint("staff", __name__, url_prefix="/staff")
 

@@ -21,11 +21,6 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard import forms
-from dashboard.extensions import db
-from dashboard.gateway import gateway
-from dashboard.models import REASON_CODES
-from dashboard.services.staff import staff_ref
-from dashboard.temporal import AlreadyStarted, GatewayError, StartedRun
 from dashboard.views._write import (
     REASON_CODE_KEY,
     REASON_TEXT_KEY,
@@ -39,10 +34,14 @@ from dashboard.views._write import (
     record,
     run_url,
 )
-from workers.payments import approval_rules
-from workers.temporal import registry
-from workers.temporal.inputs import InputError
-from workers.temporal.registry import RegisteredWorkflow
+from estuary.contracts import approval_rules, catalogue
+from estuary.contracts.catalogue import RegisteredWorkflow
+from estuary.contracts.inputs import InputError
+from estuary.db import db
+from estuary.models import REASON_CODES
+from estuary.services.staff import staff_ref
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import AlreadyStarted, GatewayError, StartedRun
 
 log = logging.getLogger("estuary.console")
 
@@ -57,7 +56,7 @@ def _registered(name: str) -> RegisteredWorkflow:
     if not NAME_RE.fullmatch(name):
         abort(404)
     try:
-        return registry.workflow(name)
+        return catalogue.workflow(name)
     except LookupError:
         abort(404)
 
@@ -279,8 +278,8 @@ def _render_confirmation(wf: RegisteredWorkflow, payload: Any, values: dict, rea
 
 
 def _preview(wf: RegisteredWorkflow, payload: Any, reason: Reason) -> Preview:
-    from dashboard.models import Practitioner
-    from dashboard.services import ledger
+    from estuary.models import Practitioner
+    from estuary.services import ledger
 
     gw = gateway()
     preview = Preview(lines=[], workflow_id=gw.business_id(wf.name, payload))
@@ -358,7 +357,7 @@ def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Rea
         preview.dry_run_error = f"The dry run did not finish: {exc.message}"
         return
     except Exception as exc:  # the run failed: show its failure, escaped
-        from dashboard.temporal import failure_message
+        from temporal_gateway.gateway import failure_message
 
         preview.dry_run_error = f"The dry run failed: {failure_message(exc)}"
         return
@@ -371,7 +370,7 @@ def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Rea
         if isinstance(line, dict)
     ][:200]
     if ids:
-        from dashboard.models import Practitioner
+        from estuary.models import Practitioner
 
         preview.names = dict(
             db.session.execute(

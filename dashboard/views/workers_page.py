@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, render_template
 
-from dashboard.gateway import gateway
 from dashboard.permissions import require
-from dashboard.services.worker_heartbeats import worker_processes
-from dashboard.temporal import Poller
 from dashboard.views.runs import temporal
-from workers.temporal import registry
+from estuary.contracts import catalogue
+from estuary.services.worker_heartbeats import worker_processes
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import Poller
 
 bp = Blueprint("workers_page", __name__, url_prefix="/workers")
 
@@ -48,7 +48,7 @@ def queue_statuses() -> dict[str, QueueStatus]:
     """Every registered domain's task queue with its pollers: one call per domain."""
     gw = gateway()
     out: dict[str, QueueStatus] = {}
-    for name in registry.domains():
+    for name in catalogue.domains():
         queue = gw.task_queue(name)
         pollers = temporal(gw.task_queue_pollers, queue)
         out[name] = QueueStatus(name, queue, pollers)

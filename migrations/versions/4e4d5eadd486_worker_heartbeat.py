@@ -8,7 +8,7 @@ Create Date: 2026-12-01 11:22:56.272947
 from alembic import op
 import sqlalchemy as sa
 
-import dashboard.models.base
+import estuary.models.base
 
 
 # revision identifiers, used by Alembic.
@@ -30,9 +30,9 @@ def upgrade():
     sa.Column('activity_slots_used', sa.Integer(), nullable=False),
     sa.Column('activity_slots_max', sa.Integer(), nullable=False),
     sa.Column('interval_seconds', sa.Integer(), nullable=False),
-    sa.Column('started_at', dashboard.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_beat_at', dashboard.models.base.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('stopped_at', dashboard.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('started_at', estuary.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_beat_at', estuary.models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('stopped_at', estuary.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_worker_heartbeat')),
     sa.UniqueConstraint('identity', name=op.f('uq_worker_heartbeat_identity'))
     )

@@ -9,7 +9,7 @@ Create Date: 2026-12-01 12:00:00
 import sqlalchemy as sa
 from alembic import op
 
-import dashboard.models.base
+import estuary.models.base
 
 revision = "a7c3e1f0b2d4"
 down_revision = "24b7b8930692"
@@ -21,14 +21,14 @@ def upgrade():
     with op.batch_alter_table("payout", schema=None) as batch_op:
         batch_op.add_column(sa.Column("run_id", sa.String(length=64), nullable=True))
         batch_op.add_column(
-            sa.Column("transfer_started_at", dashboard.models.base.UTCDateTime(), nullable=True)
+            sa.Column("transfer_started_at", estuary.models.base.UTCDateTime(), nullable=True)
         )
     with op.batch_alter_table("transfer", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("status", sa.String(length=20), server_default="paid", nullable=False)
         )
         batch_op.add_column(
-            sa.Column("settles_at", dashboard.models.base.UTCDateTime(), nullable=True)
+            sa.Column("settles_at", estuary.models.base.UTCDateTime(), nullable=True)
         )
 
 

@@ -28,8 +28,15 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from dashboard.extensions import db
-from dashboard.models import (
+from estuary.contracts.bookings import BookingLifecycleInput
+from estuary.contracts.payments import (
+    BookingCommissionInput,
+    BookingCommissionResult,
+    PackageSessionCompletedInput,
+)
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import (
     Booking,
     Notification,
     Package,
@@ -37,18 +44,11 @@ from dashboard.models import (
     Practitioner,
     Service,
 )
-from dashboard.models import (
+from estuary.models import (
     Client as ClientModel,
 )
 from tests.conftest import running_workers
-from workers.bookings.shared import BookingLifecycleInput
 from workers.bookings.workflows import BookingLifecycleWorkflow, lifecycle_workflow_id
-from workers.payments.shared import (
-    BookingCommissionInput,
-    BookingCommissionResult,
-    PackageSessionCompletedInput,
-)
-from workers.temporal.search_attributes import run_attributes
 
 _seq = count(1)
 _id_blocks = count(random.randint(1_000, 900_000) * 1_000, 1_000)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from estuary.contracts.bookings import BatchReminderInput, reminder_key
+from estuary.contracts.search_attributes import run_attributes
 from tests.bookings.conftest import Kit, booking_kit, make_booking, outbox
-from workers.bookings.shared import BatchReminderInput, reminder_key
 from workers.bookings.workflows import BatchReminderWorkflow
-from workers.temporal.search_attributes import run_attributes
 
 
 async def run_batch(kit: Kit, inp: BatchReminderInput, run: int = 1):

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.extensions import db
-from dashboard.gateway import set_gateway
-from dashboard.models import Booking, Notification
-from dashboard.temporal import StartedRun
+from estuary.db import db
+from estuary.models import Booking, Notification
+from temporal_gateway.access import set_gateway
+from temporal_gateway.gateway import StartedRun
 from tests.bookings.conftest import booking_kit, booking_row, make_booking
 from tests.conftest import gateway_for
 from workers.bookings.workflows import ReschedulingWorkflow

@@ -12,9 +12,9 @@ import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 
+from estuary.contracts.bookings import FeedbackArg, MarkSessionArg
 from tests.bookings.conftest import booking_kit, make_booking, outbox
 from tests.test_replay_histories import Recorded, ReplayFailed, load, replay
-from workers.bookings.shared import FeedbackArg, MarkSessionArg
 from workers.bookings.workflows import PATCH_FEEDBACK_NOTICE, BookingLifecycleWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories" / "BookingLifecycleWorkflow"

@@ -11,12 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 
-from dashboard.extensions import db
-from dashboard.models import Client, Feedback, OpsFlag
-from dashboard.services import bookings as booking_service
-from dashboard.services import ledger
-from tests.bookings.conftest import booking_kit, booking_row, make_booking, outbox
-from workers.bookings.shared import (
+from estuary.contracts.bookings import (
     CancelArg,
     FeedbackArg,
     MarkSessionArg,
@@ -24,6 +19,11 @@ from workers.bookings.shared import (
     reminder_key,
     utc_iso,
 )
+from estuary.db import db
+from estuary.models import Client, Feedback, OpsFlag
+from estuary.services import bookings as booking_service
+from estuary.services import ledger
+from tests.bookings.conftest import booking_kit, booking_row, make_booking, outbox
 from workers.bookings.workflows import BookingLifecycleWorkflow
 
 PRACTITIONER = MarkSessionArg(actor="practitioner@test.local")

@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 
+from estuary.contracts.bookings import CancelArg, RescheduleArg, reminder_key
 from tests.bookings.conftest import booking_kit, booking_row, make_booking, outbox
 from tests.conftest import gateway_for
-from workers.bookings.shared import CancelArg, RescheduleArg, reminder_key
 from workers.bookings.workflows import BookingLifecycleWorkflow
 
 pytestmark = pytest.mark.live

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from dashboard.extensions import db
-from dashboard.models import Commission
-from dashboard.services import ledger
+from estuary.contracts.bookings import MarkSessionArg
+from estuary.db import db
+from estuary.models import Commission
+from estuary.services import ledger
 from tests.bookings.conftest import booking_kit, make_booking
-from workers.bookings.shared import MarkSessionArg
 from workers.bookings.workflows import BookingLifecycleWorkflow
 
 

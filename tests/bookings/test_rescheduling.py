@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 
-from dashboard.extensions import db
-from dashboard.models import Booking, Notification
+from estuary.contracts.bookings import ReschedulingInput, reminder_key, utc_iso
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import Booking, Notification
 from tests.bookings.conftest import Kit, booking_kit, booking_row, make_booking, outbox
-from workers.bookings.shared import ReschedulingInput, reminder_key, utc_iso
 from workers.bookings.workflows import BookingLifecycleWorkflow, ReschedulingWorkflow
-from workers.temporal.search_attributes import run_attributes
 
 
 async def reschedule(kit: Kit, inp: ReschedulingInput):

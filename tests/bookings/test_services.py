@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dashboard.extensions import db
-from dashboard.models import Client
-from dashboard.services import booking_policies, bookings, ledger, reminders
-from dashboard.services.errors import BusinessRuleError, NotFoundError
+from estuary.contracts.bookings import reminder_key
+from estuary.db import db
+from estuary.models import Client
+from estuary.services import booking_policies, bookings, ledger, reminders
+from estuary.services.errors import BusinessRuleError, NotFoundError
 from tests.bookings.conftest import booking_row, make_booking, outbox
-from workers.bookings.shared import reminder_key
 
 START = datetime(2030, 6, 1, 10, 0, tzinfo=UTC)
 

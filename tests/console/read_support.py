@@ -12,11 +12,11 @@ from typing import Any
 from flask import Flask
 from temporalio.client import Client, WorkflowHandle
 
-from dashboard.gateway import set_gateway
-from dashboard.temporal import TemporalGateway
+from estuary.contracts.search_attributes import run_attributes
+from temporal_gateway.access import set_gateway
+from temporal_gateway.gateway import TemporalGateway
 from tests.conftest import make_user
 from tests.console.read_workflows import QUEUE, ReadSideTestWorkflow, ReadTestInput
-from workers.temporal.search_attributes import run_attributes
 
 PASSWORD = "correct horse battery"
 

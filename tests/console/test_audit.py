@@ -12,9 +12,9 @@ import json
 import pytest
 from sqlalchemy import delete, select, text, update
 
-from dashboard.extensions import db
-from dashboard.models import AuditEvent
-from dashboard.services import audit
+from estuary.db import db
+from estuary.models import AuditEvent
+from estuary.services import audit
 from tests.conftest import make_user
 from tests.console.write_support import PASSWORD, audit_events, login, unreachable_gateway
 
@@ -346,7 +346,7 @@ def test_every_event_has_the_request_facts(app):
 
 
 def test_redaction_hides_secrets_but_not_lookalikes():
-    from dashboard.services.audit import redact
+    from estuary.services.audit import redact
 
     out = redact({"password": "x", "api_key": "k", "csrf_token": "t", "passed": True, "keys": 2})
     assert out == {
@@ -385,7 +385,7 @@ def test_oversized_and_unexpected_form_fields_are_not_kept(app):
 
 
 def test_redaction_by_pattern_and_bounded_size():
-    from dashboard.services.audit import MAX_PARAMS, redact
+    from estuary.services.audit import MAX_PARAMS, redact
 
     out = redact(
         {

@@ -14,8 +14,8 @@ import html
 import pytest
 
 from dashboard import forms
-from dashboard.gateway import set_gateway
-from dashboard.models import Payout, StaffUser
+from estuary.models import Payout, StaffUser
+from temporal_gateway.access import set_gateway
 from tests.console.write_support import (
     audit_events,
     count_rows,
@@ -223,7 +223,7 @@ def test_ids_in_post_urls_are_404_and_audited(app, role, route, bad):
     assert "refused by routing: 404" in events[0].detail
     assert gw.calls == 0
     with app.app_context():
-        from dashboard.extensions import db
+        from estuary.db import db
 
         assert db.session.query(StaffUser).count() == 1  # only the signed-in user
 
@@ -307,7 +307,7 @@ def test_staff_approval_limit_refuses_loose_amounts(app, bad):
     )  # fmt: skip
     assert response.status_code == 422, bad
     with app.app_context():
-        from dashboard.extensions import db
+        from estuary.db import db
 
         assert db.session.query(StaffUser).filter_by(email="n@test.local").count() == 0
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from dashboard.temporal import RunInfo
 from dashboard.views.runs import HistoryCache
+from temporal_gateway.gateway import RunInfo
 
 
 def _event(event_id: int, signal: str = "tick") -> HistoryEvent:

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.extensions import db
-from dashboard.models import Booking, Client, Notification, Payout, Practitioner, Service
-from dashboard.models.base import utcnow
+from estuary.db import db
+from estuary.models import Booking, Client, Notification, Payout, Practitioner, Service
+from estuary.models.base import utcnow
 from tests.console.read_support import login
 
 

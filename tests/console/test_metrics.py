@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from prometheus_client import REGISTRY
 
-from dashboard.extensions import db
-from dashboard.models import OpsFlag, Payout, Practitioner
-from dashboard.models.base import utcnow
-from dashboard.services.gauges import RECONCILIATION_FLAG_KINDS
-from dashboard.temporal import TemporalUnavailable
+from estuary.db import db
+from estuary.models import OpsFlag, Payout, Practitioner
+from estuary.models.base import utcnow
+from estuary.services.gauges import RECONCILIATION_FLAG_KINDS
+from temporal_gateway.gateway import TemporalUnavailable
 from tests.conftest import gateway_for
 from tests.console.read_support import unreachable_gateway
 
@@ -88,7 +88,7 @@ def test_scrape_answers_without_the_database_gauges_when_the_database_fails(
 ):
     from sqlalchemy.exc import OperationalError
 
-    from dashboard.services import gauges
+    from estuary.services import gauges
 
     def locked():
         raise OperationalError("SELECT count(*) FROM payout", {}, Exception("database is locked"))
@@ -167,7 +167,7 @@ async def test_temporal_calls_by_rpc_and_outcome(app, time_env):
 _PROCESS = """
 import sys
 from config import TestingConfig
-from dashboard import create_app
+from estuary_ops import create_app
 
 app = create_app(TestingConfig, SQLALCHEMY_DATABASE_URI=sys.argv[1])
 client = app.test_client()

@@ -12,8 +12,10 @@ import uuid
 
 from sqlalchemy import select
 
-from dashboard.extensions import db
-from dashboard.models import Payout
+from estuary.contracts.payments import PayoutSweepInput
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import Payout
 from tests.conftest import running_workers, unique_prefix
 from tests.console.write_support import (
     audit_events,
@@ -23,9 +25,7 @@ from tests.console.write_support import (
     wait_for,
 )
 from tests.payments.helpers import payout_input, start_payout, wait_for_stage
-from workers.payments.shared import PayoutSweepInput
 from workers.payments.workflows import PayoutSweepWorkflow
-from workers.temporal.search_attributes import run_attributes
 
 
 def _payout(app, payout_id: int) -> Payout:

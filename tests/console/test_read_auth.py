@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from dashboard.extensions import db
-from dashboard.models import LoginAttempt, SignInThrottle, StaffSession
-from dashboard.models.base import utcnow
+from estuary.db import db
+from estuary.models import LoginAttempt, SignInThrottle, StaffSession
+from estuary.models.base import utcnow
 from tests.conftest import make_user
 from tests.console.read_support import PASSWORD
 
@@ -60,7 +60,7 @@ def test_wrong_passwords_slow_the_address_not_the_account(app, anon):
 
 
 def test_the_delay_doubles_and_passes(app, anon, monkeypatch):
-    from dashboard.services import signin
+    from estuary.services import signin
 
     user = make_user(app, "viewer", email="slow@test.local")
     limit = app.config["LOGIN_MAX_FAILURES"]
@@ -94,7 +94,7 @@ def test_rate_limit_per_address(app, anon):
 
 
 def test_a_busy_console_asks_to_wait_and_checks_nothing(app, anon, monkeypatch):
-    from dashboard.services import signin
+    from estuary.services import signin
 
     user = make_user(app, "viewer", email="busy@test.local")
     app.config["LOGIN_HASH_WAIT_SECONDS"] = 0
@@ -113,7 +113,7 @@ def test_a_busy_console_asks_to_wait_and_checks_nothing(app, anon, monkeypatch):
 
 
 def test_prune_deletes_old_attempts_and_ended_sessions(app, anon):
-    from dashboard.services import signin
+    from estuary.services import signin
 
     user = make_user(app, "viewer", email="prune@test.local")
     _sign_in(anon, user.email, "nope", addr="10.4.0.1")

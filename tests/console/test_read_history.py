@@ -9,7 +9,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from dashboard.services.history import TIMELINE_HEAD, TIMELINE_TAIL, Elided, summarise
+from dashboard.presentation.history import TIMELINE_HEAD, TIMELINE_TAIL, Elided, summarise
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 

@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.extensions import db
-from dashboard.models import (
+from estuary.db import db
+from estuary.models import (
     Booking,
     Client,
     Notification,
@@ -22,8 +22,8 @@ from dashboard.models import (
     Practitioner,
     Service,
 )
-from dashboard.models.base import utcnow
-from dashboard.services import ledger
+from estuary.models.base import utcnow
+from estuary.services import ledger
 from tests.console.read_support import login, unreachable_gateway
 from workers.temporal import registry
 
@@ -292,7 +292,7 @@ def test_charts_with_nothing_to_draw_say_what_to_do(app, local_env):
 
 
 def test_a_small_payout_volume_has_round_axis_labels():
-    from dashboard.services.charts import Series, bar_chart
+    from dashboard.presentation.charts import Series, bar_chart
 
     svg = str(
         bar_chart(

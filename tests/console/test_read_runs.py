@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from dashboard.extensions import db
-from dashboard.models import Payout, Practitioner
+from estuary.db import db
+from estuary.models import Payout, Practitioner
 from tests.conftest import unique_prefix
 from tests.console.read_support import (
     counting_gateway_for,

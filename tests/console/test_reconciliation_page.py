@@ -8,9 +8,9 @@ import html
 
 from sqlalchemy import func, select
 
-from dashboard.extensions import db
-from dashboard.models import LedgerTransaction, OpsFlag, Payout
-from dashboard.services import ops_flags, payment_provider, payouts
+from estuary.db import db
+from estuary.models import LedgerTransaction, OpsFlag, Payout
+from estuary.services import ops_flags, payment_provider, payouts
 from tests.console.write_support import login, seed_practitioner
 
 
@@ -90,7 +90,7 @@ def test_signed_out_is_sent_to_sign_in(app):
 def test_a_payout_with_a_recorded_rejection_offers_no_decision(app):
     """Issue 10: a rejection recorded on a payout whose run was terminated before closing
     it is final in the console too (the workflow and the service refuse it as well)."""
-    from dashboard.models import PayoutApproval
+    from estuary.models import PayoutApproval
     from tests.console.write_support import unreachable_gateway
 
     gw = unreachable_gateway(app)

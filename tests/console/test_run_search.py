@@ -9,8 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from dashboard.extensions import db
-from dashboard.models import (
+from dashboard.run_search import SearchNotUnderstood, parse_search, resolve_search
+from dashboard.visibility import build_query, parse_filters
+from dashboard.visibility import resolve_search as resolve_filters
+from estuary.db import db
+from estuary.models import (
     BackgroundCheck,
     Booking,
     Client,
@@ -19,10 +22,7 @@ from dashboard.models import (
     Service,
     Subscription,
 )
-from dashboard.models.base import utcnow
-from dashboard.run_search import SearchNotUnderstood, parse_search, resolve_search
-from dashboard.visibility import build_query, parse_filters
-from dashboard.visibility import resolve_search as resolve_filters
+from estuary.models.base import utcnow
 from tests.conftest import unique_prefix
 from tests.console.read_support import (
     counting_gateway_for,

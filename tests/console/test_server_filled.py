@@ -8,7 +8,7 @@ import html
 
 import pytest
 
-from dashboard.models import Payout
+from estuary.models import Payout
 from tests.console.write_support import (
     audit_events,
     count_rows,

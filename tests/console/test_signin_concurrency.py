@@ -22,8 +22,8 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from dashboard.extensions import db
-from dashboard.models import AuditEvent, StaffUser
+from estuary.db import db
+from estuary.models import AuditEvent, StaffUser
 
 pytestmark = pytest.mark.postgres
 
@@ -170,7 +170,7 @@ def test_parallel_unknown_emails_from_one_address_are_bounded(app, database_url)
 
 def _counted_attempts(email: str | None) -> int:
     """Attempts the rate limiter counted (the login_attempt rows)."""
-    from dashboard.models import LoginAttempt
+    from estuary.models import LoginAttempt
 
     query = select(func.count(LoginAttempt.id))
     if email:

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from dashboard import times
-from dashboard.extensions import db
-from dashboard.models import AuditEvent, StaffUser
 from dashboard.visibility import build_query, parse_filters
+from estuary.db import db
+from estuary.models import AuditEvent, StaffUser
 from tests.console.read_support import login, unreachable_gateway
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from dashboard.extensions import db
-from dashboard.models import Booking, Payout, Transfer
 from dashboard.views import actions
+from estuary.db import db
+from estuary.models import Booking, Payout, Transfer
 from tests.conftest import running_workers
 from tests.console.write_support import (
     audit_events,

@@ -13,10 +13,11 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from dashboard.extensions import db
-from dashboard.gateway import gateway
-from dashboard.models import Payout, PayoutApproval, StaffUser
-from dashboard.temporal import UpdateRejected
+from estuary.contracts.payments import ApprovePayoutDecision
+from estuary.db import db
+from estuary.models import Payout, PayoutApproval, StaffUser
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import UpdateRejected
 from tests.conftest import running_workers
 from tests.console.write_support import (
     HttpSession,
@@ -28,7 +29,6 @@ from tests.console.write_support import (
     seed_practitioner,
     wait_for,
 )
-from workers.payments.shared import ApprovePayoutDecision
 
 PAYOUT = "PractitionerPayoutWorkflow"
 

@@ -9,9 +9,10 @@ import html
 import json
 from datetime import timedelta
 
-from dashboard.extensions import db
-from dashboard.models import Subscription
-from dashboard.models.base import utcnow
+from estuary.contracts.practitioners import onboarding_workflow_id, subscription_workflow_id
+from estuary.db import db
+from estuary.models import Subscription
+from estuary.models.base import utcnow
 from tests.conftest import running_workers
 from tests.console.write_support import (
     audit_events,
@@ -20,7 +21,6 @@ from tests.console.write_support import (
     seed_practitioner,
     unreachable_gateway,
 )
-from workers.practitioners.shared import onboarding_workflow_id, subscription_workflow_id
 
 
 def _text(response) -> str:

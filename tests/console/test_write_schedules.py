@@ -10,9 +10,9 @@ import uuid
 from temporalio.client import Client
 
 from dashboard.views import schedules as schedules_view
+from estuary.contracts.payments import LedgerReconciliationInput
 from tests.conftest import running_workers
 from tests.console.write_support import audit_events, counting_gateway_for, login
-from workers.payments.shared import LedgerReconciliationInput
 from workers.temporal.schedules import ScheduleDefinition, definitions, desired_schedule
 
 

@@ -8,9 +8,9 @@ import html
 import pytest
 from sqlalchemy import func, select
 
-from dashboard.extensions import db
-from dashboard.models import StaffSession, StaffUser
 from dashboard.permissions import MATRIX
+from estuary.db import db
+from estuary.models import StaffSession, StaffUser
 from tests.console.write_support import (
     PASSWORD,
     audit_events,

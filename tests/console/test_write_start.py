@@ -12,9 +12,10 @@ import html
 import pytest
 from sqlalchemy import select
 
-from dashboard.extensions import db
 from dashboard.forms import SERVER_FILLED, form_fields
-from dashboard.models import Payout
+from estuary.contracts.search_attributes import TRIGGERED_BY
+from estuary.db import db
+from estuary.models import Payout
 from tests.conftest import running_workers
 from tests.console.write_support import (
     audit_events,
@@ -28,7 +29,6 @@ from tests.console.write_support import (
     wait_for,
 )
 from workers.temporal import registry
-from workers.temporal.search_attributes import TRIGGERED_BY
 
 BATCH = "BatchPractitionerPayoutWorkflow"
 PAYOUT = "PractitionerPayoutWorkflow"

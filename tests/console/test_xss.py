@@ -13,9 +13,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from dashboard.extensions import db
-from dashboard.models import Booking, Client, Notification, OpsFlag, Payout, Practitioner, Service
-from dashboard.models.base import utcnow
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import Booking, Client, Notification, OpsFlag, Payout, Practitioner, Service
+from estuary.models.base import utcnow
 from tests.conftest import gateway_for, unique_prefix
 from tests.console.read_support import eventually, get, login, unreachable_gateway
 from tests.console.read_workflows import (
@@ -24,7 +25,6 @@ from tests.console.read_workflows import (
     ReadTestInput,
     read_test_worker,
 )
-from workers.temporal.search_attributes import run_attributes
 
 EVIL = (
     '<script>alert("x")</script>"><img src=x onerror=alert(1)>'

@@ -26,9 +26,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from dashboard.extensions import db
-from dashboard.gateway import set_gateway
-from dashboard.models import (
+from estuary.db import db
+from estuary.models import (
     AuditEvent,
     Booking,
     Client,
@@ -36,9 +35,10 @@ from dashboard.models import (
     Service,
     StaffUser,
 )
-from dashboard.models.base import utcnow
-from dashboard.services import ledger
-from dashboard.temporal import TemporalGateway
+from estuary.models.base import utcnow
+from estuary.services import ledger
+from temporal_gateway.access import set_gateway
+from temporal_gateway.gateway import TemporalGateway
 from tests.conftest import make_user
 
 PASSWORD = "correct horse battery"
@@ -298,7 +298,7 @@ class Endpoint:
 
 
 def make_world(app: Flask) -> World:
-    from dashboard.models import Payout
+    from estuary.models import Payout
 
     pid = seed_practitioner(app, balance_cents=90_000)
     with app.app_context():
@@ -427,7 +427,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 
 def snapshot(app: Flask) -> tuple:
     """What a refused request must leave exactly as it was."""
-    from dashboard.models import Payout, PayoutApproval, StaffSession
+    from estuary.models import Payout, PayoutApproval, StaffSession
 
     with app.app_context():
         users = tuple(

@@ -24,16 +24,16 @@ from temporalio.testing import WorkflowEnvironment
 from werkzeug.serving import make_server
 
 from config import TestingConfig
-from dashboard import create_app
-from dashboard.extensions import db
-from dashboard.models import Booking, Payout, PayoutApproval, Practitioner
-from dashboard.models.base import utcnow
-from dashboard.models.payments import PackageRelease
-from dashboard.services.demo import AIKO, INES, MAYA, RAFAEL, seed_demo
+from estuary.contracts.search_attributes import ALL_KEYS
+from estuary.db import db
+from estuary.models import Booking, Payout, PayoutApproval, Practitioner
+from estuary.models.base import utcnow
+from estuary.models.payments import PackageRelease
+from estuary.services.demo import AIKO, INES, MAYA, RAFAEL, seed_demo
+from estuary_ops import create_app
 from tests.conftest import _binary, _reset_database, gateway_for
 from tests.e2e.conftest import CHROMIUM, _WorkerThread
 from tests.e2e.test_browser_write import shot
-from workers.temporal.search_attributes import ALL_KEYS
 
 pytestmark = pytest.mark.e2e
 

@@ -24,9 +24,9 @@ from temporalio.client import Client
 from werkzeug.serving import make_server
 
 from config import TestingConfig
-from dashboard import create_app
-from dashboard.extensions import db
-from dashboard.models import StaffUser
+from estuary.db import db
+from estuary.models import StaffUser
+from estuary_ops import create_app
 from tests.conftest import _reset_database, gateway_for
 from workers.temporal import registry
 from workers.temporal.base_activities import bind_app, bind_client

@@ -18,11 +18,13 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from dashboard.extensions import db
-from dashboard.models import Booking, OnboardingProgress, OpsFlag, Payout, Practitioner, Service
-from dashboard.models import Client as ClientRow
-from dashboard.models.base import utcnow
-from dashboard.services import ledger
+from estuary.contracts.payments import LedgerReconciliationInput
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import Booking, OnboardingProgress, OpsFlag, Payout, Practitioner, Service
+from estuary.models import Client as ClientRow
+from estuary.models.base import utcnow
+from estuary.services import ledger
 from tests.console.read_workflows import (
     QUEUE,
     NoteUpdate,
@@ -32,8 +34,6 @@ from tests.console.read_workflows import (
     read_test_worker,
 )
 from tests.e2e.conftest import sign_in
-from workers.payments.shared import LedgerReconciliationInput
-from workers.temporal.search_attributes import run_attributes
 
 
 class ReadTestWorkers:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from dashboard.extensions import db
-from dashboard.models import BackgroundCheck, Practitioner, Subscription
-from dashboard.models.base import utcnow
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import BackgroundCheck, Practitioner, Subscription
+from estuary.models.base import utcnow
 from tests.console.read_workflows import QUEUE, ReadSideTestWorkflow, ReadTestInput
 from tests.e2e.conftest import sign_in
 from tests.e2e.test_browser_read import ReadTestWorkers, _reload_until
 from tests.e2e.test_browser_write import shot
-from workers.temporal.search_attributes import run_attributes
 
 
 def _seed_practitioner_6(app) -> dict[str, str]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import re
 import uuid
 
-from dashboard.extensions import db
-from dashboard.services import audit
+from estuary.db import db
+from estuary.services import audit
 from tests.console.write_support import seed_booking
 from tests.e2e.conftest import sign_in
 

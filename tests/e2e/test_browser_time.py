@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from dashboard.extensions import db
-from dashboard.models import StaffUser
+from estuary.db import db
+from estuary.models import StaffUser
 from tests.e2e.conftest import sign_in
 from tests.e2e.test_browser_write import shot
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.extensions import db
-from dashboard.models import Booking, Payout, StaffUser
+from estuary.db import db
+from estuary.models import Booking, Payout, StaffUser
 from tests.console.write_support import seed_booking, seed_practitioner, unique_batch_ids
 from tests.e2e.conftest import sign_in
 

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy import text
 
 from config import TestingConfig
-from dashboard import create_app
-from dashboard.database import activity_threads, engine_options
-from dashboard.extensions import db
+from estuary.database import activity_threads, engine_options
+from estuary.db import db
+from estuary_ops import create_app
 from tests.conftest import POSTGRES
 from workers.temporal import registry
 

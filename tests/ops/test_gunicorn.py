@@ -22,8 +22,9 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import Client
 
-from dashboard.extensions import db
-from dashboard.models import AuditEvent, PayoutApproval
+from estuary.db import db
+from estuary.models import AuditEvent, PayoutApproval
+from temporal_gateway.codec import data_converter
 from tests.conftest import POSTGRES, running_workers
 from tests.console.test_write_approvals import _approvals, _payout, _request_payout
 from tests.console.write_support import (
@@ -33,7 +34,6 @@ from tests.console.write_support import (
     seed_practitioner,
     wait_for,
 )
-from workers.temporal.codec import data_converter
 
 ROOT = Path(__file__).resolve().parents[2]
 APPROVERS = 4
@@ -121,7 +121,7 @@ async def test_concurrent_approvals_on_four_gunicorn_processes_give_one_decision
                     str(Path(sys.executable).parent / "gunicorn"),
                     "-c",
                     str(ROOT / "gunicorn.conf.py"),
-                    "dashboard:create_app()",
+                    "estuary_ops:create_app()",
                 ],
                 cwd=ROOT,
                 env=env,

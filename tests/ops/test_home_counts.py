@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboard.cache import TTLCache
-from dashboard.temporal import RunInfo
 from dashboard.views.home import CHART_HOURS, bucket_runs
+from temporal_gateway.gateway import RunInfo
 from tests.conftest import unique_prefix
 from tests.console.read_support import (
     counting_gateway_for,

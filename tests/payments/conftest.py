@@ -9,8 +9,8 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from dashboard.extensions import db
-from dashboard.models import (
+from estuary.db import db
+from estuary.models import (
     Booking,
     Client,
     LedgerTransaction,
@@ -21,8 +21,8 @@ from dashboard.models import (
     Subscription,
     Transfer,
 )
-from dashboard.models.base import utcnow
-from dashboard.services import ledger
+from estuary.models.base import utcnow
+from estuary.services import ledger
 
 _seq = count(1)
 # Practitioners and package purchases get ids unique across the test session: workflow

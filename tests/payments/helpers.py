@@ -6,9 +6,9 @@ import uuid
 
 from temporalio.client import Client, WorkflowHandle
 
-from workers.payments.shared import PractitionerPayoutInput
+from estuary.contracts.payments import PractitionerPayoutInput
+from estuary.contracts.search_attributes import run_attributes
 from workers.payments.workflows import PractitionerPayoutWorkflow
-from workers.temporal.search_attributes import run_attributes
 
 # Runs started by a test; the `close_open_runs` fixture terminates any still running
 # when the test ends, so a failed test cannot leave timers that fire later on the

@@ -1,5 +1,5 @@
 """One home for the approval rules (issue 10): the boundary is decided once in
-workers/payments/approval_rules.py and the workflow, the payouts service, the start
+estuary/contracts/approval_rules.py and the workflow, the payouts service, the start
 confirmation, the approvals page and the operations guide all say the same."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.services import payouts
+from estuary.contracts import approval_rules
+from estuary.services import payouts
 from tests.conftest import running_workers
 from tests.console.write_support import login, seed_practitioner, unreachable_gateway
 from tests.payments.helpers import payout_input, start_payout, wait_for_stage
-from workers.payments import approval_rules
 
 THRESHOLD, DUAL = 50_000, 500_000
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,9 +9,8 @@ import uuid
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from dashboard.models import Commission, Payout
-from tests.conftest import running_workers
-from workers.payments.shared import (
+from estuary.contracts.inputs import InputError, parse_input
+from estuary.contracts.payments import (
     REASON_CODES,
     ApprovePayoutDecision,
     BatchPayoutInput,
@@ -21,21 +20,22 @@ from workers.payments.shared import (
     RejectPayoutDecision,
     SessionCompletedSignal,
 )
+from estuary.contracts.search_attributes import run_attributes
+from estuary.models import Commission, Payout
+from tests.conftest import running_workers
 from workers.payments.workflows import (
     BatchPractitionerPayoutWorkflow,
     CommissionCalculationWorkflow,
     PractitionerPayoutWorkflow,
     ProgressivePackagePayoutWorkflow,
 )
-from workers.temporal.inputs import InputError, parse_input
-from workers.temporal.search_attributes import run_attributes
 
 BAD_AMOUNTS = ["0", "-1", "NaN", "nan", "inf", "1e309", "10.005", "ten", "1,000.00", "0x10"]
 BAD_IDS = ["0", "-1", "abc", "1.5", "1e309", "NaN", "99999999999999999999"]
 
 
 def test_reason_codes_match_the_model():
-    from dashboard.models import REASON_CODES as MODEL_CODES
+    from estuary.models import REASON_CODES as MODEL_CODES
 
     assert tuple(REASON_CODES) == tuple(MODEL_CODES)
 

@@ -17,13 +17,7 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from dashboard.extensions import db
-from dashboard.models import Payout
-from dashboard.temporal import TemporalGateway
-from tests.conftest import POSTGRES, gateway_for, running_workers
-from tests.payments.helpers import APPROVER_A, payout_input, start_payout, wait_for_stage
-from workers.payments import activities as real
-from workers.payments.shared import (
+from estuary.contracts.payments import (
     ApprovePayoutDecision,
     BatchPayoutInput,
     BatchPayoutResult,
@@ -31,10 +25,16 @@ from workers.payments.shared import (
     PayoutRecord,
     PractitionerPayoutResult,
 )
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import Payout
+from temporal_gateway.gateway import TemporalGateway
+from tests.conftest import POSTGRES, gateway_for, running_workers
+from tests.payments.helpers import APPROVER_A, payout_input, start_payout, wait_for_stage
+from workers.payments import activities as real
 from workers.payments.workflows import BatchPractitionerPayoutWorkflow
 from workers.temporal import registry
 from workers.temporal.base_activities import bind_app, bind_client
-from workers.temporal.search_attributes import run_attributes
 
 _days = iter(range(1, 10_000))
 

@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dashboard.extensions import db
-from dashboard.models import LedgerEntry, LedgerTransaction, Payout
-from tests.conftest import gateway_for, running_workers
-from tests.payments.helpers import wait_for_stage
-from workers.payments.shared import (
+from estuary.contracts.payments import (
     BatchPayoutResult,
     CommissionCalculationResult,
     PractitionerPayoutResult,
 )
+from estuary.db import db
+from estuary.models import LedgerEntry, LedgerTransaction, Payout
+from tests.conftest import gateway_for, running_workers
+from tests.payments.helpers import wait_for_stage
 
 
 class StartSpy:

@@ -7,14 +7,14 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from dashboard.extensions import db
-from dashboard.models import Booking, Commission, Practitioner
-from dashboard.models.base import utcnow
-from dashboard.services import ledger
+from estuary.contracts.payments import CommissionCalculationInput
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import Booking, Commission, Practitioner
+from estuary.models.base import utcnow
+from estuary.services import ledger
 from tests.conftest import running_workers
-from workers.payments.shared import CommissionCalculationInput
 from workers.payments.workflows import CommissionCalculationWorkflow
-from workers.temporal.search_attributes import run_attributes
 
 
 async def run_period(client, prefix, inp):

@@ -10,17 +10,17 @@ from sqlalchemy import select
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from dashboard.extensions import db
-from dashboard.models import Commission, SubscriptionCharge
-from dashboard.services import ledger
-from tests.conftest import running_workers
-from workers.payments import activities
-from workers.payments.shared import (
+from estuary.contracts.payments import (
     BookingCommissionInput,
     PackagePayoutResult,
     PackageSessionCompletedInput,
     SubscriptionChargeInput,
 )
+from estuary.db import db
+from estuary.models import Commission, SubscriptionCharge
+from estuary.services import ledger
+from tests.conftest import running_workers
+from workers.payments import activities
 from workers.temporal.base_activities import bind_client
 
 

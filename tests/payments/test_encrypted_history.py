@@ -14,16 +14,16 @@ import uuid
 import pytest
 from temporalio.client import Client, WorkflowUpdateFailedError
 
-from dashboard.extensions import db
-from dashboard.models import Practitioner
+from estuary.contracts.payments import ApprovePayoutDecision
+from estuary.contracts.search_attributes import TRIGGERED_BY
+from estuary.db import db
+from estuary.models import Practitioner
+from temporal_gateway.codec import data_converter, decode_in_place, new_key_entry
 from tests.conftest import gateway_for, make_user, running_workers
 from tests.console.read_support import login
 from tests.console.write_support import audit_events
 from tests.console.write_support import login as write_login
 from tests.payments.helpers import APPROVER_A, wait_for_stage
-from workers.payments.shared import ApprovePayoutDecision
-from workers.temporal.codec import data_converter, decode_in_place, new_key_entry
-from workers.temporal.search_attributes import TRIGGERED_BY
 
 KEYS = new_key_entry("k1")
 

@@ -20,12 +20,12 @@ from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from dashboard.extensions import db
-from dashboard.models import LedgerTransaction, Notification, Payout, Transfer
+from estuary.contracts.payments import PractitionerPayoutResult
+from estuary.db import db
+from estuary.models import LedgerTransaction, Notification, Payout, Transfer
+from temporal_gateway.codec import data_converter, new_key_entry
 from tests.conftest import gateway_for, running_workers, unique_prefix
 from tests.payments.helpers import payout_input, start_payout
-from workers.payments.shared import PractitionerPayoutResult
-from workers.temporal.codec import data_converter, new_key_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 FLASK = str(Path(sys.executable).parent / "flask")
@@ -113,7 +113,7 @@ async def test_worker_killed_mid_transfer_and_restarted(
     )
     env = {
         **os.environ,
-        "FLASK_APP": "dashboard",
+        "FLASK_APP": "estuary_ops",
         "DATABASE_URL": database_url,
         "TEMPORAL_ADDRESS": local_env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": local_env.client.namespace,

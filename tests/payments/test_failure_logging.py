@@ -9,7 +9,7 @@ import logging
 import pytest
 from temporalio.client import WorkflowFailureError
 
-from dashboard.services import payouts
+from estuary.services import payouts
 from tests.conftest import json_lines, running_workers
 from tests.payments.helpers import payout_input, start_payout
 

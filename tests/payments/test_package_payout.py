@@ -10,19 +10,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from dashboard.extensions import db
-from dashboard.models import OpsFlag, PackagePurchase
-from dashboard.models.payments import PackageRelease
-from dashboard.services import ledger, package_payouts
-from tests.conftest import running_workers
-from tests.payments.helpers import OPEN_HANDLES, wait_for_stage
-from workers.payments.shared import (
+from estuary.contracts.payments import (
     PackagePayoutInput,
     PackagePayoutResult,
     SessionCompletedSignal,
 )
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import OpsFlag, PackagePurchase
+from estuary.models.payments import PackageRelease
+from estuary.services import ledger, package_payouts
+from tests.conftest import running_workers
+from tests.payments.helpers import OPEN_HANDLES, wait_for_stage
 from workers.payments.workflows import ProgressivePackagePayoutWorkflow
-from workers.temporal.search_attributes import run_attributes
 
 
 async def start_package(client, prefix, purchase_id, first_booking, policy="release_remaining"):

@@ -16,10 +16,17 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 
-from dashboard.extensions import db
-from dashboard.models import LedgerTransaction, OpsFlag, Payout, PayoutApproval, Transfer
-from dashboard.models.base import utcnow
-from dashboard.services import ledger, payment_provider, payout_reconciliation, payouts
+from estuary.contracts.payments import (
+    ApprovePayoutDecision,
+    PayoutReconciliationInput,
+    PayoutSweepInput,
+    RejectPayoutDecision,
+)
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import LedgerTransaction, OpsFlag, Payout, PayoutApproval, Transfer
+from estuary.models.base import utcnow
+from estuary.services import ledger, payment_provider, payout_reconciliation, payouts
 from tests.conftest import running_workers
 from tests.payments.helpers import (
     APPROVER_A,
@@ -29,14 +36,7 @@ from tests.payments.helpers import (
     start_payout,
     wait_for_stage,
 )
-from workers.payments.shared import (
-    ApprovePayoutDecision,
-    PayoutReconciliationInput,
-    PayoutSweepInput,
-    RejectPayoutDecision,
-)
 from workers.payments.workflows import PayoutReconciliationWorkflow, PayoutSweepWorkflow
-from workers.temporal.search_attributes import run_attributes
 
 
 def payouts_of(app, practitioner_id: int) -> list[tuple[int, str, int, str, str]]:

@@ -10,17 +10,17 @@ import pytest
 from sqlalchemy import func, select
 from temporalio.client import WorkflowFailureError
 
-from dashboard.extensions import db
-from dashboard.models import LedgerTransaction, OpsFlag, Payout, Transfer
-from dashboard.services import ledger, payouts
+from estuary.contracts.payments import BatchPayoutInput, PayoutReconciliationInput
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import LedgerTransaction, OpsFlag, Payout, Transfer
+from estuary.services import ledger, payouts
 from tests.conftest import POSTGRES, running_workers
 from tests.payments.helpers import payout_input, start_payout
-from workers.payments.shared import BatchPayoutInput, PayoutReconciliationInput
 from workers.payments.workflows import (
     BatchPractitionerPayoutWorkflow,
     PayoutReconciliationWorkflow,
 )
-from workers.temporal.search_attributes import run_attributes
 
 pytestmark = [
     pytest.mark.postgres,

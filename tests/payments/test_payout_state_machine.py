@@ -50,13 +50,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from dashboard.extensions import db
-from dashboard.models import Payout, PayoutApproval, Transfer
-from dashboard.services import ledger, payment_provider, payouts
-from tests.conftest import _binary, _reset_database, running_workers, unique_prefix
-from tests.payments.conftest import Money
-from workers.payments import approval_rules
-from workers.payments.shared import (
+from estuary.contracts import approval_rules, policies
+from estuary.contracts.payments import (
     ApprovePayoutDecision,
     BatchPayoutInput,
     PayoutReconciliationInput,
@@ -64,14 +59,18 @@ from workers.payments.shared import (
     PractitionerPayoutInput,
     RejectPayoutDecision,
 )
+from estuary.contracts.search_attributes import ALL_KEYS, run_attributes
+from estuary.db import db
+from estuary.models import Payout, PayoutApproval, Transfer
+from estuary.services import ledger, payment_provider, payouts
+from tests.conftest import _binary, _reset_database, running_workers, unique_prefix
+from tests.payments.conftest import Money
 from workers.payments.workflows import (
     BatchPractitionerPayoutWorkflow,
     PayoutReconciliationWorkflow,
     PayoutSweepWorkflow,
     PractitionerPayoutWorkflow,
 )
-from workers.temporal import policies
-from workers.temporal.search_attributes import ALL_KEYS, run_attributes
 
 REQUESTERS = ("alice@ops.test", "bob@ops.test")
 ACTORS = (*REQUESTERS, "carol@ops.test", "dave@ops.test")

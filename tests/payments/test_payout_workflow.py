@@ -8,9 +8,14 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 
-from dashboard.extensions import db
-from dashboard.models import Notification, Payout, PayoutApproval, Transfer
-from dashboard.services import ledger
+from estuary.contracts.payments import (
+    ApprovePayoutDecision,
+    PractitionerPayoutResult,
+    RejectPayoutDecision,
+)
+from estuary.db import db
+from estuary.models import Notification, Payout, PayoutApproval, Transfer
+from estuary.services import ledger
 from tests.conftest import running_workers
 from tests.payments.helpers import (
     APPROVER_A,
@@ -20,11 +25,6 @@ from tests.payments.helpers import (
     payout_input,
     start_payout,
     wait_for_stage,
-)
-from workers.payments.shared import (
-    ApprovePayoutDecision,
-    PractitionerPayoutResult,
-    RejectPayoutDecision,
 )
 
 

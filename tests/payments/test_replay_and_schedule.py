@@ -9,6 +9,8 @@ import contextlib
 from temporalio.service import RPCError
 from temporalio.worker import Replayer
 
+from estuary.contracts.payments import ApprovePayoutDecision, BatchPayoutInput
+from estuary.contracts.search_attributes import run_attributes
 from tests.conftest import gateway_for, running_workers
 from tests.payments.helpers import (
     APPROVER_A,
@@ -17,7 +19,6 @@ from tests.payments.helpers import (
     start_payout,
     wait_for_stage,
 )
-from workers.payments.shared import ApprovePayoutDecision, BatchPayoutInput
 from workers.payments.workflows import (
     BatchPractitionerPayoutWorkflow,
     CommissionCalculationWorkflow,
@@ -26,7 +27,6 @@ from workers.payments.workflows import (
     ProgressivePackagePayoutWorkflow,
 )
 from workers.temporal.schedules import definitions
-from workers.temporal.search_attributes import run_attributes
 
 ALL = [
     LedgerReconciliationWorkflow,

@@ -15,10 +15,10 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import VersioningBehavior
 
-from dashboard.temporal import GatewayError, TemporalGateway
+from estuary.contracts.payments import ApprovePayoutDecision
+from temporal_gateway.gateway import GatewayError, TemporalGateway
 from tests.conftest import gateway_for, unique_prefix
 from tests.payments.helpers import APPROVER_A, payout_input, start_payout, wait_for_stage
-from workers.payments.shared import ApprovePayoutDecision
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.versioning import (
     VersioningSettingsError,

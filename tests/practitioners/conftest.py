@@ -21,18 +21,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from dashboard.extensions import db
-from dashboard.models import (
-    BackgroundCheck,
-    Practitioner,
-    PractitionerDocument,
-    Service,
-    Subscription,
-    TrainingModule,
-)
-from dashboard.services.demo import CERT_MODULES, ONBOARDING_MODULES
-from tests.conftest import running_workers
-from workers.practitioners.shared import (
+from estuary.contracts.practitioners import (
     OnboardingInput,
     background_check_workflow_id,
     onboarding_workflow_id,
@@ -40,8 +29,19 @@ from workers.practitioners.shared import (
     training_workflow_id,
     verification_workflow_id,
 )
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import (
+    BackgroundCheck,
+    Practitioner,
+    PractitionerDocument,
+    Service,
+    Subscription,
+    TrainingModule,
+)
+from estuary.services.demo import CERT_MODULES, ONBOARDING_MODULES
+from tests.conftest import running_workers
 from workers.practitioners.workflows import PractitionerOnboardingWorkflow
-from workers.temporal.search_attributes import run_attributes
 
 _seq = count(1)
 ACTOR = "ops@estuary.local"
@@ -329,7 +329,7 @@ ONBOARDING_MODULE_CODES = ("platform-101", "privacy-101", "safety-101")
 
 
 async def submit_documents(handle: WorkflowHandle, email: str) -> None:
-    from workers.practitioners.shared import DocumentsSubmittedSignal
+    from estuary.contracts.practitioners import DocumentsSubmittedSignal
 
     await wait_for(
         handle, lambda p: p["documents"]["state"] == "awaiting_submission", what="documents"
@@ -339,7 +339,7 @@ async def submit_documents(handle: WorkflowHandle, email: str) -> None:
 
 
 async def pass_documents(handle: WorkflowHandle, email: str) -> None:
-    from workers.practitioners.shared import ReviewDocumentsUpdate
+    from estuary.contracts.practitioners import ReviewDocumentsUpdate
 
     await submit_documents(handle, email)
     await handle.execute_update(
@@ -355,7 +355,7 @@ async def check_reference(handle: WorkflowHandle) -> str:
 
 
 async def pass_background_check(handle: WorkflowHandle) -> None:
-    from workers.practitioners.shared import BackgroundCheckResultSignal
+    from estuary.contracts.practitioners import BackgroundCheckResultSignal
 
     reference = await check_reference(handle)
     await handle.signal(
@@ -365,7 +365,7 @@ async def pass_background_check(handle: WorkflowHandle) -> None:
 
 
 async def complete_training(handle: WorkflowHandle, email: str) -> None:
-    from workers.practitioners.shared import TrainingModuleCompletedSignal
+    from estuary.contracts.practitioners import TrainingModuleCompletedSignal
 
     await wait_for(handle, waiting_on_step("training"), what="training")
     for module in ONBOARDING_MODULE_CODES:
@@ -377,7 +377,7 @@ async def complete_training(handle: WorkflowHandle, email: str) -> None:
 async def start_renewal(
     client: Client, prefix: str, subscription_id: int, **settings: Any
 ) -> WorkflowHandle:
-    from workers.practitioners.shared import SubscriptionRenewalInput
+    from estuary.contracts.practitioners import SubscriptionRenewalInput
     from workers.practitioners.workflows import SubscriptionRenewalWorkflow
 
     return await client.start_workflow(

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from dashboard.extensions import db
-from dashboard.models import OnboardingProgress, Practitioner
+from estuary.contracts.practitioners import ExtendStepUpdate
+from estuary.db import db
+from estuary.models import OnboardingProgress, Practitioner
 from tests.conftest import gateway_for
 from tests.practitioners.conftest import (
     ACTOR,
@@ -23,7 +24,6 @@ from tests.practitioners.conftest import (
     wait_for,
     waiting_on_step,
 )
-from workers.practitioners.shared import ExtendStepUpdate
 from workers.temporal.cli import cli_actor
 
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dashboard.models import TIERS
-from dashboard.services import onboarding, subscriptions
-from workers.practitioners import shared
+from estuary.contracts import practitioners as shared
+from estuary.contracts.inputs import InputError, parse_input
+from estuary.models import TIERS
+from estuary.services import onboarding, subscriptions
 from workers.temporal import registry
-from workers.temporal.inputs import InputError, parse_input
 
 
 def test_constants_match_the_models_and_services():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from estuary.contracts.practitioners import ServiceConfiguredSignal, SubscriptionSelectedSignal
 from tests.practitioners.conftest import (
     complete_training,
     pass_documents,
@@ -13,7 +14,6 @@ from tests.practitioners.conftest import (
     wait_for,
     waiting_on_step,
 )
-from workers.practitioners.shared import ServiceConfiguredSignal, SubscriptionSelectedSignal
 
 
 @pytest.mark.live

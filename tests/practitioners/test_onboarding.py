@@ -9,8 +9,21 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 
-from dashboard.extensions import db
-from dashboard.models import (
+from estuary.contracts.practitioners import (
+    ONBOARDING_STEPS,
+    BackgroundCheckResultSignal,
+    DocumentsSubmittedSignal,
+    ExtendStepUpdate,
+    ProfileCompletedSignal,
+    RejectOnboardingUpdate,
+    ReviewDocumentsUpdate,
+    ServiceConfiguredSignal,
+    SubscriptionSelectedSignal,
+    TrainingModuleCompletedSignal,
+    background_check_workflow_id,
+)
+from estuary.db import db
+from estuary.models import (
     BackgroundCheck,
     Notification,
     OnboardingProgress,
@@ -33,19 +46,6 @@ from tests.practitioners.conftest import (
     submit_documents,
     wait_for,
     waiting_on_step,
-)
-from workers.practitioners.shared import (
-    ONBOARDING_STEPS,
-    BackgroundCheckResultSignal,
-    DocumentsSubmittedSignal,
-    ExtendStepUpdate,
-    ProfileCompletedSignal,
-    RejectOnboardingUpdate,
-    ReviewDocumentsUpdate,
-    ServiceConfiguredSignal,
-    SubscriptionSelectedSignal,
-    TrainingModuleCompletedSignal,
-    background_check_workflow_id,
 )
 from workers.practitioners.workflows import BackgroundCheckProviderWorkflow
 

@@ -9,9 +9,14 @@ from sqlalchemy import select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 
-from dashboard.extensions import db
-from dashboard.models import LedgerTransaction, Notification, Subscription, SubscriptionCharge
-from dashboard.services.subscriptions import add_month
+from estuary.contracts.practitioners import (
+    CancelSubscriptionSignal,
+    RetryNowUpdate,
+    WaiveChargeUpdate,
+)
+from estuary.db import db
+from estuary.models import LedgerTransaction, Notification, Subscription, SubscriptionCharge
+from estuary.services.subscriptions import add_month
 from tests.practitioners.conftest import (
     ACTOR,
     assert_close,
@@ -21,7 +26,6 @@ from tests.practitioners.conftest import (
     start_renewal,
     wait_for,
 )
-from workers.practitioners.shared import CancelSubscriptionSignal, RetryNowUpdate, WaiveChargeUpdate
 
 
 async def _subscription(data, time_env, *, ends_in: timedelta) -> tuple[int, int, object]:

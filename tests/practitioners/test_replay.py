@@ -11,8 +11,8 @@ import pytest
 from temporalio import workflow
 from temporalio.worker import Replayer
 
+from estuary.contracts.practitioners import OnboardingInput, OnboardingResult
 from tests.test_replay_histories import ReplayFailed, _first_failing_event, load, replay
-from workers.practitioners.shared import OnboardingInput, OnboardingResult
 from workers.practitioners.workflows import PractitionerOnboardingWorkflow
 
 STALLED = (

@@ -7,10 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from sqlalchemy import select
 from temporalio.client import WorkflowExecutionStatus
 
-from dashboard.extensions import db
-from dashboard.models import Certification, PractitionerDocument, TrainingCompletion
-from tests.practitioners.conftest import ACTOR, assert_close, at, practitioner_workers, wait_for
-from workers.practitioners.shared import (
+from estuary.contracts.practitioners import (
     RecheckDocumentsSignal,
     TrainingCertificationInput,
     TrainingModuleCompletedSignal,
@@ -18,12 +15,15 @@ from workers.practitioners.shared import (
     training_workflow_id,
     verification_workflow_id,
 )
+from estuary.contracts.search_attributes import run_attributes
+from estuary.db import db
+from estuary.models import Certification, PractitionerDocument, TrainingCompletion
+from tests.practitioners.conftest import ACTOR, assert_close, at, practitioner_workers, wait_for
 from workers.practitioners.workflows import (
     VERIFICATION_CHECKS_PER_RUN,
     PractitionerVerificationWorkflow,
     TrainingCertificationWorkflow,
 )
-from workers.temporal.search_attributes import run_attributes
 
 
 async def test_verification_reminds_suspends_reinstates_and_continues_as_new(
@@ -162,7 +162,7 @@ async def test_training_certificate_expiry_reminder_and_recertification(
 def cycle2_reminder_time(app, number: str) -> str:
     import json
 
-    from dashboard.models import Notification
+    from estuary.models import Notification
 
     row = db.session.scalar(
         select(Notification).where(Notification.key == f"certificate:{number}:expiry-reminder")

@@ -1,4 +1,4 @@
-"""Bookings activities: thin calls into dashboard.services (bookings, reminders,
+"""Bookings activities: thin calls into estuary.services (bookings, reminders,
 booking_policies). Each runs in its own Flask app context and one DB transaction; a
 refusal by the rules (BusinessRuleError) becomes a non-retryable failure with its message.
 """
@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
-from dashboard.services import booking_policies, bookings, reminders
-from workers.bookings.shared import (
+from estuary.contracts.bookings import (
     BookingFlagInput,
     BookingFlagResult,
     BookingNoticeInput,
@@ -32,6 +31,7 @@ from workers.bookings.shared import (
     RescheduledBooking,
     RescheduleRequestInput,
 )
+from estuary.services import booking_policies, bookings, reminders
 from workers.temporal.base_activities import app_activity, transactional_activity
 from workers.temporal.decorators import monitored_activity
 

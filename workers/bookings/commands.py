@@ -22,11 +22,7 @@ from typing import Any, TypeVar
 import click
 from flask.cli import AppGroup
 
-from dashboard.gateway import gateway
-from dashboard.services import booking_policies, bookings
-from dashboard.services.errors import BusinessRuleError
-from dashboard.temporal import GatewayError, RunNotFound, StartedRun
-from workers.bookings.shared import (
+from estuary.contracts.bookings import (
     BatchReminderInput,
     BookingLifecycleInput,
     CancelArg,
@@ -36,9 +32,14 @@ from workers.bookings.shared import (
     ReschedulingInput,
     utc_iso,
 )
+from estuary.contracts.inputs import InputError, parse_input
+from estuary.services import booking_policies, bookings
+from estuary.services.command_audit import cli_actor, note_temporal_call
+from estuary.services.errors import BusinessRuleError
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import GatewayError, RunNotFound, StartedRun
 from workers.bookings.workflows import lifecycle_workflow_id
-from workers.temporal.cli import cli_actor, note_temporal_call, start_and_report
-from workers.temporal.inputs import InputError, parse_input
+from workers.temporal.command_support import start_and_report
 
 T = TypeVar("T")
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workers.bookings.shared import BatchReminderInput
-from workers.temporal.schedules import ScheduleDefinition
+from estuary.contracts.bookings import BatchReminderInput
+from estuary.contracts.catalogue import ScheduleDefinition
 
 SCHEDULES = [
     ScheduleDefinition(

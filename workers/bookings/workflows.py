@@ -20,16 +20,15 @@ from temporalio.exceptions import (
     WorkflowAlreadyStartedError,
 )
 
-from workers.temporal import policies
+from estuary.contracts import policies
+from estuary.contracts.search_attributes import TRIGGERED_BY
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
-from workers.temporal.search_attributes import TRIGGERED_BY
 
 # The shared dataclasses pass through the sandbox too: the payload converter recognises
 # `datetime` fields only by the real class, not the sandbox's restricted stand-in.
 with workflow.unsafe.imports_passed_through():
-    from workers.bookings import activities
-    from workers.bookings.shared import (
+    from estuary.contracts.bookings import (
         REMINDER_OFFSETS,
         REMINDER_TYPES,
         BatchReminderInput,
@@ -60,11 +59,12 @@ with workflow.unsafe.imports_passed_through():
         ReschedulingResult,
         utc_iso,
     )
-    from workers.payments.shared import (
+    from estuary.contracts.payments import (
         BookingCommissionInput,
         BookingCommissionResult,
         PackageSessionCompletedInput,
     )
+    from workers.bookings import activities
 
 FINAL_STAGES = ("completed", "no_show", "cancelled", "rescheduled")
 # workflow.patched() ids: each names a change made while runs of the old code may be in

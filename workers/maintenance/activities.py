@@ -11,8 +11,8 @@ import flask
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from dashboard.services import audit, signin
-from workers.maintenance.shared import AnchorResult, PruneResult
+from estuary.contracts.maintenance import AnchorResult, PruneResult
+from estuary.services import audit, signin
 from workers.temporal.base_activities import app_activity
 from workers.temporal.decorators import monitored_activity
 

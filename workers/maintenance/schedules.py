@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workers.maintenance.shared import SecurityUpkeepInput
-from workers.temporal.schedules import ScheduleDefinition
+from estuary.contracts.catalogue import ScheduleDefinition
+from estuary.contracts.maintenance import SecurityUpkeepInput
 
 
 def upkeep_input() -> SecurityUpkeepInput:

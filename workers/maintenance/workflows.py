@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workers.maintenance.shared import (
+from estuary.contracts import policies
+from estuary.contracts.maintenance import (
     AnchorResult,
     PruneResult,
     SecurityUpkeepInput,
     SecurityUpkeepResult,
 )
-from workers.temporal import policies
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 

@@ -1,4 +1,4 @@
-"""Payments activities: thin calls into dashboard.services (which hold the rules).
+"""Payments activities: thin calls into estuary.services (which hold the rules).
 
 Sync activities run on the worker's thread pool, each in its own Flask app context and,
 where they write, one database transaction. Every side effect is keyed (see the
@@ -20,17 +20,8 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from dashboard.services import (
-    audit,
-    commissions,
-    ledger,
-    package_payouts,
-    payout_reconciliation,
-    payouts,
-    pending_decisions,
-    subscription_billing,
-)
-from workers.payments.shared import (
+from estuary.contracts import policies
+from estuary.contracts.payments import (
     BatchPayoutLine,
     BookingCommissionInput,
     BookingCommissionResult,
@@ -79,7 +70,17 @@ from workers.payments.shared import (
     TransferPayoutInput,
     TransferPayoutResult,
 )
-from workers.temporal import policies
+from estuary.contracts.search_attributes import run_attributes
+from estuary.services import (
+    audit,
+    commissions,
+    ledger,
+    package_payouts,
+    payout_reconciliation,
+    payouts,
+    pending_decisions,
+    subscription_billing,
+)
 from workers.temporal.base_activities import (
     app_activity,
     bound_app,
@@ -87,7 +88,6 @@ from workers.temporal.base_activities import (
     transactional_activity,
 )
 from workers.temporal.decorators import monitored_activity
-from workers.temporal.search_attributes import run_attributes
 
 log = logging.getLogger("estuary.activity")
 
@@ -189,7 +189,7 @@ def record_booking_commission(inp: BookingCommissionInput) -> BookingCommissionR
 
     A single booking also releases its net earnings to the practitioner here; a package
     session only takes its commission part (its earnings are released by the
-    progressive package payout). Ledger legs: see dashboard.services.commissions.
+    progressive package payout). Ledger legs: see estuary.services.commissions.
     """
     recorded = commissions.record_booking_commission(inp.booking_id)
     return BookingCommissionResult(

@@ -15,19 +15,20 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from dashboard.extensions import db
-from dashboard.models import PackagePurchase, Practitioner
-from dashboard.services import ledger, payout_reconciliation, payouts
-from dashboard.services.errors import BusinessRuleError
-from workers.payments.shared import (
+from estuary.contracts.inputs import InputError, parse_id, parse_input
+from estuary.contracts.payments import (
     PAYMENT_METHODS,
     BatchPayoutInput,
     CommissionCalculationInput,
     PackagePayoutInput,
     PractitionerPayoutInput,
 )
-from workers.temporal.cli import cli_actor, start_and_report
-from workers.temporal.inputs import InputError, parse_id, parse_input
+from estuary.db import db
+from estuary.models import PackagePurchase, Practitioner
+from estuary.services import ledger, payout_reconciliation, payouts
+from estuary.services.command_audit import cli_actor
+from estuary.services.errors import BusinessRuleError
+from workers.temporal.command_support import start_and_report
 
 trigger_payments = AppGroup(
     "trigger-payment-workflows", help="Start payments workflows (payouts, packages, commissions)."

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 
-from workers.payments.shared import (
+from estuary.contracts.catalogue import ScheduleDefinition
+from estuary.contracts.payments import (
     BatchPayoutInput,
     PayoutReconciliationInput,
     PayoutSweepInput,
 )
-from workers.temporal.schedules import ScheduleDefinition
 
 # Minimum balance paid by the weekly batch, in cents (default 10.00).
 WEEKLY_MIN_AMOUNT_CENTS = int(os.environ.get("PAYOUT_BATCH_MIN_AMOUNT_CENTS", "1000"))

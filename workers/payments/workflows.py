@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
-from workers.payments import approval_rules
-from workers.payments.shared import (
+from estuary.contracts import approval_rules, policies
+from estuary.contracts.payments import (
     BATCH_LINE_LIMIT,
     REASON_CODES,
     ApprovePayoutDecision,
@@ -65,10 +65,9 @@ from workers.payments.shared import (
     TransferPayoutResult,
     input_problems,
 )
-from workers.temporal import policies
+from estuary.contracts.search_attributes import TRIGGERED_BY
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
-from workers.temporal.search_attributes import TRIGGERED_BY
 
 with workflow.unsafe.imports_passed_through():
     from workers.payments import activities

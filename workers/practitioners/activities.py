@@ -1,4 +1,4 @@
-"""Practitioners activities: thin calls into dashboard.services (which hold the rules).
+"""Practitioners activities: thin calls into estuary.services (which hold the rules).
 
 Sync functions (they run on the worker's thread pool), each in its own app context;
 writes run in one transaction. Times that matter to the business (when a reminder went
@@ -12,8 +12,7 @@ from datetime import datetime
 
 from temporalio import activity
 
-from dashboard.services import background_checks, onboarding, subscriptions, training, verification
-from workers.practitioners.shared import (
+from estuary.contracts.practitioners import (
     ActivationInput,
     BackgroundCheckOutcomeInput,
     BackgroundCheckProviderResult,
@@ -51,6 +50,7 @@ from workers.practitioners.shared import (
     SubscriptionSnapshot,
     WatchedDocument,
 )
+from estuary.services import background_checks, onboarding, subscriptions, training, verification
 from workers.temporal.base_activities import app_activity, transactional_activity
 from workers.temporal.decorators import monitored_activity
 

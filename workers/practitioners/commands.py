@@ -31,13 +31,14 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from dashboard.extensions import db
-from dashboard.gateway import gateway
-from dashboard.models import BackgroundCheck, Practitioner, Service, Subscription
-from dashboard.services import background_checks, onboarding, training
-from dashboard.services.errors import BusinessRuleError
-from dashboard.temporal import GatewayError
-from workers.practitioners.shared import (
+from estuary.contracts.inputs import (
+    InputError,
+    parse_id,
+    parse_input,
+    parse_kwargs,
+    refuse_server_filled,
+)
+from estuary.contracts.practitioners import (
     BackgroundCheckResultSignal,
     CancelSubscriptionSignal,
     ExtendStepUpdate,
@@ -57,15 +58,15 @@ from workers.practitioners.shared import (
     training_workflow_id,
     verification_workflow_id,
 )
+from estuary.db import db
+from estuary.models import BackgroundCheck, Practitioner, Service, Subscription
+from estuary.services import background_checks, onboarding, training
+from estuary.services.command_audit import cli_actor, note_temporal_call
+from estuary.services.errors import BusinessRuleError
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import GatewayError
 from workers.practitioners.workflows import ONBOARDING_SIGNALS
-from workers.temporal.cli import cli_actor, note_temporal_call, start_and_report
-from workers.temporal.inputs import (
-    InputError,
-    parse_id,
-    parse_input,
-    parse_kwargs,
-    refuse_server_filled,
-)
+from workers.temporal.command_support import start_and_report
 
 trigger_practitioner_workflows = AppGroup(
     "trigger-practitioner-workflows",

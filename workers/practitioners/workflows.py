@@ -4,7 +4,7 @@
   deadline; a step past its deadline is *stalled* (ops flag, visible in `progress` and in
   OnboardingProgress) and keeps waiting for ops to `extend` it or `reject` the onboarding.
 - BackgroundCheckProviderWorkflow: the local background-check provider, which answers the
-  onboarding by signal after a delay (see dashboard/services/background_checks.py).
+  onboarding by signal after a delay (see estuary/services/background_checks.py).
 - SubscriptionRenewalWorkflow: reminders before period end, the renewal charge through
   the payments domain, dunning, expiry; continues as new for each period.
 - PractitionerVerificationWorkflow: re-verifies documents, reminds before expiry,
@@ -27,8 +27,9 @@ from temporalio import workflow
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
-from workers.payments.shared import SubscriptionChargeInput, SubscriptionChargeResult
-from workers.practitioners.shared import (
+from estuary.contracts import policies
+from estuary.contracts.payments import SubscriptionChargeInput, SubscriptionChargeResult
+from estuary.contracts.practitioners import (
     ONBOARDING_STEPS,
     RENEWAL_REMINDER_DAYS,
     TIERS,
@@ -91,7 +92,6 @@ from workers.practitioners.shared import (
     training_workflow_id,
     verification_workflow_id,
 )
-from workers.temporal import policies
 from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 

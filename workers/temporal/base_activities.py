@@ -15,8 +15,8 @@ from flask import Flask, g
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from dashboard.extensions import db
-from dashboard.services.errors import BusinessRuleError, ExpectedFailure
+from estuary.db import db
+from estuary.services.errors import BusinessRuleError, ExpectedFailure
 
 T = TypeVar("T")
 

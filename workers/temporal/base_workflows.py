@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
-from workers.temporal import policies
-from workers.temporal.search_attributes import (
+from estuary.contracts import policies
+from estuary.contracts.domains import DOMAINS
+from estuary.contracts.search_attributes import (
     ENTITY_ID,
     ENTITY_TYPE,
     ESTUARY_DOMAIN,
@@ -21,8 +22,6 @@ from workers.temporal.search_attributes import (
 )
 
 R = TypeVar("R")
-
-DOMAINS = ("payments", "bookings", "practitioners", "maintenance")
 
 
 def queue_prefix() -> str:

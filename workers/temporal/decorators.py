@@ -12,35 +12,18 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from estuary.contracts.spec import WorkflowSpec
 from workers.temporal import failures
 
 log = logging.getLogger("estuary.activity")
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class WorkflowSpec:
-    """What the registry, the commands and the console know about one workflow."""
-
-    domain: str
-    input_type: type
-    description: str
-    # Business key: the workflow id for an input (`now` is the starting side's clock).
-    business_id: Callable[[Any, datetime], str]
-    entity_type: str
-    entity_id: Callable[[Any], str | int]
-    money: bool = False
-    # Signals and updates the console may send, by name, with their argument dataclass.
-    signals: tuple[tuple[str, type | None], ...] = ()
-    updates: tuple[tuple[str, type | None], ...] = ()
 
 
 def monitored_workflow(

@@ -8,8 +8,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from dashboard.gateway import gateway
-from dashboard.temporal import GatewayError
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import GatewayError
 from workers.temporal import registry
 from workers.temporal.versioning import VersioningSettingsError, deployment_name
 

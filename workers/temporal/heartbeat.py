@@ -21,7 +21,7 @@ from temporalio.worker import (
     Worker,
 )
 
-from dashboard.services import worker_heartbeats
+from estuary.services import worker_heartbeats
 
 log = logging.getLogger("estuary.worker")
 

@@ -3,11 +3,8 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -24,28 +21,16 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from dashboard.gateway import gateway
-from dashboard.temporal import GatewayError
-from workers.temporal import policies, registry
-from workers.temporal.search_attributes import run_attributes
+from estuary.contracts import policies
+from estuary.contracts.catalogue import ScheduleDefinition
+from estuary.contracts.search_attributes import run_attributes
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import GatewayError
+from workers.temporal import registry
 
 # How often an update is retried when someone changed the schedule between our describe
 # and our update (the server refuses a stale conflict token).
 UPDATE_ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class ScheduleDefinition:
-    schedule_id: str
-    workflow_name: str
-    # Builds the input each time a schedule is synced (not each time it fires).
-    make_input: Any
-    cron: str  # read in the schedule's time zone (see time_zones)
-    description: str
-    # Workflow id prefix; Temporal appends the fire time, so each firing is distinct.
-    workflow_id_prefix: str
-    # IANA zone of the cron; None: SCHEDULE_TIME_ZONE. SCHEDULE_TIME_ZONES overrides both.
-    time_zone: str | None = None
 
 
 class ScheduleConfigError(ValueError):
@@ -53,16 +38,8 @@ class ScheduleConfigError(ValueError):
 
 
 def definitions() -> list[ScheduleDefinition]:
-    found: list[ScheduleDefinition] = []
-    for name in registry.domains():
-        try:
-            module = importlib.import_module(f"workers.{name}.schedules")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"workers.{name}.schedules":
-                continue
-            raise
-        found.extend(getattr(module, "SCHEDULES", []))
-    return found
+    """Every schedule defined in code (`workers/<domain>/schedules.py: SCHEDULES`)."""
+    return registry.schedules()
 
 
 def time_zones(

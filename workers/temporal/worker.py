@@ -24,13 +24,13 @@ from temporalio.worker import (
     WorkflowInterceptorClassInput,
 )
 
-from dashboard.database import activity_threads
+from estuary.database import activity_threads
+from temporal_gateway.client import connect
+from temporal_gateway.telemetry import worker_runtime
 from workers.temporal import failures, registry
 from workers.temporal.base_activities import bind_app, bind_client
-from workers.temporal.client import connect
 from workers.temporal.decorators import spec_of
 from workers.temporal.heartbeat import ActivitySlots, HeartbeatWriter, build_id_of, process_identity
-from workers.temporal.telemetry import worker_runtime
 from workers.temporal.versioning import deployment_config
 
 log = logging.getLogger("estuary.worker")

@@ -1,0 +1,816 @@
+"""Inputs and results of the payments workflows and activities (no side effects).
+
+Money is integer cents everywhere (`*_cents: int`). Fields carry the metadata that
+`estuary.contracts.inputs.parse_input` and the console read (help, money, bounds, patterns).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+from estuary.contracts.approval_rules import REASON_CODES as REASON_CODES
+from estuary.contracts.policies import BATCH_CHUNK_SIZE
+
+TASK_QUEUE = "payments"
+ReasonCode = Literal[
+    "duplicate", "suspected_fraud", "payee_details_invalid", "requested_by_practitioner", "other"
+]
+PAYMENT_METHODS = ("bank_transfer", "instant_transfer")
+PaymentMethod = Literal["bank_transfer", "instant_transfer"]
+# What happens to a package's unreleased earnings when the package expires.
+PACKAGE_EXPIRY_POLICIES = ("release_remaining", "retain_by_platform", "refer_to_ops")
+PackageExpiryPolicy = Literal["release_remaining", "retain_by_platform", "refer_to_ops"]
+
+DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+ACTOR_HELP = "Who sends this (filled by the console or CLI)"
+
+
+# --- ledger check (the first proof workflow) ----------------------------------------------
+
+
+@dataclass
+class LedgerReconciliationInput:
+    requested_by: str = field(
+        default="schedule", metadata={"help": "Who asked for the check", "max_length": 254}
+    )
+
+
+@dataclass
+class LedgerReconciliationResult:
+    transactions: int
+    entries: int
+    unbalanced_keys: list[str]
+    total_cents: int
+    balanced: bool
+
+
+# --- Contracts other domains call on the `payments` queue (by activity name) ------------
+# These names and shapes are fixed: bookings and practitioners depend on them.
+
+
+@dataclass
+class PackageSessionCompletedInput:
+    """`notify_package_session_completed`: signal-with-start of the purchase's
+    ProgressivePackagePayoutWorkflow (`payments-package-payout-{purchase_id}`) with
+    `session_completed(booking_id)`. Repeats are harmless (the workflow ignores them)."""
+
+    package_purchase_id: int
+    booking_id: int
+
+
+@dataclass
+class BookingCommissionInput:
+    """`record_booking_commission`: commission row + ledger entries, once per booking."""
+
+    booking_id: int
+
+
+@dataclass
+class BookingCommissionResult:
+    booking_id: int
+    commission_cents: int
+    created: bool  # False when it had been recorded before
+    # Added (defaults keep the contract): what the booking released to the practitioner
+    # now (0 for package sessions: the progressive package payout releases those).
+    net_released_cents: int = 0
+    package_purchase_id: int | None = None
+
+
+@dataclass
+class SubscriptionChargeInput:
+    """`charge_subscription`: charge one subscription period, once per idempotency key.
+
+    A declined charge is a result (status "failed"), not an exception, so the caller's
+    dunning logic decides what happens next.
+    """
+
+    subscription_id: int
+    period_start: str  # ISO 8601 UTC; with subscription_id it makes the idempotency key
+    amount_cents: int
+    attempt: int = 1
+
+
+@dataclass
+class SubscriptionChargeResult:
+    subscription_id: int
+    charge_id: int
+    status: str  # "paid" | "failed"
+    failure_reason: str | None = None
+
+
+# --- validation helpers (pure) --------------------------------------------------------------
+
+
+def _check_iso_date(value: str) -> date | None:
+    if not isinstance(value, str) or not re.fullmatch(DATE_PATTERN, value):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _is_cents(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_id(value: Any) -> bool:
+    return _is_cents(value) and 1 <= value <= 2**63 - 1
+
+
+MAX_MONEY_CENTS = 1_000_000_000
+
+
+def _money_problem(value: Any, *, allow_zero: bool = False) -> str | None:
+    if not _is_cents(value):
+        return "must be a whole number of cents"
+    if value < 0 or (value == 0 and not allow_zero):
+        return "must be greater than zero" if not allow_zero else "must not be negative"
+    if value > MAX_MONEY_CENTS:
+        return f"must be at most {MAX_MONEY_CENTS // 100:,}.00"
+    return None
+
+
+# --- progressive package payout ---------------------------------------------------------
+
+
+@dataclass
+class PackagePayoutInput:
+    package_purchase_id: int = field(
+        metadata={"help": "The package purchase whose earnings are released per session"}
+    )
+    expiry_policy: PackageExpiryPolicy = field(
+        default="release_remaining",
+        metadata={
+            "help": "When the package expires with sessions unused: release_remaining pays "
+            "the practitioner the rest, retain_by_platform keeps it, refer_to_ops raises an "
+            "ops flag and leaves it in clearing"
+        },
+    )
+
+    def validate(self) -> dict[str, str]:
+        problems: dict[str, str] = {}
+        if not _is_id(self.package_purchase_id):
+            problems["package_purchase_id"] = "must be a positive whole number"
+        if self.expiry_policy not in PACKAGE_EXPIRY_POLICIES:
+            problems["expiry_policy"] = f"must be one of: {', '.join(PACKAGE_EXPIRY_POLICIES)}"
+        return problems
+
+
+@dataclass
+class SessionCompletedSignal:
+    """`session_completed`: one package session was completed (duplicates are ignored)."""
+
+    booking_id: int = field(metadata={"help": "The completed booking (a session of the package)"})
+    actor: str = field(default="bookings", metadata={"help": ACTOR_HELP, "max_length": 254})
+
+
+@dataclass
+class PackagePayoutResult:
+    package_purchase_id: int
+    outcome: str  # "completed" | "expired" | "already_settled"
+    sessions_total: int
+    sessions_released: int
+    net_cents: int
+    released_cents: int
+    remaining_cents: int
+    expiry_policy: str
+    expiry_settlement_cents: int = 0  # what the expiry policy moved (to whom: see outcome)
+    ignored_booking_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
+class LoadPackageInput:
+    package_purchase_id: int
+
+
+@dataclass
+class PackageState:
+    package_purchase_id: int
+    practitioner_id: int
+    sessions_total: int
+    net_cents: int
+    expires_at: str  # ISO 8601 UTC
+    status: str  # the purchase's status: active / completed / expired
+    released_booking_ids: list[int]
+    released_cents: int
+    expiry_settled: bool
+
+
+@dataclass
+class ReleasePackageSessionInput:
+    package_purchase_id: int
+    booking_id: int
+    workflow_id: str
+    # Workflow time (ISO 8601) when the release was asked for: a session releases only if
+    # it started before then (Temporal's clock, the same one the lifecycle's timers use).
+    now: str = ""
+
+
+@dataclass
+class PackageReleaseResult:
+    package_purchase_id: int
+    booking_id: int
+    released: bool  # False when refused (see ignored_reason) or released before
+    part: int = 0
+    amount_cents: int = 0
+    created: bool = False
+    released_cents_total: int = 0
+    sessions_released: int = 0
+    ignored_reason: str | None = None
+
+
+@dataclass
+class SettleExpiredPackageInput:
+    package_purchase_id: int
+    policy: str
+    workflow_id: str
+
+
+@dataclass
+class PackageExpiryResult:
+    package_purchase_id: int
+    policy: str
+    amount_cents: int  # the unreleased remainder the policy acted on
+    outcome: str  # released_to_practitioner / retained_by_platform / referred_to_ops / nothing
+
+
+# --- single payout ------------------------------------------------------------------------
+
+_POLICY_HELP = "Filled from the app config when started; cannot be looser than the config"
+
+
+@dataclass
+class PractitionerPayoutInput:
+    practitioner_id: int = field(metadata={"help": "The practitioner to pay"})
+    amount_cents: int | None = field(
+        default=None,
+        metadata={"help": "Amount to pay (empty: the whole available balance)", "money": True},
+    )
+    requested_by: str = field(
+        default="",
+        metadata={
+            "help": "Who requested the payout (empty: whoever triggered the run)",
+            "max_length": 254,
+        },
+    )
+    reason: str = field(default="", metadata={"help": "Why this payout", "max_length": 500})
+    payment_method: PaymentMethod = field(
+        default="bank_transfer", metadata={"help": "How the money is sent"}
+    )
+    approval_threshold_cents: int | None = field(
+        default=None, metadata={"help": _POLICY_HELP, "money": True}
+    )
+    dual_approval_threshold_cents: int | None = field(
+        default=None, metadata={"help": _POLICY_HELP, "money": True}
+    )
+    approval_timeout_seconds: int | None = field(
+        default=None, metadata={"help": _POLICY_HELP, "min": 60, "max": 90 * 24 * 3600}
+    )
+
+    def validate(self) -> dict[str, str]:
+        problems: dict[str, str] = {}
+        if not _is_id(self.practitioner_id):
+            problems["practitioner_id"] = "must be a positive whole number"
+        if self.amount_cents is not None:
+            problem = _money_problem(self.amount_cents)
+            if problem:
+                problems["amount_cents"] = problem
+        if self.payment_method not in PAYMENT_METHODS:
+            problems["payment_method"] = f"must be one of: {', '.join(PAYMENT_METHODS)}"
+        problems.update(_policy_problems(self))
+        return problems
+
+
+def _policy_problems(inp: Any) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    for name in ("approval_threshold_cents", "dual_approval_threshold_cents"):
+        value = getattr(inp, name)
+        if value is not None:
+            problem = _money_problem(value)
+            if problem:
+                problems[name] = problem
+    timeout = inp.approval_timeout_seconds
+    if timeout is not None and (not _is_cents(timeout) or not 60 <= timeout <= 90 * 24 * 3600):
+        problems["approval_timeout_seconds"] = "must be between 60 and 7776000 seconds"
+    low, high = inp.approval_threshold_cents, inp.dual_approval_threshold_cents
+    if _is_cents(low) and _is_cents(high) and high < low:
+        problems["dual_approval_threshold_cents"] = "must not be below the approval threshold"
+    return problems
+
+
+@dataclass
+class ApprovePayoutDecision:
+    """`approve`: an approver approves the payout they were shown (amount and payee)."""
+
+    actor: str = field(metadata={"help": ACTOR_HELP, "max_length": 254})
+    amount_cents: int = field(metadata={"help": "The amount you approve", "money": True})
+    practitioner_id: int = field(metadata={"help": "The payee you approve"})
+    note: str = field(default="", metadata={"help": "Optional note", "max_length": 1000})
+
+
+@dataclass
+class RejectPayoutDecision:
+    """`reject`: an approver rejects the payout, with a reason code."""
+
+    actor: str = field(metadata={"help": ACTOR_HELP, "max_length": 254})
+    amount_cents: int = field(metadata={"help": "The amount you reject", "money": True})
+    practitioner_id: int = field(metadata={"help": "The payee of the payout you reject"})
+    reason_code: ReasonCode = field(metadata={"help": "Why"})
+    note: str = field(
+        default="", metadata={"help": "Details (required for 'other')", "max_length": 1000}
+    )
+
+
+@dataclass
+class PayoutPolicyInput:
+    """`load_payout_policy`: the approval thresholds and timeout from the app config."""
+
+    practitioner_id: int = 0
+
+
+@dataclass
+class PayoutPolicy:
+    approval_threshold_cents: int
+    dual_approval_threshold_cents: int
+    approval_timeout_seconds: int
+    # How long an unknown transfer outcome keeps asking the provider before deciding.
+    settle_window_seconds: int = 24 * 3600
+
+
+@dataclass
+class CreatePayoutInput:
+    workflow_id: str
+    practitioner_id: int
+    amount_cents: int | None
+    requested_by: str
+    reason: str
+    payment_method: str
+    approval_threshold_cents: int
+    dual_approval_threshold_cents: int
+    approval_timeout_seconds: int | None = None
+    run_id: str | None = None  # the run that owns the payout from now on
+
+
+@dataclass
+class PayoutRecord:
+    payout_id: int
+    idempotency_key: str
+    practitioner_id: int
+    amount_cents: int
+    currency: str
+    status: str
+    approvals_required: int
+    # Approvals already recorded (a retried run after a terminated one keeps them).
+    approved_by: list[str] = field(default_factory=list)
+    reused: bool = False  # True when this run picked up an unfinished payout of its id
+    # The payout's own requester (four-eyes is checked against it, not the run's input).
+    requested_by: str = ""
+    # A rejection recorded on the payout ({"actor", "reason_code", "note", "at"}): final.
+    rejection: dict | None = None
+    # Earlier payouts under this id closed now because a rejection was recorded on them.
+    closed_rejected: list[int] = field(default_factory=list)
+
+
+@dataclass
+class RecordPayoutDecisionInput:
+    payout_id: int
+    approver: str
+    decision: str  # approve / reject
+    amount_cents: int
+    payee_id: int
+    reason_code: str | None = None
+    note: str | None = None
+    # The Temporal update that carried the decision: the applied event in the audit log
+    # names it, so a decision the console reported as "pending delivery" gets its outcome.
+    update_id: str | None = None
+
+
+@dataclass
+class SetPayoutStatusInput:
+    payout_id: int
+    status: str  # approved / processing
+
+
+@dataclass
+class TransferPayoutInput:
+    payout_id: int
+
+
+@dataclass
+class TransferPayoutResult:
+    payout_id: int
+    transfer_id: int
+    provider_reference: str
+    amount_cents: int
+    status: str  # "paid", or "reconciling" while the provider is still processing it
+
+
+@dataclass
+class MarkReconcilingInput:
+    payout_id: int
+    reason: str
+
+
+@dataclass
+class CheckPayoutTransferInput:
+    payout_id: int
+    give_up: bool = False  # the settle window has passed: decide
+
+
+@dataclass
+class CheckPayoutTransferResult:
+    payout_id: int
+    outcome: str  # paid / processing / missing / not_paid / in_doubt
+    provider_reference: str | None = None
+    released_cents: int = 0
+
+
+@dataclass
+class ClosePayoutInput:
+    payout_id: int
+    outcome: str  # failed / rejected / expired / cancelled
+    reason: str = ""
+
+
+@dataclass
+class ClosePayoutResult:
+    payout_id: int
+    # The payout's status now: the outcome asked for; paid if the provider had in fact
+    # paid it; reconciling if the provider is still processing a transfer for it.
+    status: str
+    released_cents: int  # what went back to the available balance
+    provider_reference: str | None = None
+
+
+@dataclass
+class NotifyPayoutInput:
+    payout_id: int
+    event: str  # paid / failed / rejected / expired
+
+
+@dataclass
+class PractitionerPayoutResult:
+    payout_id: int
+    practitioner_id: int
+    amount_cents: int
+    status: str  # paid / rejected / expired / cancelled / reconciling
+    idempotency_key: str
+    approvals: list[str] = field(default_factory=list)
+    provider_reference: str | None = None
+    reason_code: str | None = None
+
+
+@dataclass
+class PayoutWaitingSignal:
+    """`payout_waiting` (child -> batch): this child payout now waits for its approvers."""
+
+    workflow_id: str
+    amount_cents: int
+
+
+# --- the payout sweep and the reconciliation -------------------------------------------------
+
+
+@dataclass
+class PayoutSweepInput:
+    requested_by: str = field(
+        default="schedule", metadata={"help": "Who asked for the sweep", "max_length": 254}
+    )
+    min_closed_seconds: int = field(
+        default=300,
+        metadata={
+            "help": "Only runs closed at least this long ago (a rerun may be starting)",
+            "min": 0,
+            "max": 7 * 24 * 3600,
+        },
+    )
+
+    def validate(self) -> dict[str, str]:
+        if not _is_cents(self.min_closed_seconds) or not (
+            0 <= self.min_closed_seconds <= 7 * 24 * 3600
+        ):
+            return {"min_closed_seconds": "must be between 0 and 604800 seconds"}
+        return {}
+
+
+@dataclass
+class OpenPayoutsInput:
+    after_payout_id: int = 0
+    limit: int = 200
+
+
+@dataclass
+class OpenPayoutRow:
+    payout_id: int
+    workflow_id: str
+    run_id: str | None
+    status: str
+
+
+@dataclass
+class OpenPayoutsPage:
+    rows: list[OpenPayoutRow]
+
+
+@dataclass
+class GoneRunsInput:
+    rows: list[OpenPayoutRow]
+    min_closed_seconds: int = 300
+    # The sweep's workflow time (ISO 8601): close times are Temporal's clock, so the age
+    # of a closed run is measured against Temporal's clock too.
+    now: str = ""
+
+
+@dataclass
+class GoneRun:
+    payout_id: int
+    run_id: str | None  # the payout's owning run as read (compare-and-set at settling)
+    run_state: str  # Terminated / TimedOut / Failed / Canceled / Completed / not found
+
+
+@dataclass
+class GoneRunsResult:
+    gone: list[GoneRun]
+
+
+@dataclass
+class SettleOrphanInput:
+    payout_id: int
+    run_id: str | None
+    run_state: str
+
+
+@dataclass
+class PayoutSweepResult:
+    examined: int = 0
+    running: int = 0
+    paid: int = 0
+    released: int = 0
+    reconciling: int = 0
+    skipped: int = 0
+    lines: list[str] = field(default_factory=list)
+    decisions_resolved: int = 0  # pending-delivery decisions whose refusal was audited
+
+
+@dataclass
+class PendingDecisionRow:
+    update_id: str
+    workflow_id: str
+    target: str
+    actor: str
+    decision: str
+
+
+@dataclass
+class PendingDecisionsPage:
+    rows: list[PendingDecisionRow]
+
+
+@dataclass
+class DecisionOutcome:
+    row: PendingDecisionRow
+    outcome: str  # refused (applied ones are audited by the decision activity itself)
+    message: str
+
+
+@dataclass
+class DecisionOutcomes:
+    outcomes: list[DecisionOutcome]
+
+
+@dataclass
+class PayoutReconciliationInput:
+    requested_by: str = field(
+        default="schedule", metadata={"help": "Who asked for the check", "max_length": 254}
+    )
+    settle: bool = field(
+        default=True,
+        metadata={"help": "Settle what the provider proves paid (off: only report)"},
+    )
+
+
+@dataclass
+class PayoutReconciliationResult:
+    transfers: int
+    payouts_checked: int
+    provider_paid_cents: int
+    provider_processing_cents: int
+    ledger_external_payouts_cents: int
+    settled: int
+    findings: list[str] = field(default_factory=list)  # "kind: message"
+    ok: bool = True
+
+
+# --- batch payout ---------------------------------------------------------------------------
+
+
+@dataclass
+class BatchPayoutLine:
+    practitioner_id: int
+    amount_cents: int
+    outcome: str  # would_pay / paid / waiting_for_approval / skipped / failed
+    detail: str = ""
+    workflow_id: str = ""
+
+
+@dataclass
+class BatchPayoutResult:
+    dry_run: bool
+    paid_count: int = 0
+    paid_cents: int = 0
+    waiting_for_approval_count: int = 0
+    waiting_for_approval_cents: int = 0
+    skipped_count: int = 0
+    skipped_cents: int = 0
+    failed_count: int = 0
+    failed_cents: int = 0
+    would_pay_count: int = 0  # dry run only
+    would_pay_cents: int = 0
+    # Details: the first LINE_LIMIT lines (all counts and totals above are complete).
+    lines: list[BatchPayoutLine] = field(default_factory=list)
+    lines_truncated: bool = False
+    runs: int = 1  # how many runs (continue-as-new) the batch took
+
+
+BATCH_LINE_LIMIT = 1000
+
+
+@dataclass
+class BatchPayoutInput:
+    min_amount_cents: int = field(
+        metadata={
+            "help": "Pay practitioners whose available balance is at least this",
+            "money": True,
+        }
+    )
+    payment_method: PaymentMethod = field(
+        default="bank_transfer", metadata={"help": "How the money is sent"}
+    )
+    practitioner_ids: list[int] | None = field(
+        default=None,
+        metadata={"help": "Only these practitioners (empty: all)", "max_items": 10_000},
+    )
+    dry_run: bool = field(
+        default=False, metadata={"help": "List what would be paid; move no money"}
+    )
+    requested_by: str = field(
+        default="",
+        metadata={"help": "Who requested the batch (empty: the trigger)", "max_length": 254},
+    )
+    approval_threshold_cents: int | None = field(
+        default=None, metadata={"help": _POLICY_HELP, "money": True}
+    )
+    dual_approval_threshold_cents: int | None = field(
+        default=None, metadata={"help": _POLICY_HELP, "money": True}
+    )
+    approval_timeout_seconds: int | None = field(
+        default=None, metadata={"help": _POLICY_HELP, "min": 60, "max": 90 * 24 * 3600}
+    )
+    chunk_size: int = field(
+        default=BATCH_CHUNK_SIZE,
+        metadata={"help": "Children started per chunk", "min": 1, "max": 500},
+    )
+    items_per_run: int = field(
+        default=2000,
+        metadata={
+            "help": "Practitioners handled per run before continuing as new",
+            "min": 1,
+            "max": 2000,
+        },
+    )
+    # Continuation state, set by the workflow itself when it continues as new.
+    cursor: int = field(
+        default=0, metadata={"help": "Internal: last practitioner id handled", "min": 0}
+    )
+    payout_date: str = field(
+        default="", metadata={"help": "Internal: yyyymmdd of the batch", "pattern": r"\d{8}"}
+    )
+    carried: BatchPayoutResult | None = field(
+        default=None, metadata={"internal": True, "help": "Internal: totals carried over"}
+    )
+
+    def validate(self) -> dict[str, str]:
+        problems: dict[str, str] = {}
+        problem = _money_problem(self.min_amount_cents)
+        if problem:
+            problems["min_amount_cents"] = problem
+        if self.payment_method not in PAYMENT_METHODS:
+            problems["payment_method"] = f"must be one of: {', '.join(PAYMENT_METHODS)}"
+        if self.practitioner_ids is not None:
+            if not isinstance(self.practitioner_ids, list) or not all(
+                _is_id(i) for i in self.practitioner_ids
+            ):
+                problems["practitioner_ids"] = "must be positive whole numbers"
+            elif len(self.practitioner_ids) > 10_000:
+                problems["practitioner_ids"] = "at most 10000 items"
+        if not _is_cents(self.chunk_size) or not 1 <= self.chunk_size <= 500:
+            problems["chunk_size"] = "must be between 1 and 500"
+        if not _is_cents(self.items_per_run) or not 1 <= self.items_per_run <= 2000:
+            problems["items_per_run"] = "must be between 1 and 2000"
+        if not _is_cents(self.cursor) or self.cursor < 0:
+            problems["cursor"] = "must not be negative"
+        problems.update(_policy_problems(self))
+        return problems
+
+
+@dataclass
+class SelectPayoutCandidatesInput:
+    min_amount_cents: int
+    after_practitioner_id: int
+    limit: int
+    practitioner_ids: list[int] | None = None
+    max_scan: int = 2000
+
+
+@dataclass
+class PayoutCandidate:
+    practitioner_id: int
+    available_cents: int
+
+
+@dataclass
+class PayoutCandidatePage:
+    candidates: list[PayoutCandidate]
+    skipped: list[BatchPayoutLine]
+    next_cursor: int
+    exhausted: bool
+
+
+# --- commissions ----------------------------------------------------------------------------
+
+
+@dataclass
+class CommissionCalculationInput:
+    period_start: str = field(
+        metadata={"help": "First day (UTC) of completed bookings", "pattern": DATE_PATTERN}
+    )
+    period_end: str = field(metadata={"help": "Last day (UTC, inclusive)", "pattern": DATE_PATTERN})
+    cursor: int = field(default=0, metadata={"help": "Internal: last booking id handled", "min": 0})
+    carried: CommissionCalculationResult | None = field(
+        default=None, metadata={"internal": True, "help": "Internal: totals carried over"}
+    )
+
+    def validate(self) -> dict[str, str]:
+        problems: dict[str, str] = {}
+        start = _check_iso_date(self.period_start)
+        end = _check_iso_date(self.period_end)
+        if start is None:
+            problems["period_start"] = f"{self.period_start!r} is not a date (use 2026-12-01)"
+        if end is None:
+            problems["period_end"] = f"{self.period_end!r} is not a date (use 2026-12-01)"
+        if not _is_cents(self.cursor) or self.cursor < 0:
+            problems["cursor"] = "must not be negative"
+        if start and end:
+            if end < start:
+                problems["period_end"] = "must not be before period_start"
+            elif (end - start).days > 366:
+                problems["period_end"] = "a period is at most 366 days"
+        return problems
+
+
+@dataclass
+class CommissionCalculationResult:
+    period_start: str
+    period_end: str
+    bookings_examined: int = 0
+    commissions_created: int = 0
+    commission_cents_created: int = 0
+    net_released_cents: int = 0
+    already_recorded: int = 0
+    failed: int = 0
+    failures: list[str] = field(default_factory=list)  # first few "booking N: reason"
+    runs: int = 1
+
+
+@dataclass
+class CommissionPageInput:
+    period_start: str
+    period_end: str
+    after_booking_id: int
+    limit: int = 200
+
+
+@dataclass
+class CommissionPageResult:
+    bookings_examined: int
+    commissions_created: int
+    commission_cents_created: int
+    net_released_cents: int
+    already_recorded: int
+    failures: list[str]
+    next_cursor: int
+    exhausted: bool
+
+
+def input_problems(inp: Any) -> str | None:
+    """The input's own `validate()` problems as one message, or None (used by workflows to
+    refuse input that did not come through `parse_input`)."""
+    check = getattr(inp, "validate", None)
+    problems = check() if callable(check) else {}
+    if not problems:
+        return None
+    return "invalid input: " + "; ".join(f"{k}: {v}" for k, v in problems.items())

@@ -1,0 +1,752 @@
+"""Practitioner payouts: the payout record, the hold, approvals, the transfer, the outcome.
+
+The payout's idempotency key is `payout:{workflow id}:{n}`: the workflow id is the
+business key (`payments-payout-{practitioner}-{yyyymmdd}`), `n` counts payouts made under
+that id (a failed payout may be retried under the same id and gets the next n). A run
+that is reset, or retried after being terminated, finds the unfinished payout of its id
+and carries on with the same key, so the provider sees the same key and pays once.
+
+Ledger legs (amount A, practitioner p, key K):
+    hold     `payout-hold:{K}`     practitioner:p:available -A, practitioner:p:held +A
+    settle   `payout-settle:{K}`   practitioner:p:held -A, external:payouts +A
+    release  `payout-release:{K}`  practitioner:p:held -A, practitioner:p:available +A
+             (rejected, expired or failed payouts give the hold back)
+
+Statuses: pending_approval -> approved -> processing -> paid; pending_approval ->
+rejected / expired / cancelled; approved/processing -> failed (provider known not to have
+paid); processing -> reconciling (outcome unknown: hold kept) -> paid or failed;
+pending_approval/approved -> released (the sweep, after the run is gone).
+
+The payout row is the request for its whole life: who asked, for how much, for whom, and
+every decision (PayoutApproval rows: approvals and the rejection). A run that finds an
+unfinished payout under its workflow id resumes it only for the same requester and amount;
+a recorded rejection closes it for good, and the run's request becomes a new payout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from estuary.contracts import approval_rules
+from estuary.db import db
+from estuary.models import REASON_CODES, Payout, PayoutApproval, Practitioner
+from estuary.models.base import utcnow
+from estuary.services import ledger, notifications, ops_flags, payment_provider
+from estuary.services.errors import BusinessRuleError, NotFoundError
+
+# Open: the money is held and the request is alive (processing / reconciling: money may
+# have left already, so it is never released without asking the provider).
+OPEN = ("pending_approval", "approved", "processing", "reconciling")
+# A run under the same workflow id finds these and never starts a new payout beside them.
+UNFINISHED = (*OPEN, "paid")
+CLOSED_WITHOUT_PAYMENT = ("failed", "rejected", "expired", "cancelled", "released")
+PAYMENT_METHODS = ("bank_transfer", "instant_transfer")
+
+
+@dataclass(frozen=True)
+class PayoutPolicy:
+    approval_threshold_cents: int
+    dual_approval_threshold_cents: int
+    approval_timeout_seconds: int
+    settle_window_seconds: int = 24 * 3600
+
+
+def policy_from_config(config: Mapping[str, Any]) -> PayoutPolicy:
+    return PayoutPolicy(
+        approval_threshold_cents=int(config["PAYOUT_APPROVAL_THRESHOLD_CENTS"]),
+        dual_approval_threshold_cents=int(config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"]),
+        approval_timeout_seconds=int(config["PAYOUT_APPROVAL_TIMEOUT_SECONDS"]),
+        settle_window_seconds=int(config.get("PAYOUT_SETTLE_WINDOW_SECONDS", 24 * 3600)),
+    )
+
+
+def check_not_looser(
+    config: Mapping[str, Any],
+    approval_threshold_cents: int | None,
+    dual_approval_threshold_cents: int | None,
+    approval_timeout_seconds: int | None = None,
+) -> None:
+    """Refuse approval settings looser than the configured ones (an input cannot switch
+    approvals off); stricter ones (lower thresholds, shorter timeout) are allowed."""
+    policy = policy_from_config(config)
+    if (
+        approval_threshold_cents is not None
+        and approval_threshold_cents > policy.approval_threshold_cents
+    ):
+        raise BusinessRuleError(
+            f"approval threshold {approval_threshold_cents} is above the configured "
+            f"{policy.approval_threshold_cents} cents",
+            field="approval_threshold_cents",
+        )
+    if (
+        dual_approval_threshold_cents is not None
+        and dual_approval_threshold_cents > policy.dual_approval_threshold_cents
+    ):
+        raise BusinessRuleError(
+            f"dual approval threshold {dual_approval_threshold_cents} is above the configured "
+            f"{policy.dual_approval_threshold_cents} cents",
+            field="dual_approval_threshold_cents",
+        )
+    if (
+        approval_timeout_seconds is not None
+        and approval_timeout_seconds > policy.approval_timeout_seconds
+    ):
+        raise BusinessRuleError(
+            f"approval timeout {approval_timeout_seconds} s is above the configured "
+            f"{policy.approval_timeout_seconds} s",
+            field="approval_timeout_seconds",
+        )
+
+
+# One home for the rule (estuary/contracts/approval_rules.py); kept under this name for
+# the service's callers.
+approvals_needed = approval_rules.approvals_needed
+
+
+def _lock_practitioner(practitioner_id: int) -> None:
+    # Serialise holds on one practitioner's balance: a no-op UPDATE takes the row lock on
+    # PostgreSQL and the database write lock on SQLite before the balance is read.
+    db.session.execute(
+        update(Practitioner).where(Practitioner.id == practitioner_id).values(id=Practitioner.id)
+    )
+
+
+def get_practitioner(practitioner_id: int) -> Practitioner:
+    practitioner = db.session.get(Practitioner, practitioner_id)
+    if practitioner is None:
+        raise NotFoundError(
+            f"practitioner {practitioner_id} does not exist", field="practitioner_id"
+        )
+    return practitioner
+
+
+def get_payout(payout_id: int) -> Payout:
+    payout = db.session.get(Payout, payout_id)
+    if payout is None:
+        raise NotFoundError(f"payout {payout_id} does not exist")
+    return payout
+
+
+@dataclass
+class PayoutView:
+    payout_id: int
+    idempotency_key: str
+    practitioner_id: int
+    amount_cents: int
+    currency: str
+    status: str
+    approvals_required: int
+    approved_by: list[str] = field(default_factory=list)
+    reused: bool = False
+    requested_by: str = ""
+    # The recorded rejection, if any: {"actor", "reason_code", "note", "at"}.
+    rejection: dict | None = None
+    # Payouts under this workflow id that this call closed because a rejection was recorded.
+    closed_rejected: list[int] = field(default_factory=list)
+
+
+def _decisions(payout_id: int) -> list[PayoutApproval]:
+    return list(
+        db.session.scalars(
+            select(PayoutApproval)
+            .where(PayoutApproval.payout_id == payout_id)
+            .order_by(PayoutApproval.id)
+        )
+    )
+
+
+def _rejection(decisions: list[PayoutApproval]) -> dict | None:
+    for d in decisions:
+        if d.decision == "reject":
+            return {
+                "actor": d.approver,
+                "reason_code": d.reason_code,
+                "note": d.note,
+                "at": d.created_at.isoformat() if d.created_at else None,
+            }
+    return None
+
+
+def _view(payout: Payout, *, reused: bool, closed_rejected: list[int] | None = None) -> PayoutView:
+    decisions = _decisions(payout.id)
+    return PayoutView(
+        payout_id=payout.id,
+        idempotency_key=payout.idempotency_key,
+        practitioner_id=payout.practitioner_id,
+        amount_cents=payout.amount_cents,
+        currency=payout.currency,
+        status=payout.status,
+        approvals_required=payout.approvals_required,
+        approved_by=[d.approver for d in decisions if d.decision == "approve"],
+        reused=reused,
+        requested_by=payout.requested_by,
+        rejection=_rejection(decisions),
+        closed_rejected=list(closed_rejected or []),
+    )
+
+
+def create_payout(
+    *,
+    workflow_id: str,
+    practitioner_id: int,
+    amount_cents: int | None,
+    requested_by: str,
+    reason: str,
+    payment_method: str,
+    approval_threshold_cents: int,
+    dual_approval_threshold_cents: int,
+    config: Mapping[str, Any],
+    approval_timeout_seconds: int | None = None,
+    run_id: str | None = None,
+) -> PayoutView:
+    """Create the payout and hold its amount, or resume this workflow id's unfinished one.
+
+    An unfinished payout under the id is resumed only when this run asks for the same
+    thing: same practitioner, same requester, and the same amount (or no amount). Any
+    other request is refused with a message naming the open payout. An open payout with a
+    recorded rejection is closed as rejected first (its hold returned); this run's request
+    is then a new payout with its own key, requester and decisions.
+    """
+    if payment_method not in PAYMENT_METHODS:
+        raise BusinessRuleError(f"unknown payment method {payment_method!r}")
+    problem = approval_rules.requester_problem(requested_by)
+    if problem:
+        raise BusinessRuleError(problem, field="requested_by")
+    check_not_looser(
+        config, approval_threshold_cents, dual_approval_threshold_cents, approval_timeout_seconds
+    )
+    _lock_practitioner(practitioner_id)
+    practitioner = get_practitioner(practitioner_id)
+    closed_rejected: list[int] = []
+    unfinished = db.session.scalar(
+        select(Payout)
+        .where(Payout.workflow_id == workflow_id, Payout.status.in_(UNFINISHED))
+        .order_by(Payout.id.desc())
+        .limit(1)
+    )
+    if unfinished is not None:
+        if unfinished.practitioner_id != practitioner_id:
+            raise BusinessRuleError(f"{workflow_id} belongs to another practitioner's payout")
+        rejection = _rejection(_decisions(unfinished.id))
+        if rejection is not None and unfinished.status in ("pending_approval", "approved"):
+            # The rejection is final: close that request now; ours is a new one below.
+            _release(unfinished, "rejected", _rejection_reason(rejection))
+            closed_rejected.append(unfinished.id)
+        else:
+            refusal = _resume_refusal(unfinished, requested_by, amount_cents)
+            if refusal:
+                raise BusinessRuleError(refusal, field="requested_by")
+            if run_id:
+                unfinished.run_id = run_id[:64]
+            return _view(unfinished, reused=True)
+    if not practitioner.payout_destination:
+        raise BusinessRuleError(
+            f"practitioner {practitioner_id} has no payout destination", field="practitioner_id"
+        )
+    available = ledger.balance(ledger.available_account(practitioner_id))
+    amount = available if amount_cents is None else amount_cents
+    if not isinstance(amount, int) or amount <= 0:
+        raise BusinessRuleError(
+            f"practitioner {practitioner_id} has nothing available to pay out", field="amount"
+        )
+    if amount > available:
+        raise BusinessRuleError(
+            f"amount {amount} cents is more than practitioner {practitioner_id}'s available "
+            f"balance of {available} cents",
+            field="amount",
+        )
+    previous = db.session.scalar(
+        select(func.count(Payout.id)).where(Payout.workflow_id == workflow_id)
+    )
+    key = f"payout:{workflow_id}:{int(previous or 0) + 1}"
+    required = approvals_needed(amount, approval_threshold_cents, dual_approval_threshold_cents)
+    payout = Payout(
+        practitioner_id=practitioner_id,
+        amount_cents=amount,
+        currency=str(config.get("CURRENCY", "USD")),
+        status="pending_approval" if required else "approved",
+        idempotency_key=key,
+        workflow_id=workflow_id,
+        payment_method=payment_method,
+        requested_by=requested_by.strip()[:254],
+        reason=reason[:500],
+        approvals_required=required,
+        run_id=(run_id or None) and run_id[:64],
+    )
+    db.session.add(payout)
+    db.session.flush()
+    ledger.post(
+        f"payout-hold:{key}",
+        "payout_hold",
+        [
+            ledger.Leg(ledger.available_account(practitioner_id), -amount),
+            ledger.Leg(ledger.held_account(practitioner_id), amount),
+        ],
+        description=f"Hold for payout {payout.id}",
+        currency=payout.currency,
+    )
+    return _view(payout, reused=False, closed_rejected=closed_rejected)
+
+
+def _resume_refusal(payout: Payout, requested_by: str, amount_cents: int | None) -> str | None:
+    """Why this run may not resume `payout` (another request under the same id), or None."""
+    same_requester = approval_rules.same_person(payout.requested_by, requested_by)
+    same_amount = amount_cents is None or amount_cents == payout.amount_cents
+    if same_requester and same_amount:
+        return None
+    asked = "the whole available balance" if amount_cents is None else f"{amount_cents} cents"
+    return (
+        f"payout {payout.id} under {payout.workflow_id} is still {payout.status}: requested "
+        f"by {payout.requested_by} for {payout.amount_cents} cents. This run ({requested_by}, "
+        f"{asked}) is a different request and cannot take it over; wait for that payout to "
+        "be closed (the payout sweep returns the hold of a payout whose run is gone) or "
+        "decide it first"
+    )
+
+
+def _rejection_reason(rejection: dict) -> str:
+    reason = f"rejected by {rejection['actor']}: {rejection['reason_code']}"
+    if rejection.get("note"):
+        reason += f" ({rejection['note']})"
+    return reason
+
+
+def decision_recorded(payout_id: int, approver: str) -> bool:
+    return (
+        db.session.scalar(
+            select(PayoutApproval.id).where(
+                PayoutApproval.payout_id == payout_id, PayoutApproval.approver == approver
+            )
+        )
+        is not None
+    )
+
+
+def record_decision(
+    *,
+    payout_id: int,
+    approver: str,
+    decision: str,
+    amount_cents: int,
+    payee_id: int,
+    reason_code: str | None,
+    note: str | None,
+) -> PayoutApproval:
+    """Record an approver's decision once per (payout, approver), before the workflow
+    acts on it. The workflow's validator has checked it against the payout it loaded; the
+    rules that keep money safe are checked again here against the row itself: never the
+    requester, never on a closed payout or after a rejection, the exact amount and payee."""
+    if decision not in ("approve", "reject"):
+        raise BusinessRuleError(f"unknown decision {decision!r}")
+    if decision == "reject" and reason_code not in REASON_CODES:
+        raise BusinessRuleError(f"unknown reason code {reason_code!r}")
+    payout = get_payout(payout_id)
+    existing = db.session.scalar(
+        select(PayoutApproval).where(
+            PayoutApproval.payout_id == payout_id, PayoutApproval.approver == approver
+        )
+    )
+    if existing is not None:
+        return existing
+    if approval_rules.same_person(approver, payout.requested_by):
+        raise BusinessRuleError(
+            f"{approver} requested payout {payout_id} and cannot approve or reject it"
+        )
+    if payout.status != "pending_approval":
+        raise BusinessRuleError(f"payout {payout_id} is {payout.status}; no more decisions")
+    decisions = _decisions(payout_id)
+    if _rejection(decisions) is not None:
+        raise BusinessRuleError(f"payout {payout_id} was rejected; no more decisions")
+    if any(approval_rules.same_person(d.approver, approver) for d in decisions):
+        raise BusinessRuleError(f"{approver} has already decided payout {payout_id}")
+    if amount_cents != payout.amount_cents or payee_id != payout.practitioner_id:
+        raise BusinessRuleError(
+            f"the decision is for {amount_cents} cents to practitioner {payee_id}; payout "
+            f"{payout_id} is {payout.amount_cents} cents to practitioner {payout.practitioner_id}"
+        )
+    row = PayoutApproval(
+        payout_id=payout.id,
+        approver=approver[:254],
+        decision=decision,
+        amount_cents=amount_cents,
+        payee_id=payee_id,
+        reason_code=reason_code,
+        note=(note or None) and note[:1000],
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+    except IntegrityError:
+        existing = db.session.scalar(
+            select(PayoutApproval).where(
+                PayoutApproval.payout_id == payout_id, PayoutApproval.approver == approver
+            )
+        )
+        if existing is None:
+            raise
+        return existing
+    return row
+
+
+_FORWARD = {
+    "approved": ("pending_approval", "approved"),
+    "processing": ("approved", "processing"),
+}
+
+
+def set_status(payout_id: int, status: str) -> Payout:
+    """Move a payout forward to approved or processing (repeats are no-ops)."""
+    if status not in _FORWARD:
+        raise BusinessRuleError(f"cannot set a payout to {status!r} directly")
+    payout = get_payout(payout_id)
+    if payout.status == status or payout.status in ("processing", "reconciling", "paid"):
+        return payout
+    if payout.status not in _FORWARD[status]:
+        raise BusinessRuleError(f"payout {payout_id} is {payout.status}; cannot be {status}")
+    if status == "approved":
+        approvals = [d for d in _decisions(payout_id) if d.decision == "approve"]
+        if _rejection(_decisions(payout_id)) is not None:
+            raise BusinessRuleError(f"payout {payout_id} was rejected; it cannot be approved")
+        if len(approvals) < payout.approvals_required:
+            raise BusinessRuleError(
+                f"payout {payout_id} has {len(approvals)} of {payout.approvals_required} "
+                "recorded approvals; it cannot be approved yet"
+            )
+    payout.status = status
+    if status == "approved" and payout.decided_at is None:
+        payout.decided_at = utcnow()
+    if status == "processing" and payout.transfer_started_at is None:
+        payout.transfer_started_at = utcnow()
+    return payout
+
+
+@dataclass(frozen=True)
+class TransferDone:
+    payout_id: int
+    transfer_id: int
+    provider_reference: str
+    amount_cents: int
+    status: str = "paid"  # paid, or reconciling while the provider is still processing
+
+
+def transfer(payout_id: int) -> TransferDone:
+    """Send the payout through the provider with its idempotency key, then settle it.
+
+    The provider commits on its side first (a separate session); the settlement entries
+    and the `paid` status are written in the caller's transaction. Any retry, reset or
+    restart after the provider committed finds the same transfer by key and only
+    completes the settlement, which is itself keyed. A transfer the provider accepted but
+    has not paid out yet leaves the payout `reconciling` with its hold in place.
+    """
+    payout = get_payout(payout_id)
+    if payout.status not in ("approved", "processing", "reconciling", "paid"):
+        raise BusinessRuleError(f"payout {payout_id} is {payout.status}; it cannot be sent")
+    practitioner = get_practitioner(payout.practitioner_id)
+    if payout.status == "paid":
+        receipt = payment_provider.find_transfer(payout.idempotency_key)
+        if receipt is None:
+            raise BusinessRuleError(f"payout {payout_id} is paid but has no transfer")
+    else:
+        request = {
+            "idempotency_key": payout.idempotency_key,
+            "destination": practitioner.payout_destination,
+            "amount_cents": payout.amount_cents,
+            "currency": payout.currency,
+            "payout_id": payout.id,
+            "payee_id": practitioner.id,
+        }
+        # Nothing of ours is written before the provider call, so its own commit never
+        # waits on our transaction (SQLite allows one writer at a time).
+        db.session.rollback()
+        receipt = payment_provider.transfer(**request)
+        payout = get_payout(payout_id)
+        if receipt.status == "paid":
+            _settle(payout)
+        else:
+            payout.status = "reconciling"
+    return TransferDone(
+        payout.id,
+        receipt.transfer_id,
+        receipt.provider_reference,
+        receipt.amount_cents,
+        "paid" if payout.status == "paid" else "reconciling",
+    )
+
+
+def _settle(payout: Payout) -> None:
+    ledger.post(
+        f"payout-settle:{payout.idempotency_key}",
+        "payout",
+        [
+            ledger.Leg(ledger.held_account(payout.practitioner_id), -payout.amount_cents),
+            ledger.Leg(ledger.EXTERNAL_PAYOUTS, payout.amount_cents),
+        ],
+        description=f"Payout {payout.id} sent",
+        currency=payout.currency,
+    )
+    payout.status = "paid"
+    payout.failure_reason = None
+    if payout.paid_at is None:
+        payout.paid_at = utcnow()
+
+
+def _release(payout: Payout, outcome: str, reason: str) -> None:
+    """Give the hold back and close the payout unpaid (keyed: once per payout)."""
+    ledger.post(
+        f"payout-release:{payout.idempotency_key}",
+        "payout_release",
+        [
+            ledger.Leg(ledger.held_account(payout.practitioner_id), -payout.amount_cents),
+            ledger.Leg(ledger.available_account(payout.practitioner_id), payout.amount_cents),
+        ],
+        description=f"Payout {payout.id} {outcome}: hold returned",
+        currency=payout.currency,
+    )
+    payout.status = outcome
+    payout.failure_reason = (reason or outcome)[:500]
+    if payout.decided_at is None:
+        payout.decided_at = utcnow()
+
+
+@dataclass(frozen=True)
+class Closed:
+    payout_id: int
+    status: str
+    released_cents: int
+    provider_reference: str | None = None
+
+
+def close_unpaid(payout_id: int, outcome: str, reason: str = "") -> Closed:
+    """End a payout without paying it (failed / rejected / expired / cancelled / released):
+    give the hold back.
+
+    The provider is asked first whenever a transfer may have been sent: if it paid, the
+    payout is settled as paid instead; if it is still processing the payout, the payout
+    stays `reconciling` with its hold (never released), so the money cannot leave twice.
+    """
+    if outcome not in CLOSED_WITHOUT_PAYMENT:
+        raise BusinessRuleError(f"{outcome!r} is not a closing outcome")
+    _lock_practitioner(get_payout(payout_id).practitioner_id)
+    payout = get_payout(payout_id)
+    if payout.status == outcome:
+        return Closed(payout.id, outcome, payout.amount_cents)
+    if payout.status == "paid":
+        receipt = payment_provider.find_transfer(payout.idempotency_key)
+        return Closed(payout.id, "paid", 0, receipt.provider_reference if receipt else None)
+    if payout.status in CLOSED_WITHOUT_PAYMENT:
+        if outcome in ("cancelled", "released"):
+            # Closed by its own decision a moment earlier: nothing more to give back.
+            return Closed(payout.id, payout.status, 0)
+        raise BusinessRuleError(f"payout {payout_id} is already {payout.status}")
+    receipt = payment_provider.find_transfer(payout.idempotency_key)
+    if receipt is not None:
+        if receipt.status == "paid":
+            _settle(payout)
+            return Closed(payout.id, "paid", 0, receipt.provider_reference)
+        payout.status = "reconciling"
+        return Closed(payout.id, "reconciling", 0, receipt.provider_reference)
+    if outcome != "failed" and payout.status not in ("pending_approval", "approved"):
+        raise BusinessRuleError(f"payout {payout_id} is {payout.status}; cannot be {outcome}")
+    _release(payout, outcome, reason)
+    return Closed(payout.id, outcome, payout.amount_cents)
+
+
+def mark_reconciling(payout_id: int, reason: str) -> Payout:
+    """The transfer's outcome is unknown: keep the hold, wait for the provider's word."""
+    payout = get_payout(payout_id)
+    if payout.status in ("processing", "approved"):
+        payout.status = "reconciling"
+        payout.failure_reason = f"outcome unknown: {reason}"[:500]
+    elif payout.status not in ("reconciling", "paid"):
+        raise BusinessRuleError(f"payout {payout_id} is {payout.status}; nothing to reconcile")
+    return payout
+
+
+@dataclass(frozen=True)
+class TransferCheck:
+    payout_id: int
+    outcome: str  # paid / processing / missing / not_paid / in_doubt
+    provider_reference: str | None = None
+    released_cents: int = 0
+
+
+def check_transfer(payout_id: int, *, give_up: bool) -> TransferCheck:
+    """Ask the provider, by the payout's idempotency key, what became of its transfer.
+
+    paid: settled now (or before), exactly once. processing: the provider has it, not paid
+    out yet. missing: the provider has nothing yet (a late request may still land).
+    With `give_up` (the settle window has passed): nothing at the provider -> not_paid,
+    the payout fails and its hold is returned; still processing -> in_doubt, the payout
+    stays reconciling with its hold and an ops flag carries the evidence.
+    """
+    _lock_practitioner(get_payout(payout_id).practitioner_id)
+    payout = get_payout(payout_id)
+    receipt = payment_provider.find_transfer(payout.idempotency_key)
+    if payout.status == "paid":
+        return TransferCheck(payout.id, "paid", receipt.provider_reference if receipt else None)
+    if payout.status in CLOSED_WITHOUT_PAYMENT:
+        if receipt is not None:
+            _flag_paid_but_closed(payout, receipt.provider_reference)
+        return TransferCheck(payout.id, "not_paid")
+    if receipt is not None and receipt.status == "paid":
+        _settle(payout)
+        return TransferCheck(payout.id, "paid", receipt.provider_reference)
+    if receipt is not None:
+        if not give_up:
+            return TransferCheck(payout.id, "processing", receipt.provider_reference)
+        payout.status = "reconciling"
+        ops_flags.raise_flag(
+            key=f"payout-in-doubt:{payout.idempotency_key}",
+            kind="payout_in_doubt",
+            entity_type="payout",
+            entity_id=payout.id,
+            message=(
+                f"Payout {payout.id} ({payout.amount_cents} cents to practitioner "
+                f"{payout.practitioner_id}): the provider still reports transfer "
+                f"{receipt.provider_reference} as {receipt.status} after the settle window. "
+                "The hold stays; the reconciliation settles it once the provider pays."
+            ),
+            workflow_id=payout.workflow_id,
+        )
+        return TransferCheck(payout.id, "in_doubt", receipt.provider_reference)
+    if not give_up:
+        return TransferCheck(payout.id, "missing")
+    _release(
+        payout, "failed", "the provider has no transfer for this payout after the settle window"
+    )
+    return TransferCheck(payout.id, "not_paid", None, payout.amount_cents)
+
+
+def _flag_paid_but_closed(payout: Payout, reference: str) -> None:
+    ops_flags.raise_flag(
+        key=f"payout-paid-but-closed:{payout.idempotency_key}",
+        kind="payout_paid_but_closed",
+        entity_type="payout",
+        entity_id=payout.id,
+        message=(
+            f"Payout {payout.id} is {payout.status} (hold returned) but the provider paid "
+            f"transfer {reference} for it: {payout.amount_cents} cents left twice-available. "
+            "Recover the money or hold the practitioner's balance."
+        ),
+        workflow_id=payout.workflow_id,
+    )
+
+
+def notify(payout_id: int, event: str) -> None:
+    """Tell the practitioner what happened to their payout (once per payout and event)."""
+    payout = get_payout(payout_id)
+    practitioner = get_practitioner(payout.practitioner_id)
+    notifications.send(
+        key=f"payout-{event}:{payout.idempotency_key}",
+        channel="email",
+        recipient=practitioner.email,
+        template=f"payout_{event}",
+        payload={
+            "payout_id": payout.id,
+            "amount_cents": payout.amount_cents,
+            "currency": payout.currency,
+            "status": payout.status,
+        },
+        entity_type="payout",
+        entity_id=payout.id,
+    )
+
+
+# --- batch selection ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    practitioner_id: int
+    available_cents: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    practitioner_id: int
+    amount_cents: int
+    reason: str
+
+
+@dataclass
+class CandidatePage:
+    candidates: list[Candidate]
+    skipped: list[Skipped]
+    next_cursor: int
+    exhausted: bool
+
+
+def select_candidates(
+    *,
+    min_amount_cents: int,
+    after_practitioner_id: int,
+    limit: int,
+    practitioner_ids: list[int] | None = None,
+    max_scan: int = 2000,
+) -> CandidatePage:
+    """The next practitioners (by id, after the cursor) whose available balance is at
+    least the minimum, at most `limit` of them, looking at no more than `max_scan` ids.
+
+    Practitioners at or above the minimum who cannot be paid (not active, no payout
+    destination) come back as skipped; with an explicit id list, unknown ids and those
+    below the minimum are reported as skipped too. Reads in windows of `limit` ids, so a
+    page costs two small queries when most practitioners qualify.
+    """
+    if limit < 1 or max_scan < 1:
+        raise BusinessRuleError("limit and max_scan must be positive")
+    explicit = sorted(set(practitioner_ids)) if practitioner_ids is not None else None
+    candidates: list[Candidate] = []
+    skipped: list[Skipped] = []
+    cursor = after_practitioner_id
+    scanned = 0
+    while scanned < max_scan:
+        window = min(limit, max_scan - scanned)
+        if explicit is not None:
+            ids = [i for i in explicit if i > cursor][:window]
+            rows = {
+                p.id: p
+                for p in db.session.scalars(select(Practitioner).where(Practitioner.id.in_(ids)))
+            }
+        else:
+            found = list(
+                db.session.scalars(
+                    select(Practitioner)
+                    .where(Practitioner.id > cursor)
+                    .order_by(Practitioner.id)
+                    .limit(window)
+                )
+            )
+            ids = [p.id for p in found]
+            rows = {p.id: p for p in found}
+        if not ids:
+            return CandidatePage(candidates, skipped, cursor, exhausted=True)
+        balances = ledger.balances([ledger.available_account(i) for i in ids])
+        for pid in ids:
+            if len(candidates) >= limit:
+                return CandidatePage(candidates, skipped, cursor, exhausted=False)
+            cursor = pid
+            scanned += 1
+            practitioner = rows.get(pid)
+            if practitioner is None:
+                skipped.append(Skipped(pid, 0, "unknown practitioner"))
+                continue
+            available = balances.get(ledger.available_account(pid), 0)
+            if available < min_amount_cents:
+                if explicit is not None:
+                    skipped.append(Skipped(pid, available, "below the minimum amount"))
+                continue
+            if practitioner.status != "active":
+                skipped.append(Skipped(pid, available, f"practitioner is {practitioner.status}"))
+                continue
+            if not practitioner.payout_destination:
+                skipped.append(Skipped(pid, available, "no payout destination"))
+                continue
+            candidates.append(Candidate(pid, available))
+        if len(ids) < window:
+            return CandidatePage(candidates, skipped, cursor, exhausted=True)
+    return CandidatePage(candidates, skipped, cursor, exhausted=False)
