@@ -1,4 +1,5 @@
-"""The console's `flask` commands: demo data and logins (`seed-demo`), staff accounts
+"""The console's `flask` commands: demo data and logins (`seed-demo`), the demo's
+workflows (`seed-demo-runs`), staff accounts
 (`users create`) and the audit chain check (`audit verify`). Registered by
 `register_commands(app)`, which the composition root (`estuary_ops`) calls."""
 
@@ -61,6 +62,23 @@ def register_commands(app: Flask) -> None:
         click.echo("Demo staff logins (shown once; keep them or reset them in the console):")
         for email, password in passwords.items():
             click.echo(f"  {email} / {password}")
+
+    @app.cli.command("seed-demo-runs")
+    @click.option("--wait", "wait_seconds", default=30.0, help="Seconds to wait for each step")
+    def seed_demo_runs_command(wait_seconds: float) -> None:
+        """Start the demo's workflows (once; `make run` calls it when the workers poll)."""
+        from dashboard.demo_runs import start_demo_runs
+        from temporal_gateway.access import gateway
+
+        report = start_demo_runs(gateway(), wait_seconds=wait_seconds)
+        for line in report.started:
+            click.echo(f"  started {line}")
+        if report.already and not report.started:
+            click.echo("Demo workflows already started; nothing new.")
+        for line in report.problems:
+            click.echo(f"  not done: {line}", err=True)
+        if report.problems:
+            raise click.ClickException("some demo workflows could not be set up (see above)")
 
     users = AppGroup("users", help="Staff accounts.")
 

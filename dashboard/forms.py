@@ -11,6 +11,7 @@ settings such as approval thresholds): a request that sends one is refused, nami
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import typing
 from collections.abc import Iterable, Mapping
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from dashboard import times
 from estuary.contracts import catalogue, inputs, money
 from estuary.contracts.inputs import DEFAULT_MAX_LENGTH, InputError, parse_input
 from estuary.services.references import missing_references
@@ -115,7 +117,7 @@ def _default_text(widget: str, default: Any) -> str:
     if widget == "ids" or isinstance(default, list | tuple):
         return ", ".join(str(v) for v in default)
     if isinstance(default, datetime):
-        return default.strftime("%Y-%m-%dT%H:%M")
+        return times.input_value(default)
     return str(default)
 
 
@@ -200,6 +202,14 @@ def parse_form(
     fixed = dict(fixed or {})
     inputs.refuse_server_filled(input_type, form)
     values = submitted_values(input_type, form, exclude=[*exclude, *fixed])
+    for field_info in form_fields(input_type, exclude=[*exclude, *fixed]):
+        raw = values.get(field_info.name, "").strip()
+        if field_info.widget == "datetime" and raw:
+            # Typed in the staff member's zone (unless it carries an offset); the
+            # workflow input gets UTC with its offset. Text that is no time is left for
+            # parse_input to refuse with the field's message.
+            with contextlib.suppress(ValueError):
+                values[field_info.name] = times.parse_local(raw).isoformat()
     names = {f.name for f in dataclasses.fields(input_type)}
     for name in SERVER_FILLED:
         if name in names:
@@ -227,5 +237,5 @@ def describe_value(input_type: type, name: str, value: Any) -> str:
     if isinstance(value, list | tuple):
         return ", ".join(str(v) for v in value)
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M UTC")
+        return times.format_local(value)
     return str(value)

@@ -47,6 +47,33 @@ def can(user: Any, action: str) -> bool:
     return user.role in MATRIX[action][0]
 
 
+_PLURAL = {"viewer": "viewers", "operator": "operators", "approver": "approvers", "admin": "admins"}
+_ARTICLE = {
+    "viewer": "a viewer",
+    "operator": "an operator",
+    "approver": "an approver",
+    "admin": "an admin",
+}
+
+
+def denial_message(user: Any, action: str) -> str:
+    """What a 403 says, in staff words: which roles may do it and which role you have."""
+    roles = [r for r in ROLE_ORDER if r in MATRIX[action][0]]
+    names = [_PLURAL[r] for r in roles]
+    who = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    what = MATRIX[action][1]
+    what = what[:1].lower() + what[1:]
+    role = getattr(user, "role", "") or ""
+    you = f"You are signed in as {_ARTICLE.get(role, role)}"
+    name = getattr(user, "name", "") or getattr(user, "email", "")
+    if name:
+        you += f" ({name})"
+    return (
+        f"Only {who} can {what}. {you}; an admin can give you the "
+        f"{roles[0]} role on the Staff page if your work needs it."
+    )
+
+
 def require(action: str) -> Callable[[F], F]:
     """View decorator: sign-in required, then `action` must be allowed for the role.
 
@@ -71,7 +98,7 @@ def require(action: str) -> Callable[[F], F]:
                     outcome="denied",
                     detail=f"role {current_user.role} may not {action}",
                 )
-                abort(403)
+                abort(403, denial_message(current_user, action))
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

@@ -8,7 +8,8 @@ types reaches a query unless it is one of:
   sort order, page size),
 - an identifier matching `ID_RE` (letters, digits and `_ . : -`: no quote, backslash,
   space, `#`, `/` or `*` can get through, and `--` only ever sits inside a quoted value),
-- a date-time parsed by `datetime.fromisoformat` and re-formatted by us.
+- a date-time parsed by `datetime.fromisoformat` (`dashboard.times.parse_local`) and
+  re-formatted by us.
 
 Anything else is a field error shown on the page; the view makes no Temporal call with it.
 `quote()` refuses any value that is not an identifier, so a future caller cannot smuggle
@@ -22,12 +23,13 @@ import binascii
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 
+from dashboard import run_search, times
+from dashboard.run_search import RunSearch, SearchNotUnderstood, parse_search
 from estuary.contracts import catalogue
-from estuary.contracts.inputs import parse_datetime
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 # Temporal run ids are UUIDs; anything else is no run (a 404, never the server's
@@ -121,8 +123,8 @@ class RunFilters:
     closed_after: datetime | None = None
     page_size: int = DEFAULT_PAGE_SIZE
     sort: str = "newest"
-    # Workflow ids found in the app database for the business key `q` (payout ids).
-    extra_workflow_ids: tuple[str, ...] = field(default_factory=tuple)
+    # What the search box text `q` asks for (`dashboard.run_search`); None without one.
+    search: RunSearch | None = field(default=None, compare=False)
 
     def as_params(self, **overrides: Any) -> dict[str, str]:
         """URL parameters that reproduce these filters (defaults left out)."""
@@ -137,8 +139,8 @@ class RunFilters:
                 continue
             if name == "sort" and value == "newest":
                 continue
-            if isinstance(value, datetime):
-                value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
+            if isinstance(value, datetime):  # in UTC, marked so: staff zones differ
+                value = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
             out[name] = str(value)
         return out
 
@@ -150,8 +152,11 @@ class RunFilters:
         return any(getattr(self, n) for n in FILTER_FIELDS if n not in ("page_size", "sort"))
 
 
-def parse_filters(args: Mapping[str, str]) -> tuple[RunFilters, dict[str, str]]:
-    """Validate the runs filters from request arguments.
+def parse_filters(
+    args: Mapping[str, str], zone: tzinfo | None = None
+) -> tuple[RunFilters, dict[str, str]]:
+    """Validate the runs filters from request arguments (times without an offset are in
+    `zone`, by default the signed-in staff member's).
 
     Returns the filters built from the valid fields and {field: message} for the rest.
     The caller must not query Temporal when the error dict is not empty.
@@ -164,12 +169,12 @@ def parse_filters(args: Mapping[str, str]) -> tuple[RunFilters, dict[str, str]]:
 
     q = text("q")
     if q:
-        if ID_RE.fullmatch(q):
-            values["q"] = q
+        try:
+            search = parse_search(q)
+        except SearchNotUnderstood as exc:
+            errors["q"] = exc.message
         else:
-            errors["q"] = (
-                "search by an id or business key: letters, digits and _ . : - only (at most 128)"
-            )
+            values["q"], values["search"] = search.text, search
 
     domain = text("domain")
     if domain:
@@ -206,13 +211,10 @@ def parse_filters(args: Mapping[str, str]) -> tuple[RunFilters, dict[str, str]]:
     for name in ("started_after", "started_before", "closed_after"):
         raw = text(name)
         if raw:
-            if len(raw) > 40:
-                errors[name] = "is not a date and time (use 2026-12-01T10:00)"
-                continue
-            try:
-                values[name] = parse_datetime(raw)
-            except ValueError:
-                errors[name] = "is not a date and time (use 2026-12-01T10:00)"
+            try:  # in the staff member's zone unless it carries an offset
+                values[name] = times.parse_local(raw, zone)
+            except ValueError as exc:
+                errors[name] = str(exc)
     after, before = values.get("started_after"), values.get("started_before")
     if after and before and before <= after:
         errors["started_before"] = "must be later than 'started after'"
@@ -234,23 +236,30 @@ def parse_filters(args: Mapping[str, str]) -> tuple[RunFilters, dict[str, str]]:
     return RunFilters(**values), errors
 
 
-def with_workflow_ids(filters: RunFilters, workflow_ids: Iterable[str]) -> RunFilters:
-    """Add workflow ids found for the search key (only valid identifiers are kept)."""
-    ids = tuple(sorted({w for w in workflow_ids if ID_RE.fullmatch(w)}))[:20]
-    return replace(filters, extra_workflow_ids=ids)
+def resolve_search(filters: RunFilters) -> tuple[RunFilters, str | None]:
+    """Complete the search with what the app database knows (`run_search.resolve_search`);
+    the second value is a message for the search box when the search names nothing (then
+    the caller must not query Temporal)."""
+    if filters.search is None:
+        return filters, None
+    search, problem = run_search.resolve_search(filters.search)
+    return replace(filters, search=search), problem
 
 
-def _search_clause(filters: RunFilters) -> str:
-    q = filters.q
-    parts = [f"WorkflowId = {quote(q)}", f"WorkflowId STARTS_WITH {quote(q)}"]
-    if ":" in q:
-        # `booking:42` -> that entity; `42` -> any entity with that id.
-        kind, _, ident = q.partition(":")
-        if kind and ident and ID_RE.fullmatch(kind) and ID_RE.fullmatch(ident):
-            parts.append(f"(EntityType = {quote(kind)} AND EntityId = {quote(ident)})")
-    parts.append(f"EntityId = {quote(q)}")
-    if filters.extra_workflow_ids:
-        parts.append(f"WorkflowId IN {_in_list(filters.extra_workflow_ids)}")
+def _search_clause(search: RunSearch) -> str:
+    """Any of the search's terms (each value quoted, so refused unless an identifier)."""
+    parts = [
+        f"(EntityType = {quote(kind)} AND EntityId = {quote(ident)})"
+        for kind, ident in search.entities
+    ]
+    if search.any_entity_id:
+        parts.append(f"EntityId = {quote(search.any_entity_id)}")
+    if search.workflow_ids:
+        parts.append(f"WorkflowId IN {_in_list(search.workflow_ids)}")
+    if search.workflow_id_prefix:
+        parts.append(f"WorkflowId STARTS_WITH {quote(search.workflow_id_prefix)}")
+    if not parts:
+        raise UnsafeValue("a search with no terms cannot be put into a visibility query")
     return "(" + " OR ".join(parts) + ")"
 
 
@@ -265,8 +274,8 @@ def build_query(
     clauses: list[str] = []
     if scope:
         clauses.append(f"({scope})")
-    if filters.q:
-        clauses.append(_search_clause(filters))
+    if filters.search is not None:
+        clauses.append(_search_clause(filters.search))
     if filters.domain:
         clauses.append(f"EstuaryDomain = {quote(filters.domain)}")
     if filters.workflow_type:

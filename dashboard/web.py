@@ -5,17 +5,26 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, session
+from flask import (
+    Flask,
+    Response,
+    g,
+    jsonify,
+    render_template,
+    send_from_directory,
+    session,
+)
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
 from htmx_flask import request  # flask's request, typed with `request.htmx`
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
 
+from dashboard import times
 from dashboard.extensions import login_manager
 from estuary.contracts.inputs import MAX_ID, is_id_text
 from estuary.contracts.money import format_money, input_text
@@ -47,12 +56,14 @@ NAV = (
 )
 
 
-def format_time(value: datetime | None) -> str:
-    if value is None:
-        return "-"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+_WRAP_AFTER = re.compile(r"(?<=[@._:/-])")
+
+
+def wrap_at_punctuation(value: object) -> Markup:
+    """Text (an email, an id) that may wrap after its punctuation and nowhere else, so
+    `ada.approver@estuary.local` never breaks in the middle of a word."""
+    text = "" if value is None else str(value)
+    return Markup("<wbr>").join(escape(piece) for piece in _WRAP_AFTER.split(text))
 
 
 def format_actor(value: str | None) -> str:
@@ -89,8 +100,24 @@ def init_web(app: Flask) -> None:
 
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["money_input"] = input_text
-    app.jinja_env.filters["dt"] = format_time
+    # Times: one format, in the staff member's zone, UTC in the tooltip (dashboard/times.py).
+    app.jinja_env.filters["dt"] = times.time_element
+    app.jinja_env.filters["dt_text"] = times.format_local
+    app.jinja_env.filters["dt_utc"] = times.format_utc
+    app.jinja_env.filters["dt_input"] = times.input_value
+    app.jinja_env.globals["time_zone_label"] = times.zone_label
+    app.jinja_env.globals["time_input_example"] = times.INPUT_EXAMPLE
     app.jinja_env.filters["actor"] = format_actor
+    app.jinja_env.filters["wrap_at_punctuation"] = wrap_at_punctuation
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        """Browsers and tools that ask for /favicon.ico without reading the page's link."""
+        return send_from_directory(
+            str(app.static_folder), "favicon.svg", mimetype="image/svg+xml", max_age=86_400
+        )
+
+    app.jinja_env.globals["running_for"] = times.running_for
 
     @app.context_processor
     def navigation() -> dict:

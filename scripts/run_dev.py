@@ -2,7 +2,9 @@
 
 Used by `make run`. First it checks that the three ports are free (before anything
 touches the database), then migrates the database and seeds the demo data, then starts
-Temporal, syncs the schedules, and starts the workers and the console. Logs of all of
+Temporal, syncs the schedules, and starts the workers and the console; once the workers
+poll, it starts the demo's workflows (`flask seed-demo-runs`, once: a second run starts
+nothing twice). Logs of all of
 them go to this terminal, each line prefixed with its process name. The banner is printed
 only once every process is up.
 
@@ -261,6 +263,9 @@ def main() -> int:
                 stopping,
                 60,
             )
+        if not failure and not run_step("demo", [flask, "seed-demo-runs"], env, stopping):
+            # Not fatal: the console works without them; the log above says what failed.
+            say("  The demo workflows were not all started; the console runs without them.")
         if failure:
             if not stopping.is_set():
                 say(f"\n  Not started: {failure}; see the log above. Stopping.\n")

@@ -48,15 +48,17 @@ def bar_chart(
     label_every: int = 1,
     value_format: Callable[[int], str] = str,
     axis_format: Callable[[int], str] | None = None,
+    min_step: int = 1,
 ) -> Markup:
-    """Grouped bars: one group per label, one bar per series."""
+    """Grouped bars: one group per label, one bar per series. `min_step` is the smallest
+    grid step (100 for cents shown as whole units, so no axis reads 0 0 0 0 0)."""
     if any(len(s.values) != len(labels) for s in series):
         raise ValueError("every series needs one value per label")
     axis_format = axis_format or value_format
     plot_w = WIDTH - PAD_LEFT - PAD_RIGHT
     plot_h = HEIGHT - PAD_TOP - PAD_BOTTOM
     # Four grid steps of a round size, so every axis label is a round number.
-    step = nice_step(max([0, *[v for s in series for v in s.values]]) / 4)
+    step = max(nice_step(max([0, *[v for s in series for v in s.values]]) / 4), min_step)
     top = step * 4
     groups = max(len(labels), 1)
     group_w = plot_w / groups

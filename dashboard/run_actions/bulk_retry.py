@@ -55,6 +55,10 @@ class BulkRow:
 def bulk_filters(source: Mapping[str, Any]) -> tuple[visibility.RunFilters, dict[str, str], str]:
     """The runs filter of the form, its errors, and the visibility query of its failed runs."""
     filters, errors = visibility.parse_filters(source)
+    if not errors:
+        filters, search_problem = visibility.resolve_search(filters)
+        if search_problem:
+            errors["q"] = search_problem
     status = filters.status if filters.status in CLOSED_FAILED_STATUSES else "Failed"
     filters = dataclasses.replace(filters, status=status)
     scope = visibility.console_scope(gateway().prefix)

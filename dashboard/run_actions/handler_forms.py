@@ -20,7 +20,7 @@ from htmx_flask import make_response as htmx_response
 from htmx_flask import request  # flask's request, typed with `request.htmx`
 
 from dashboard import forms
-from dashboard.permissions import can
+from dashboard.permissions import can, denial_message
 from dashboard.writes import (
     PENDING_DELIVERY,
     RunStateConflict,
@@ -168,7 +168,7 @@ def _submission(kind: str, workflow_id: str, name: str) -> _Submission:
             params=form_params(request.form, forms.visible_names(arg_type) if arg_type else ()),
             detail=f"role {current_user.role} may not {permission}",
         )
-        abort(403)
+        abort(403, denial_message(current_user, permission))
     back = safe_next(run_url(workflow_id) or link("home.index") or "/")
     values = forms.submitted_values(arg_type, request.form) if arg_type else {}
     return _Submission(kind, name, workflow_id, wf, arg_type, target, back, values)

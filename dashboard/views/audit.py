@@ -11,13 +11,14 @@ import io
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 from sqlalchemy import Select, func, select
 
+from dashboard import times
 from dashboard.writes import guard, record
-from estuary.contracts.inputs import is_id_text, parse_datetime
+from estuary.contracts.inputs import is_id_text
 from estuary.db import db
 from estuary.models import AuditEvent
 from estuary.services import audit as audit_service
@@ -65,7 +66,7 @@ class AuditFilters:
         for name in ("since", "until"):
             value = getattr(self, name)
             if value is not None:
-                out[name] = value.strftime("%Y-%m-%dT%H:%M")
+                out[name] = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
         return out
 
 
@@ -90,13 +91,10 @@ def parse_filters(args: Mapping[str, str]) -> tuple[AuditFilters, dict[str, str]
         raw = str(args.get(name) or "").strip()
         if not raw:
             continue
-        if len(raw) > 40:
-            errors[name] = "is not a date and time (use 2026-12-01T10:00)"
-            continue
         try:
-            values[name] = parse_datetime(raw)
-        except ValueError:
-            errors[name] = "is not a date and time (use 2026-12-01T10:00)"
+            values[name] = times.parse_local(raw)
+        except ValueError as exc:
+            errors[name] = str(exc)
     since, until = values.get("since"), values.get("until")
     if isinstance(since, datetime) and isinstance(until, datetime) and until <= since:
         errors["until"] = "must be later than 'since'"
@@ -119,12 +117,36 @@ def filtered(filters: AuditFilters) -> Select:
     return query
 
 
-def _params_text(event: AuditEvent) -> str:
+def _flat_params(value: object, prefix: str = "") -> list[tuple[str, str]]:
+    """Parameters as (name, text) pairs; nested ones named `outer · inner`, lists joined."""
+    if isinstance(value, dict):
+        pairs: list[tuple[str, str]] = []
+        for key, inner in value.items():
+            if inner in (None, "", [], {}):
+                continue
+            pairs += _flat_params(inner, f"{prefix} · {key}" if prefix else str(key))
+        return pairs
+    if isinstance(value, list | tuple):
+        if all(not isinstance(v, dict | list | tuple) for v in value):
+            return [(prefix, ", ".join(str(v) for v in value))]
+        pairs = []
+        for i, inner in enumerate(value, start=1):
+            pairs += _flat_params(inner, f"{prefix} {i}")
+        return pairs
+    if isinstance(value, bool):
+        return [(prefix, "yes" if value else "no")]
+    return [(prefix, str(value))]
+
+
+def params_items(event: AuditEvent) -> list[tuple[str, str]]:
+    """An event's parameters as a page shows them: a name and its value each."""
     try:
         params = json.loads(event.params_json or "{}")
     except ValueError:
-        return event.params_json or ""
-    return ", ".join(f"{k}={v}" for k, v in params.items() if v not in (None, "", [], {}))
+        return [("parameters", event.params_json or "")]
+    if not isinstance(params, dict):
+        return [("parameters", str(params))]
+    return [(name.replace("_", " "), text) for name, text in _flat_params(params)]
 
 
 @bp.get("/")
@@ -155,7 +177,7 @@ def index():
             older=older,
             newest=url_for("audit.index", **filters.as_params()) if before else None,
             export_url=url_for("audit.export", **filters.as_params()),
-            params_text=_params_text,
+            params_items=params_items,
         ),
         422 if errors else 200,
     )
@@ -220,7 +242,7 @@ def export():
                 older=None,
                 newest=None,
                 export_url=None,
-                params_text=_params_text,
+                params_items=params_items,
             ),
             422,
         )

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from flask import Blueprint, current_app, render_template
 
+from dashboard import times
 from dashboard.permissions import require
 from dashboard.presentation.charts import Series, bar_chart
 from dashboard.views.runs import console_scope, temporal
@@ -140,12 +141,13 @@ def index():
         label_every=2,
         value_format=lambda c: money(c, currency),
         axis_format=lambda c: whole_units_text(c, currency),
+        min_step=100,
     )
     return render_template(
         "home/index.html",
         overview=database_overview(),
         counts=temporal_counts(now),
-        failed_since=(now - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%M"),
+        failed_since=(now - timedelta(hours=24)).strftime("%Y-%m-%dT%H:%MZ"),
         flags=open_flags(),
         volume=volume,
         volume_total=sum(d.cents for d in volume),
@@ -166,13 +168,17 @@ def runs_chart():
     totals = (0, 0)
     complete = True
     if result is not None:
+        zone = times.staff_zone()
         chart = bar_chart(
-            [s.strftime("%d %H:00") for s in result.starts],
+            [s.astimezone(zone).strftime("%d %H:%M") for s in result.starts],
             [
                 Series("started", result.started, "s-started"),
                 Series("failed", result.failed, "s-failed"),
             ],
-            title=f"Runs started and failed per hour, last {CHART_HOURS} hours (UTC)",
+            title=(
+                f"Runs started and failed per hour, last {CHART_HOURS} hours "
+                f"({times.zone_label(zone)})"
+            ),
             label_every=6,
         )
         totals = (sum(result.started), sum(result.failed))

@@ -30,7 +30,6 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from sqlalchemy import select
 from werkzeug.routing import BuildError
 
 from dashboard import visibility
@@ -41,9 +40,7 @@ from dashboard.run_actions import retry as run_retry
 from dashboard.run_reader import run_histories
 from dashboard.writes import guard
 from estuary.contracts import catalogue as registry
-from estuary.contracts.inputs import is_id_text, query_int
-from estuary.db import db
-from estuary.models import Payout
+from estuary.contracts.inputs import query_int
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import (
     GatewayError,
@@ -190,8 +187,8 @@ def _list_page(filters: visibility.RunFilters, token: bytes | None) -> tuple[Any
     )
     page.runs.sort(key=lambda r: r.start_time or _EPOCH, reverse=filters.sort == "newest")
     note = (
-        "This Temporal server cannot sort its visibility lists: runs come running first, "
-        "then most recently closed; rows on each page are sorted by start time."
+        "Running runs come first, then those that finished most recently; each page is "
+        "sorted by start time."
     )
     return page, note
 
@@ -217,14 +214,6 @@ def status_counts(query: str) -> Callable[[], dict[str, int]]:
     return future.result
 
 
-def _business_key_workflow_ids(q: str) -> list[str]:
-    """Payout workflows for a payout id typed in the search box (`7` or `payout:7`)."""
-    raw = q.removeprefix("payout:")
-    if not is_id_text(raw):
-        return []
-    return list(db.session.scalars(select(Payout.workflow_id).where(Payout.id == int(raw))))
-
-
 @bp.get("")
 @require("view")
 def index():
@@ -243,8 +232,10 @@ def index():
     counts: dict[str, int] | None = None
     sort_note = None
     if not errors:
-        if filters.q:
-            filters = visibility.with_workflow_ids(filters, _business_key_workflow_ids(filters.q))
+        filters, search_problem = visibility.resolve_search(filters)
+        if search_problem:
+            errors["q"] = search_problem
+    if not errors:
         count_query = visibility.build_query(filters, scope=console_scope(), include_status=False)
         pending_counts = status_counts(count_query)
         result = temporal(_list_page, filters, token)
@@ -270,7 +261,8 @@ def index():
         "registered": {w.name: w for w in registry.all_workflows()},
         "args": request.args,
     }
-    return render_template("runs/index.html", **context), 400 if errors else 200
+    # A search that was not understood is answered on the page, like any search.
+    return render_template("runs/index.html", **context), 400 if set(errors) - {"q"} else 200
 
 
 @bp.get("/live")

@@ -32,6 +32,9 @@ class StaffUser(db.Model):
     approval_limit_cents: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # IANA time zone the console shows times in (None: not chosen yet; the browser's
+    # zone is saved on the first page it loads).
+    time_zone: Mapped[str | None] = mapped_column(String(64))
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(

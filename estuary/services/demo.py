@@ -25,6 +25,7 @@ from estuary.services import ledger
 
 DEMO_PRACTITIONERS = [
     # name, status, tier, available balance in cents
+    # (`make run` then starts workflows for them: workers/temporal/demo_runs.py)
     ("Maya Okafor", "active", "premium", 184_250),
     ("Tomas Lindqvist", "active", "pro", 62_000),
     ("Aiko Tanaka", "active", "basic", 9_500),
@@ -41,6 +42,10 @@ CERT_MODULES = [
     ("trauma-1", "Trauma-informed practice I", "trauma-informed"),
     ("trauma-2", "Trauma-informed practice II", "trauma-informed"),
 ]
+# The demo practitioners `make run` starts workflows for (workers/temporal/demo_runs.py).
+MAYA, AIKO, RAFAEL, INES = "Maya Okafor", "Aiko Tanaka", "Rafael Duarte", "Ines Moreau"
+# Sessions of Maya's package that already happened (their parts get released).
+PACKAGE_SESSIONS_DONE = 2
 DEMO_STAFF = [
     ("operator@estuary.local", "Olu Operator", "operator"),
     ("approver@estuary.local", "Ada Approver", "approver"),
@@ -85,7 +90,11 @@ def seed_demo(admin_email: str = "admin@estuary.local") -> dict[str, str] | None
             tier=tier,
             profile_complete=status == "active",
             accepts_bookings=status == "active",
-            payout_destination=f"acct_demo_{i:04d}" if status == "active" else None,
+            # Aiko gives her payout details only after her first payout failed for
+            # want of them (the demo's failed run to retry).
+            payout_destination=(
+                f"acct_demo_{i:04d}" if status == "active" and name != AIKO else None
+            ),
             activated_at=now - timedelta(days=90) if status == "active" else None,
         )
         db.session.add(p)
@@ -171,6 +180,22 @@ def seed_demo(admin_email: str = "admin@estuary.local") -> dict[str, str] | None
                     price_cents=9_000,
                 )
             )
+        if p.name == MAYA:
+            for days_ago in range(PACKAGE_SESSIONS_DONE, 0, -1):
+                done = now - timedelta(days=days_ago, hours=3)
+                db.session.add(
+                    Booking(
+                        client_id=client.id,
+                        practitioner_id=p.id,
+                        service_id=service.id,
+                        package_purchase_id=purchase.id,
+                        start_at=done,
+                        end_at=done + timedelta(minutes=60),
+                        price_cents=9_000,
+                        status="completed",
+                        completed_at=done + timedelta(minutes=60),
+                    )
+                )
         past = now - timedelta(days=2)
         db.session.add(
             Booking(

@@ -5,6 +5,7 @@ unreachable; 404/403/500 pages in the console style; bad list filters are field 
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -189,7 +190,9 @@ def test_database_pages_work_when_temporal_is_unreachable(app):
     assert "runs running (Temporal unreachable)" in html
     for tile, number in (("tile-approvals", 1), ("tile-stalled", 1), ("tile-unresolved", 1)):
         assert f'data-testid="{tile}"><span class="num">{number}<' in html
-    assert 'data-testid="payout-chart"' in html and "<svg" in html
+    # No payout was paid in the last 14 days: the chart says what to do, no empty axis.
+    assert 'data-testid="payout-chart-empty"' in html and "Approvals" in html
+    assert 'class="chart"' not in html
     assert "Temporal is unreachable" in client.get("/charts/runs").get_data(as_text=True)
 
     html = client.get("/runs").get_data(as_text=True)
@@ -273,3 +276,32 @@ def test_catalogue_lists_every_registered_workflow(app):
     for name in registry.domains():
         assert f'data-testid="domain-{name}"' in html
     assert "worker status unknown" in html
+
+
+def test_charts_with_nothing_to_draw_say_what_to_do(app, local_env):
+    """No empty axis reading 0 0 0 0 0: an empty chart is an empty state."""
+    from tests.conftest import gateway_for, unique_prefix
+
+    gateway_for(app, local_env, unique_prefix())  # a prefix no run has
+    client = login(app)
+    chart = client.get("/charts/runs").get_data(as_text=True)
+    assert 'data-testid="runs-chart-empty"' in chart and "<svg" not in chart
+    assert "start one from" in chart
+    home = client.get("/").get_data(as_text=True)
+    assert 'data-testid="payout-chart-empty"' in home
+
+
+def test_a_small_payout_volume_has_round_axis_labels():
+    from dashboard.presentation.charts import Series, bar_chart
+
+    svg = str(
+        bar_chart(
+            ["a", "b"],
+            [Series("paid out", [150, 0], "s-money")],
+            title="t",
+            axis_format=lambda c: f"{c // 100:,}",
+            min_step=100,
+        )
+    )
+    labels = re.findall(r'text-anchor="end">([^<]*)<', svg)
+    assert labels == ["0", "1", "2", "3", "4"]

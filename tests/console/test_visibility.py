@@ -42,12 +42,27 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("field", ["q", "entity_id", "entity_type"])
+@pytest.mark.parametrize("field", ["entity_id", "entity_type"])
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_identifiers_are_field_errors(field, value):
     filters, errors = parse_filters({field: value})
     assert field in errors
     assert getattr(filters, field) == ""  # the bad value is not kept
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_search_text_never_reaches_a_query(value):
+    """Search text is either not understood (a message saying how to search) or read as
+    a name, which only the app database sees; no query ever carries it."""
+    filters, errors = parse_filters({"q": value})
+    if "q" in errors:
+        assert "Search by what you know" in errors["q"] or "longer than" in errors["q"]
+        assert filters.search is None
+        return
+    assert filters.search is not None and filters.search.name
+    assert not filters.search.has_terms
+    with pytest.raises(visibility.UnsafeValue):
+        build_query(filters)
 
 
 @pytest.mark.parametrize(
@@ -109,14 +124,17 @@ def test_every_filter_builds_one_quoted_clause():
     assert build_query(filters, order=True).endswith("ORDER BY StartTime DESC")
 
 
-def test_business_key_search_matches_ids_and_workflow_ids():
+def test_business_key_search_matches_entities_and_workflow_ids():
     filters, errors = parse_filters({"q": "booking:17"})
     assert not errors
-    query = build_query(visibility.with_workflow_ids(filters, ["payments-payout-3-20261127"]))
-    assert "(EntityType = 'booking' AND EntityId = '17')" in query
-    assert "WorkflowId STARTS_WITH 'booking:17'" in query
-    assert "EntityId = 'booking:17'" in query
-    assert "WorkflowId IN ('payments-payout-3-20261127')" in query
+    assert build_query(filters) == "((EntityType = 'booking' AND EntityId = '17'))"
+    filters, errors = parse_filters({"q": "payments-payout-3"})
+    assert not errors
+    assert build_query(filters) == (
+        "(WorkflowId IN ('payments-payout-3') OR WorkflowId STARTS_WITH 'payments-payout-3')"
+    )
+    filters, errors = parse_filters({"q": "#14"})
+    assert not errors and build_query(filters) == "(EntityId = '14')"
 
 
 def test_quote_refuses_unvalidated_text():
@@ -152,12 +170,18 @@ def test_filters_round_trip_through_the_url():
 def test_runs_page_refuses_bad_filters_without_calling_temporal(app, local_env):
     gw = counting_gateway_for(app, local_env, unique_prefix())
     client = login(app)
-    for field, value in [("q", "x' OR '1'='1"), ("entity_id", "1 -- x"), ("status", "Nope")]:
+    for field, value in [("entity_id", "1 -- x"), ("status", "Nope")]:
         response = client.get("/runs", query_string={field: value})
         assert response.status_code == 400
         html = response.get_data(as_text=True)
         assert 'data-testid="filter-errors"' in html
         assert f'data-testid="error-{field}"' in html
+    # A search that is not understood is answered on the page, saying how to write one.
+    response = client.get("/runs", query_string={"q": "x' OR '1'='1"})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'data-testid="error-q"' in html and "booking 14, practitioner 6" in html
+    assert 'data-testid="search-help"' in html
     bad_token = client.get("/runs", query_string={"page": "not a token!"})
     assert bad_token.status_code == 400
     assert gw.calls == 0

@@ -411,6 +411,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("staff.enable", "manage_staff", lambda w: f"/staff/{w.staff_id}/enable", lambda w: {}),
     Endpoint(
+        "profile.set_time_zone",
+        "view",
+        lambda w: "/profile/time-zone",
+        lambda w: {"time_zone": "Europe/Paris"},
+    ),
+    Endpoint(
         "staff.reset_password",
         "manage_staff",
         lambda w: f"/staff/{w.staff_id}/password",
