@@ -29,15 +29,19 @@ def test_every_workflow_sits_in_its_domain_package_and_queue():
         assert domain.task_queue("p-") == catalogue.task_queue(name, "p-") == f"p-{name}"
         for wf in domain.workflows.values():
             assert wf.domain == name
-            assert wf.cls.__module__ == f"workers.{name}.workflows"
+            assert wf.cls.__module__ in registry.part_modules(name, "workflows")
             assert catalogue.workflow(wf.name) is wf
 
 
 def _loaded_by_name(graph: grimp.ImportGraph) -> None:
     """Add the imports made with `import_module` (registry, cli) to the graph."""
     for domain in catalogue.DOMAINS:
-        for part in ("workflows", "activities", "schedules"):
-            module = f"workers.{domain}.{part}"
+        loaded = [
+            *registry.part_modules(domain, "workflows"),
+            *registry.part_modules(domain, "activities"),
+            f"workers.{domain}.schedules",
+        ]
+        for module in loaded:
             if module in graph.modules:
                 graph.add_import(importer="workers.temporal.registry", imported=module)
         commands = f"workers.{domain}.commands"

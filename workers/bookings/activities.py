@@ -5,8 +5,6 @@ refusal by the rules (BusinessRuleError) becomes a non-retryable failure with it
 
 from __future__ import annotations
 
-from temporalio import activity
-
 from estuary.contracts.bookings import (
     BookingFlagInput,
     BookingFlagResult,
@@ -32,8 +30,7 @@ from estuary.contracts.bookings import (
     RescheduleRequestInput,
 )
 from estuary.services import booking_policies, bookings, reminders
-from workers.temporal.base_activities import app_activity, transactional_activity
-from workers.temporal.decorators import monitored_activity
+from workers.temporal.base_activities import read_activity, write_activity
 
 
 def _outcome(result: bookings.Outcome) -> BookingOutcome:
@@ -47,9 +44,7 @@ def _outcome(result: bookings.Outcome) -> BookingOutcome:
     )
 
 
-@activity.defn(name="load_booking")
-@monitored_activity
-@app_activity
+@read_activity
 def load_booking(inp: BookingRef) -> BookingSnapshot:
     booking = bookings.get_booking(inp.booking_id)
     policy = booking_policies.defaults()
@@ -73,10 +68,7 @@ def load_booking(inp: BookingRef) -> BookingSnapshot:
     )
 
 
-@activity.defn(name="send_booking_notice")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def send_booking_notice(inp: BookingNoticeInput) -> BookingNoticeResult:
     sent = bookings.send_notice(
         inp.booking_id,
@@ -89,10 +81,7 @@ def send_booking_notice(inp: BookingNoticeInput) -> BookingNoticeResult:
     return BookingNoticeResult(keys=[s.key for s in sent], created=[s.created for s in sent])
 
 
-@activity.defn(name="send_booking_reminder")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def send_booking_reminder(inp: ReminderInput) -> ReminderResult:
     outcome = reminders.send_reminder(
         inp.booking_id,
@@ -104,18 +93,12 @@ def send_booking_reminder(inp: ReminderInput) -> ReminderResult:
     return ReminderResult(key=outcome.key, state=outcome.state, reason=outcome.reason)
 
 
-@activity.defn(name="complete_booking")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def complete_booking(inp: CompleteBookingInput) -> BookingOutcome:
     return _outcome(bookings.complete(inp.booking_id, actor=inp.actor, at=inp.workflow_time))
 
 
-@activity.defn(name="apply_no_show")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def apply_no_show(inp: NoShowInput) -> BookingOutcome:
     return _outcome(
         bookings.apply_no_show(
@@ -128,10 +111,7 @@ def apply_no_show(inp: NoShowInput) -> BookingOutcome:
     )
 
 
-@activity.defn(name="apply_cancellation")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def apply_cancellation(inp: CancellationInput) -> BookingOutcome:
     return _outcome(
         bookings.apply_cancellation(
@@ -146,10 +126,7 @@ def apply_cancellation(inp: CancellationInput) -> BookingOutcome:
     )
 
 
-@activity.defn(name="move_booking")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def move_booking(inp: MoveBookingInput) -> MovedBooking:
     booking = bookings.move(
         inp.booking_id,
@@ -160,10 +137,7 @@ def move_booking(inp: MoveBookingInput) -> MovedBooking:
     return MovedBooking(booking.id, booking.start_at, booking.end_at)
 
 
-@activity.defn(name="record_booking_feedback")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def record_booking_feedback(inp: FeedbackInput) -> FeedbackResult:
     rating, created = bookings.record_feedback(
         inp.booking_id, rating=inp.rating, comment=inp.comment, at=inp.workflow_time
@@ -171,10 +145,7 @@ def record_booking_feedback(inp: FeedbackInput) -> FeedbackResult:
     return FeedbackResult(inp.booking_id, rating, created)
 
 
-@activity.defn(name="raise_booking_flag")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def raise_booking_flag(inp: BookingFlagInput) -> BookingFlagResult:
     flag = bookings.raise_booking_flag(
         inp.booking_id, kind=inp.kind, message=inp.message, workflow_id=inp.workflow_id
@@ -182,9 +153,7 @@ def raise_booking_flag(inp: BookingFlagInput) -> BookingFlagResult:
     return BookingFlagResult(key=flag.key, flag_id=flag.id)
 
 
-@activity.defn(name="check_reschedule")
-@monitored_activity
-@app_activity
+@read_activity
 def check_reschedule(inp: RescheduleRequestInput) -> RescheduledBooking:
     check = bookings.check_reschedule(
         inp.booking_id,
@@ -201,10 +170,7 @@ def check_reschedule(inp: RescheduleRequestInput) -> RescheduledBooking:
     )
 
 
-@activity.defn(name="create_rescheduled_booking")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def create_rescheduled_booking(inp: RescheduleRequestInput) -> RescheduledBooking:
     old, new, created = bookings.create_rescheduled_booking(
         inp.booking_id,
@@ -223,9 +189,7 @@ def create_rescheduled_booking(inp: RescheduleRequestInput) -> RescheduledBookin
     )
 
 
-@activity.defn(name="find_bookings_needing_reminder")
-@monitored_activity
-@app_activity
+@read_activity
 def find_bookings_needing_reminder(inp: ReminderPageInput) -> ReminderPage:
     page = reminders.bookings_needing_reminder(
         inp.window_start,
@@ -238,10 +202,7 @@ def find_bookings_needing_reminder(inp: ReminderPageInput) -> ReminderPage:
     return ReminderPage(page.booking_ids, page.last_booking_id, page.exhausted, page.already_sent)
 
 
-@activity.defn(name="send_reminder_chunk")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def send_reminder_chunk(inp: ReminderChunkInput) -> ReminderChunkResult:
     counts = reminders.send_reminders(
         list(inp.booking_ids), inp.reminder_type, now=inp.workflow_time

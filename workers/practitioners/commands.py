@@ -65,7 +65,7 @@ from estuary.services.command_audit import cli_actor, note_temporal_call
 from estuary.services.errors import BusinessRuleError
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import GatewayError
-from workers.practitioners.workflows import ONBOARDING_SIGNALS
+from workers.practitioners.onboarding.workflows import ONBOARDING_SIGNALS
 from workers.temporal.command_support import start_and_report
 
 trigger_practitioner_workflows = AppGroup(

@@ -1,5 +1,7 @@
 """Activity utilities: the Flask app binding and the `app_activity` and
-`transactional_activity` decorators (the Flask form of the guide's `django_activity`).
+`transactional_activity` decorators (the Flask form of the guide's `django_activity`);
+`read_activity` and `write_activity` stack them with `activity.defn` and
+`monitored_activity`, the way every sync domain activity is declared.
 
 Sync activities run on the worker's thread pool. Each call gets its own Flask app context,
 so each gets its own SQLAlchemy session (flask-sqlalchemy scopes sessions by app context).
@@ -12,11 +14,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, g
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from estuary.db import db
 from estuary.services.errors import BusinessRuleError, ExpectedFailure
+from workers.temporal.decorators import monitored_activity
 
 T = TypeVar("T")
 
@@ -92,3 +96,13 @@ def transactional_activity(fn: Callable[..., T]) -> Callable[..., T]:
             raise
 
     return wrapper
+
+
+def read_activity(fn: Callable[..., T]) -> Callable[..., T]:
+    """A sync activity named after its function, monitored, in its own app context."""
+    return activity.defn(name=fn.__name__)(monitored_activity(app_activity(fn)))
+
+
+def write_activity(fn: Callable[..., T]) -> Callable[..., T]:
+    """`read_activity` whose body runs in one transaction (commit or roll back)."""
+    return read_activity(transactional_activity(fn))

@@ -6,7 +6,7 @@ Imported inside the workflow sandbox: deterministic code only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -22,6 +22,20 @@ from estuary.contracts.search_attributes import (
 )
 
 R = TypeVar("R")
+
+# How many ignored signals a workflow keeps to show in its `progress` answer.
+MAX_IGNORED_SHOWN = 20
+
+
+def iso(value: datetime | None) -> str | None:
+    """`value` as ISO text for a `progress` answer, None stays None."""
+    return value.isoformat() if value is not None else None
+
+
+def note_ignored(ignored: list[dict], signal: str, reason: str) -> None:
+    """Record a signal that could not apply (newest last, the last MAX_IGNORED_SHOWN kept)."""
+    ignored.append({"signal": signal, "reason": reason, "at": workflow.now().isoformat()})
+    del ignored[:-MAX_IGNORED_SHOWN]
 
 
 def queue_prefix() -> str:

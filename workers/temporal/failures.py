@@ -70,6 +70,14 @@ def failure_summary(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def innermost_message(exc: BaseException) -> str:
+    """The message of the innermost cause (what a workflow shows when an activity or child
+    failed: the business reason, not the "Activity task failed" wrapper)."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return getattr(exc, "message", None) or str(exc)
+
+
 def mark_logged(exc: BaseException) -> None:
     """Remember that this expected failure has had its one log line."""
     # An exception that refuses attributes keeps the SDK's record: noisy, never lost.

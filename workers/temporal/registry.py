@@ -1,9 +1,12 @@
-"""Discovery: every `workers/<domain>/workflows.py`, `activities.py` and `schedules.py`
+"""Discovery: every domain's workflow modules, activity modules and `schedules.py`
 (the domain's `commands.py` is loaded by `workers.temporal.cli`, which registers it).
 
-A domain is a package under `workers/` (other than `temporal`) with a `workflows.py`.
-Adding a domain means adding that package and its name to
-`estuary.contracts.catalogue.DOMAINS` (a test checks the two agree). This module is the
+A domain is a package under `workers/` (other than `temporal`). Its workflows live in
+`workers/<domain>/workflows.py` or, one module per workflow or small family, in
+`workers/<domain>/<feature>/workflows.py` with the feature's activities beside them in
+`<feature>/activities.py`; activities several features use sit in
+`workers/<domain>/activities.py`. Adding a domain means adding that package and its name
+to `estuary.contracts.catalogue.DOMAINS` (a test checks the two agree). This module is the
 catalogue's source (`catalogue.install(registry)`); the lookups (`workflow`, `domain`,
 `all_workflows`, `input_fields`) are the catalogue's, re-exported here for the workers.
 """
@@ -57,6 +60,40 @@ def _optional_module(name: str) -> ModuleType | None:
         raise
 
 
+def part_modules(domain_name: str, part: str) -> list[str]:
+    """The names of a domain's `part` modules (`workflows` or `activities`): the domain's
+    own, then each feature sub-package's, in name order (only those that exist)."""
+    base = WORKERS_DIR / domain_name
+    names = [f"workers.{domain_name}.{part}"] if (base / f"{part}.py").is_file() else []
+    for info in sorted(pkgutil.iter_modules([str(base)]), key=lambda i: i.name):
+        if info.ispkg and (base / info.name / f"{part}.py").is_file():
+            names.append(f"workers.{domain_name}.{info.name}.{part}")
+    return names
+
+
+def _workflows_of(module: ModuleType) -> dict[str, RegisteredWorkflow]:
+    """The monitored workflow classes defined (not imported) in `module`, by type name."""
+    found: dict[str, RegisteredWorkflow] = {}
+    for obj in vars(module).values():
+        spec = spec_of(obj) if isinstance(obj, type) else None
+        defn = getattr(obj, "__temporal_workflow_definition", None)
+        if spec is None or defn is None or obj.__module__ != module.__name__:
+            continue
+        found[defn.name] = RegisteredWorkflow(defn.name, obj, spec)
+    return found
+
+
+def _activities_of(module: ModuleType) -> list[Any]:
+    """The activities defined (not imported) in `module`."""
+    return [
+        obj
+        for obj in vars(module).values()
+        if callable(obj)
+        and hasattr(obj, "__temporal_activity_definition")
+        and getattr(obj, "__module__", None) == module.__name__
+    ]
+
+
 @cache
 def domains() -> dict[str, Domain]:
     """All domains found under `workers/`, by name, in a stable order."""
@@ -64,23 +101,14 @@ def domains() -> dict[str, Domain]:
     for info in sorted(pkgutil.iter_modules([str(WORKERS_DIR)]), key=lambda i: i.name):
         if not info.ispkg or info.name == CORE_PACKAGE:
             continue
-        wf_module = _optional_module(f"workers.{info.name}.workflows")
-        if wf_module is None:
+        workflow_modules = part_modules(info.name, "workflows")
+        if not workflow_modules:
             continue
         entry = Domain(info.name)
-        for obj in vars(wf_module).values():
-            spec = spec_of(obj) if isinstance(obj, type) else None
-            defn = getattr(obj, "__temporal_workflow_definition", None)
-            if spec is None or defn is None or obj.__module__ != wf_module.__name__:
-                continue
-            entry.workflows[defn.name] = RegisteredWorkflow(defn.name, obj, spec)
-        act_module = _optional_module(f"workers.{info.name}.activities")
-        if act_module is not None:
-            entry.activities = [
-                obj
-                for obj in vars(act_module).values()
-                if callable(obj) and hasattr(obj, "__temporal_activity_definition")
-            ]
+        for name in workflow_modules:
+            entry.workflows.update(_workflows_of(importlib.import_module(name)))
+        for name in part_modules(info.name, "activities"):
+            entry.activities.extend(_activities_of(importlib.import_module(name)))
         found[info.name] = entry
     return found
 
