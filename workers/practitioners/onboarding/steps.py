@@ -21,6 +21,7 @@ from estuary.contracts.practitioners import (
     FirstChargeOutcomeInput,
     OnboardingSubscriptionInput,
     ProfileCompletionInput,
+    ReviewDocumentsUpdate,
     ServiceConfirmationInput,
     SubscriptionRenewalInput,
     SubscriptionSnapshot,
@@ -88,31 +89,36 @@ class OnboardingSteps(OnboardingTimers):
             await self._set_waiting(step, "review_documents update (ops review)", "ops")
             if not await self._wait(step, lambda: self._review is not None):
                 return False
-            review, self._review = self._review, None
-            assert review is not None
-            await self.execute_activity(
-                activities.record_document_review,
-                DocumentReviewInput(
-                    practitioner_id=self._inp.practitioner_id,
-                    submission_key=key,
-                    approved=review.approved,
-                    notes=review.notes,
-                    reviewer=review.actor,
-                    reviewed_at=workflow.now().isoformat(),
-                ),
-            )
-            self._reviews.append(
-                {
-                    "round": self._docs_round,
-                    "approved": review.approved,
-                    "notes": review.notes,
-                    "reviewer": review.actor,
-                    "at": workflow.now().isoformat(),
-                }
-            )
+            review = await self._record_review(key)
             if review.approved:
                 self._docs_state = "approved"
                 return True
+
+    async def _record_review(self, key: str) -> ReviewDocumentsUpdate:
+        """Record ops' review of this round's submission (`key`)."""
+        review, self._review = self._review, None
+        assert review is not None
+        await self.execute_activity(
+            activities.record_document_review,
+            DocumentReviewInput(
+                practitioner_id=self._inp.practitioner_id,
+                submission_key=key,
+                approved=review.approved,
+                notes=review.notes,
+                reviewer=review.actor,
+                reviewed_at=workflow.now().isoformat(),
+            ),
+        )
+        self._reviews.append(
+            {
+                "round": self._docs_round,
+                "approved": review.approved,
+                "notes": review.notes,
+                "reviewer": review.actor,
+                "at": workflow.now().isoformat(),
+            }
+        )
+        return review
 
     async def _background_check_step(self) -> bool:
         step = await self._begin_step("background_check", "the background check to start")
@@ -154,6 +160,10 @@ class OnboardingSteps(OnboardingTimers):
         await self._set_waiting(step, waiting_for, waiting_on)
         if not await self._wait(step, lambda: self._check_result is not None):
             return False
+        return await self._record_check_result(reference)
+
+    async def _record_check_result(self, reference: str) -> bool:
+        """Record the signalled result; a failed check rejects the onboarding."""
         result = self._check_result
         assert result is not None
         await self.execute_activity(
@@ -225,34 +235,8 @@ class OnboardingSteps(OnboardingTimers):
             await self._set_waiting(
                 step, f"the first charge of subscription {current.subscription_id}", "payments"
             )
-            charge: SubscriptionChargeResult = await self.execute_activity(
-                "charge_subscription",
-                SubscriptionChargeInput(
-                    subscription_id=current.subscription_id,
-                    period_start=current.period_start,
-                    amount_cents=current.price_cents,
-                    attempt=attempt,
-                ),
-                domain="payments",
-                policy=policies.PAYMENT_PROVIDER,
-                result_type=SubscriptionChargeResult,
-                summary=f"first period of subscription {current.subscription_id}",
-            )
+            charge = await self._charge_first_period(current, attempt)
             paid = charge.status == "paid"
-            self._subscription["charge_status"] = charge.status
-            self._subscription["charge_id"] = charge.charge_id
-            self._subscription["failure_reason"] = charge.failure_reason
-            await self.execute_activity(
-                activities.settle_first_subscription_charge,
-                FirstChargeOutcomeInput(
-                    subscription_id=current.subscription_id,
-                    paid=paid,
-                    failure_reason=charge.failure_reason,
-                    notification_key=(
-                        f"{self._run_key}:subscription:{current.subscription_id}:charge:{attempt}"
-                    ),
-                ),
-            )
             if paid:
                 break
             await self._set_waiting(
@@ -273,6 +257,40 @@ class OnboardingSteps(OnboardingTimers):
             id_reuse_policy=policies.MONEY_ID_REUSE,
         )
         return True
+
+    async def _charge_first_period(
+        self, current: SubscriptionSnapshot, attempt: int
+    ) -> SubscriptionChargeResult:
+        """Charge the first period through the payments domain and settle the outcome here."""
+        charge: SubscriptionChargeResult = await self.execute_activity(
+            "charge_subscription",
+            SubscriptionChargeInput(
+                subscription_id=current.subscription_id,
+                period_start=current.period_start,
+                amount_cents=current.price_cents,
+                attempt=attempt,
+            ),
+            domain="payments",
+            policy=policies.PAYMENT_PROVIDER,
+            result_type=SubscriptionChargeResult,
+            summary=f"first period of subscription {current.subscription_id}",
+        )
+        paid = charge.status == "paid"
+        self._subscription["charge_status"] = charge.status
+        self._subscription["charge_id"] = charge.charge_id
+        self._subscription["failure_reason"] = charge.failure_reason
+        await self.execute_activity(
+            activities.settle_first_subscription_charge,
+            FirstChargeOutcomeInput(
+                subscription_id=current.subscription_id,
+                paid=paid,
+                failure_reason=charge.failure_reason,
+                notification_key=(
+                    f"{self._run_key}:subscription:{current.subscription_id}:charge:{attempt}"
+                ),
+            ),
+        )
+        return charge
 
     async def _services_step(self) -> bool:
         step = await self._begin_step(

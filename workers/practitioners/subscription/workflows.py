@@ -88,6 +88,46 @@ class SubscriptionRenewalWorkflow(BaseWorkflow):
         period_end = datetime.fromisoformat(sub.period_end)
         self._steps_done.append("loaded")
 
+        await self._send_reminders(sub, period_end)
+
+        self._stage = "waiting_for_period_end"
+        delay = period_end - workflow.now()
+        if delay > timedelta(0):
+            self._waiting_for = "the end of the period"
+            self._waiting_until = sub.period_end
+            # A cancellation does not shorten the period the practitioner paid for.
+            await workflow.sleep(delay)
+        if self._cancel is not None:
+            return await self._end("cancelled", self._cancel.get("reason") or "cancelled")
+
+        collected = await self._collect(sub, inp.dunning_retries)
+        if isinstance(collected, SubscriptionRenewalResult):
+            return collected
+        how, actor, reason = collected
+
+        self._stage = "settling"
+        self._waiting_for = self._waiting_until = None
+        await self.execute_activity(
+            activities.settle_subscription_period,
+            PeriodSettlementInput(
+                subscription_id=sub.subscription_id,
+                paid_period_start=sub.period_end,
+                how=how,
+                actor=actor,
+                reason=reason,
+            ),
+        )
+        self._steps_done.append(how)
+        self._stage = "continuing_as_new"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            SubscriptionRenewalInput(
+                subscription_id=inp.subscription_id, dunning_retries=inp.dunning_retries
+            )
+        )
+
+    async def _send_reminders(self, sub: SubscriptionSnapshot, period_end: datetime) -> None:
+        """The renewal reminders before period end (none once a cancellation is recorded)."""
         self._stage = "reminding"
         for days in RENEWAL_REMINDER_DAYS:
             if self._cancel is not None:
@@ -128,31 +168,25 @@ class SubscriptionRenewalWorkflow(BaseWorkflow):
             )
         self._steps_done.append("reminders")
 
-        self._stage = "waiting_for_period_end"
-        delay = period_end - workflow.now()
-        if delay > timedelta(0):
-            self._waiting_for = "the end of the period"
-            self._waiting_until = sub.period_end
-            # A cancellation does not shorten the period the practitioner paid for.
-            await workflow.sleep(delay)
-        if self._cancel is not None:
-            return await self._end("cancelled", self._cancel.get("reason") or "cancelled")
-
+    async def _collect(
+        self, sub: SubscriptionSnapshot, dunning_retries: int
+    ) -> tuple[str, str | None, str | None] | SubscriptionRenewalResult:
+        """Charge the period, with dunning retries: (how, actor, reason) once paid or waived,
+        else the run's end (expired or cancelled)."""
         attempt = 0
         while True:
             attempt += 1
             self._stage = "charging"
             charge = await self._charge(sub, attempt)
             if charge.status == "paid":
-                how, actor, reason = "paid", None, None
-                break
+                return "paid", None, None
             await self.execute_activity(
                 activities.mark_subscription_past_due,
                 SubscriptionNoticeInput(
                     sub.subscription_id, sub.period_end, attempt, charge.failure_reason
                 ),
             )
-            if attempt > inp.dunning_retries:
+            if attempt > dunning_retries:
                 return await self._end(
                     "expired",
                     f"unpaid after {attempt} attempts ({charge.failure_reason or 'declined'})",
@@ -161,7 +195,7 @@ class SubscriptionRenewalWorkflow(BaseWorkflow):
             self._dunning = True
             retry_at = workflow.now() + timedelta(days=1)
             self._waiting_for = (
-                f"dunning retry {attempt} of {inp.dunning_retries} (or ops retry_now / waive)"
+                f"dunning retry {attempt} of {dunning_retries} (or ops retry_now / waive)"
             )
             self._waiting_until = retry_at.isoformat()
             with contextlib.suppress(TimeoutError):
@@ -176,32 +210,10 @@ class SubscriptionRenewalWorkflow(BaseWorkflow):
                 )
             self._dunning = False
             if self._waiver is not None:
-                how, actor, reason = "waived", self._waiver["by"], self._waiver["reason"]
-                break
+                return "waived", self._waiver["by"], self._waiver["reason"]
             if self._cancel is not None:
                 return await self._end("cancelled", self._cancel.get("reason") or "cancelled")
             self._retry_now = None
-
-        self._stage = "settling"
-        self._waiting_for = self._waiting_until = None
-        await self.execute_activity(
-            activities.settle_subscription_period,
-            PeriodSettlementInput(
-                subscription_id=sub.subscription_id,
-                paid_period_start=sub.period_end,
-                how=how,
-                actor=actor,
-                reason=reason,
-            ),
-        )
-        self._steps_done.append(how)
-        self._stage = "continuing_as_new"
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(
-            SubscriptionRenewalInput(
-                subscription_id=inp.subscription_id, dunning_retries=inp.dunning_retries
-            )
-        )
 
     async def _charge(self, sub: SubscriptionSnapshot, attempt: int) -> SubscriptionChargeResult:
         self._waiting_for = f"charge attempt {attempt} for the period from {sub.period_end}"

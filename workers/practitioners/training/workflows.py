@@ -12,6 +12,7 @@ from temporalio import workflow
 
 from estuary.contracts import policies
 from estuary.contracts.practitioners import (
+    CertificateIssued,
     CertificateIssueInput,
     CertificateNoticeInput,
     CertificationStartInput,
@@ -75,6 +76,45 @@ class TrainingCertificationWorkflow(BaseWorkflow):
         self._modules = list(start.modules)
         self._done = [m for m in start.modules if m in start.completed_modules]
         self._stage = "training"
+        await self._complete_modules(inp)
+
+        issued, expires_at = await self._issue_certificate(inp)
+        self._stage = "certified"
+        reminder_at = expires_at - timedelta(days=inp.expiry_reminder_days)
+        self._waiting_for = "the expiry reminder (re-certification opens then)"
+        self._waiting_until = reminder_at.isoformat()
+        await workflow.sleep(reminder_at - workflow.now())
+        sent_at = workflow.now()
+        await self.execute_activity(
+            activities.send_certificate_expiry_reminder,
+            CertificateNoticeInput(
+                inp.practitioner_id,
+                inp.certification,
+                issued.certificate_number,
+                issued.expires_at,
+                sent_at.isoformat(),
+            ),
+            policy=policies.NOTIFICATION,
+        )
+        self._reminder_sent_at = sent_at.isoformat()
+        self._steps_done.append("expiry_reminder_sent")
+        self._stage = "recertifying"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(
+            TrainingCertificationInput(
+                practitioner_id=inp.practitioner_id,
+                certification=inp.certification,
+                validity_days=inp.validity_days,
+                expiry_reminder_days=inp.expiry_reminder_days,
+                cycle=inp.cycle + 1,
+                previous_certificate=issued.certificate_number,
+                previous_expires_at=issued.expires_at,
+            )
+        )
+
+    async def _complete_modules(self, inp: TrainingCertificationInput) -> None:
+        """Wait for every assigned module; the previous certificate expires meanwhile if its
+        time comes first."""
         previous_expiry = (
             datetime.fromisoformat(inp.previous_expires_at)
             if inp.previous_certificate and inp.previous_expires_at
@@ -113,6 +153,10 @@ class TrainingCertificationWorkflow(BaseWorkflow):
                 self._waiting_until = None
         self._steps_done.append("modules_completed")
 
+    async def _issue_certificate(
+        self, inp: TrainingCertificationInput
+    ) -> tuple[CertificateIssued, datetime]:
+        """Issue this cycle's certificate, valid `validity_days` from now: (issued, expires_at)."""
         issued_at = workflow.now()
         expires_at = issued_at + timedelta(days=inp.validity_days)
         issued = await self.execute_activity(
@@ -130,38 +174,7 @@ class TrainingCertificationWorkflow(BaseWorkflow):
             "expires_at": issued.expires_at,
         }
         self._steps_done.append("certificate_issued")
-        self._stage = "certified"
-        reminder_at = expires_at - timedelta(days=inp.expiry_reminder_days)
-        self._waiting_for = "the expiry reminder (re-certification opens then)"
-        self._waiting_until = reminder_at.isoformat()
-        await workflow.sleep(reminder_at - workflow.now())
-        sent_at = workflow.now()
-        await self.execute_activity(
-            activities.send_certificate_expiry_reminder,
-            CertificateNoticeInput(
-                inp.practitioner_id,
-                inp.certification,
-                issued.certificate_number,
-                issued.expires_at,
-                sent_at.isoformat(),
-            ),
-            policy=policies.NOTIFICATION,
-        )
-        self._reminder_sent_at = sent_at.isoformat()
-        self._steps_done.append("expiry_reminder_sent")
-        self._stage = "recertifying"
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        workflow.continue_as_new(
-            TrainingCertificationInput(
-                practitioner_id=inp.practitioner_id,
-                certification=inp.certification,
-                validity_days=inp.validity_days,
-                expiry_reminder_days=inp.expiry_reminder_days,
-                cycle=inp.cycle + 1,
-                previous_certificate=issued.certificate_number,
-                previous_expires_at=issued.expires_at,
-            )
-        )
+        return issued, expires_at
 
     async def _record_queued(self) -> None:
         # As in onboarding: dequeued only once recorded, so repeats stay duplicates.
