@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         BatchReminderInput,
         BatchReminderResult,
         ReminderChunkInput,
+        ReminderPage,
         ReminderPageInput,
         utc_iso,
     )
@@ -75,34 +76,8 @@ class BatchReminderWorkflow(BaseWorkflow):
         self._window = window
         looked_at = 0
         while True:
-            self._stage = "finding bookings"
-            page = await self.execute_activity(
-                activities.find_bookings_needing_reminder,
-                ReminderPageInput(
-                    window_start=window[0],
-                    window_end=window[1],
-                    reminder_type=inp.reminder_type,
-                    workflow_time=workflow.now(),
-                    after_booking_id=self._cursor,
-                    limit=inp.chunk_size,
-                ),
-                policy=policies.BATCH,
-            )
-            self._already += page.already_sent
-            if page.booking_ids:
-                self._stage = "sending reminders"
-                counts = await self.execute_activity(
-                    activities.send_reminder_chunk,
-                    ReminderChunkInput(page.booking_ids, inp.reminder_type, workflow.now()),
-                    policy=policies.BATCH,
-                )
-                self._sent += counts.sent
-                self._already += counts.already_sent
-                self._skipped += counts.skipped
-            self._chunks += 1
+            page = await self._send_chunk(inp, window)
             looked_at += len(page.booking_ids) + page.already_sent
-            self._cursor = page.last_booking_id
-            self._steps_done.append(f"chunk {self._chunks} up to booking {self._cursor}")
             if page.exhausted:
                 break
             if (
@@ -128,6 +103,39 @@ class BatchReminderWorkflow(BaseWorkflow):
             already_sent=self._already,
             chunks=self._chunks,
         )
+
+    async def _send_chunk(
+        self, inp: BatchReminderInput, window: tuple[datetime, datetime]
+    ) -> ReminderPage:
+        """Find the next page of bookings due a reminder and send theirs; the page."""
+        self._stage = "finding bookings"
+        page = await self.execute_activity(
+            activities.find_bookings_needing_reminder,
+            ReminderPageInput(
+                window_start=window[0],
+                window_end=window[1],
+                reminder_type=inp.reminder_type,
+                workflow_time=workflow.now(),
+                after_booking_id=self._cursor,
+                limit=inp.chunk_size,
+            ),
+            policy=policies.BATCH,
+        )
+        self._already += page.already_sent
+        if page.booking_ids:
+            self._stage = "sending reminders"
+            counts = await self.execute_activity(
+                activities.send_reminder_chunk,
+                ReminderChunkInput(page.booking_ids, inp.reminder_type, workflow.now()),
+                policy=policies.BATCH,
+            )
+            self._sent += counts.sent
+            self._already += counts.already_sent
+            self._skipped += counts.skipped
+        self._chunks += 1
+        self._cursor = page.last_booking_id
+        self._steps_done.append(f"chunk {self._chunks} up to booking {self._cursor}")
+        return page
 
     @workflow.query
     def progress(self) -> dict[str, Any]:

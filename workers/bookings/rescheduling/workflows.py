@@ -7,6 +7,7 @@ every timer is computed from it when it is set, all I/O is activities.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -103,6 +104,41 @@ class ReschedulingWorkflow(BaseWorkflow):
             f"new booking {new_id} {'created' if created.created else 'found (request repeated)'}"
         )
 
+        new_lifecycle_id = await self._hand_over(inp, actor, new_id)
+
+        await self._notify(inp, new_id, created.new_start_at)
+        self._stage = "done"
+        return ReschedulingResult(
+            old_booking_id=inp.booking_id,
+            new_booking_id=new_id,
+            new_start_at=utc_iso(created.new_start_at),
+            lifecycle_workflow_id=new_lifecycle_id,
+            created=created.created,
+        )
+
+    async def _notify(self, inp: ReschedulingInput, new_id: int, new_start_at: datetime) -> None:
+        """Tell the client and the practitioner where the session moved."""
+        self._stage = "notifying"
+        await self.execute_activity(
+            shared_activities.send_booking_notice,
+            BookingNoticeInput(
+                booking_id=inp.booking_id,
+                kind="rescheduled",
+                audience=["client", "practitioner"],
+                workflow_time=workflow.now(),
+                key_suffix=str(new_id),
+                details={
+                    "new_booking_id": str(new_id),
+                    "new_start_at": utc_iso(new_start_at),
+                    "reason": inp.reason,
+                },
+            ),
+            policy=policies.NOTIFICATION,
+        )
+        self._steps_done.append("both parties notified")
+
+    async def _hand_over(self, inp: ReschedulingInput, actor: str, new_id: int) -> str:
+        """End the old booking's lifecycle and start the new one's; its workflow id."""
         self._stage = "ending the old lifecycle"
         old_lifecycle = workflow.get_external_workflow_handle(lifecycle_workflow_id(inp.booking_id))
         try:
@@ -121,7 +157,7 @@ class ReschedulingWorkflow(BaseWorkflow):
                 BookingLifecycleWorkflow.run,
                 BookingLifecycleInput(booking_id=new_id),
                 id=new_lifecycle_id,
-                task_queue=info.task_queue,
+                task_queue=workflow.info().task_queue,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 search_attributes=self.child_search_attributes("booking", new_id),
@@ -129,33 +165,7 @@ class ReschedulingWorkflow(BaseWorkflow):
             self._steps_done.append(f"lifecycle {new_lifecycle_id} started")
         except WorkflowAlreadyStartedError:
             self._steps_done.append(f"lifecycle {new_lifecycle_id} already started")
-
-        self._stage = "notifying"
-        await self.execute_activity(
-            shared_activities.send_booking_notice,
-            BookingNoticeInput(
-                booking_id=inp.booking_id,
-                kind="rescheduled",
-                audience=["client", "practitioner"],
-                workflow_time=workflow.now(),
-                key_suffix=str(new_id),
-                details={
-                    "new_booking_id": str(new_id),
-                    "new_start_at": utc_iso(created.new_start_at),
-                    "reason": inp.reason,
-                },
-            ),
-            policy=policies.NOTIFICATION,
-        )
-        self._steps_done.append("both parties notified")
-        self._stage = "done"
-        return ReschedulingResult(
-            old_booking_id=inp.booking_id,
-            new_booking_id=new_id,
-            new_start_at=utc_iso(created.new_start_at),
-            lifecycle_workflow_id=new_lifecycle_id,
-            created=created.created,
-        )
+        return new_lifecycle_id
 
     @workflow.query
     def progress(self) -> dict[str, Any]:
