@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from flask import Flask, g
 from temporalio import activity
@@ -23,34 +23,45 @@ from estuary.services.errors import BusinessRuleError, ExpectedFailure
 from workers.temporal.decorators import monitored_activity
 
 T = TypeVar("T")
+B = TypeVar("B")
 
-_bound_app: Flask | None = None
-_bound_client: Client | None = None
+
+class _Binding(Generic[B]):
+    """One process-wide value the activities use, set once by the worker."""
+
+    def __init__(self, missing: str) -> None:
+        self.value: B | None = None
+        self.missing = missing
+
+    def get(self) -> B:
+        if self.value is None:
+            raise RuntimeError(self.missing)
+        return self.value
+
+
+_app: _Binding[Flask] = _Binding("no Flask app bound for activities; call bind_app(app) first")
+_client: _Binding[Client] = _Binding(
+    "no Temporal client bound for activities; call bind_client first"
+)
 
 
 def bind_app(app: Flask) -> None:
     """Bind the Flask app whose context activities run in (done once by the worker)."""
-    global _bound_app
-    _bound_app = app
+    _app.value = app
 
 
 def bound_app() -> Flask:
-    if _bound_app is None:
-        raise RuntimeError("no Flask app bound for activities; call bind_app(app) first")
-    return _bound_app
+    return _app.get()
 
 
 def bind_client(client: Client | None) -> None:
     """Bind the worker's Temporal client for the few async activities that signal or
     start other workflows (signal-with-start across domains); None releases it."""
-    global _bound_client
-    _bound_client = client
+    _client.value = client
 
 
 def bound_client() -> Client:
-    if _bound_client is None:
-        raise RuntimeError("no Temporal client bound for activities; call bind_client first")
-    return _bound_client
+    return _client.get()
 
 
 def app_activity(fn: Callable[..., T]) -> Callable[..., T]:
