@@ -25,6 +25,7 @@ from workers.temporal.failures import innermost_message
 # `datetime` fields only by the real class, not the sandbox's restricted stand-in.
 with workflow.unsafe.imports_passed_through():
     from estuary.contracts.bookings import (
+        BookingOutcome,
         CancelArg,
         CancellationInput,
         CancelResult,
@@ -190,9 +191,7 @@ class LifecycleInbox(LifecycleTimers):
         except ActivityError as err:
             self._ignore("mark_no_show", arg, innermost_message(err))
             return
-        self._outcome, self._outcome_by = "no_show", arg.actor
-        self._flag_resolved = self._flagged
-        self._credit_cents, self._fee_cents = outcome.credit_cents, outcome.fee_cents
+        self._settle_outcome("no_show", arg.actor, outcome)
         self._step(f"no-show (by {arg.actor}): {outcome.note}")
         # Runs recorded before this told the package payout nothing of a no-show.
         if workflow.patched("package-no-show-to-payout"):
@@ -206,6 +205,12 @@ class LifecycleInbox(LifecycleTimers):
             },
         )
         self._stage = "no_show"
+
+    def _settle_outcome(self, kind: str, actor: str, outcome: BookingOutcome) -> None:
+        """The booking's outcome with its credit and fee; its open flag counts as resolved."""
+        self._outcome, self._outcome_by = kind, actor
+        self._flag_resolved = self._flagged
+        self._credit_cents, self._fee_cents = outcome.credit_cents, outcome.fee_cents
 
     async def _on_feedback(self, arg: FeedbackArg) -> None:
         if self._outcome != "completed":
@@ -263,9 +268,7 @@ class LifecycleInbox(LifecycleTimers):
             )
         except ActivityError as err:
             raise refusal(innermost_message(err)) from err
-        self._outcome, self._outcome_by = "cancelled", arg.actor
-        self._flag_resolved = self._flagged
-        self._credit_cents, self._fee_cents = outcome.credit_cents, outcome.fee_cents
+        self._settle_outcome("cancelled", arg.actor, outcome)
         for r in self._reminders.values():
             if r["state"] == "pending":
                 r["state"], r["reason"] = "cancelled", "booking cancelled"

@@ -222,16 +222,7 @@ class OnboardingSteps(OnboardingTimers):
                 )
                 attempt = 0
             attempt += 1
-            self._subscription = {
-                "subscription_id": current.subscription_id,
-                "tier": current.tier,
-                "amount_cents": current.price_cents,
-                "period_start": current.period_start,
-                "period_end": current.period_end,
-                "attempt": attempt,
-                "charge_status": "charging",
-                "failure_reason": None,
-            }
+            self._subscription = self._charging(current, attempt)
             await self._set_waiting(
                 step, f"the first charge of subscription {current.subscription_id}", "payments"
             )
@@ -257,6 +248,20 @@ class OnboardingSteps(OnboardingTimers):
             id_reuse_policy=policies.MONEY_ID_REUSE,
         )
         return True
+
+    @staticmethod
+    def _charging(current: SubscriptionSnapshot, attempt: int) -> dict:
+        """The `progress` entry of a first charge being attempted."""
+        return {
+            "subscription_id": current.subscription_id,
+            "tier": current.tier,
+            "amount_cents": current.price_cents,
+            "period_start": current.period_start,
+            "period_end": current.period_end,
+            "attempt": attempt,
+            "charge_status": "charging",
+            "failure_reason": None,
+        }
 
     async def _charge_first_period(
         self, current: SubscriptionSnapshot, attempt: int
