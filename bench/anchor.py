@@ -1,17 +1,22 @@
 """The anchor for the batch payout benchmark: bare Temporal SDK, no app code.
 
-A parent workflow pays N "practitioners" as child workflows, at most `window` in flight,
-and each child runs three no-op activities one after another: the same shape as a real
-payout below the approval threshold (create the payout, transfer, post and notify), with
-none of the work. `python bench/anchor.py --address A --task-queue Q` runs its worker.
-Deterministic and free of side effects at import: the workflow sandbox re-imports it.
+A parent workflow pays N "practitioners" as child workflows, at most `window` in flight
+(a sliding window: the next child starts as soon as one ends), and each child runs the
+same sequence of no-op steps as a real payout below the approval threshold: `steps`
+lists them in order, "activity" for an activity and "local" for a local activity. The
+batch bench reads that sequence from one of our own payouts' history, so both sides run
+the same activity count and kind; only our work differs. The default is the first
+landing's shape (three activities: create the payout, transfer, post and notify).
+
+`python bench/anchor.py --address A --task-queue Q` runs its worker. Deterministic and free
+of side effects at import: the workflow sandbox re-imports it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -21,11 +26,13 @@ from temporalio import activity, workflow
 class AnchorBatchInput:
     practitioners: int
     window: int = 100
+    steps: list[str] = field(default_factory=lambda: ["activity"] * 3)
 
 
 @dataclass
 class AnchorPayoutInput:
     practitioner_id: int
+    steps: list[str] = field(default_factory=lambda: ["activity"] * 3)
 
 
 @activity.defn(name="anchor_step")
@@ -37,10 +44,15 @@ def anchor_step(practitioner_id: int) -> int:
 class AnchorPayoutWorkflow:
     @workflow.run
     async def run(self, inp: AnchorPayoutInput) -> int:
-        for _ in range(3):
-            await workflow.execute_activity(
-                anchor_step, inp.practitioner_id, start_to_close_timeout=timedelta(seconds=30)
-            )
+        for step in inp.steps:
+            if step == "local":
+                await workflow.execute_local_activity(
+                    anchor_step, inp.practitioner_id, start_to_close_timeout=timedelta(seconds=30)
+                )
+            else:
+                await workflow.execute_activity(
+                    anchor_step, inp.practitioner_id, start_to_close_timeout=timedelta(seconds=30)
+                )
         return inp.practitioner_id
 
 
@@ -59,7 +71,7 @@ class AnchorBatchWorkflow:
                 asyncio.ensure_future(
                     workflow.execute_child_workflow(
                         AnchorPayoutWorkflow.run,
-                        AnchorPayoutInput(n),
+                        AnchorPayoutInput(n, list(inp.steps)),
                         id=f"{workflow.info().workflow_id}-{n}",
                     )
                 )

@@ -6,11 +6,19 @@ below the approval threshold and a payout destination, starts the real payments 
 BatchPractitionerPayoutWorkflow to its end. The anchor (bench/anchor.py: parent + N
 children + three no-op activities each, in its own worker process) runs on the same dev
 server in the same round; the order alternates between rounds so neither always runs on
-a warmer machine. Printed per round: payouts per second and the worker process's CPU
-seconds (user + system, all threads, from /proc), and the ratios ours/anchor.
+a warmer machine. The anchor runs the same steps per payout as ours (the activities and
+local activities one of our payouts recorded in its history, in order). Printed per
+round: payouts per second and the worker process's CPU seconds (user + system, all
+threads, from /proc), the ratios ours/anchor, our worker's peak RSS, the "database is
+locked" lines in its log, and the batch's runs (continue-as-new) with their largest
+history.
+
+`--profile DIR` records both workers with py-spy (`.venv/bin/pip install py-spy`; not a
+dependency of the project) and prints the top frames of each.
 
     .venv/bin/python bench/batch_payout.py                      # 2,000 practitioners, 3 rounds
     .venv/bin/python bench/batch_payout.py --practitioners 200 --rounds 1
+    .venv/bin/python bench/batch_payout.py --practitioners 10000 --rounds 1 --no-anchor
     BENCH_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python bench/batch_payout.py                  # app database on PostgreSQL
 
@@ -22,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -52,9 +62,116 @@ class Measure:
     seconds: float
     cpu_seconds: float
     paid: int
+    peak_rss_mb: float = 0.0
+    locked_lines: int = 0
+    runs: int = 1
+    max_history_events: int = 0
+    max_history_bytes: int = 0
+    steps: list[str] | None = None
 
     def rate(self) -> float:
         return self.paid / self.seconds if self.seconds else 0.0
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Profile:
+    """py-spy recording one process (raw collapsed stacks), when --profile is given."""
+
+    def __init__(self, pid: int, directory: Path | None, name: str) -> None:
+        self.proc = None
+        self.path = None
+        if directory is None:
+            return
+        spy = BIN / "py-spy"
+        if not spy.exists():
+            raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{name}.txt"
+        self.proc = subprocess.Popen(
+            [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
+             "--nonblocking", "--output", str(self.path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+# Frames every busy sample passes through: they say nothing about where the time goes.
+_PLUMBING = (
+    "(asyncio/events.py)",
+    "(asyncio/base_events.py)",
+    "(asyncio/runners.py)",
+    "(click/core.py)",
+    "(click/decorators.py)",
+    "(flask/cli.py)",
+    "(flask)",
+    "(workers/temporal/cli.py)",
+    "(bench/anchor.py)",
+    "(threading.py)",
+    "(concurrent/futures/thread.py)",
+)
+
+
+def profile_summary(path: Path, top: int = 12) -> list[str]:
+    """Top frames by share of samples that were not idle: own (leaf) and inclusive."""
+    own: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = [f.split(" (")[0] + " (" + f.split(" (")[-1].split(":")[0] + ")"
+                  for f in stack.split(";")]  # fmt: skip
+        # Threads waiting in the SDK core or for work are idle, not cost.
+        leaf = frames[-1]
+        if any(w in leaf for w in ("select (", "wait (", "_worker (", "acquire (")):
+            continue
+        n = int(count)
+        total += n
+        own[leaf] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    if not total:
+        return ["  (no busy samples)"]
+    out = [f"  {total} busy samples; own time:"]
+    out += [f"    {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
+    out.append("  inclusive (the event loop, CLI and runner frames left out):")
+    shown = [(f, n) for f, n in inclusive.most_common() if not f.endswith(_PLUMBING)]
+    out += [f"    {100 * n / total:5.1f}%  {f}" for f, n in shown[: top + 8]]
+    return out
+
+
+def payout_steps(events: list) -> list[str]:
+    """The activities ("activity") and local activities ("local") of one payout's
+    history, in order."""
+    from temporalio.api.enums.v1 import EventType
+
+    steps = []
+    for e in events:
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            steps.append("activity")
+        elif e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and (
+            e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        ):
+            steps.append("local")
+    return steps
 
 
 def cpu_seconds(pid: int) -> float:
@@ -166,7 +283,14 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-async def run_ours(bare: Client, address: str, practitioners: int, workdir: Path) -> Measure:
+async def run_ours(
+    bare: Client,
+    address: str,
+    practitioners: int,
+    window: int,
+    workdir: Path,
+    profile: Path | None,
+) -> Measure:
     # The app's data converter (payload encryption), as the console and CLI use it.
     client = await Client.connect(
         address,
@@ -187,30 +311,94 @@ async def run_ours(bare: Client, address: str, practitioners: int, workdir: Path
             stderr=open(workdir / f"{prefix}worker.log", "w"),  # noqa: SIM115
         )
         await wait_for_poller(client, f"{prefix}payments", worker)
+        spy = Profile(worker.pid, profile, "ours")
         cpu_before = cpu_seconds(worker.pid)
         started = time.monotonic()
         handle = await client.start_workflow(
             "BatchPractitionerPayoutWorkflow",
-            {"min_amount_cents": 100, "requested_by": "bench@estuary.local"},
+            {
+                "min_amount_cents": 100,
+                "requested_by": "bench@estuary.local",
+                "chunk_size": window,
+            },
             id=f"{prefix}batch",
             task_queue=f"{prefix}payments",
             search_attributes=run_attributes("payments", "batch", "bench", "bench"),
         )
-        result = await handle.result()
+        result = await _result_with_progress(client, handle, practitioners)
         seconds = time.monotonic() - started
         cpu = cpu_seconds(worker.pid) - cpu_before
+        rss = peak_rss_mb(worker.pid)
+        spy.stop()
         paid = int(result.get("paid_count", 0)) if isinstance(result, dict) else 0
         if paid != practitioners:
             lines = result.get("lines", [])[:3] if isinstance(result, dict) else result
             print(f"  warning: our batch paid {paid} of {practitioners}; first lines: {lines}")
-        return Measure(seconds, cpu, paid)
+        runs = [r async for r in client.list_workflows(f"WorkflowId = '{prefix}batch'")]
+        sizes = [r.raw_info.history_size_bytes for r in runs]
+        one = None
+        async for r in client.list_workflows(
+            "WorkflowType = 'PractitionerPayoutWorkflow' AND ExecutionStatus = 'Completed'",
+            limit=1,
+        ):
+            one = r
+        steps = None
+        if one is not None:
+            history = await client.get_workflow_handle(one.id, run_id=one.run_id).fetch_history()
+            steps = payout_steps(list(history.events))
+        stop(worker)
+        log_text = (workdir / f"{prefix}worker.log").read_text(errors="replace")
+        worker = None
+        return Measure(
+            seconds,
+            cpu,
+            paid,
+            peak_rss_mb=rss,
+            locked_lines=log_text.lower().count("database is locked"),
+            runs=len(runs),
+            max_history_events=max((r.history_length for r in runs), default=0),
+            max_history_bytes=max(sizes, default=0),
+            steps=steps,
+        )
     finally:
         if worker is not None:
             stop(worker)
         database.drop()
 
 
-async def run_anchor(client: Client, address: str, practitioners: int, window: int) -> Measure:
+PROGRESS_COUNTS = ("in_flight", "paid", "waiting_for_approval", "failed", "skipped")
+
+
+async def _result_with_progress(client: Client, handle, practitioners: int) -> dict:
+    """The batch's result; every 15 s on the way, one line of its progress query (what
+    the console shows while it runs)."""
+    waiting = asyncio.ensure_future(handle.result())
+    while True:
+        done, _ = await asyncio.wait([waiting], timeout=15)
+        if done:
+            return waiting.result()
+        try:
+            p = await client.get_workflow_handle(handle.id).query("progress")
+        except Exception as exc:  # a query racing a continue-as-new: try again later
+            print(f"  progress: ({type(exc).__name__})", flush=True)
+            continue
+        if isinstance(p, dict):
+            counts = {
+                k: (v.get("count") if isinstance(v, dict) else v)
+                for k, v in p.items()
+                if k in PROGRESS_COUNTS
+            }
+            print(f"  progress of {practitioners}: run {p.get('run')}, {counts}", flush=True)
+
+
+async def run_anchor(
+    client: Client,
+    address: str,
+    practitioners: int,
+    window: int,
+    steps: list[str],
+    profile: Path | None,
+) -> Measure:
     queue = f"anchor{uuid.uuid4().hex[:6]}"
     worker = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "anchor.py"), "--address", address,
@@ -219,34 +407,71 @@ async def run_anchor(client: Client, address: str, practitioners: int, window: i
     )  # fmt: skip
     try:
         await wait_for_poller(client, queue, worker)
+        spy = Profile(worker.pid, profile, "anchor")
         cpu_before = cpu_seconds(worker.pid)
         started = time.monotonic()
         paid = await client.execute_workflow(
             "AnchorBatchWorkflow",
-            AnchorBatchInput(practitioners=practitioners, window=window),
+            AnchorBatchInput(practitioners=practitioners, window=window, steps=steps),
             id=f"{queue}-batch",
             task_queue=queue,
             result_type=int,
         )
-        return Measure(time.monotonic() - started, cpu_seconds(worker.pid) - cpu_before, paid)
+        seconds = time.monotonic() - started
+        cpu = cpu_seconds(worker.pid) - cpu_before
+        rss = peak_rss_mb(worker.pid)
+        spy.stop()
+        return Measure(seconds, cpu, paid, peak_rss_mb=rss, steps=steps)
     finally:
         stop(worker)
+
+
+def _round_line(n: int, ours: Measure, anchor: Measure | None) -> str:
+    line = (
+        f"round {n}: ours {ours.rate():.1f} payouts/s ({ours.seconds:.1f} s, worker CPU "
+        f"{ours.cpu_seconds:.1f} s, peak RSS {ours.peak_rss_mb:.0f} MB)"
+    )
+    if anchor is not None:
+        ratio = anchor.rate() / ours.rate() if ours.rate() else float("inf")
+        cpu_ratio = ours.cpu_seconds / anchor.cpu_seconds if anchor.cpu_seconds else 0
+        line += (
+            f" | anchor {anchor.rate():.1f} payouts/s ({anchor.seconds:.1f} s, CPU "
+            f"{anchor.cpu_seconds:.1f} s) | {ratio:.2f}x slower, {cpu_ratio:.2f}x the CPU"
+        )
+    return line + (
+        f"\n  our batch: {ours.runs} runs (continue-as-new), largest history "
+        f"{ours.max_history_events} events / {ours.max_history_bytes / 1e6:.1f} MB (the "
+        f'server warns from 10,240 events or 10 MB); "database is locked" in the '
+        f"worker log: {ours.locked_lines}; steps per payout: {', '.join(ours.steps or [])}"
+    )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--practitioners", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--window", type=int, default=100, help="anchor's children in flight")
+    parser.add_argument(
+        "--window", type=int, default=100, help="payouts in flight, ours and the anchor's"
+    )
+    parser.add_argument("--no-anchor", action="store_true", help="only our batch (big N)")
+    parser.add_argument("--profile", type=Path, help="py-spy both workers into this folder")
     args = parser.parse_args()
     db_kind = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL") else "SQLite"
-    print(f"batch payout, {args.practitioners} practitioners, app database on {db_kind}")
+    print(
+        f"batch payout, {args.practitioners} practitioners, {args.window} in flight, app "
+        f"database on {db_kind}; load average before: {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     ratios: list[float] = []
     cpu_ratios: list[float] = []
+    # The anchor's steps are our payout's (read from its history); until a round of ours
+    # has run, the first landing's three activities.
+    steps = ["activity"] * 3
     with tempfile.TemporaryDirectory(prefix="estuary-bench-") as tmp:
         for n in range(1, args.rounds + 1):
             workdir = Path(tmp) / f"round{n}"
             workdir.mkdir()
+            profile = args.profile / f"round{n}" if args.profile else None
             # A fresh server per round: payout workflow ids are business keys (one per
             # practitioner and day), so a second round on the same server would find them.
             env = await WorkflowEnvironment.start_local(
@@ -255,30 +480,42 @@ async def main() -> None:
                 dev_server_log_level="error",
             )
             address = env.client.service_client.config.target_host
+            anchor = None
             try:
-                if n % 2:
-                    ours = await run_ours(env.client, address, args.practitioners, workdir)
-                    anchor = await run_anchor(env.client, address, args.practitioners, args.window)
-                else:
-                    anchor = await run_anchor(env.client, address, args.practitioners, args.window)
-                    ours = await run_ours(env.client, address, args.practitioners, workdir)
+                ours_first = n % 2 == 1 or args.no_anchor
+                if ours_first:
+                    ours = await run_ours(
+                        env.client, address, args.practitioners, args.window, workdir, profile
+                    )
+                    steps = ours.steps or steps
+                if not args.no_anchor:
+                    anchor = await run_anchor(
+                        env.client, address, args.practitioners, args.window, steps, profile
+                    )
+                if not ours_first:
+                    ours = await run_ours(
+                        env.client, address, args.practitioners, args.window, workdir, profile
+                    )
             finally:
                 await env.shutdown()
-            ratio = anchor.rate() / ours.rate() if ours.rate() else float("inf")
-            cpu_ratio = ours.cpu_seconds / anchor.cpu_seconds if anchor.cpu_seconds else 0
-            ratios.append(ratio)
-            cpu_ratios.append(cpu_ratio)
-            print(
-                f"round {n}: ours {ours.rate():.1f} payouts/s ({ours.seconds:.1f} s, worker "
-                f"CPU {ours.cpu_seconds:.1f} s) | anchor {anchor.rate():.1f} payouts/s "
-                f"({anchor.seconds:.1f} s, CPU {anchor.cpu_seconds:.1f} s) | "
-                f"{ratio:.2f}x slower, {cpu_ratio:.2f}x the CPU",
-                flush=True,
-            )
-    print(
-        f"median: {statistics.median(ratios):.2f}x the anchor's time per payout, "
-        f"{statistics.median(cpu_ratios):.2f}x its worker CPU (target: within 1.3x)"
-    )
+            if anchor is not None:
+                ratios.append(anchor.rate() / ours.rate() if ours.rate() else float("inf"))
+                cpu_ratios.append(
+                    ours.cpu_seconds / anchor.cpu_seconds if anchor.cpu_seconds else 0
+                )
+            print(_round_line(n, ours, anchor), flush=True)
+            if profile is not None:
+                for name in ("ours", "anchor"):
+                    path = profile / f"{name}.txt"
+                    if path.exists():
+                        print(f"  profile of {name}'s worker ({path}):")
+                        print("\n".join(profile_summary(path)), flush=True)
+    if ratios:
+        print(
+            f"median: {statistics.median(ratios):.2f}x the anchor's time per payout, "
+            f"{statistics.median(cpu_ratios):.2f}x its worker CPU (target: within 1.3x); "
+            f"load average after: {os.getloadavg()[0]:.2f}"
+        )
 
 
 if __name__ == "__main__":

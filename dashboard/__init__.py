@@ -51,6 +51,12 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
     from dashboard.views import register_blueprints
 
     register_blueprints(app)
+
+    from dashboard.domain_pages import register_template_helpers
+    from dashboard.presentation.run_panels import register_template_globals
+
+    register_template_globals(app)
+    register_template_helpers(app)
     return app
 
 

@@ -8,9 +8,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, g, jsonify, render_template, request, session
+from flask import Flask, g, jsonify, render_template, session
 from flask_login import current_user, logout_user
 from flask_wtf.csrf import CSRFError
+from htmx_flask import request  # flask's request, typed with `request.htmx`
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, Map
@@ -33,11 +34,11 @@ NAV = (
     ("catalog.index", "Workflows"),
     ("runs.index", "Runs"),
     ("approvals.index", "Approvals"),
-    ("domains.practitioners", "Practitioners"),
-    ("domains.bookings", "Bookings"),
-    ("domains.payouts", "Payouts"),
+    ("practitioners.index", "Practitioners"),
+    ("bookings.index", "Bookings"),
+    ("payouts.index", "Payouts"),
     ("reconciliation.index", "Reconciliation"),
-    ("domains.notifications", "Notifications"),
+    ("notifications.index", "Notifications"),
     ("workers_page.index", "Workers"),
     ("schedules.index", "Schedules"),
     ("audit.index", "Audit log"),
@@ -202,6 +203,6 @@ def _error_page(code: int, message: str):
     ):
         return jsonify(error=message, request_id=g.get("request_id", "")), code
     template = "errors/error.html"
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         template = "errors/_error_fragment.html"
     return render_template(template, code=code, message=message), code

@@ -42,16 +42,22 @@ def activity_threads(max_concurrent_activities: int, domain_count: int) -> int:
 
 def engine_options(uri: str, *, pool_size: int, busy_timeout_seconds: float) -> dict[str, Any]:
     """SQLAlchemy engine options for the app database at `uri`."""
-    options: dict[str, Any] = {"pool_pre_ping": True}
     if uri.startswith("sqlite"):
         # pysqlite's `timeout` is SQLite's busy timeout. An in-memory database has one
-        # connection per thread (SingletonThreadPool) and takes no pool size.
-        options["connect_args"] = {"timeout": busy_timeout_seconds}
+        # connection per thread (SingletonThreadPool) and takes no pool size. No pre-ping:
+        # a connection to a local file cannot go stale, and the ping was one more
+        # statement on every checkout (every activity).
+        options: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_seconds}}
         if not _sqlite_in_memory(uri):
             options.update(pool_size=pool_size, max_overflow=POOL_SPARE)
         return options
-    options.update(pool_size=pool_size, max_overflow=POOL_SPARE, pool_timeout=30)
-    return options
+    # A server connection can be dropped under us (restart, failover): ping on checkout.
+    return {
+        "pool_pre_ping": True,
+        "pool_size": pool_size,
+        "max_overflow": POOL_SPARE,
+        "pool_timeout": 30,
+    }
 
 
 def _sqlite_in_memory(uri: str) -> bool:

@@ -61,7 +61,7 @@ async def test_one_trace_from_console_request_to_activity(app, time_env, spans):
             data={"action_reason": "trace check", "confirmed": "yes"},
         )
         assert response.status_code in (200, 303), response.get_data(as_text=True)[:400]
-        (event,) = [e for e in audit_events(app, action="start.form") if e.outcome == "success"]
+        (event,) = [e for e in audit_events(app, action="catalog.start") if e.outcome == "success"]
         workflow_id = event.target.removeprefix("workflow:")
         result = await time_env.client.get_workflow_handle(workflow_id).result()
     assert result["balanced"] is True

@@ -27,13 +27,14 @@ from sqlalchemy.orm import selectinload
 
 from dashboard import forms
 from dashboard.permissions import can
-from dashboard.views._write import (
+from dashboard.writes import (
     PENDING_DELIVERY,
     form_params,
     gateway_outcome,
     guard,
     link,
     record,
+    record_invalid,
     run_url,
     safe_next,
 )
@@ -94,11 +95,11 @@ class PayoutDecision:
 
     @property
     def payout_url(self) -> str | None:
-        return link("domains.payout", payout_id=self.payout.id)
+        return link("payouts.detail", payout_id=self.payout.id)
 
     @property
     def practitioner_url(self) -> str | None:
-        return link("domains.practitioner", practitioner_id=self.payout.practitioner_id)
+        return link("practitioners.detail", practitioner_id=self.payout.practitioner_id)
 
 
 def age_text(delta: timedelta) -> str:
@@ -252,6 +253,10 @@ def _load_fresh(payout_id: int) -> Payout | None:
 
 
 def _decide(payout_id: int, name: str):
+    """Approve or reject one payout: parse the form, then, under the payout's row lock,
+    check who may decide and that the payout is still what the approver saw, send the
+    update and record the outcome. Kept in one function on purpose: everything between
+    `decision_lock` and the audit record must happen under the same lock, in this order."""
     arg_type = _decision_type(name)
     target = f"payout:{payout_id}"
     seen = forms.submitted_values(arg_type, request.form)
@@ -268,12 +273,11 @@ def _decide(payout_id: int, name: str):
         if name == "reject" and arg.reason_code == "other" and not arg.note.strip():
             raise InputError({"note": "say why (required with reason code 'other')"})
     except InputError as exc:
-        record(
-            "invalid",
-            target=target,
+        record_invalid(
+            target,
+            exc.errors,
             params=form_params(request.form, forms.visible_names(arg_type)),
             reason=audit_reason,
-            detail="; ".join(f"{k}: {v}" for k, v in exc.errors.items()),
         )
         focus = _decision(payout)
         focus.field_errors = exc.errors

@@ -16,7 +16,7 @@ from datetime import datetime
 from flask import Blueprint, Response, render_template, request, stream_with_context, url_for
 from sqlalchemy import Select, func, select
 
-from dashboard.views._write import guard, record
+from dashboard.writes import guard, record
 from estuary.contracts.inputs import is_id_text, parse_datetime
 from estuary.db import db
 from estuary.models import AuditEvent

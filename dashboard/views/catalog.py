@@ -1,14 +1,17 @@
-"""The workflow catalogue: every registered workflow by domain, from the registry."""
+"""`/workflows`: the workflow catalogue (every registered workflow by domain, from the
+registry) and each workflow's start form (`dashboard.start_forms`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 
+from dashboard import forms, start_forms
 from dashboard.permissions import require
 from dashboard.views.workers_page import queue_statuses
+from dashboard.writes import guard, registered_workflow_or_404
 from estuary.contracts import catalogue
 
 bp = Blueprint("catalog", __name__, url_prefix="/workflows")
@@ -45,3 +48,14 @@ def index():
         queues=queue_statuses(),
         handlers={w.name: handlers(w) for w in catalogue.all_workflows()},
     )
+
+
+@bp.route("/<name>/start", methods=["GET", "POST"])
+@guard("start_workflow")
+def start(name: str):
+    """GET: the form, prefilled from the query string. POST: check, confirm, start."""
+    wf = registered_workflow_or_404(name)
+    if request.method == "GET":
+        prefill = forms.submitted_values(wf.spec.input_type, request.args)
+        return start_forms.render_form(wf, prefill=prefill)
+    return start_forms.submit(wf)

@@ -41,6 +41,10 @@ from werkzeug.routing import BuildError
 from dashboard import visibility
 from dashboard.permissions import require
 from dashboard.presentation.history import Timeline, TimelineBuilder
+from dashboard.run_actions import bulk_retry as run_bulk_retry
+from dashboard.run_actions import control, handler_forms
+from dashboard.run_actions import retry as run_retry
+from dashboard.writes import guard
 from estuary.contracts import catalogue as registry
 from estuary.contracts.inputs import is_id_text, query_int
 from estuary.db import db
@@ -572,3 +576,48 @@ def history_json(workflow_id: str, run_id: str):
         mimetype="application/json",
         headers={"Content-Disposition": f'attachment; filename="{safe_name}.history.json"'},
     )
+
+
+# --- acting on a run (the work is in dashboard.run_actions) -------------------------------
+
+
+@bp.post("/<workflow_id>/signal/<name>")
+@guard("signal")
+def signal(workflow_id: str, name: str):
+    return handler_forms.send("signal", workflow_id, name)
+
+
+@bp.post("/<workflow_id>/update/<name>")
+@guard("signal")
+def update(workflow_id: str, name: str):
+    return handler_forms.send("update", workflow_id, name)
+
+
+@bp.post("/<workflow_id>/cancel")
+@guard("cancel")
+def cancel(workflow_id: str):
+    return control.control("cancel", workflow_id)
+
+
+@bp.post("/<workflow_id>/terminate")
+@guard("terminate")
+def terminate(workflow_id: str):
+    return control.control("terminate", workflow_id)
+
+
+@bp.post("/<workflow_id>/reset")
+@guard("reset")
+def reset(workflow_id: str):
+    return control.reset(workflow_id)
+
+
+@bp.post("/<workflow_id>/retry")
+@guard("retry")
+def retry(workflow_id: str):
+    return run_retry.retry(workflow_id)
+
+
+@bp.route("/bulk-retry", methods=["GET", "POST"])
+@guard("retry")
+def bulk_retry():
+    return run_bulk_retry.bulk_retry()

@@ -13,13 +13,14 @@ from datetime import datetime
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from dashboard.views._write import (
+from dashboard.writes import (
     form_params,
-    gateway_outcome,
     gateway_status,
     guard,
     parse_reason,
     record,
+    record_gateway_error,
+    record_invalid,
     run_url,
 )
 from estuary.contracts.catalogue import ScheduleDefinition
@@ -112,13 +113,7 @@ def act(schedule_id: str, operation: str):
     reason, errors = parse_reason(request.form, money=False, required=True)
     params = {"operation": operation}
     if errors:
-        record(
-            "invalid",
-            target=target,
-            params=form_params(request.form),
-            reason=str(reason),
-            detail="; ".join(f"{k}: {v}" for k, v in errors.items()),
-        )
+        record_invalid(target, errors, params=form_params(request.form), reason=str(reason))
         flash(
             f"Nothing was done: {operation} needs a reason (it goes into the audit log).", "error"
         )
@@ -128,13 +123,7 @@ def act(schedule_id: str, operation: str):
     try:
         operate_schedule(defn.schedule_id, operation, note)
     except GatewayError as exc:
-        record(
-            gateway_outcome(exc),
-            target=target,
-            params=params,
-            reason=str(reason),
-            detail=exc.message,
-        )
+        record_gateway_error(exc, target=target, params=params, reason=str(reason))
         flash(f"{operation.capitalize()} failed: {exc.message}", "error")
         return _page_with_errors(schedule_id, operation, {}, gateway_status(exc))
     record("success", target=target, params=params, reason=str(reason), detail=note)

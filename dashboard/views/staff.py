@@ -13,7 +13,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard.permissions import ROLE_ORDER, matrix_rows
-from dashboard.views._write import form_params, guard, record
+from dashboard.writes import form_params, guard, record, record_invalid
 from estuary.contracts.inputs import parse_money
 from estuary.db import db
 from estuary.models import ROLES, StaffUser
@@ -96,12 +96,7 @@ def create():
             db.session.rollback()
             errors[exc.field or "email"] = exc.message
     if errors or user is None:
-        record(
-            "invalid",
-            target=target,
-            params=params,
-            detail="; ".join(f"{k}: {v}" for k, v in errors.items()),
-        )
+        record_invalid(target, errors, params=params)
         return _render(errors, values, status=422)
     if limit is not None:
         user.approval_limit_cents = limit
@@ -131,12 +126,7 @@ def set_role(user_id: int):
     if user.id == current_user.id and role != user.role:
         errors["role"] = "you cannot change your own role; ask another admin"
     if errors:
-        record(
-            "invalid",
-            target=target,
-            params=params,
-            detail="; ".join(f"{k}: {v}" for k, v in errors.items()),
-        )
+        record_invalid(target, errors, params=params)
         return _render(errors, dict(request.form), focus=user.id, status=422)
     old = (user.role, user.approval_limit_cents)
     user.role = role

@@ -672,7 +672,11 @@ class BatchPayoutInput:
     )
     chunk_size: int = field(
         default=BATCH_CHUNK_SIZE,
-        metadata={"help": "Children started per chunk", "min": 1, "max": 500},
+        metadata={
+            "help": "Payouts in flight at once (and practitioners read per page)",
+            "min": 1,
+            "max": 500,
+        },
     )
     items_per_run: int = field(
         default=2000,

@@ -437,6 +437,8 @@ class TransferDone:
 def transfer(payout_id: int) -> TransferDone:
     """Send the payout through the provider with its idempotency key, then settle it.
 
+    An approved payout is marked `processing` first, in a commit of its own before the
+    provider is called (a repeat finds it processing and sends under the same key).
     The provider commits on its side first (a separate session); the settlement entries
     and the `paid` status are written in the caller's transaction. Any retry, reset or
     restart after the provider committed finds the same transfer by key and only
@@ -452,6 +454,10 @@ def transfer(payout_id: int) -> TransferDone:
         if receipt is None:
             raise BusinessRuleError(f"payout {payout_id} is paid but has no transfer")
     else:
+        if payout.status == "approved":
+            # Money may leave from here on: a payout found `processing` is never released
+            # without asking the provider (the sweep, a rerun).
+            set_status(payout_id, "processing")
         request = {
             "idempotency_key": payout.idempotency_key,
             "destination": practitioner.payout_destination,
@@ -460,9 +466,10 @@ def transfer(payout_id: int) -> TransferDone:
             "payout_id": payout.id,
             "payee_id": practitioner.id,
         }
-        # Nothing of ours is written before the provider call, so its own commit never
-        # waits on our transaction (SQLite allows one writer at a time).
-        db.session.rollback()
+        # Our transaction ends before the provider call (with the `processing` mark, if
+        # it was set), so the provider's own commit never waits on it (SQLite allows one
+        # writer at a time).
+        db.session.commit()
         receipt = payment_provider.transfer(**request)
         payout = get_payout(payout_id)
         if receipt.status == "paid":

@@ -336,7 +336,7 @@ def test_every_event_has_the_request_facts(app):
     unreachable_gateway(app)
     client, user = login(app, "operator")
     client.post("/runs/some-run/cancel", data={}, headers={"X-Request-Id": "req-12345678"})
-    event = audit_events(app, action="actions.cancel")[-1]
+    event = audit_events(app, action="runs.cancel")[-1]
     assert event.actor == user.email and event.role == "operator"
     assert event.outcome == "invalid" and event.request_id == "req-12345678"
     assert event.client_addr == "127.0.0.1"
@@ -375,7 +375,7 @@ def test_oversized_and_unexpected_form_fields_are_not_kept(app):
     response = client.post("/workflows/PractitionerPayoutWorkflow/start", data=data)
     assert response.status_code == 422
     assert gw.calls == 0
-    event = audit_events(app, action="start.form")[-1]
+    event = audit_events(app, action="catalog.start")[-1]
     params = json.loads(event.params_json)
     assert len(event.params_json) < 2_000
     assert "hunter2-in-clear" not in event.params_json and "passwd" not in params

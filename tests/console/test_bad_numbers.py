@@ -137,7 +137,7 @@ def test_start_forms_refuse_loose_numbers(app, workflow, field, widget):
         assert f"{label}: " in body, (field, bad)
     assert gw.calls == 0
     assert count_rows(app, Payout) == 0
-    events = audit_events(app, action="start.form")
+    events = audit_events(app, action="catalog.start")
     assert events and all(e.outcome == "invalid" and field in e.detail for e in events)
 
 
@@ -235,7 +235,7 @@ def test_run_ids_that_are_not_uuids_are_404(app):
         assert client.get(path).status_code == 404, path
     response = client.post("/runs/wf-1/cancel", data={"run_id": "not-a-uuid"})
     assert response.status_code == 404
-    assert [e.outcome for e in audit_events(app, action="actions.cancel")] == ["invalid"]
+    assert [e.outcome for e in audit_events(app, action="runs.cancel")] == ["invalid"]
     assert gw.calls == 0
 
 

@@ -44,7 +44,7 @@ def test_start_form_refuses_server_filled_fields(app, field, value):
     assert response.status_code == 422
     assert "is filled in by the server" in _text(response)
     assert gw.calls == 0 and count_rows(app, Payout) == 0
-    (event,) = audit_events(app, action="start.form")
+    (event,) = audit_events(app, action="catalog.start")
     assert event.outcome == "invalid" and f"{field}: is filled in by the server" in event.detail
 
 

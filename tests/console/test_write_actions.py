@@ -14,9 +14,10 @@ from sqlalchemy import func, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
-from dashboard.views import actions
+from dashboard.run_actions import bulk_retry, control
 from estuary.db import db
 from estuary.models import Booking, Payout, Transfer
+from temporal_gateway.run_history import HistorySummary
 from tests.conftest import running_workers
 from tests.console.write_support import (
     audit_events,
@@ -129,7 +130,7 @@ async def test_booking_page_forms_validation_refusal_and_cancel(app, local_env):
         )
         assert wrong_enum.status_code == 422
         assert "is not one of" in _text(wrong_enum)
-        assert [e.outcome for e in audit_events(app, action="actions.update")] == ["invalid"] * 3
+        assert [e.outcome for e in audit_events(app, action="runs.update")] == ["invalid"] * 3
 
         # The workflow's validator refuses: its reason is shown inline (htmx fragment).
         refused = await _post(
@@ -142,7 +143,7 @@ async def test_booking_page_forms_validation_refusal_and_cancel(app, local_env):
         fragment = _text(refused)
         assert fragment.lstrip().startswith("<form")
         assert "Refused by the workflow" in fragment and "is not in the future" in fragment
-        assert audit_events(app, action="actions.update")[-1].outcome == "denied"
+        assert audit_events(app, action="runs.update")[-1].outcome == "denied"
         assert _booking_status(app, booking) == "confirmed"
 
         # Mass assignment: an `actor` field in the request is refused by name ...
@@ -167,7 +168,7 @@ async def test_booking_page_forms_validation_refusal_and_cancel(app, local_env):
         assert done.status_code == 303
         assert done.headers["Location"].endswith(f"/bookings/{booking}")
         await wait_for(lambda: _booking_status(app, booking) == "cancelled", what="cancelled")
-        event = audit_events(app, action="actions.update")[-1]
+        event = audit_events(app, action="runs.update")[-1]
         assert event.outcome == "success" and event.target == f"workflow:{wid}"
         params = json.loads(event.params_json)
         assert params["actor"] == user.email and params["name"] == "cancel"
@@ -205,7 +206,7 @@ async def test_signal_carries_the_actor_and_viewers_are_refused(app, local_env):
         assert wrong_type.status_code == 404
         sent = await _post(operator, url, form)
         assert sent.status_code == 303
-        outcomes = [e.outcome for e in audit_events(app, action="actions.signal")]
+        outcomes = [e.outcome for e in audit_events(app, action="runs.signal")]
         # denied (viewer), invalid (rating 9), invalid x2 (no such signal, no such workflow)
         assert outcomes == ["denied", "invalid", "invalid", "invalid", "success"]
         handle = local_env.client.get_workflow_handle(wid)
@@ -256,7 +257,7 @@ async def test_cancel_needs_a_reason_terminate_and_reset_are_for_admins(app, loc
             admin, f"/runs/{wid2}/reset", {"action_reason": "replay from start", "point": "start"}
         )
         assert reset.status_code == 303, _text(reset)[:1500]
-        event = audit_events(app, action="actions.reset")[-1]
+        event = audit_events(app, action="runs.reset")[-1]
         assert event.outcome == "success" and "new run" in event.detail
 
         term = await _post(admin, f"/runs/{wid2}/terminate", {"action_reason": "test cleanup"})
@@ -270,17 +271,17 @@ async def test_cancel_needs_a_reason_terminate_and_reset_are_for_admins(app, loc
         assert "test cleanup" in reason and "admin-" in reason
         assert desc.status == WorkflowExecutionStatus.TERMINATED
         outcomes = {
-            (e.action, e.outcome) for e in audit_events(app) if e.action.startswith("actions.")
+            (e.action, e.outcome) for e in audit_events(app) if e.action.startswith("runs.")
         }
-        assert ("actions.cancel", "invalid") in outcomes and (
-            "actions.cancel",
+        assert ("runs.cancel", "invalid") in outcomes and (
+            "runs.cancel",
             "success",
         ) in outcomes
-        assert ("actions.terminate", "denied") in outcomes and (
-            "actions.reset",
+        assert ("runs.terminate", "denied") in outcomes and (
+            "runs.reset",
             "denied",
         ) in outcomes
-        assert ("actions.terminate", "success") in outcomes
+        assert ("runs.terminate", "success") in outcomes
 
 
 # --- retry --------------------------------------------------------------------------------------
@@ -315,19 +316,19 @@ async def test_retry_a_failed_run_with_the_same_input_and_by_reset(app, local_en
         assert desc.run_id != failed_run
         memo = await desc.memo()
         assert memo["retry_of"] == failed_run and memo["triggered_by"] == user.email
-        event = audit_events(app, action="actions.retry")[-1]
+        event = audit_events(app, action="runs.retry")[-1]
         assert event.outcome == "success" and event.target == f"workflow:{wid}"
 
         # A running run is not retried.
         again = await _post(operator, f"/runs/{wid}/retry", {"mode": "rerun"})
         assert again.status_code == 303
-        assert audit_events(app, action="actions.retry")[-1].outcome == "invalid"
+        assert audit_events(app, action="runs.retry")[-1].outcome == "invalid"
 
         # Reset to the last failure point: a new run from the failed one's history.
         run2 = (await local_env.client.get_workflow_handle(wid2).describe()).run_id
         reset = await _post(operator, f"/runs/{wid2}/retry", {"run_id": run2, "mode": "reset"})
         assert reset.status_code == 303
-        event = audit_events(app, action="actions.retry")[-1]
+        event = audit_events(app, action="runs.retry")[-1]
         assert event.outcome == "success" and "reset to event" in event.detail
         assert (await local_env.client.get_workflow_handle(wid2).describe()).run_id != run2
 
@@ -344,7 +345,7 @@ async def test_money_retry_says_whether_money_could_move_again(app, local_env):
         await _post(
             operator, f"/workflows/{PAYOUT}/start", {**start, "practitioner_id": str(declined)}
         )
-        wid = audit_events(app, action="start.form")[-1].target.removeprefix("workflow:")
+        wid = audit_events(app, action="catalog.start")[-1].target.removeprefix("workflow:")
         await _wait_status(local_env, wid, WorkflowExecutionStatus.FAILED)
 
         # No transfer happened: the confirmation says money could move.
@@ -374,7 +375,7 @@ async def test_money_retry_says_whether_money_could_move_again(app, local_env):
         )
         assert ok.status_code == 303, _text(ok)[:1500]
         await _wait_status(local_env, wid, WorkflowExecutionStatus.COMPLETED)
-        event = audit_events(app, action="actions.retry")[-1]
+        event = audit_events(app, action="runs.retry")[-1]
         assert event.outcome == "success"
         assert event.reason == "payee_details_invalid: bank details fixed"
         assert json.loads(event.params_json)["money_could_move"] is True
@@ -382,7 +383,7 @@ async def test_money_retry_says_whether_money_could_move_again(app, local_env):
         # The transfer committed, then the run was terminated: money cannot move again.
         app.config["PAYMENT_PROVIDER_DELAY_AFTER_COMMIT_SECONDS"] = 4
         await _post(operator, f"/workflows/{PAYOUT}/start", {**start, "practitioner_id": str(slow)})
-        wid2 = audit_events(app, action="start.form")[-1].target.removeprefix("workflow:")
+        wid2 = audit_events(app, action="catalog.start")[-1].target.removeprefix("workflow:")
 
         def transferred() -> bool:
             with app.app_context():
@@ -456,7 +457,7 @@ async def test_bulk_retry_previews_caps_and_confirms(app, local_env, monkeypatch
             assert wid in body
         assert (await _get(viewer, url)).status_code == 403
 
-        monkeypatch.setattr(actions, "BULK_RETRY_CAP", 2)
+        monkeypatch.setattr(bulk_retry, "BULK_RETRY_CAP", 2)
         capped = _text(await _get(operator, url))
         assert "the first 2 are shown" in capped
         assert capped.count('name="run"') == 2
@@ -483,7 +484,7 @@ async def test_bulk_retry_previews_caps_and_confirms(app, local_env, monkeypatch
         for wid in wids[:2]:
             await _wait_status(local_env, wid, WorkflowExecutionStatus.RUNNING)
         assert await _status(local_env, wids[2]) == WorkflowExecutionStatus.FAILED
-        events = audit_events(app, action="actions.bulk_retry")
+        events = audit_events(app, action="runs.bulk_retry")
         assert [e.outcome for e in events] == ["denied", "invalid", "success", "success"]
         assert events[0].role == "viewer"
         assert all(e.actor == user.email for e in events[1:])
@@ -517,10 +518,10 @@ def test_actions_refuse_bad_ids_before_temporal(app):
 
 @pytest.mark.parametrize("point", ["last_failure", "start"])
 def test_reset_point_uses_the_history_summary(point):
-    summary = actions.HistorySummary(
+    summary = HistorySummary(
         first_task_completed=4, last_task_completed=20, failure_task_completed=10
     )
-    event, _ = actions._reset_point(summary, point, "")
+    event, _ = control.reset_point(summary, point, "")
     assert event == (10 if point == "last_failure" else 4)
-    bare = actions.HistorySummary(first_task_completed=4, last_task_completed=20)
+    bare = HistorySummary(first_task_completed=4, last_task_completed=20)
     assert bare.failure_point == 20

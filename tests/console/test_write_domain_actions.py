@@ -128,7 +128,7 @@ async def test_practitioner_page_actions(app, local_env):
             {**wf, "passed": "yes", "reference": "BC-1"},
         )
         assert sent.status_code == 303
-        event = audit_events(app, action="actions.signal")[-1]
+        event = audit_events(app, action="runs.signal")[-1]
         assert event.outcome == "success"
         params = json.loads(event.params_json)
         assert params["actor"] == user.email and params["reference"] == "BC-1"
@@ -145,7 +145,7 @@ async def test_practitioner_page_actions(app, local_env):
         assert refused.status_code == 422
         fragment = _text(refused)
         assert 'data-testid="action-error"' in fragment and "Refused by the workflow" in fragment
-        assert audit_events(app, action="actions.update")[-1].outcome == "denied"
+        assert audit_events(app, action="runs.update")[-1].outcome == "denied"
 
         for wid in (onboarding, renewal):
             await local_env.client.get_workflow_handle(wid).terminate("test over")

@@ -105,7 +105,7 @@ def test_bad_batch_input_gets_field_messages_and_starts_nothing(app, change, fie
     # Nothing reached Temporal, nothing was written but the audit event.
     assert gw.calls == 0
     assert count_rows(app, Payout) == 0
-    events = audit_events(app, action="start.form")
+    events = audit_events(app, action="catalog.start")
     assert [e.outcome for e in events] == ["invalid"]
     assert events[0].actor == user.email
     assert field in events[0].detail
@@ -137,7 +137,7 @@ def test_bad_payout_input_gets_field_messages_and_starts_nothing(app, change, me
     assert message in _text(response)
     assert gw.calls == 0
     assert count_rows(app, Payout) == 0
-    assert [e.outcome for e in audit_events(app, action="start.form")] == ["invalid"]
+    assert [e.outcome for e in audit_events(app, action="catalog.start")] == ["invalid"]
 
 
 def test_bad_booking_and_reschedule_input(app):
@@ -172,7 +172,7 @@ def test_bad_booking_and_reschedule_input(app):
         assert response.status_code == 422, (name, data)
         assert message in _text(response), (name, data)
     assert gw.calls == 0
-    assert [e.outcome for e in audit_events(app, action="start.form")] == ["invalid"] * 5
+    assert [e.outcome for e in audit_events(app, action="catalog.start")] == ["invalid"] * 5
 
 
 def test_every_form_refuses_empty_required_fields_and_over_long_text(app):
@@ -240,7 +240,7 @@ async def test_batch_payout_confirmation_shows_the_dry_run_then_starts_once(app,
             client.post, f"/workflows/{BATCH}/start", data={**form, "confirmed": "yes"}
         )
         assert confirmed.status_code in (200, 303)
-        events = [e for e in audit_events(app, action="start.form") if e.outcome == "success"]
+        events = [e for e in audit_events(app, action="catalog.start") if e.outcome == "success"]
         real = [e for e in events if '"dry_run": false' in e.params_json]
         assert len(real) == 1
         workflow_id = real[0].target.removeprefix("workflow:")
@@ -283,7 +283,7 @@ async def test_double_submit_starts_one_payout_and_shows_the_running_run(app, lo
             asyncio.to_thread(other_tab.post, url, data=data),
         )
         assert {first.status_code, second.status_code} <= {200, 303}
-        successes = [e for e in audit_events(app, action="start.form") if e.outcome == "success"]
+        successes = [e for e in audit_events(app, action="catalog.start") if e.outcome == "success"]
         assert len(successes) == 2
         assert len({e.target for e in successes}) == 1
         assert sum("already running" in e.detail for e in successes) == 1

@@ -324,49 +324,49 @@ def _approval(w: World) -> dict[str, str]:
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
-        "start.form",
+        "catalog.start",
         "start_workflow",
         lambda w: "/workflows/LedgerReconciliationWorkflow/start",
         lambda w: {"action_reason": "matrix"},
     ),
     Endpoint(
-        "actions.signal",
+        "runs.signal",
         "signal",
         lambda w: f"/runs/{w.workflow_id}/signal/feedback_received",
         lambda w: {"workflow_type": "BookingLifecycleWorkflow", "rating": "5"},
     ),
     Endpoint(
-        "actions.update",
+        "runs.update",
         "signal",
         lambda w: f"/runs/{w.workflow_id}/update/reschedule",
         lambda w: {"workflow_type": "BookingLifecycleWorkflow", "new_start_at": "2099-01-01T10:00"},
     ),
     Endpoint(
-        "actions.cancel",
+        "runs.cancel",
         "cancel",
         lambda w: f"/runs/{w.workflow_id}/cancel",
         lambda w: {"action_reason": "matrix"},
     ),
     Endpoint(
-        "actions.terminate",
+        "runs.terminate",
         "terminate",
         lambda w: f"/runs/{w.workflow_id}/terminate",
         lambda w: {"action_reason": "matrix"},
     ),
     Endpoint(
-        "actions.reset",
+        "runs.reset",
         "reset",
         lambda w: f"/runs/{w.workflow_id}/reset",
         lambda w: {"action_reason": "matrix", "point": "last_failure"},
     ),
     Endpoint(
-        "actions.retry",
+        "runs.retry",
         "retry",
         lambda w: f"/runs/{w.workflow_id}/retry",
         lambda w: {"mode": "rerun"},
     ),
     Endpoint(
-        "actions.bulk_retry",
+        "runs.bulk_retry",
         "retry",
         lambda w: "/runs/bulk-retry",
         lambda w: {"action_reason": "matrix", "run": f"{w.workflow_id}|abc"},

@@ -82,7 +82,7 @@ def test_start_batch_payout_via_form_and_confirmation(page, live_stack, monkeypa
     assert "Started BatchPractitionerPayoutWorkflow" in page.inner_text(".flashes")
 
     workflow_id = page.url.split("/runs/")[1].split("/")[0]
-    row = audit_row(page, "start.form", f"workflow:{workflow_id}")
+    row = audit_row(page, "catalog.start", f"workflow:{workflow_id}")
     text = row.inner_text()
     assert operator.email in text and "success" in text
     assert "weekly payouts, by hand this week" in text
@@ -188,7 +188,7 @@ def test_retry_a_failed_run(page, live_stack):
     page.click("[data-testid=retry-rerun]")
     page.wait_for_url(lambda url: url != run_url and "/runs/bookings-lifecycle-" in url)
     assert "Retried" in page.inner_text(".flashes")
-    text = audit_row(page, "actions.retry", f"workflow:bookings-lifecycle-{booking}").inner_text()
+    text = audit_row(page, "runs.retry", f"workflow:bookings-lifecycle-{booking}").inner_text()
     assert operator.email in text and "success" in text and "rerun" in text
 
 
@@ -224,7 +224,7 @@ def test_cancel_a_booking(accept_dialogs, live_stack):
             return db.session.get(Booking, booking).status == "cancelled"
 
     wait_until(cancelled, what="the booking to be cancelled")
-    text = audit_row(page, "actions.update", f"workflow:bookings-lifecycle-{booking}").inner_text()
+    text = audit_row(page, "runs.update", f"workflow:bookings-lifecycle-{booking}").inner_text()
     assert operator.email in text and "success" in text and "client moved abroad" in text
     page.goto("/audit/")
     shot(page, "audit-log.png")

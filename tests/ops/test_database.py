@@ -31,6 +31,7 @@ def test_pool_is_sized_to_the_worker_activity_threads():
     assert pg["pool_size"] == 62 and pg["pool_pre_ping"]
     lite = engine_options("sqlite:////tmp/x.db", pool_size=62, busy_timeout_seconds=15)
     assert lite["pool_size"] == 62 and lite["connect_args"] == {"timeout": 15}
+    assert "pool_pre_ping" not in lite  # a local file cannot go stale
     assert "pool_size" not in engine_options("sqlite://", pool_size=62, busy_timeout_seconds=1)
 
 

@@ -24,6 +24,8 @@ from estuary.contracts.payments import (
     CreatePayoutInput,
     PayoutRecord,
     PractitionerPayoutResult,
+    TransferPayoutInput,
+    TransferPayoutResult,
 )
 from estuary.contracts.search_attributes import run_attributes
 from estuary.db import db
@@ -266,3 +268,70 @@ async def test_the_summary_counts_how_children_that_need_approval_ended(app, mon
     assert (result.failed_count, result.failed_cents) == (1, 70_000)
     failed = next(line for line in result.lines if line.outcome == "failed")
     assert "outage" in failed.detail
+
+
+async def test_a_slow_payout_holds_up_only_itself(app, money, local_env):
+    """Issue 15: a sliding window, not chunk barriers. With two payouts in flight, one
+    whose transfer hangs keeps its slot while the other slot pays the rest; the batch's
+    progress says what is in flight and what is done, and it ends once the slow one
+    does."""
+    slow, *others = [money.practitioner(balance=5_000) for _ in range(5)]
+    release = threading.Event()
+
+    @activity.defn(name="transfer_payout")
+    def transfer_payout(inp: TransferPayoutInput) -> TransferPayoutResult:
+        if inp.payout_id == slow_payout_id():
+            release.wait(60)
+        return real.transfer_payout(inp)
+
+    def slow_payout_id() -> int | None:
+        with app.app_context():
+            return db.session.scalar(select(Payout.id).where(Payout.practitioner_id == slow))
+
+    def paid(pid: int) -> bool:
+        with app.app_context():
+            return (
+                db.session.scalar(select(Payout.status).where(Payout.practitioner_id == pid))
+                == "paid"
+            )
+
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    bind_app(app)
+    bind_client(local_env.client)
+    domain = registry.domain("payments")
+    acts = [a for a in domain.activities if a is not real.transfer_payout] + [transfer_payout]
+    executor = ThreadPoolExecutor(max_workers=10)
+    worker = Worker(
+        local_env.client,
+        task_queue=f"{prefix}payments",
+        workflows=[w.cls for w in domain.workflows.values()],
+        activities=acts,
+        activity_executor=executor,
+    )
+    async with worker:
+        wid = f"payments-batch-payout-{uuid.uuid4().hex[:8]}"
+        handle = await local_env.client.start_workflow(
+            BatchPractitionerPayoutWorkflow.run,
+            batch_input(practitioner_ids=[slow, *others], chunk_size=2),
+            id=wid,
+            task_queue=f"{prefix}payments",
+            search_attributes=run_attributes("payments", "payout_batch", "all", "test"),
+        )
+        try:
+            for _ in range(300):
+                progress = await handle.query("progress")
+                if progress["paid"]["count"] == 4:
+                    break
+                await asyncio.sleep(0.1)
+            assert all(paid(p) for p in others), "the other slot did not pay the rest"
+            assert not paid(slow)
+            assert progress["in_flight"] == 1, progress
+            assert progress["waiting_for"] == "1 payouts in flight"
+            assert progress["paid"]["count"] == 4
+        finally:
+            release.set()
+        result = await handle.result()
+    executor.shutdown(wait=False)
+    assert outcome_of(result) == {p: "paid" for p in [slow, *others]}
+    assert (result.paid_count, result.failed_count) == (5, 0)
+    assert money.ledger_ok()

@@ -78,7 +78,7 @@ async def test_raw_history_has_no_personal_data_and_the_console_shows_it_decoded
             },
         )
         assert response.status_code in (200, 303), response.get_data(as_text=True)[:500]
-        [event] = [e for e in audit_events(app, action="start.form") if e.outcome == "success"]
+        [event] = [e for e in audit_events(app, action="catalog.start") if e.outcome == "success"]
         workflow_id = event.target.removeprefix("workflow:")
         started = await keyed.get_workflow_handle(workflow_id).describe()
         # Search attributes stay in clear (Temporal indexes them): a reference, no email.

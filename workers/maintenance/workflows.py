@@ -15,7 +15,7 @@ from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workers.maintenance import activities
+    import workers.maintenance.activities as activities
 
 
 @workflow.defn

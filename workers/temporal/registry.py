@@ -5,8 +5,10 @@ A domain is a package under `workers/` (other than `temporal`). Its workflows li
 `workers/<domain>/workflows.py` or, one module per workflow or small family, in
 `workers/<domain>/<feature>/workflows.py` with the feature's activities beside them in
 `<feature>/activities.py`; activities several features use sit in
-`workers/<domain>/activities.py`. Adding a domain means adding that package and its name
-to `estuary.contracts.catalogue.DOMAINS` (a test checks the two agree). This module is the
+`workers/<domain>/activities.py`. A domain's `workflows.py` may also gather workflows
+defined in other modules of its package (payments keeps one module per workflow beside
+it). Adding a domain means adding that package and its name to
+`estuary.contracts.catalogue.DOMAINS` (a test checks the two agree). This module is the
 catalogue's source (`catalogue.install(registry)`); the lookups (`workflow`, `domain`,
 `all_workflows`, `input_fields`) are the catalogue's, re-exported here for the workers.
 """
@@ -71,27 +73,26 @@ def part_modules(domain_name: str, part: str) -> list[str]:
     return names
 
 
-def _workflows_of(module: ModuleType) -> dict[str, RegisteredWorkflow]:
-    """The monitored workflow classes defined (not imported) in `module`, by type name."""
+def _workflows_of(module: ModuleType, package: str) -> dict[str, RegisteredWorkflow]:
+    """The monitored workflow classes in `module` defined in the domain's `package` (a
+    `workflows.py` may gather its package's per-workflow modules), by type name."""
     found: dict[str, RegisteredWorkflow] = {}
     for obj in vars(module).values():
         spec = spec_of(obj) if isinstance(obj, type) else None
         defn = getattr(obj, "__temporal_workflow_definition", None)
-        if spec is None or defn is None or obj.__module__ != module.__name__:
+        if spec is None or defn is None or not obj.__module__.startswith(package):
             continue
         found[defn.name] = RegisteredWorkflow(defn.name, obj, spec)
     return found
 
 
-def _activities_of(module: ModuleType) -> list[Any]:
-    """The activities defined (not imported) in `module`."""
-    return [
-        obj
+def _activities_of(module: ModuleType) -> dict[str, Any]:
+    """The activities in `module`, by activity name."""
+    return {
+        obj.__temporal_activity_definition.name: obj
         for obj in vars(module).values()
-        if callable(obj)
-        and hasattr(obj, "__temporal_activity_definition")
-        and getattr(obj, "__module__", None) == module.__name__
-    ]
+        if callable(obj) and hasattr(obj, "__temporal_activity_definition")
+    }
 
 
 @cache
@@ -106,9 +107,12 @@ def domains() -> dict[str, Domain]:
             continue
         entry = Domain(info.name)
         for name in workflow_modules:
-            entry.workflows.update(_workflows_of(importlib.import_module(name)))
+            module = importlib.import_module(name)
+            entry.workflows.update(_workflows_of(module, f"workers.{info.name}."))
+        activities: dict[str, Any] = {}
         for name in part_modules(info.name, "activities"):
-            entry.activities.extend(_activities_of(importlib.import_module(name)))
+            activities.update(_activities_of(importlib.import_module(name)))
+        entry.activities = list(activities.values())
         found[info.name] = entry
     return found
 

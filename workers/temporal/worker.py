@@ -23,17 +23,61 @@ from temporalio.worker import (
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
 )
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from estuary.database import activity_threads
 from temporal_gateway.client import connect
 from temporal_gateway.telemetry import worker_runtime
-from workers.temporal import failures, registry
+from workers.temporal import code_cache, failures, registry
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.decorators import spec_of
 from workers.temporal.heartbeat import ActivitySlots, HeartbeatWriter, build_id_of, process_identity
 from workers.temporal.versioning import deployment_config
 
 log = logging.getLogger("estuary.worker")
+
+# Modules passed through the workflow sandbox: imported once per worker process and shared
+# by every workflow run, instead of re-imported (and, without .pyc files, recompiled) for
+# each new run. Re-importing the payments contracts cost about 25 ms of CPU per payout,
+# more than the rest of a payout's workflow code together.
+#
+# Why this keeps workflows deterministic (docs/performance.md, "The sandbox"): the sandbox
+# re-imports modules so that one run cannot see state another run left in a module, and so
+# that a module's import-time work cannot differ between the first run and a replay. These
+# modules have neither: they hold constants, frozen or per-run dataclasses, retry policies
+# and pure functions of their arguments; importing them reads no clock, environment,
+# file or database, and no workflow writes to their module state (tuples, frozensets and
+# dicts that are only read). They import nothing but the standard library, temporalio and
+# each other (tests/test_sandbox_passthrough.py checks the imports). The workflow modules
+# themselves stay sandboxed, and the sandbox's runtime checks still apply to workflow code.
+WORKFLOW_PASSTHROUGH_MODULES = (
+    # The contracts (estuary.contracts, but not its catalogue, which holds the installed
+    # registry): names, dataclasses, policies, approval rules, input checks.
+    "estuary.contracts.approval_rules",
+    "estuary.contracts.bookings",
+    "estuary.contracts.domains",
+    "estuary.contracts.inputs",
+    "estuary.contracts.maintenance",
+    "estuary.contracts.payments",
+    "estuary.contracts.policies",
+    "estuary.contracts.practitioners",
+    "estuary.contracts.search_attributes",
+    "estuary.contracts.spec",
+    # Workflow helpers of our own with the same properties.
+    "workers.payments.workflow_support",
+    "workers.temporal.base_workflows",
+    "workers.temporal.decorators",
+    "workers.temporal.failures",
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox every worker (and the replay test) runs workflows in."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(
+            *WORKFLOW_PASSTHROUGH_MODULES
+        )
+    )
 
 
 class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
@@ -110,6 +154,8 @@ def build_worker(
 ) -> Worker:
     d = registry.domain(domain_name)
     failures.install_log_filter()
+    # The sandbox re-imports each workflow module per run: compile it once (code_cache).
+    code_cache.install()
     return Worker(
         client,
         task_queue=task_queue,
@@ -117,6 +163,7 @@ def build_worker(
         activities=d.activities,
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
+        workflow_runner=workflow_runner(),
         interceptors=[MonitoringInterceptor(), *extra_interceptors],
         graceful_shutdown_timeout=timedelta(seconds=20),
         identity=identity,
@@ -137,7 +184,7 @@ async def run_workers(
     # Bad versioning settings: VersioningSettingsError before connecting.
     deployments = {name: deployment_config(app.config, name) for name in domain_names}
     # On SQLite, activity transactions take the write lock when they begin, so a
-    # read-then-write never fails on a stale snapshot (see dashboard/database.py).
+    # read-then-write never fails on a stale snapshot (see estuary/database.py).
     app.config["SQLITE_BEGIN_IMMEDIATE"] = True
     bind_app(app)
     config = app.config

@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
 from workers.bookings.lifecycle.timers import LifecycleTimers
 
 with workflow.unsafe.imports_passed_through():
-    from workers.bookings.lifecycle import activities
+    import workers.bookings.lifecycle.activities as activities
 
 
 FINAL_STAGES = ("completed", "no_show", "cancelled", "rescheduled")

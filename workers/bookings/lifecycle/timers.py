@@ -20,6 +20,8 @@ from workers.temporal.base_workflows import BaseWorkflow
 # The shared dataclasses pass through the sandbox too: the payload converter recognises
 # `datetime` fields only by the real class, not the sandbox's restricted stand-in.
 with workflow.unsafe.imports_passed_through():
+    import workers.bookings.activities as shared_activities
+    import workers.bookings.lifecycle.activities as activities
     from estuary.contracts.bookings import (
         REMINDER_OFFSETS,
         REMINDER_TYPES,
@@ -28,8 +30,6 @@ with workflow.unsafe.imports_passed_through():
         ReminderInput,
         utc_iso,
     )
-    from workers.bookings import activities as shared_activities
-    from workers.bookings.lifecycle import activities
 
 
 @dataclass

@@ -43,7 +43,7 @@ with workflow.unsafe.imports_passed_through():
 from workers.bookings.lifecycle.inbox import FINAL_STAGES, LifecycleInbox
 
 with workflow.unsafe.imports_passed_through():
-    from workers.bookings.lifecycle import activities
+    import workers.bookings.lifecycle.activities as activities
 
 
 def lifecycle_workflow_id(booking_id: int) -> str:

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 with workflow.unsafe.imports_passed_through():
-    from workers.bookings.reminders import activities
+    import workers.bookings.reminders.activities as activities
 
 
 def _batch_id(inp: BatchReminderInput, now: datetime) -> str:

@@ -39,8 +39,8 @@ with workflow.unsafe.imports_passed_through():
 from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow, lifecycle_workflow_id
 
 with workflow.unsafe.imports_passed_through():
-    from workers.bookings import activities as shared_activities
-    from workers.bookings.rescheduling import activities
+    import workers.bookings.activities as shared_activities
+    import workers.bookings.rescheduling.activities as activities
 
 
 @workflow.defn

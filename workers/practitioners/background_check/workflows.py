@@ -22,7 +22,7 @@ from workers.temporal.base_workflows import BaseWorkflow, iso
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workers.practitioners.background_check import activities
+    import workers.practitioners.background_check.activities as activities
 
 
 @workflow.defn

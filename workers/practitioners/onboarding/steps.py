@@ -34,7 +34,7 @@ from workers.practitioners.subscription.workflows import SubscriptionRenewalWork
 from workers.temporal.failures import innermost_message
 
 with workflow.unsafe.imports_passed_through():
-    from workers.practitioners.onboarding import activities
+    import workers.practitioners.onboarding.activities as activities
 
 
 class OnboardingSteps(OnboardingTimers):

@@ -25,8 +25,8 @@ from estuary.contracts.practitioners import (
 from workers.temporal.base_workflows import BaseWorkflow, iso, note_ignored
 
 with workflow.unsafe.imports_passed_through():
-    from workers.practitioners import activities as shared_activities
-    from workers.practitioners.onboarding import activities
+    import workers.practitioners.activities as shared_activities
+    import workers.practitioners.onboarding.activities as activities
 
 
 class Step:

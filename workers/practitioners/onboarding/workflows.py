@@ -46,7 +46,7 @@ from workers.temporal.base_workflows import iso
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workers.practitioners.onboarding import activities
+    import workers.practitioners.onboarding.activities as activities
 
 ONBOARDING_SIGNALS = (
     ("profile_completed", ProfileCompletedSignal),

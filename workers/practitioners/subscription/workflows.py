@@ -33,7 +33,7 @@ from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workers.practitioners.subscription import activities
+    import workers.practitioners.subscription.activities as activities
 
 
 @workflow.defn

@@ -26,8 +26,8 @@ from workers.temporal.base_workflows import BaseWorkflow, note_ignored
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workers.practitioners import activities as shared_activities
-    from workers.practitioners.training import activities
+    import workers.practitioners.activities as shared_activities
+    import workers.practitioners.training.activities as activities
 
 
 @workflow.defn

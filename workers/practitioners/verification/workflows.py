@@ -25,7 +25,7 @@ from workers.temporal.base_workflows import BaseWorkflow
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
-    from workers.practitioners.verification import activities
+    import workers.practitioners.verification.activities as activities
 
 
 # The verification loop continues as new after this many checks (a history stays small).

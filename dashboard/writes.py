@@ -1,8 +1,7 @@
-"""Plumbing shared by the console's write-side views (start, actions, approvals,
-schedules, staff): the guard that authorises and audits, reasons, links to pages other
-blueprints own, and the mapping of gateway errors to messages and status codes.
-
-No blueprint here; `register_blueprints` imports this module and finds no `bp`.
+"""Plumbing shared by the console's write side (start forms, run actions, approvals,
+schedules, staff): the guard that authorises and audits, the audit helpers, reasons,
+links to pages other blueprints own, and the mapping of gateway errors to messages and
+status codes.
 """
 
 from __future__ import annotations
@@ -21,6 +20,8 @@ from werkzeug.routing import BuildError
 
 from dashboard.permissions import require
 from dashboard.visibility import RUN_ID_RE
+from estuary.contracts import catalogue
+from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.services import audit
 from temporal_gateway.gateway import (
     AlreadyStarted,
@@ -34,6 +35,7 @@ from temporal_gateway.gateway import (
 F = TypeVar("F", bound=Callable[..., Any])
 
 WORKFLOW_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,200}$")
+WORKFLOW_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 MAX_REASON_LENGTH = 500
 # Form keys of the reason every destructive or money action asks for. They are prefixed
 # so they never collide with a workflow input's own `reason` / `reason_code` field.
@@ -98,6 +100,33 @@ def record(
     )
 
 
+def errors_text(errors: Mapping[str, str]) -> str:
+    """Field messages as one audit detail: `field: message; field: message`."""
+    return "; ".join(f"{k}: {v}" for k, v in errors.items())
+
+
+def record_invalid(
+    target: str,
+    errors: Mapping[str, str],
+    *,
+    params: Mapping[str, Any] | None = None,
+    reason: str = "",
+) -> None:
+    """The audit event of a form refused for its fields (nothing was sent)."""
+    record("invalid", target=target, params=params, reason=reason, detail=errors_text(errors))
+
+
+def record_gateway_error(
+    exc: GatewayError,
+    *,
+    target: str,
+    params: Mapping[str, Any] | None = None,
+    reason: str = "",
+) -> None:
+    """The audit event of an action Temporal refused or did not answer."""
+    record(gateway_outcome(exc), target=target, params=params, reason=reason, detail=exc.message)
+
+
 # The fields the console's own action forms declare (run actions, reasons, confirmations).
 ACTION_FIELDS = frozenset(
     {
@@ -137,6 +166,16 @@ def checked_workflow_id(workflow_id: str) -> str:
     if not WORKFLOW_ID_RE.fullmatch(workflow_id or ""):
         abort(404)
     return workflow_id
+
+
+def registered_workflow_or_404(name: str) -> RegisteredWorkflow:
+    """The catalogue's workflow of that name; a name that is not one is a 404."""
+    if not WORKFLOW_NAME_RE.fullmatch(name or ""):
+        abort(404)
+    try:
+        return catalogue.workflow(name)
+    except LookupError:
+        abort(404)
 
 
 def checked_run_id(run_id: str | None) -> str | None:
@@ -181,10 +220,6 @@ def safe_next(default: str) -> str:
     ):
         return default
     return target
-
-
-def wants_fragment() -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 # --- reasons --------------------------------------------------------------------------------

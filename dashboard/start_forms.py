@@ -1,4 +1,5 @@
-"""Start forms: one per catalogue workflow, generated from its input dataclass.
+"""Start forms: one per catalogue workflow, generated from its input dataclass (served
+at `/workflows/<name>/start` by `dashboard.views.catalog`).
 
 GET shows the form; POST validates every field with the same parser the commands use
 and shows field messages (nothing starts). A money workflow needs a reason and
@@ -11,30 +12,29 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import uuid
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request
+from flask import current_app, flash, redirect, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard import forms
-from dashboard.views._write import (
+from dashboard.writes import (
     REASON_CODE_KEY,
     REASON_TEXT_KEY,
     Reason,
     form_params,
-    gateway_outcome,
     gateway_status,
-    guard,
     link,
     parse_reason,
     record,
+    record_gateway_error,
     run_url,
 )
-from estuary.contracts import approval_rules, catalogue
+from estuary.contracts import approval_rules
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import InputError
 from estuary.db import db
@@ -45,20 +45,8 @@ from temporal_gateway.gateway import AlreadyStarted, GatewayError, StartedRun
 
 log = logging.getLogger("estuary.console")
 
-bp = Blueprint("start", __name__, url_prefix="/workflows")
-
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,99}$")
 # How long the confirmation page waits for a batch's dry run.
 DRY_RUN_WAIT_SECONDS = 20
-
-
-def _registered(name: str) -> RegisteredWorkflow:
-    if not NAME_RE.fullmatch(name):
-        abort(404)
-    try:
-        return catalogue.workflow(name)
-    except LookupError:
-        abort(404)
 
 
 def _input_has(wf: RegisteredWorkflow, name: str) -> bool:
@@ -79,14 +67,15 @@ def _reason_required(wf: RegisteredWorkflow) -> bool:
     return False
 
 
-def _render_form(
+def render_form(
     wf: RegisteredWorkflow,
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     prefill: dict[str, str] | None = None,
     status: int = 200,
-):
+) -> ResponseReturnValue:
+    """The start form, with the values typed and their messages."""
     exclude = ["reason"] if _fills_reason(wf) else []
     fields = forms.form_fields(wf.spec.input_type, values, errors, exclude=exclude, prefill=prefill)
     errors = errors or {}
@@ -112,19 +101,14 @@ def _render_form(
     )
 
 
-@bp.route("/<name>/start", methods=["GET", "POST"])
-@guard("start_workflow")
-def form(name: str):
-    wf = _registered(name)
-    if request.method == "GET":
-        prefill = forms.submitted_values(wf.spec.input_type, request.args)
-        return _render_form(wf, prefill=prefill)
-
+def submit(wf: RegisteredWorkflow) -> ResponseReturnValue:
+    """POST of a start form: field messages (nothing starts), the confirmation of a money
+    workflow, or the start."""
     values = forms.submitted_values(wf.spec.input_type, request.form)
     values[REASON_CODE_KEY] = str(request.form.get(REASON_CODE_KEY, ""))[:100]
     values[REASON_TEXT_KEY] = str(request.form.get(REASON_TEXT_KEY, ""))[:5000]
     if request.form.get("step") == "edit":
-        return _render_form(wf, values=values)
+        return render_form(wf, values=values)
 
     # Starting needs words, not a code (the reason codes are for refusing and stopping money).
     reason, errors = parse_reason(request.form, money=False, required=_reason_required(wf))
@@ -145,7 +129,7 @@ def form(name: str):
             reason=str(reason),
             detail="; ".join(f"{k}: {v}" for k, v in errors.items())[:1000],
         )
-        return _render_form(wf, values=values, errors=errors, status=422)
+        return render_form(wf, values=values, errors=errors, status=422)
 
     if wf.spec.money and request.form.get("confirmed") != "yes":
         return _render_confirmation(wf, payload, values, reason)
@@ -179,13 +163,7 @@ def _start(wf: RegisteredWorkflow, payload: Any, reason: Reason):
         )
         return _render_result(wf, None, error=exc.message, existing_run=exc, status=409)
     except GatewayError as exc:
-        record(
-            gateway_outcome(exc),
-            target=target,
-            params=params,
-            reason=str(reason),
-            detail=exc.message,
-        )
+        record_gateway_error(exc, target=target, params=params, reason=str(reason))
         return _render_result(wf, None, error=exc.message, status=gateway_status(exc))
     if started.existing:
         detail = f"already running as run {started.run_id}; nothing new started"
@@ -229,7 +207,7 @@ def _render_result(
             error=error,
             existing_run=existing_run,
             existing_url=existing_url,
-            form_url=link("start.form", name=wf.name),
+            form_url=link("catalog.start", name=wf.name),
         ),
         status,
     )

@@ -1,0 +1,202 @@
+"""The action panels pages show: which forms and buttons the signed-in user may use on a
+run (`runs/_actions.html`) and on an entity's runs (`domains/_*_actions.html`). They are
+template globals, registered by `register_template_globals(app)`; the actions themselves
+are `dashboard.run_actions`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, g, request
+from flask_login import current_user
+from sqlalchemy import select
+
+from dashboard.permissions import can
+from dashboard.run_actions.control import workflow_for_run
+from dashboard.run_actions.handler_forms import (
+    PAYOUT_DECISIONS,
+    ActionForm,
+    action_form,
+    handlers,
+)
+from dashboard.writes import REASON_CODE_KEY, REASON_TEXT_KEY, link, run_url
+from estuary.contracts import catalogue
+from estuary.contracts.catalogue import RegisteredWorkflow
+from estuary.contracts.inputs import parse_input
+from estuary.db import db
+from estuary.models import REASON_CODES, Payout, Subscription
+from temporal_gateway.access import gateway
+from temporal_gateway.gateway import (
+    CLOSED_FAILED_STATUSES,
+    GatewayError,
+    RunInfo,
+    RunNotFound,
+    TemporalUnavailable,
+)
+
+
+@dataclass
+class RunActions:
+    run: RunInfo
+    registered: RegisteredWorkflow | None
+    forms: list[ActionForm]
+    money: bool
+    next: str
+    payout_id: int | None = None
+    can_cancel: bool = False
+    can_terminate: bool = False
+    can_reset: bool = False
+    can_retry: bool = False
+
+    @property
+    def any(self) -> bool:
+        return bool(
+            self.forms
+            or self.can_cancel
+            or self.can_terminate
+            or self.can_reset
+            or self.can_retry
+            or self.payout_id
+        )
+
+
+def _current_path() -> str:
+    path = request.full_path
+    return path[:-1] if path.endswith("?") else path
+
+
+def run_actions(run: RunInfo, registered: RegisteredWorkflow | None = None) -> RunActions:
+    """The forms the signed-in user may use on this run (for runs/_actions.html)."""
+    wf = registered or workflow_for_run(run)
+    money = bool(wf and wf.spec.money)
+    next_url = _current_path()
+    action_forms: list[ActionForm] = []
+    payout_id = None
+    if wf is not None and run.is_running:
+        for kind in ("signal", "update"):
+            for name in handlers(wf, kind):
+                if wf.spec.money and name in PAYOUT_DECISIONS:
+                    continue
+                form = action_form(wf, kind, name, run.workflow_id, next_url=next_url)
+                if can(current_user, form.permission):
+                    action_forms.append(form)
+    if money and run.is_running:
+        payout_id = db.session.scalar(
+            select(Payout.id).where(
+                Payout.workflow_id == run.workflow_id, Payout.status == "pending_approval"
+            )
+        )
+    closed_failed = run.status in CLOSED_FAILED_STATUSES
+    return RunActions(
+        run=run,
+        registered=wf,
+        forms=action_forms,
+        money=money,
+        next=next_url,
+        payout_id=payout_id,
+        can_cancel=run.is_running and can(current_user, "cancel"),
+        can_terminate=run.is_running and can(current_user, "terminate"),
+        can_reset=can(current_user, "reset") and run.status not in ("ContinuedAsNew",),
+        can_retry=closed_failed and wf is not None and can(current_user, "retry"),
+    )
+
+
+@dataclass
+class EntityActions:
+    entity_type: str
+    entity_id: int
+    runs: list[RunActions]
+    starts: list[tuple[str, str]]  # (label, url) of start forms prefilled for the entity
+    error: str = ""
+
+
+def _stable_business_id(wf: RegisteredWorkflow, entity_type: str, entity_id: int) -> str | None:
+    """The workflow id of this entity's run of `wf`, when it depends on the entity only."""
+    key = f"{entity_type}_id"
+    names = {f.name for f in dataclasses.fields(wf.spec.input_type)}
+    if key not in names:
+        return None
+    try:
+        payload = parse_input(wf.spec.input_type, {key: str(entity_id)})
+        first = wf.spec.business_id(payload, datetime(2001, 1, 1, tzinfo=UTC))
+        second = wf.spec.business_id(payload, datetime(2002, 6, 7, 8, 9, 10, tzinfo=UTC))
+    except Exception:  # the input or its business key needs more than the entity id
+        return None
+    return first if first == second else None
+
+
+def entity_actions(entity_type: str, entity_id: int, max_runs: int = 6) -> EntityActions:
+    """Forms for the runs of one entity (booking, practitioner, subscription, payout)."""
+    out = EntityActions(entity_type, int(entity_id), [], [])
+    candidates: list[tuple[RegisteredWorkflow, str]] = []
+    for wf in catalogue.all_workflows():
+        if wf.spec.entity_type != entity_type:
+            continue
+        wid = _stable_business_id(wf, entity_type, int(entity_id))
+        if wid and (wf.spec.signals or wf.spec.updates):
+            candidates.append((wf, wid))
+        elif can(current_user, "start_workflow"):
+            url = link("catalog.start", name=wf.name, **{f"{entity_type}_id": entity_id})
+            if url:
+                out.starts.append((f"Start {wf.name}", url))
+    for wf, wid in candidates[:max_runs]:
+        if g.get("temporal_unreachable"):
+            # Found unreachable earlier in this request: wait for the timeout once only.
+            out.error = str(g.temporal_unreachable)
+            break
+        try:
+            info = gateway().describe(wid)
+        except RunNotFound:
+            continue
+        except TemporalUnavailable as exc:
+            g.temporal_unreachable = exc.message
+            out.error = exc.message
+            break
+        except GatewayError as exc:
+            out.error = exc.message
+            continue
+        if info.is_running or info.status in CLOSED_FAILED_STATUSES:
+            out.runs.append(run_actions(info, wf))
+    return out
+
+
+def payout_run_actions(payout: Any) -> RunActions | None:
+    """The actions on a payout's workflow run (cancel, retry...), or None."""
+    if not getattr(payout, "workflow_id", None) or g.get("temporal_unreachable"):
+        return None
+    try:
+        info = gateway().describe(payout.workflow_id)
+    except TemporalUnavailable as exc:
+        g.temporal_unreachable = exc.message
+        return None
+    except GatewayError:
+        return None
+    return run_actions(info)
+
+
+def practitioner_actions(practitioner: Any) -> list[EntityActions]:
+    """The practitioner's own runs plus the renewal runs of their latest subscriptions."""
+    out = [entity_actions("practitioner", practitioner.id)]
+    subscription_ids = db.session.scalars(
+        select(Subscription.id)
+        .where(Subscription.practitioner_id == practitioner.id)
+        .order_by(Subscription.id.desc())
+        .limit(3)
+    )
+    for sid in subscription_ids:
+        out.append(entity_actions("subscription", sid))
+    return out
+
+
+def register_template_globals(app: Flask) -> None:
+    """The panels and the reason fields, as the templates call them."""
+    app.add_template_global(run_actions, "run_actions")
+    app.add_template_global(entity_actions, "entity_actions")
+    app.add_template_global(payout_run_actions, "payout_run_actions")
+    app.add_template_global(practitioner_actions, "practitioner_actions")
+    app.add_template_global(run_url, "run_link")
+    app.add_template_global(lambda: REASON_CODES, "reason_codes")
+    app.add_template_global(lambda: (REASON_CODE_KEY, REASON_TEXT_KEY), "reason_label_keys")
