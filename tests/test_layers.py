@@ -29,8 +29,8 @@ def test_every_workflow_sits_in_its_domain_package_and_queue():
         assert domain.task_queue("p-") == catalogue.task_queue(name, "p-") == f"p-{name}"
         for wf in domain.workflows.values():
             assert wf.domain == name
-            # workflows.py names them; a domain may keep one module per workflow beside it
-            # (payments does: the sandbox re-imports a run's module for every run).
+            # In a domain's workflows.py or a module of its package (one module per workflow,
+            # in sub-packages or beside workflows.py: the sandbox re-imports a run's module).
             assert wf.cls.__module__.startswith(f"workers.{name}.")
             assert catalogue.workflow(wf.name) is wf
 
@@ -38,8 +38,12 @@ def test_every_workflow_sits_in_its_domain_package_and_queue():
 def _loaded_by_name(graph: grimp.ImportGraph) -> None:
     """Add the imports made with `import_module` (registry, cli) to the graph."""
     for domain in catalogue.DOMAINS:
-        for part in ("workflows", "activities", "schedules"):
-            module = f"workers.{domain}.{part}"
+        loaded = [
+            *registry.part_modules(domain, "workflows"),
+            *registry.part_modules(domain, "activities"),
+            f"workers.{domain}.schedules",
+        ]
+        for module in loaded:
             if module in graph.modules:
                 graph.add_import(importer="workers.temporal.registry", imported=module)
         commands = f"workers.{domain}.commands"

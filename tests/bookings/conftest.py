@@ -48,7 +48,7 @@ from estuary.models import (
     Client as ClientModel,
 )
 from tests.conftest import running_workers
-from workers.bookings.workflows import BookingLifecycleWorkflow, lifecycle_workflow_id
+from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow, lifecycle_workflow_id
 
 _seq = count(1)
 _id_blocks = count(random.randint(1_000, 900_000) * 1_000, 1_000)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from estuary.contracts.bookings import BatchReminderInput, reminder_key
 from estuary.contracts.search_attributes import run_attributes
 from tests.bookings.conftest import Kit, booking_kit, make_booking, outbox
-from workers.bookings.workflows import BatchReminderWorkflow
+from workers.bookings.reminders.workflows import BatchReminderWorkflow
 
 
 async def run_batch(kit: Kit, inp: BatchReminderInput, run: int = 1):

@@ -16,7 +16,7 @@ from temporal_gateway.access import set_gateway
 from temporal_gateway.gateway import StartedRun
 from tests.bookings.conftest import booking_kit, booking_row, make_booking
 from tests.conftest import gateway_for
-from workers.bookings.workflows import ReschedulingWorkflow
+from workers.bookings.rescheduling.workflows import ReschedulingWorkflow
 
 GROUP = "trigger-booking-workflows"
 

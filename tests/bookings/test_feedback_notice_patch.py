@@ -15,7 +15,8 @@ from temporalio.api.enums.v1 import EventType
 from estuary.contracts.bookings import FeedbackArg, MarkSessionArg
 from tests.bookings.conftest import booking_kit, make_booking, outbox
 from tests.test_replay_histories import Recorded, ReplayFailed, load, replay
-from workers.bookings.workflows import PATCH_FEEDBACK_NOTICE, BookingLifecycleWorkflow
+from workers.bookings.lifecycle.inbox import PATCH_FEEDBACK_NOTICE
+from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow
 
 HISTORIES = Path(__file__).parent.parent / "histories" / "BookingLifecycleWorkflow"
 # Both recorded from the code before the change: runs that took feedback, no notice.

@@ -24,7 +24,7 @@ from estuary.models import Client, Feedback, OpsFlag
 from estuary.services import bookings as booking_service
 from estuary.services import ledger
 from tests.bookings.conftest import booking_kit, booking_row, make_booking, outbox
-from workers.bookings.workflows import BookingLifecycleWorkflow
+from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow
 
 PRACTITIONER = MarkSessionArg(actor="practitioner@test.local")
 

@@ -12,7 +12,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from estuary.contracts.bookings import CancelArg, RescheduleArg, reminder_key
 from tests.bookings.conftest import booking_kit, booking_row, make_booking, outbox
 from tests.conftest import gateway_for
-from workers.bookings.workflows import BookingLifecycleWorkflow
+from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow
 
 pytestmark = pytest.mark.live
 

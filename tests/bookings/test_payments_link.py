@@ -10,7 +10,7 @@ from estuary.db import db
 from estuary.models import Commission
 from estuary.services import ledger
 from tests.bookings.conftest import booking_kit, make_booking
-from workers.bookings.workflows import BookingLifecycleWorkflow
+from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow
 
 
 async def test_completed_package_session_reaches_the_package_payout_workflow(app, time_env):

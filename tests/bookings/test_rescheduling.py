@@ -13,7 +13,8 @@ from estuary.contracts.search_attributes import run_attributes
 from estuary.db import db
 from estuary.models import Booking, Notification
 from tests.bookings.conftest import Kit, booking_kit, booking_row, make_booking, outbox
-from workers.bookings.workflows import BookingLifecycleWorkflow, ReschedulingWorkflow
+from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow
+from workers.bookings.rescheduling.workflows import ReschedulingWorkflow
 
 
 async def reschedule(kit: Kit, inp: ReschedulingInput):

@@ -29,7 +29,7 @@ from tests.console.write_support import (
     unreachable_gateway,
     wait_for,
 )
-from workers.bookings.workflows import lifecycle_workflow_id
+from workers.bookings.lifecycle.workflows import lifecycle_workflow_id
 
 LIFECYCLE = "BookingLifecycleWorkflow"
 PAYOUT = "PractitionerPayoutWorkflow"

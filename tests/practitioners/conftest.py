@@ -41,7 +41,7 @@ from estuary.models import (
 )
 from estuary.services.demo import CERT_MODULES, ONBOARDING_MODULES
 from tests.conftest import running_workers
-from workers.practitioners.workflows import PractitionerOnboardingWorkflow
+from workers.practitioners.onboarding.workflows import PractitionerOnboardingWorkflow
 
 _seq = count(1)
 ACTOR = "ops@estuary.local"
@@ -378,7 +378,7 @@ async def start_renewal(
     client: Client, prefix: str, subscription_id: int, **settings: Any
 ) -> WorkflowHandle:
     from estuary.contracts.practitioners import SubscriptionRenewalInput
-    from workers.practitioners.workflows import SubscriptionRenewalWorkflow
+    from workers.practitioners.subscription.workflows import SubscriptionRenewalWorkflow
 
     return await client.start_workflow(
         SubscriptionRenewalWorkflow.run,

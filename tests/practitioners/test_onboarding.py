@@ -47,7 +47,7 @@ from tests.practitioners.conftest import (
     wait_for,
     waiting_on_step,
 )
-from workers.practitioners.workflows import BackgroundCheckProviderWorkflow
+from workers.practitioners.background_check.workflows import BackgroundCheckProviderWorkflow
 
 MODULES = ("platform-101", "privacy-101", "safety-101")
 

@@ -13,7 +13,7 @@ from temporalio.worker import Replayer
 
 from estuary.contracts.practitioners import OnboardingInput, OnboardingResult
 from tests.test_replay_histories import ReplayFailed, _first_failing_event, load, replay
-from workers.practitioners.workflows import PractitionerOnboardingWorkflow
+from workers.practitioners.onboarding.workflows import PractitionerOnboardingWorkflow
 
 STALLED = (
     Path(__file__).parent.parent

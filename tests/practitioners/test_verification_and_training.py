@@ -19,10 +19,10 @@ from estuary.contracts.search_attributes import run_attributes
 from estuary.db import db
 from estuary.models import Certification, PractitionerDocument, TrainingCompletion
 from tests.practitioners.conftest import ACTOR, assert_close, at, practitioner_workers, wait_for
-from workers.practitioners.workflows import (
+from workers.practitioners.training.workflows import TrainingCertificationWorkflow
+from workers.practitioners.verification.workflows import (
     VERIFICATION_CHECKS_PER_RUN,
     PractitionerVerificationWorkflow,
-    TrainingCertificationWorkflow,
 )
 
 

@@ -8,18 +8,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import flask
-from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from estuary.contracts.maintenance import AnchorResult, PruneResult
 from estuary.services import audit, signin
-from workers.temporal.base_activities import app_activity
-from workers.temporal.decorators import monitored_activity
+from workers.temporal.base_activities import read_activity
 
 
-@activity.defn(name="prune_signin_records")
-@monitored_activity
-@app_activity
+@read_activity
 def prune_signin_records() -> PruneResult:
     """Delete sign-in attempts and ended sessions older than SIGNIN_RETENTION_DAYS (the
     audit log keeps every sign-in), and counters that no longer limit anyone."""
@@ -28,9 +24,7 @@ def prune_signin_records() -> PruneResult:
     return PruneResult(gone["login_attempts"], gone["sessions"], gone["counters"])
 
 
-@activity.defn(name="anchor_audit_head")
-@monitored_activity
-@app_activity
+@read_activity
 def anchor_audit_head() -> AnchorResult:
     """Append the audit chain head to AUDIT_ANCHOR_PATH (idempotent: an unchanged head is
     not written twice, so a retried activity adds nothing)."""

@@ -23,7 +23,9 @@ that is not the current one), and their refusals are shown as they are.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
@@ -65,7 +67,7 @@ from estuary.services.command_audit import cli_actor, note_temporal_call
 from estuary.services.errors import BusinessRuleError
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import GatewayError
-from workers.practitioners.workflows import ONBOARDING_SIGNALS
+from workers.practitioners.onboarding.workflows import ONBOARDING_SIGNALS
 from workers.temporal.command_support import start_and_report
 
 trigger_practitioner_workflows = AppGroup(
@@ -114,22 +116,46 @@ def _show(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
 
-def _signal(workflow_id: str, name: str, arg: Any) -> None:
-    note_temporal_call(f"workflow:{workflow_id}")
+@contextlib.contextmanager
+def _reported(workflow_id: str) -> Iterator[None]:
+    """A gateway refusal as the command's error message, naming the workflow."""
     try:
-        gateway().signal(workflow_id, name, arg)
+        yield
     except GatewayError as exc:
         raise click.ClickException(f"{workflow_id}: {exc.message}") from None
+
+
+def _signal(workflow_id: str, name: str, arg: Any) -> None:
+    note_temporal_call(f"workflow:{workflow_id}")
+    with _reported(workflow_id):
+        gateway().signal(workflow_id, name, arg)
     click.echo(f"Sent {name} to {workflow_id}")
 
 
 def _update(workflow_id: str, name: str, arg: Any) -> None:
     note_temporal_call(f"workflow:{workflow_id}")
-    try:
+    with _reported(workflow_id):
         answer = gateway().update(workflow_id, name, arg)
-    except GatewayError as exc:
-        raise click.ClickException(f"{workflow_id}: {exc.message}") from None
     click.echo(f"{name} accepted by {workflow_id}: {_show(answer)}")
+
+
+Send = Callable[[str, str, Any], None]
+
+
+def _to_onboarding(
+    practitioner_id: str, send: Send, name: str, input_type: type, values: dict[str, Any]
+) -> None:
+    """Look the practitioner up, parse the input, then signal or update their onboarding."""
+    practitioner = _practitioner(practitioner_id)
+    send(onboarding_workflow_id(practitioner.id), name, _parse(input_type, values))
+
+
+def _to_renewal(
+    subscription_id: str, send: Send, name: str, input_type: type, values: dict[str, Any]
+) -> None:
+    """Look the subscription up, parse the input, then signal or update its renewal run."""
+    sub = _subscription(subscription_id)
+    send(subscription_workflow_id(sub.id), name, _parse(input_type, values))
 
 
 # --- starting ------------------------------------------------------------------------------
@@ -260,9 +286,8 @@ def signal_command(practitioner_id: str, name: str, fields: tuple[str, ...]) -> 
 @click.option("--notes", default="", help="What is wrong (required with --reject)")
 def review_documents_command(practitioner_id: str, approved: bool, notes: str) -> None:
     """Record the ops review of the submitted documents (update review_documents)."""
-    practitioner = _practitioner(practitioner_id)
-    arg = _parse(ReviewDocumentsUpdate, {"approved": "yes" if approved else "no", "notes": notes})
-    _update(onboarding_workflow_id(practitioner.id), "review_documents", arg)
+    values = {"approved": "yes" if approved else "no", "notes": notes}
+    _to_onboarding(practitioner_id, _update, "review_documents", ReviewDocumentsUpdate, values)
 
 
 @trigger_practitioner_workflows.command("background-check")
@@ -329,9 +354,10 @@ def module_completed_command(practitioner_id: str, module: str, certification: s
 @click.option("--tier", required=True, help="basic, pro or premium")
 def subscription_command(practitioner_id: str, tier: str) -> None:
     """Select the subscription tier (signal subscription_selected)."""
-    practitioner = _practitioner(practitioner_id)
-    arg = _parse(SubscriptionSelectedSignal, {"tier": tier})
-    _signal(onboarding_workflow_id(practitioner.id), "subscription_selected", arg)
+    values = {"tier": tier}
+    _to_onboarding(
+        practitioner_id, _signal, "subscription_selected", SubscriptionSelectedSignal, values
+    )
 
 
 @trigger_practitioner_workflows.command("service-configured")
@@ -357,9 +383,8 @@ def service_configured_command(practitioner_id: str, service_id: str) -> None:
 @click.option("--reason", required=True)
 def extend_command(practitioner_id: str, step: str, days: str, reason: str) -> None:
     """Extend the current step's deadline (update extend)."""
-    practitioner = _practitioner(practitioner_id)
-    arg = _parse(ExtendStepUpdate, {"step": step, "days": days, "reason": reason})
-    _update(onboarding_workflow_id(practitioner.id), "extend", arg)
+    values = {"step": step, "days": days, "reason": reason}
+    _to_onboarding(practitioner_id, _update, "extend", ExtendStepUpdate, values)
 
 
 @trigger_practitioner_workflows.command("reject")
@@ -367,9 +392,7 @@ def extend_command(practitioner_id: str, step: str, days: str, reason: str) -> N
 @click.option("--reason", required=True)
 def reject_command(practitioner_id: str, reason: str) -> None:
     """Reject the onboarding (update reject)."""
-    practitioner = _practitioner(practitioner_id)
-    arg = _parse(RejectOnboardingUpdate, {"reason": reason})
-    _update(onboarding_workflow_id(practitioner.id), "reject", arg)
+    _to_onboarding(practitioner_id, _update, "reject", RejectOnboardingUpdate, {"reason": reason})
 
 
 # --- renewal ops ---------------------------------------------------------------------------
@@ -380,8 +403,7 @@ def reject_command(practitioner_id: str, reason: str) -> None:
 @click.option("--note", default="")
 def retry_renewal_command(subscription_id: str, note: str) -> None:
     """Retry a declined renewal charge now (update retry_now)."""
-    sub = _subscription(subscription_id)
-    _update(subscription_workflow_id(sub.id), "retry_now", _parse(RetryNowUpdate, {"note": note}))
+    _to_renewal(subscription_id, _update, "retry_now", RetryNowUpdate, {"note": note})
 
 
 @trigger_practitioner_workflows.command("waive-renewal")
@@ -389,9 +411,7 @@ def retry_renewal_command(subscription_id: str, note: str) -> None:
 @click.option("--reason", required=True)
 def waive_renewal_command(subscription_id: str, reason: str) -> None:
     """Grant the period without payment (update waive)."""
-    sub = _subscription(subscription_id)
-    arg = _parse(WaiveChargeUpdate, {"reason": reason})
-    _update(subscription_workflow_id(sub.id), "waive", arg)
+    _to_renewal(subscription_id, _update, "waive", WaiveChargeUpdate, {"reason": reason})
 
 
 @trigger_practitioner_workflows.command("cancel-subscription")
@@ -399,9 +419,7 @@ def waive_renewal_command(subscription_id: str, reason: str) -> None:
 @click.option("--reason", default="")
 def cancel_subscription_command(subscription_id: str, reason: str) -> None:
     """Cancel a subscription at its period end (signal cancel)."""
-    sub = _subscription(subscription_id)
-    arg = _parse(CancelSubscriptionSignal, {"reason": reason})
-    _signal(subscription_workflow_id(sub.id), "cancel", arg)
+    _to_renewal(subscription_id, _signal, "cancel", CancelSubscriptionSignal, {"reason": reason})
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -427,10 +445,8 @@ def progress_command(kind: str, entity_id: str, certification: str | None) -> No
             if not certification:
                 raise click.ClickException("certification: required for training")
             workflow_id = training_workflow_id(pid, certification)
-    try:
+    with _reported(workflow_id):
         progress = gateway().query(workflow_id, "progress")
-    except GatewayError as exc:
-        raise click.ClickException(f"{workflow_id}: {exc.message}") from None
     click.echo(json.dumps(progress, indent=2, sort_keys=True, default=str))
 
 

@@ -1,5 +1,7 @@
 """Activity utilities: the Flask app binding and the `app_activity` and
-`transactional_activity` decorators (the Flask form of the guide's `django_activity`).
+`transactional_activity` decorators (the Flask form of the guide's `django_activity`);
+`read_activity` and `write_activity` stack them with `activity.defn` and
+`monitored_activity`, the way every sync domain activity is declared.
 
 Sync activities run on the worker's thread pool. Each call gets its own Flask app context,
 so each gets its own SQLAlchemy session (flask-sqlalchemy scopes sessions by app context).
@@ -9,44 +11,57 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from flask import Flask, g
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from estuary.db import db
 from estuary.services.errors import BusinessRuleError, ExpectedFailure
+from workers.temporal.decorators import monitored_activity
 
 T = TypeVar("T")
+B = TypeVar("B")
 
-_bound_app: Flask | None = None
-_bound_client: Client | None = None
+
+class _Binding(Generic[B]):
+    """One process-wide value the activities use, set once by the worker."""
+
+    def __init__(self, missing: str) -> None:
+        self.value: B | None = None
+        self.missing = missing
+
+    def get(self) -> B:
+        if self.value is None:
+            raise RuntimeError(self.missing)
+        return self.value
+
+
+_app: _Binding[Flask] = _Binding("no Flask app bound for activities; call bind_app(app) first")
+_client: _Binding[Client] = _Binding(
+    "no Temporal client bound for activities; call bind_client first"
+)
 
 
 def bind_app(app: Flask) -> None:
     """Bind the Flask app whose context activities run in (done once by the worker)."""
-    global _bound_app
-    _bound_app = app
+    _app.value = app
 
 
 def bound_app() -> Flask:
-    if _bound_app is None:
-        raise RuntimeError("no Flask app bound for activities; call bind_app(app) first")
-    return _bound_app
+    return _app.get()
 
 
 def bind_client(client: Client | None) -> None:
     """Bind the worker's Temporal client for the few async activities that signal or
     start other workflows (signal-with-start across domains); None releases it."""
-    global _bound_client
-    _bound_client = client
+    _client.value = client
 
 
 def bound_client() -> Client:
-    if _bound_client is None:
-        raise RuntimeError("no Temporal client bound for activities; call bind_client first")
-    return _bound_client
+    return _client.get()
 
 
 def app_activity(fn: Callable[..., T]) -> Callable[..., T]:
@@ -92,3 +107,13 @@ def transactional_activity(fn: Callable[..., T]) -> Callable[..., T]:
             raise
 
     return wrapper
+
+
+def read_activity(fn: Callable[..., T]) -> Callable[..., T]:
+    """A sync activity named after its function, monitored, in its own app context."""
+    return activity.defn(name=fn.__name__)(monitored_activity(app_activity(fn)))
+
+
+def write_activity(fn: Callable[..., T]) -> Callable[..., T]:
+    """`read_activity` whose body runs in one transaction (commit or roll back)."""
+    return read_activity(transactional_activity(fn))

@@ -6,11 +6,12 @@ Imported inside the workflow sandbox: deterministic code only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
 
 from estuary.contracts import policies
 from estuary.contracts.domains import DOMAINS
@@ -22,6 +23,30 @@ from estuary.contracts.search_attributes import (
 )
 
 R = TypeVar("R")
+
+# How many ignored signals a workflow keeps to show in its `progress` answer.
+MAX_IGNORED_SHOWN = 20
+
+
+def iso(value: datetime | None) -> str | None:
+    """`value` as ISO text for a `progress` answer, None stays None."""
+    return value.isoformat() if value is not None else None
+
+
+def as_utc(value: datetime) -> datetime:
+    """`value` as an aware UTC time (a naive value is taken to be UTC already)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def refusal(message: str) -> ApplicationError:
+    """A business-rule refusal: non-retryable, typed so the console shows the message."""
+    return ApplicationError(message, type=policies.BUSINESS_RULE_ERROR, non_retryable=True)
+
+
+def note_ignored(ignored: list[dict], signal: str, reason: str) -> None:
+    """Record a signal that could not apply (newest last, the last MAX_IGNORED_SHOWN kept)."""
+    ignored.append({"signal": signal, "reason": reason, "at": workflow.now().isoformat()})
+    del ignored[:-MAX_IGNORED_SHOWN]
 
 
 def queue_prefix() -> str:

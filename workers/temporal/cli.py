@@ -84,6 +84,24 @@ def trigger_workflow(
 def register_commands(app: Flask) -> None:
     """The worker side's commands: workers, list and trigger workflows, schedules,
     deployment versioning, and each domain's own (`workers/<domain>/commands.py`)."""
+    _register_worker_commands(app)
+    _register_workflow_commands(app)
+
+    from workers.temporal.schedules import schedules_cli
+
+    app.cli.add_command(schedules_cli)
+
+    from workers.temporal.deployment_cli import deployment_cli
+
+    app.cli.add_command(deployment_cli)
+
+    for d in registry.domains().values():
+        for command in _domain_commands(d.name):
+            app.cli.add_command(command)
+
+
+def _register_worker_commands(app: Flask) -> None:
+    """`start-worker` and `start-all-workers`."""
 
     @app.cli.command("start-worker")
     @click.option("--task-queue", default=None, help="Task queue to poll (default: the domain's)")
@@ -107,6 +125,10 @@ def register_commands(app: Flask) -> None:
     def start_all_workers_command() -> None:
         """Run one worker per domain task queue in this process until Ctrl-C / SIGTERM."""
         _run_workers(current_app._get_current_object(), list(registry.domains()), None)
+
+
+def _register_workflow_commands(app: Flask) -> None:
+    """`list-workflows` and `trigger-workflows`."""
 
     @app.cli.command("list-workflows")
     @click.option("--domain", "domain_name", default=None, help="Only this domain")
@@ -135,18 +157,6 @@ def register_commands(app: Flask) -> None:
     ) -> None:
         """Start any registered workflow with its input parsed from the command line."""
         trigger_workflow(domain_name, workflow_name, list(args), list(kwargs), reason, wait)
-
-    from workers.temporal.schedules import schedules_cli
-
-    app.cli.add_command(schedules_cli)
-
-    from workers.temporal.deployment_cli import deployment_cli
-
-    app.cli.add_command(deployment_cli)
-
-    for d in registry.domains().values():
-        for command in _domain_commands(d.name):
-            app.cli.add_command(command)
 
 
 def _run_workers(app: Flask, names: list[str], task_queue: str | None) -> None:

@@ -1,11 +1,13 @@
-"""Discovery: every `workers/<domain>/workflows.py`, `activities.py` and `schedules.py`
+"""Discovery: every domain's workflow modules, activity modules and `schedules.py`
 (the domain's `commands.py` is loaded by `workers.temporal.cli`, which registers it).
 
-`workflows.py` names the domain's workflows; they may be defined there or in other modules
-of the same package (payments keeps one module per workflow).
-
-A domain is a package under `workers/` (other than `temporal`) with a `workflows.py`.
-Adding a domain means adding that package and its name to
+A domain is a package under `workers/` (other than `temporal`). Its workflows live in
+`workers/<domain>/workflows.py` or, one module per workflow or small family, in
+`workers/<domain>/<feature>/workflows.py` with the feature's activities beside them in
+`<feature>/activities.py`; activities several features use sit in
+`workers/<domain>/activities.py`. A domain's `workflows.py` may also gather workflows
+defined in other modules of its package (payments keeps one module per workflow beside
+it). Adding a domain means adding that package and its name to
 `estuary.contracts.catalogue.DOMAINS` (a test checks the two agree). This module is the
 catalogue's source (`catalogue.install(registry)`); the lookups (`workflow`, `domain`,
 `all_workflows`, `input_fields`) are the catalogue's, re-exported here for the workers.
@@ -60,6 +62,39 @@ def _optional_module(name: str) -> ModuleType | None:
         raise
 
 
+def part_modules(domain_name: str, part: str) -> list[str]:
+    """The names of a domain's `part` modules (`workflows` or `activities`): the domain's
+    own, then each feature sub-package's, in name order (only those that exist)."""
+    base = WORKERS_DIR / domain_name
+    names = [f"workers.{domain_name}.{part}"] if (base / f"{part}.py").is_file() else []
+    for info in sorted(pkgutil.iter_modules([str(base)]), key=lambda i: i.name):
+        if info.ispkg and (base / info.name / f"{part}.py").is_file():
+            names.append(f"workers.{domain_name}.{info.name}.{part}")
+    return names
+
+
+def _workflows_of(module: ModuleType, package: str) -> dict[str, RegisteredWorkflow]:
+    """The monitored workflow classes in `module` defined in the domain's `package` (a
+    `workflows.py` may gather its package's per-workflow modules), by type name."""
+    found: dict[str, RegisteredWorkflow] = {}
+    for obj in vars(module).values():
+        spec = spec_of(obj) if isinstance(obj, type) else None
+        defn = getattr(obj, "__temporal_workflow_definition", None)
+        if spec is None or defn is None or not obj.__module__.startswith(package):
+            continue
+        found[defn.name] = RegisteredWorkflow(defn.name, obj, spec)
+    return found
+
+
+def _activities_of(module: ModuleType) -> dict[str, Any]:
+    """The activities in `module`, by activity name."""
+    return {
+        obj.__temporal_activity_definition.name: obj
+        for obj in vars(module).values()
+        if callable(obj) and hasattr(obj, "__temporal_activity_definition")
+    }
+
+
 @cache
 def domains() -> dict[str, Domain]:
     """All domains found under `workers/`, by name, in a stable order."""
@@ -67,26 +102,17 @@ def domains() -> dict[str, Domain]:
     for info in sorted(pkgutil.iter_modules([str(WORKERS_DIR)]), key=lambda i: i.name):
         if not info.ispkg or info.name == CORE_PACKAGE:
             continue
-        wf_module = _optional_module(f"workers.{info.name}.workflows")
-        if wf_module is None:
+        workflow_modules = part_modules(info.name, "workflows")
+        if not workflow_modules:
             continue
         entry = Domain(info.name)
-        package = f"workers.{info.name}."
-        for obj in vars(wf_module).values():
-            spec = spec_of(obj) if isinstance(obj, type) else None
-            defn = getattr(obj, "__temporal_workflow_definition", None)
-            # A domain's workflows.py may gather workflows from modules of its own package
-            # (one module per workflow keeps the sandbox's per-run re-import small).
-            if spec is None or defn is None or not obj.__module__.startswith(package):
-                continue
-            entry.workflows[defn.name] = RegisteredWorkflow(defn.name, obj, spec)
-        act_module = _optional_module(f"workers.{info.name}.activities")
-        if act_module is not None:
-            entry.activities = [
-                obj
-                for obj in vars(act_module).values()
-                if callable(obj) and hasattr(obj, "__temporal_activity_definition")
-            ]
+        for name in workflow_modules:
+            module = importlib.import_module(name)
+            entry.workflows.update(_workflows_of(module, f"workers.{info.name}."))
+        activities: dict[str, Any] = {}
+        for name in part_modules(info.name, "activities"):
+            activities.update(_activities_of(importlib.import_module(name)))
+        entry.activities = list(activities.values())
         found[info.name] = entry
     return found
 

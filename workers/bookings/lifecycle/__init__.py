@@ -1,0 +1,3 @@
+"""BookingLifecycleWorkflow: one booking from confirmation to its outcome.
+
+Imports nothing: the workflow sandbox imports this package."""

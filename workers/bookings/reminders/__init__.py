@@ -1,0 +1,3 @@
+"""BatchReminderWorkflow: reminders for the bookings of a time window.
+
+Imports nothing: the workflow sandbox imports this package."""

@@ -1,0 +1,3 @@
+"""BackgroundCheckProviderWorkflow: the local background-check provider.
+
+Imports nothing: the workflow sandbox imports this package."""

@@ -1,0 +1,3 @@
+"""TrainingCertificationWorkflow: modules, certificate, re-certification.
+
+Imports nothing: the workflow sandbox imports this package."""

@@ -1,0 +1,3 @@
+"""PractitionerVerificationWorkflow: document re-verification.
+
+Imports nothing: the workflow sandbox imports this package."""
