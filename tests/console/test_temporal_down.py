@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from estuary.contracts.payments import LedgerReconciliationInput
+from estuary.contracts.payout_upkeep import LedgerReconciliationInput
 from estuary.contracts.search_attributes import ALL_KEYS
 from temporal_gateway.access import set_gateway
 from temporal_gateway.gateway import TemporalGateway
