@@ -10,6 +10,8 @@ from typing import Any
 from estuary.contracts.money import MAX_MONEY_CENTS, max_money_text
 
 DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+# The help of every input's `actor` field (the console never shows it as a field).
+ACTOR_HELP = "Who sent it (filled in by the console or the command line)"
 
 
 def check_iso_date(value: str) -> date | None:
