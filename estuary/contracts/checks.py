@@ -42,3 +42,12 @@ def money_problem(value: Any, *, allow_zero: bool = False) -> str | None:
     if value > MAX_MONEY_CENTS:
         return f"must be at most {max_money_text()}"
     return None
+
+
+def text_problem(value: str, max_length: int) -> str | None:
+    """What is wrong with free text typed by staff (too long, or a NUL character), or None."""
+    if len(value) > max_length:
+        return f"is {len(value)} characters long; at most {max_length}"
+    if "\x00" in value:
+        return "contains a NUL character"
+    return None
