@@ -7,9 +7,7 @@ use the gateway's `run`, so they share its loop, circuit breaker, errors and met
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, timedelta
-from typing import Any
+from datetime import UTC
 
 from temporalio.api.enums.v1 import (
     TaskQueueType,
@@ -25,16 +23,12 @@ from temporalio.api.workflowservice.v1 import (
 from temporalio.client import Client
 
 from temporal_gateway.errors import RunNotFound
+from temporal_gateway.gateway_part import GatewayPart
 from temporal_gateway.records import DeploymentInfo, DeploymentVersion, Poller, enum_suffix
 
 
-class WorkerReads:
+class WorkerReads(GatewayPart):
     """The worker-deployment and task-queue methods of `TemporalGateway`."""
-
-    # Provided by TemporalGateway.
-    identity: str
-    run: Callable[..., Any]
-    rpc_timeout: Callable[[], timedelta]
 
     def describe_deployment(self, deployment_name: str) -> DeploymentInfo:
         """A Worker Deployment's current/ramping version and every version's status."""

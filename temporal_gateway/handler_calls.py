@@ -8,7 +8,6 @@ use the gateway's `run`, so they share its loop, circuit breaker, errors and met
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -20,15 +19,11 @@ from temporalio.client import (
 )
 
 from temporal_gateway.errors import NoWorkerAnswered, QueryFailed, TemporalTimedOut, UpdateRejected
+from temporal_gateway.gateway_part import GatewayPart
 
 
-class HandlerCalls:
+class HandlerCalls(GatewayPart):
     """The query, signal and update methods of `TemporalGateway`."""
-
-    # Provided by TemporalGateway.
-    timeout: float
-    run: Callable[..., Any]
-    rpc_timeout: Callable[[], timedelta]
 
     def query(
         self,

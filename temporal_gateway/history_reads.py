@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import queue
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from temporal_gateway.codec import decode_in_place
+from temporal_gateway.gateway_part import GatewayPart
 from temporal_gateway.records import HistoryPage
 
 # Threads that wait for a gateway call whose results arrive in parts (`history_pages`),
@@ -67,13 +68,8 @@ async def _forward_page(
     return events, response.next_page_token
 
 
-class HistoryReads:
+class HistoryReads(GatewayPart):
     """The history-reading methods of `TemporalGateway`."""
-
-    # Provided by TemporalGateway.
-    timeout: float
-    run: Callable[..., Any]
-    rpc_timeout: Callable[[], timedelta]
 
     def history_events(
         self,
