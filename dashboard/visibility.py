@@ -263,6 +263,21 @@ def _search_clause(search: RunSearch) -> str:
     return "(" + " OR ".join(parts) + ")"
 
 
+# Filter field -> the visibility attribute it must equal, and time filter -> condition.
+_EQUALS = (
+    ("domain", "EstuaryDomain"),
+    ("workflow_type", "WorkflowType"),
+    ("status", "ExecutionStatus"),
+    ("entity_type", "EntityType"),
+    ("entity_id", "EntityId"),
+)
+_TIMES = (
+    ("started_after", "StartTime >="),
+    ("started_before", "StartTime <"),
+    ("closed_after", "CloseTime >="),
+)
+
+
 def build_query(
     filters: RunFilters, *, scope: str = "", include_status: bool = True, order: bool = False
 ) -> str:
@@ -276,22 +291,14 @@ def build_query(
         clauses.append(f"({scope})")
     if filters.search is not None:
         clauses.append(_search_clause(filters.search))
-    if filters.domain:
-        clauses.append(f"EstuaryDomain = {quote(filters.domain)}")
-    if filters.workflow_type:
-        clauses.append(f"WorkflowType = {quote(filters.workflow_type)}")
-    if include_status and filters.status:
-        clauses.append(f"ExecutionStatus = {quote(filters.status)}")
-    if filters.entity_type:
-        clauses.append(f"EntityType = {quote(filters.entity_type)}")
-    if filters.entity_id:
-        clauses.append(f"EntityId = {quote(filters.entity_id)}")
-    if filters.started_after:
-        clauses.append(f"StartTime >= {format_time(filters.started_after)}")
-    if filters.started_before:
-        clauses.append(f"StartTime < {format_time(filters.started_before)}")
-    if filters.closed_after:
-        clauses.append(f"CloseTime >= {format_time(filters.closed_after)}")
+    for name, attribute in _EQUALS:
+        value = getattr(filters, name)
+        if value and (include_status or name != "status"):
+            clauses.append(f"{attribute} = {quote(value)}")
+    for name, condition in _TIMES:
+        moment = getattr(filters, name)
+        if moment:
+            clauses.append(f"{condition} {format_time(moment)}")
     query = " AND ".join(clauses)
     if order:
         query = f"{query} ORDER BY StartTime {SORTS[filters.sort]}".strip()

@@ -23,6 +23,7 @@ from dashboard.visibility import RUN_ID_RE
 from estuary.contracts import catalogue
 from estuary.contracts.approval_rules import reason_codes_for
 from estuary.contracts.catalogue import RegisteredWorkflow
+from estuary.contracts.checks import text_problem
 from estuary.services import audit
 from temporal_gateway.gateway import (
     AlreadyStarted,
@@ -247,10 +248,9 @@ def parse_reason(
     errors: dict[str, str] = {}
     code = str(form.get(REASON_CODE_KEY) or "").strip()
     text = str(form.get(REASON_TEXT_KEY) or "").strip()
-    if len(text) > MAX_REASON_LENGTH:
-        errors[REASON_TEXT_KEY] = f"is {len(text)} characters long; at most {MAX_REASON_LENGTH}"
-    elif "\x00" in text:
-        errors[REASON_TEXT_KEY] = "contains a NUL character"
+    problem = text_problem(text, MAX_REASON_LENGTH)
+    if problem:
+        errors[REASON_TEXT_KEY] = problem
     if money:
         if not code:
             errors[REASON_CODE_KEY] = "a reason code is required for a money workflow"

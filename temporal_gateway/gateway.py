@@ -11,6 +11,13 @@ Calls go through a circuit breaker (`temporal_gateway.breaker`): once Temporal i
 be unreachable, stopped or hung, every call fails at once with `TemporalUnavailable` and a
 background probe finds out when it answers again. Reads that may be a few seconds old
 (`fresh_for`) are shared by the process's requests and refreshed in the background.
+
+This module owns the loop, the client, `run` (breaker, error mapping, metrics), starting
+runs, listing/counting/describing them and acting on them (cancel, terminate, reset).
+Three groups of methods sit in modules of their own and are mixed into the class:
+history reads (`temporal_gateway.history_reads`), query/signal/update calls
+(`temporal_gateway.handler_calls`) and worker deployments and pollers
+(`temporal_gateway.deployments`).
 """
 
 from __future__ import annotations
@@ -22,11 +29,10 @@ import contextlib
 import dataclasses
 import gc
 import logging
-import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -34,29 +40,17 @@ from google.protobuf import json_format
 from opentelemetry import context as otel_context
 from temporalio.api.enums.v1 import (
     ResetReapplyType,
-    TaskQueueType,
-    VersionDrainageStatus,
-    WorkerDeploymentVersionStatus,
 )
-from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
-    DescribeTaskQueueRequest,
-    DescribeWorkerDeploymentRequest,
     GetSystemInfoRequest,
-    GetWorkflowExecutionHistoryRequest,
-    GetWorkflowExecutionHistoryReverseRequest,
     ResetWorkflowExecutionRequest,
-    SetWorkerDeploymentCurrentVersionRequest,
 )
 from temporalio.client import (
     Client,
-    WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from estuary.contracts import catalogue as registry
 from estuary.contracts import policies
@@ -66,7 +60,7 @@ from estuary.contracts.search_attributes import (
 from temporal_gateway.breaker import CircuitBreaker
 from temporal_gateway.cache import TTLCache
 from temporal_gateway.client import TemporalUnreachable, connect
-from temporal_gateway.codec import decode_in_place
+from temporal_gateway.deployments import WorkerReads
 from temporal_gateway.errors import (
     AlreadyStarted,
     GatewayError,
@@ -78,6 +72,8 @@ from temporal_gateway.errors import (
     UpdateRejected,
     map_rpc_error,
 )
+from temporal_gateway.handler_calls import HandlerCalls
+from temporal_gateway.history_reads import HistoryReads, background_threads, decode_history_events
 from temporal_gateway.metrics import record_temporal_call
 from temporal_gateway.records import (
     CLOSED_FAILED_STATUSES,
@@ -89,7 +85,6 @@ from temporal_gateway.records import (
     RunInfo,
     RunPage,
     StartedRun,
-    enum_suffix,
     event_type_name,
     run_info,
     run_ui_url,
@@ -126,7 +121,7 @@ T = TypeVar("T")
 # --- the gateway --------------------------------------------------------------------
 
 
-class TemporalGateway:
+class TemporalGateway(HandlerCalls, HistoryReads, WorkerReads):
     """Sync facade over one asyncio Temporal client living on a background loop."""
 
     def __init__(self, config: Mapping[str, Any], *, identity: str | None = None) -> None:
@@ -281,7 +276,7 @@ class TemporalGateway:
             except GatewayError as exc:  # the next request past the deadline reads it again
                 log.debug("background refresh failed: %s", exc.message)
 
-        _streams.submit(quietly)
+        background_threads.submit(quietly)
 
     # reachability (the circuit breaker, temporal_gateway/breaker.py) ---------------
 
@@ -477,170 +472,6 @@ class TemporalGateway:
 
         return self.run(call)
 
-    def history_events(
-        self,
-        workflow_id: str,
-        run_id: str,
-        *,
-        next_page_token: bytes = b"",
-        page_size: int = 1000,
-    ) -> tuple[list[Any], bytes]:
-        """One page of history events (protobuf, payloads decoded) and the next page's token."""
-
-        async def call(client: Client) -> tuple[list[Any], bytes]:
-            response = await client.workflow_service.get_workflow_execution_history(
-                GetWorkflowExecutionHistoryRequest(
-                    namespace=client.namespace,
-                    execution={"workflow_id": workflow_id, "run_id": run_id},
-                    maximum_page_size=page_size,
-                    next_page_token=next_page_token,
-                ),
-                timeout=self.rpc_timeout(),
-            )
-            events = list(response.history.events)
-            await decode_history_events(client, events)
-            return events, response.next_page_token
-
-        return self.run(call)
-
-    def history_pages(
-        self,
-        workflow_id: str,
-        run_id: str,
-        *,
-        page_size: int = 1000,
-        until_event_id: int | None = None,
-    ) -> Iterator[list[Any]]:
-        """The history from its start (to its end, or to the page holding
-        `until_event_id`), page by page as protobuf events with payloads decoded.
-
-        The pages are read on the gateway's loop one after the other as fast as the
-        server answers, while the caller works on the ones already here: no thread
-        hand-off per page (with `history_events` in a loop, each page waits for the
-        caller to ask for it). One gateway call, counted once in the metrics.
-        """
-        pages: queue.Queue[list[Any] | None] = queue.Queue()
-
-        async def call(client: Client) -> None:
-            token = b""
-            while True:
-                response = await client.workflow_service.get_workflow_execution_history(
-                    GetWorkflowExecutionHistoryRequest(
-                        namespace=client.namespace,
-                        execution={"workflow_id": workflow_id, "run_id": run_id},
-                        maximum_page_size=page_size,
-                        next_page_token=token,
-                    ),
-                    timeout=self.rpc_timeout(),
-                )
-                events = list(response.history.events)
-                await decode_history_events(client, events)
-                pages.put(events)
-                token = response.next_page_token
-                if not token or not events:
-                    return
-                if until_event_id is not None and events[-1].event_id >= until_event_id:
-                    return
-
-        reading = _streams.submit(self.run, call, self.timeout * 3)
-        # The last word, however the reading ended (done, failed, refused by the breaker).
-        reading.add_done_callback(lambda _: pages.put(None))
-        while (page := pages.get()) is not None:
-            yield page
-        reading.result()  # raises the gateway error that ended the reading, if any
-
-    def newest_history_events(
-        self, workflow_id: str, run_id: str, *, after_event_id: int, expected: int
-    ) -> list[Any] | None:
-        """The events after `after_event_id`, oldest first, read newest first from the end.
-
-        A run's live view knows from `describe` how many events it has not seen (`expected`),
-        so one reverse page usually holds them all. None when the server has no reverse
-        history (the time-skipping test server): the caller reads forward instead.
-        """
-
-        async def call(client: Client) -> list[Any] | None:
-            found: list[Any] = []
-            token = b""
-            while True:
-                try:
-                    response = await client.workflow_service.get_workflow_execution_history_reverse(
-                        GetWorkflowExecutionHistoryReverseRequest(
-                            namespace=client.namespace,
-                            execution={"workflow_id": workflow_id, "run_id": run_id},
-                            maximum_page_size=max(1, min(expected, 1000)),
-                            next_page_token=token,
-                        ),
-                        timeout=self.rpc_timeout(),
-                    )
-                except RPCError as exc:
-                    if exc.status == RPCStatusCode.UNIMPLEMENTED:
-                        return None
-                    raise
-                batch = list(response.history.events)
-                found.extend(e for e in batch if e.event_id > after_event_id)
-                token = response.next_page_token
-                if not token or not batch or batch[-1].event_id <= after_event_id + 1:
-                    break
-            found.sort(key=lambda e: e.event_id)
-            await decode_history_events(client, found)
-            return found
-
-        return self.run(call)
-
-    def history_page(
-        self,
-        workflow_id: str,
-        run_id: str | None = None,
-        *,
-        page_size: int = 1000,
-        next_page_token: bytes | None = None,
-    ) -> HistoryPage:
-        """One page of raw history events as JSON-ready dicts."""
-
-        async def call(client: Client) -> HistoryPage:
-            handle = client.get_workflow_handle(workflow_id, run_id=run_id)
-            it = handle.fetch_history_events(
-                page_size=page_size,
-                next_page_token=next_page_token,
-                rpc_timeout=self.rpc_timeout(),
-            )
-            await it.fetch_next_page()
-            page = list(it.current_page or [])
-            await decode_history_events(client, page)
-            events = [json_format.MessageToDict(e) for e in page]
-            return HistoryPage(events, it.next_page_token)
-
-        return self.run(call, timeout=self.timeout * 3)
-
-    def query(
-        self,
-        workflow_id: str,
-        name: str,
-        run_id: str | None = None,
-        *,
-        timeout_seconds: float | None = None,
-    ) -> Any:
-        """A query's answer; `timeout_seconds` shortens the wait (e.g. for a page's panel)."""
-        rpc_timeout = timedelta(seconds=timeout_seconds) if timeout_seconds else None
-
-        async def call(client: Client) -> Any:
-            try:
-                return await client.get_workflow_handle(workflow_id, run_id=run_id).query(
-                    name, rpc_timeout=rpc_timeout or self.rpc_timeout()
-                )
-            except WorkflowQueryFailedError as exc:
-                raise QueryFailed(f"query {name!r} failed: {exc}") from exc
-
-        try:
-            return self.run(call, timeout=timeout_seconds)
-        except TemporalTimedOut as exc:
-            # The server answered the probe: it is the workflow's worker that did not.
-            raise NoWorkerAnswered(
-                f"No worker answered the {name!r} query in time: check that the domain's "
-                "worker is running (Workers page)."
-            ) from exc
-
     def result(self, workflow_id: str, run_id: str | None = None, timeout: float = 30) -> Any:
         async def call(client: Client) -> Any:
             return await client.get_workflow_handle(workflow_id, run_id=run_id).result(
@@ -650,50 +481,6 @@ class TemporalGateway:
         return self.run(call, timeout=timeout)
 
     # acting ---------------------------------------------------------------------------
-
-    def signal(self, workflow_id: str, name: str, arg: Any = None) -> None:
-        async def call(client: Client) -> None:
-            handle = client.get_workflow_handle(workflow_id)
-            if arg is None:
-                await handle.signal(name, rpc_timeout=self.rpc_timeout())
-            else:
-                await handle.signal(name, arg, rpc_timeout=self.rpc_timeout())
-
-        self.run(call)
-
-    def update(
-        self, workflow_id: str, name: str, arg: Any = None, *, update_id: str | None = None
-    ) -> Any:
-        """Send an update and wait for its result; a refusal raises UpdateRejected.
-
-        `update_id` names the update (Temporal deduplicates by it): the caller audits it,
-        so an update that could not be confirmed (NoWorkerAnswered) can be matched with
-        the outcome the workflow records later."""
-
-        async def call(client: Client) -> Any:
-            handle = client.get_workflow_handle(workflow_id)
-            try:
-                if arg is None:
-                    return await handle.execute_update(
-                        name, id=update_id, rpc_timeout=self.rpc_timeout()
-                    )
-                return await handle.execute_update(
-                    name, arg, id=update_id, rpc_timeout=self.rpc_timeout()
-                )
-            except WorkflowUpdateFailedError as exc:
-                cause = exc.cause
-                message = getattr(cause, "message", None) or str(cause or exc)
-                raise UpdateRejected(message) from exc
-            except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-                raise NoWorkerAnswered(
-                    f"No worker answered {name!r} within {self.timeout:.0f} s: check that the "
-                    "domain's worker is running (Workers page). The request may still be "
-                    "applied when a worker picks it up, so check the run before sending it again."
-                ) from exc
-
-        # Leave room past the update's own RPC timeout, so "nobody answered" (pending
-        # delivery) is reported as such and not as "Temporal is unreachable".
-        return self.run(call, timeout=self.timeout * 2)
 
     def cancel(self, workflow_id: str, run_id: str | None = None) -> None:
         async def call(client: Client) -> None:
@@ -730,111 +517,8 @@ class TemporalGateway:
 
         return self.run(call)
 
-    # worker deployments -------------------------------------------------------------
-
-    def describe_deployment(self, deployment_name: str) -> DeploymentInfo:
-        """A Worker Deployment's current/ramping version and every version's status."""
-
-        async def call(client: Client) -> DeploymentInfo:
-            resp = await client.workflow_service.describe_worker_deployment(
-                DescribeWorkerDeploymentRequest(
-                    namespace=client.namespace, deployment_name=deployment_name
-                ),
-                timeout=self.rpc_timeout(),
-            )
-            info = resp.worker_deployment_info
-            routing = info.routing_config
-            versions = [
-                DeploymentVersion(
-                    build_id=v.deployment_version.build_id,
-                    status=enum_suffix(
-                        WorkerDeploymentVersionStatus,
-                        v.status,
-                        "WORKER_DEPLOYMENT_VERSION_STATUS_",
-                    ),
-                    drainage=enum_suffix(
-                        VersionDrainageStatus, v.drainage_status, "VERSION_DRAINAGE_STATUS_"
-                    ),
-                )
-                for v in info.version_summaries
-            ]
-            return DeploymentInfo(
-                name=info.name,
-                current_build_id=routing.current_deployment_version.build_id or None,
-                ramping_build_id=routing.ramping_deployment_version.build_id or None,
-                ramping_percentage=routing.ramping_version_percentage,
-                versions=versions,
-            )
-
-        try:
-            return self.run(call)
-        except RunNotFound:
-            raise RunNotFound(
-                f"no worker deployment {deployment_name!r}: it appears when its first "
-                "versioned worker polls"
-            ) from None
-
-    def set_current_version(self, deployment_name: str, build_id: str) -> None:
-        """Make `build_id` the deployment's current version: new runs (and auto-upgrade
-        runs at their next task) go to its workers. Refused while none of them polls."""
-
-        async def call(client: Client) -> None:
-            await client.workflow_service.set_worker_deployment_current_version(
-                SetWorkerDeploymentCurrentVersionRequest(
-                    namespace=client.namespace,
-                    deployment_name=deployment_name,
-                    build_id=build_id,
-                    identity=self.identity,
-                ),
-                timeout=self.rpc_timeout(),
-            )
-
-        self.run(call)
-
-    def task_queue_pollers(self, task_queue: str) -> list[Poller]:
-        """Workers polling a task queue (workflow and activity pollers)."""
-
-        async def call(client: Client) -> list[Poller]:
-            out: list[Poller] = []
-            for kind, tq_type in (
-                ("workflow", TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
-                ("activity", TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
-            ):
-                resp = await client.workflow_service.describe_task_queue(
-                    DescribeTaskQueueRequest(
-                        namespace=client.namespace,
-                        task_queue=TaskQueue(name=task_queue),
-                        task_queue_type=tq_type,
-                    ),
-                    timeout=self.rpc_timeout(),
-                )
-                for p in resp.pollers:
-                    last = (
-                        p.last_access_time.ToDatetime(UTC)
-                        if p.HasField("last_access_time")
-                        else None
-                    )
-                    out.append(Poller(p.identity, last, kind))
-            return out
-
-        return self.run(call)
-
 
 # --- helpers ------------------------------------------------------------------------
-
-# Threads that wait for a gateway call whose results arrive in parts (`history_pages`).
-_streams = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="gateway-stream")
-
-
-async def decode_history_events(client: Client, events: list[Any]) -> None:
-    """Decrypt the payloads of raw history events (or other raw messages, such as pending
-    activities) in place with the client's codec.
-
-    Raw messages are what the console shows (timeline, event JSON, downloads, pending
-    activities); the SDK only decodes values it converts itself, so without this staff
-    would see ciphertext.
-    """
-    await decode_in_place(events, client.data_converter.payload_codec)
 
 
 async def _in_caller_trace(coro: Coroutine[Any, Any, T], caller: otel_context.Context) -> T:

@@ -6,341 +6,71 @@ last failure; timers with their fire times; signals and updates with their sende
 workflows) instead of the raw events, so a 20,000-event history renders as a few hundred
 rows. The raw events stay behind a paginated view and a JSON download.
 
+This module owns the builder (one method per event type, dispatched by a table);
+the rows and the `Timeline` are in `dashboard.presentation.timeline_rows`, the decoded
+values (payloads, failures, times) in `dashboard.presentation.history_values`.
+
 Pure code over Temporal's protobuf history events: no HTTP, no client calls.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import cached_property
+from datetime import datetime
 from typing import Any
 
-from temporalio.api.common.v1 import Payloads
 from temporalio.api.enums.v1 import EventType
 
-# How many timeline entries the page shows at most: the first HEAD and the last TAIL.
-TIMELINE_HEAD = 40
-TIMELINE_TAIL = 160
-# Longest payload text kept per value (the page folds anything long).
-MAX_PAYLOAD_CHARS = 20_000
+from dashboard.presentation.history_values import (
+    MAX_PAYLOAD_CHARS,
+    FailureInfo,
+    actor_in,
+    decode_payload,
+    decode_payloads,
+    duration_of,
+    event_time,
+    failure_info,
+    payload_text,
+)
+from dashboard.presentation.timeline_rows import (
+    TIMELINE_HEAD,
+    TIMELINE_TAIL,
+    ActivityRow,
+    ChildRow,
+    Elided,
+    MarkRow,
+    SignalRow,
+    Timeline,
+    TimerRow,
+    TypeStats,
+    UpdateRow,
+)
+
+# Names callers import from here (the rows and values live in their own modules).
+__all__ = [
+    "MAX_PAYLOAD_CHARS",
+    "TIMELINE_HEAD",
+    "TIMELINE_TAIL",
+    "ActivityRow",
+    "ChildRow",
+    "Elided",
+    "FailureInfo",
+    "MarkRow",
+    "SignalRow",
+    "Timeline",
+    "TimelineBuilder",
+    "TimerRow",
+    "TypeStats",
+    "UpdateRow",
+    "decode_payload",
+    "decode_payloads",
+    "failure_info",
+    "payload_text",
+    "summarise",
+]
 
 E = EventType
-
-
-# --- payloads and failures ---------------------------------------------------------------
-
-
-def decode_payload(payload: Any) -> Any:
-    """A Temporal payload as a Python value (JSON payloads) or a short description."""
-    encoding = bytes(payload.metadata.get("encoding", b"")).decode("ascii", "replace")
-    data = bytes(payload.data)
-    if encoding == "binary/null":
-        return None
-    if encoding == "json/plain":
-        try:
-            return json.loads(data)
-        except ValueError:
-            return data[:MAX_PAYLOAD_CHARS].decode("utf-8", "replace")
-    return f"<{len(data)} bytes, encoding {encoding or 'unknown'}>"
-
-
-def decode_payloads(payloads: Any) -> list[Any]:
-    return [decode_payload(p) for p in payloads.payloads] if payloads is not None else []
-
-
-def payload_text(values: list[Any], *, compact: bool = False) -> str:
-    """JSON for display (one value unwrapped), clipped to MAX_PAYLOAD_CHARS.
-
-    `compact` keeps it on one line (signal and update arguments in the timeline)."""
-    if not values:
-        return ""
-    value = values[0] if len(values) == 1 else values
-    if compact:
-        text = json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-    else:
-        text = json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
-    if len(text) > MAX_PAYLOAD_CHARS:
-        text = text[:MAX_PAYLOAD_CHARS] + f"\n… ({len(text) - MAX_PAYLOAD_CHARS} more characters)"
-    return text
-
-
-@dataclass(frozen=True)
-class FailureInfo:
-    message: str  # the chain of messages, outermost first
-    type: str  # the innermost application error type, or the failure kind
-    stack_trace: str = ""
-    non_retryable: bool = False
-
-
-def failure_info(failure: Any) -> FailureInfo | None:
-    """A Temporal Failure (with its cause chain) as text fit to show, escaped by Jinja."""
-    if failure is None or not failure.ByteSize():
-        return None
-    messages: list[str] = []
-    kind = ""
-    stack = ""
-    non_retryable = False
-    current = failure
-    depth = 0
-    while current is not None and current.ByteSize() and depth < 20:
-        if current.message and current.message not in messages:
-            messages.append(current.message)
-        which = current.WhichOneof("failure_info") or ""
-        if which == "application_failure_info":
-            kind = current.application_failure_info.type or "ApplicationError"
-            non_retryable = current.application_failure_info.non_retryable
-        elif which and not kind:
-            kind = which.removesuffix("_failure_info")
-        if current.stack_trace:
-            stack = current.stack_trace
-        current = current.cause if current.HasField("cause") else None
-        depth += 1
-    return FailureInfo(": ".join(messages) or "(no message)", kind, stack[:5000], non_retryable)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _time(event: Any) -> datetime:
-    # Arithmetic on the Timestamp's fields: a third of the cost of Timestamp.ToDatetime.
-    ts = event.event_time
-    return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
-
-
-def _duration(proto_duration: Any) -> timedelta | None:
-    if proto_duration is None or not proto_duration.ByteSize():
-        return None
-    return proto_duration.ToTimedelta()
-
-
-def _actor(args: list[Any]) -> str | None:
-    first = args[0] if args else None
-    if isinstance(first, dict):
-        actor = first.get("actor")
-        if isinstance(actor, str) and actor:
-            return actor
-    return None
-
-
-# --- timeline rows -----------------------------------------------------------------------
-
-
-@dataclass
-class ActivityRow:
-    event_id: int
-    activity_id: str
-    activity_type: str
-    task_queue: str
-    scheduled_at: datetime
-    started_at: datetime | None = None
-    closed_at: datetime | None = None
-    attempts: int = 0
-    status: str = "scheduled"  # scheduled/started/completed/failed/timed_out/canceled
-    last_failure: FailureInfo | None = None
-    worker: str = ""
-
-    kind = "activity"
-
-    @property
-    def at(self) -> datetime:
-        return self.scheduled_at
-
-    @property
-    def duration(self) -> timedelta | None:
-        """The last attempt's run time."""
-        if self.started_at and self.closed_at:
-            return self.closed_at - self.started_at
-        return None
-
-    @property
-    def total(self) -> timedelta | None:
-        """From scheduling to the end, retries and backoff included."""
-        return self.closed_at - self.scheduled_at if self.closed_at else None
-
-
-@dataclass
-class TimerRow:
-    event_id: int
-    timer_id: str
-    started_at: datetime
-    fire_at: datetime | None
-    fired_at: datetime | None = None
-    status: str = "pending"  # pending/fired/canceled
-
-    kind = "timer"
-
-    @property
-    def at(self) -> datetime:
-        return self.started_at
-
-
-@dataclass
-class SignalRow:
-    """One signal received. Its arguments are decoded only when shown: a long history
-    holds thousands of signals and the page shows a few of them."""
-
-    event_id: int
-    name: str
-    received_at: datetime
-    identity: str
-    # The signal's Payloads, serialised: a reference to the message itself would keep
-    # the whole history page it was parsed from alive in a cached timeline.
-    payloads: bytes = field(default=b"", repr=False)
-    external_workflow_id: str = ""  # set when another workflow sent it
-
-    kind = "signal"
-
-    @property
-    def at(self) -> datetime:
-        return self.received_at
-
-    @cached_property
-    def _values(self) -> list[Any]:
-        return decode_payloads(Payloads.FromString(self.payloads)) if self.payloads else []
-
-    @cached_property
-    def sender(self) -> str:
-        actor = _actor(self._values)
-        if actor:
-            return actor
-        if self.external_workflow_id:
-            return f"workflow {self.external_workflow_id}"
-        return self.identity or "unknown"
-
-    @cached_property
-    def args(self) -> str:
-        return payload_text(self._values, compact=True)
-
-
-@dataclass
-class UpdateRow:
-    event_id: int
-    update_id: str
-    name: str
-    accepted_at: datetime
-    sender: str
-    identity: str
-    args: str
-    status: str = "accepted"  # accepted/completed/failed
-    completed_at: datetime | None = None
-    failure: FailureInfo | None = None
-
-    kind = "update"
-
-    @property
-    def at(self) -> datetime:
-        return self.accepted_at
-
-
-@dataclass
-class ChildRow:
-    event_id: int
-    workflow_id: str
-    workflow_type: str
-    initiated_at: datetime
-    run_id: str = ""
-    started_at: datetime | None = None
-    closed_at: datetime | None = None
-    status: str = "initiated"  # initiated/running/completed/failed/canceled/timed_out/...
-    failure: FailureInfo | None = None
-
-    kind = "child"
-
-    @property
-    def at(self) -> datetime:
-        return self.initiated_at
-
-
-@dataclass
-class MarkRow:
-    """A workflow-level moment: started, completed, failed, cancel requested, ..."""
-
-    event_id: int
-    label: str
-    happened_at: datetime
-    detail: str = ""
-    tone: str = ""  # ok / bad / run
-
-    kind = "mark"
-
-    @property
-    def at(self) -> datetime:
-        return self.happened_at
-
-
-@dataclass
-class Elided:
-    count: int
-    by_kind: dict[str, int]
-
-    kind = "elided"
-
-
-@dataclass
-class TypeStats:
-    name: str
-    count: int = 0
-    failed: int = 0
-    retried: int = 0
-    total_seconds: float = 0.0
-    timed: int = 0
-    last_at: datetime | None = None
-    last_sender: str = ""
-
-    @property
-    def average_seconds(self) -> float | None:
-        return self.total_seconds / self.timed if self.timed else None
-
-
-@dataclass
-class Timeline:
-    event_count: int
-    first_event_at: datetime | None
-    last_event_at: datetime | None
-    input: str
-    result: str | None
-    failure: FailureInfo | None
-    close_label: str | None
-    parent_workflow_id: str | None
-    parent_run_id: str | None
-    continued_from_run_id: str | None
-    next_run_id: str | None
-    activities: list[ActivityRow]
-    timers: list[TimerRow]
-    signals: list[SignalRow]
-    updates: list[UpdateRow]
-    children: list[ChildRow]
-    marks: list[MarkRow]
-    activity_stats: list[TypeStats]
-    signal_stats: list[TypeStats]
-    workflow_task_failures: int
-    last_workflow_task_failure: FailureInfo | None
-    event_type_counts: dict[str, int] = field(default_factory=dict)
-
-    def entries(self, head: int = TIMELINE_HEAD, tail: int = TIMELINE_TAIL) -> list[Any]:
-        """Every row in time order; past head+tail, the middle is one `Elided` entry."""
-        rows: list[Any] = [
-            *self.marks,
-            *self.activities,
-            *self.timers,
-            *self.signals,
-            *self.updates,
-            *self.children,
-        ]
-        rows.sort(key=lambda r: (r.at, r.event_id))
-        if len(rows) <= head + tail:
-            return rows
-        middle = rows[head : len(rows) - tail]
-        by_kind = Counter(r.kind for r in middle)
-        return [*rows[:head], Elided(len(middle), dict(by_kind)), *rows[len(rows) - tail :]]
-
-    @property
-    def pending_timers(self) -> list[TimerRow]:
-        return [t for t in self.timers if t.status == "pending"]
 
 
 # --- the builder -------------------------------------------------------------------------
@@ -408,13 +138,13 @@ class TimelineBuilder:
             counts[et] = counts.get(et, 0) + 1
             handler = handlers.get(et)
             if handler is not None:
-                handler(self, event, event.event_id, _time(event))
+                handler(self, event, event.event_id, event_time(event))
             last = event
         if last is not None:
             self.count += count
             if self.first is None:
-                self.first = _time(first)
-            self.last = _time(last)
+                self.first = event_time(first)
+            self.last = event_time(last)
 
     def add(self, event: Any) -> None:
         self.add_all([event])
@@ -453,7 +183,7 @@ class TimelineBuilder:
 
     def _on_timer_started(self, event: Any, eid: int, at: datetime) -> None:
         a = event.timer_started_event_attributes
-        delay = _duration(a.start_to_fire_timeout)
+        delay = duration_of(a.start_to_fire_timeout)
         row = TimerRow(eid, a.timer_id, at, at + delay if delay is not None else None)
         self.timers[a.timer_id] = row
         self.timer_rows.append(row)
@@ -505,7 +235,7 @@ class TimelineBuilder:
             update_id,
             request.input.name,
             at,
-            _actor(args) or request.meta.identity or "unknown",
+            actor_in(args) or request.meta.identity or "unknown",
             request.meta.identity,
             payload_text(args, compact=True),
         )

@@ -18,6 +18,7 @@ from sqlalchemy import Select, func, select
 
 from dashboard import times
 from dashboard.writes import guard, record
+from estuary.contracts.checks import text_problem
 from estuary.contracts.inputs import is_id_text
 from estuary.db import db
 from estuary.models import AuditEvent
@@ -75,10 +76,9 @@ def parse_filters(args: Mapping[str, str]) -> tuple[AuditFilters, dict[str, str]
     values: dict[str, object] = {}
     for name in TEXT_FILTERS:
         raw = str(args.get(name) or "").strip()
-        if len(raw) > MAX_FILTER_LENGTH:
-            errors[name] = f"at most {MAX_FILTER_LENGTH} characters"
-        elif "\x00" in raw:
-            errors[name] = "contains a NUL character"
+        problem = text_problem(raw, MAX_FILTER_LENGTH)
+        if problem:
+            errors[name] = problem
         elif raw:
             values[name] = raw
     outcome = str(args.get("outcome") or "").strip()

@@ -30,7 +30,6 @@ from flask import (
     stream_with_context,
     url_for,
 )
-from werkzeug.routing import BuildError
 
 from dashboard import visibility
 from dashboard.permissions import require
@@ -38,7 +37,7 @@ from dashboard.run_actions import bulk_retry as run_bulk_retry
 from dashboard.run_actions import control, handler_forms
 from dashboard.run_actions import retry as run_retry
 from dashboard.run_reader import run_histories
-from dashboard.writes import guard
+from dashboard.writes import guard, link
 from estuary.contracts import catalogue as registry
 from estuary.contracts.inputs import query_int
 from temporal_gateway.access import gateway
@@ -94,21 +93,12 @@ def console_scope() -> str:
 
 @bp.app_context_processor
 def read_helpers() -> dict[str, Any]:
-    def endpoint_url(endpoint: str, **values: Any) -> str | None:
-        """The URL of an endpoint if that page exists (another engineer's pages land later)."""
-        if endpoint not in current_app.view_functions:
-            return None
-        try:
-            return url_for(endpoint, **values)
-        except BuildError:
-            return None
-
     def temporal_ui_url(workflow_id: str, run_id: str | None = None) -> str:
         return run_ui_url(current_app.config, workflow_id, run_id)
 
     return {
         "endpoint_exists": lambda endpoint: endpoint in current_app.view_functions,
-        "endpoint_url": endpoint_url,
+        "endpoint_url": link,  # the URL of a page if it exists, else None
         "temporal_ui_url": temporal_ui_url,
         # This request's finding, or what the gateway already knows (its breaker is open).
         "temporal_unreachable": lambda: (

@@ -8,7 +8,10 @@ console can never be left without an admin by accident.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -65,6 +68,13 @@ def _user_or_404(user_id: int) -> StaffUser:
     return user
 
 
+def _done(message: str, **audit: Any) -> ResponseReturnValue:
+    """Audit a successful change, tell the admin, and go back to the staff list."""
+    record("success", **audit)
+    flash(message, "success")
+    return redirect(url_for("staff.index"), code=303)
+
+
 @bp.get("/")
 @guard("view")
 def index():
@@ -100,14 +110,12 @@ def create():
         return _render(errors, values, status=422)
     if limit is not None:
         user.approval_limit_cents = limit
-    record(
-        "success",
+    return _done(
+        f"Created {user.email} ({user.role}).",
         target=f"staff:{user.id}",
         params={**params, "password": "set"},
         detail=f"created {user.email} as {user.role}",
     )
-    flash(f"Created {user.email} ({user.role}).", "success")
-    return redirect(url_for("staff.index"), code=303)
 
 
 @bp.post("/<int:user_id>/role")
@@ -135,14 +143,12 @@ def set_role(user_id: int):
     if old[0] != role:
         # A new role applies to a fresh sign-in, never to a session opened under the old one.
         ended = signin.end_user_sessions(user.id)
-    record(
-        "success",
+    return _done(
+        f"{user.email}: role {role}.",
         target=target,
         params=params,
         detail=f"role {old[0]} -> {role}; limit {old[1]} -> {limit}; {ended} sessions ended",
     )
-    flash(f"{user.email}: role {role}.", "success")
-    return redirect(url_for("staff.index"), code=303)
 
 
 @bp.post("/<int:user_id>/disable")
@@ -157,9 +163,11 @@ def disable(user_id: int):
         )
     user.disabled = True
     ended = signin.end_user_sessions(user.id)
-    record("success", target=target, detail=f"disabled {user.email}; {ended} sessions ended")
-    flash(f"Disabled {user.email}; {ended} session(s) ended.", "success")
-    return redirect(url_for("staff.index"), code=303)
+    return _done(
+        f"Disabled {user.email}; {ended} session(s) ended.",
+        target=target,
+        detail=f"disabled {user.email}; {ended} sessions ended",
+    )
 
 
 @bp.post("/<int:user_id>/enable")
@@ -167,9 +175,9 @@ def disable(user_id: int):
 def enable(user_id: int):
     user = _user_or_404(user_id)
     user.disabled = False
-    record("success", target=f"staff:{user.id}", detail=f"enabled {user.email}")
-    flash(f"Enabled {user.email}.", "success")
-    return redirect(url_for("staff.index"), code=303)
+    return _done(
+        f"Enabled {user.email}.", target=f"staff:{user.id}", detail=f"enabled {user.email}"
+    )
 
 
 @bp.post("/<int:user_id>/password")
@@ -185,11 +193,9 @@ def reset_password(user_id: int):
         return _render({f"password-{user.id}": exc.message}, focus=user.id, status=422)
     user.set_password(password)
     ended = signin.end_user_sessions(user.id)
-    record(
-        "success",
+    return _done(
+        f"New password set for {user.email}; their sessions ended.",
         target=target,
         params={"password": "[redacted]"},
         detail=f"password reset for {user.email}; {ended} sessions ended",
     )
-    flash(f"New password set for {user.email}; their sessions ended.", "success")
-    return redirect(url_for("staff.index"), code=303)

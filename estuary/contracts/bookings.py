@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
+from estuary.contracts.checks import ACTOR_HELP
+
 TASK_QUEUE = "bookings"
 
 ReminderType = Literal["24h", "1h"]
@@ -26,7 +28,6 @@ DEFAULT_LATE_CANCEL_CREDIT_PERCENT = 50
 DEFAULT_GRACE_PERIOD_MINUTES = 120
 DEFAULT_FEEDBACK_REMINDER_HOURS = 72
 
-ACTOR_HELP = "Who sent it (filled in by the console or the command line)"
 KEY_PATTERN = r"[A-Za-z0-9_.:-]{1,64}"
 MAX_WINDOW = timedelta(days=31)
 

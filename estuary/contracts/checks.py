@@ -10,6 +10,8 @@ from typing import Any
 from estuary.contracts.money import MAX_MONEY_CENTS, max_money_text
 
 DATE_PATTERN = r"\d{4}-\d{2}-\d{2}"
+# The help of every input's `actor` field (the console never shows it as a field).
+ACTOR_HELP = "Who sent it (filled in by the console or the command line)"
 
 
 def check_iso_date(value: str) -> date | None:
@@ -39,4 +41,13 @@ def money_problem(value: Any, *, allow_zero: bool = False) -> str | None:
         return "must be greater than zero" if not allow_zero else "must not be negative"
     if value > MAX_MONEY_CENTS:
         return f"must be at most {max_money_text()}"
+    return None
+
+
+def text_problem(value: str, max_length: int) -> str | None:
+    """What is wrong with free text typed by staff (too long, or a NUL character), or None."""
+    if len(value) > max_length:
+        return f"is {len(value)} characters long; at most {max_length}"
+    if "\x00" in value:
+        return "contains a NUL character"
     return None

@@ -13,16 +13,32 @@ from typing import Any, Literal
 
 from estuary.contracts.approval_rules import REASON_CODES as REASON_CODES
 from estuary.contracts.approval_rules import ReasonCode as ReasonCode
-from estuary.contracts.checks import is_cents, is_id, money_problem
+from estuary.contracts.checks import ACTOR_HELP, is_cents, is_id, money_problem
+
+# The progressive package payout's contracts live in their own module; importable
+# from here as before.
+from estuary.contracts.package_payouts import PACKAGE_EXPIRY_POLICIES as PACKAGE_EXPIRY_POLICIES
+from estuary.contracts.package_payouts import LoadPackageInput as LoadPackageInput
+from estuary.contracts.package_payouts import PackageExpiryPolicy as PackageExpiryPolicy
+from estuary.contracts.package_payouts import PackageExpiryResult as PackageExpiryResult
+from estuary.contracts.package_payouts import PackagePayoutInput as PackagePayoutInput
+from estuary.contracts.package_payouts import PackagePayoutResult as PackagePayoutResult
+from estuary.contracts.package_payouts import PackageReleaseResult as PackageReleaseResult
+from estuary.contracts.package_payouts import PackageState as PackageState
+from estuary.contracts.package_payouts import (
+    ReleasePackageSessionInput as ReleasePackageSessionInput,
+)
+from estuary.contracts.package_payouts import SessionCompletedSignal as SessionCompletedSignal
+from estuary.contracts.package_payouts import SettleExpiredPackageInput as SettleExpiredPackageInput
+from estuary.contracts.package_payouts import (
+    package_payout_workflow_id as package_payout_workflow_id,
+)
 
 TASK_QUEUE = "payments"
 # Child workflows of batches are started in chunks of at most this many.
 BATCH_CHUNK_SIZE = 100
 PaymentMethod = Literal["bank_transfer", "instant_transfer"]
 PAYMENT_METHODS: tuple[str, ...] = typing.get_args(PaymentMethod)
-# What happens to a package's unreleased earnings when the package expires.
-PACKAGE_EXPIRY_POLICIES = ("release_remaining", "retain_by_platform", "refer_to_ops")
-PackageExpiryPolicy = Literal["release_remaining", "retain_by_platform", "refer_to_ops"]
 
 
 # Workflow ids are business keys: a second trigger finds the first run instead of paying
@@ -33,13 +49,6 @@ def payout_workflow_id(practitioner_id: int, day: date | str) -> str:
     (`day` a date, or already `yyyymmdd`)."""
     text = day.strftime("%Y%m%d") if isinstance(day, date) else day
     return f"payments-payout-{practitioner_id}-{text}"
-
-
-def package_payout_workflow_id(package_purchase_id: int) -> str:
-    return f"payments-package-payout-{package_purchase_id}"
-
-
-ACTOR_HELP = "Who sends this (filled by the console or CLI)"
 
 
 # --- Contracts other domains call on the `payments` queue (by activity name) ------------
@@ -94,110 +103,6 @@ class SubscriptionChargeResult:
     charge_id: int
     status: str  # "paid" | "failed"
     failure_reason: str | None = None
-
-
-# --- progressive package payout ---------------------------------------------------------
-
-
-@dataclass
-class PackagePayoutInput:
-    package_purchase_id: int = field(
-        metadata={"help": "The package purchase whose earnings are released per session"}
-    )
-    expiry_policy: PackageExpiryPolicy = field(
-        default="release_remaining",
-        metadata={
-            "help": "When the package expires with sessions unused: release_remaining pays "
-            "the practitioner the rest, retain_by_platform keeps it, refer_to_ops raises an "
-            "ops flag and leaves it in clearing"
-        },
-    )
-
-    def validate(self) -> dict[str, str]:
-        problems: dict[str, str] = {}
-        if not is_id(self.package_purchase_id):
-            problems["package_purchase_id"] = "must be a positive whole number"
-        if self.expiry_policy not in PACKAGE_EXPIRY_POLICIES:
-            problems["expiry_policy"] = f"must be one of: {', '.join(PACKAGE_EXPIRY_POLICIES)}"
-        return problems
-
-
-@dataclass
-class SessionCompletedSignal:
-    """`session_completed`: one package session was completed (duplicates are ignored)."""
-
-    booking_id: int = field(metadata={"help": "The completed booking (a session of the package)"})
-    actor: str = field(default="bookings", metadata={"help": ACTOR_HELP, "max_length": 254})
-
-
-@dataclass
-class PackagePayoutResult:
-    package_purchase_id: int
-    outcome: str  # "completed" | "expired" | "already_settled"
-    sessions_total: int
-    sessions_released: int
-    net_cents: int
-    released_cents: int
-    remaining_cents: int
-    expiry_policy: str
-    expiry_settlement_cents: int = 0  # what the expiry policy moved (to whom: see outcome)
-    ignored_booking_ids: list[int] = field(default_factory=list)
-
-
-@dataclass
-class LoadPackageInput:
-    package_purchase_id: int
-
-
-@dataclass
-class PackageState:
-    package_purchase_id: int
-    practitioner_id: int
-    sessions_total: int
-    net_cents: int
-    expires_at: str  # ISO 8601 UTC
-    status: str  # the purchase's status: active / completed / expired
-    released_booking_ids: list[int]
-    released_cents: int
-    expiry_settled: bool
-
-
-@dataclass
-class ReleasePackageSessionInput:
-    package_purchase_id: int
-    booking_id: int
-    workflow_id: str
-    # Workflow time (ISO 8601) when the release was asked for: a session releases only if
-    # it started before then (Temporal's clock, the same one the lifecycle's timers use).
-    now: str = ""
-
-
-@dataclass
-class PackageReleaseResult:
-    package_purchase_id: int
-    booking_id: int
-    released: bool  # False when refused (see ignored_reason) or released before
-    part: int = 0
-    amount_cents: int = 0
-    created: bool = False
-    released_cents_total: int = 0
-    sessions_released: int = 0
-    ignored_reason: str | None = None
-
-
-@dataclass
-class SettleExpiredPackageInput:
-    package_purchase_id: int
-    policy: str
-    workflow_id: str
-
-
-@dataclass
-class PackageExpiryResult:
-    package_purchase_id: int
-    policy: str
-    amount_cents: int  # the unreleased remainder the policy acted on
-    outcome: str  # released_to_practitioner / retained_by_platform / referred_to_ops / nothing
 
 
 # --- single payout ------------------------------------------------------------------------

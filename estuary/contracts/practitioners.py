@@ -10,6 +10,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from estuary.contracts.checks import ACTOR_HELP
+from estuary.contracts.practitioner_upkeep import (
+    CancellationRequestInput as CancellationRequestInput,
+)
+from estuary.contracts.practitioner_upkeep import CertificateIssued as CertificateIssued
+from estuary.contracts.practitioner_upkeep import CertificateIssueInput as CertificateIssueInput
+from estuary.contracts.practitioner_upkeep import CertificateNoticeInput as CertificateNoticeInput
+from estuary.contracts.practitioner_upkeep import CertificationStart as CertificationStart
+from estuary.contracts.practitioner_upkeep import CertificationStartInput as CertificationStartInput
+from estuary.contracts.practitioner_upkeep import DocumentCheck as DocumentCheck
+from estuary.contracts.practitioner_upkeep import DocumentCheckInput as DocumentCheckInput
+from estuary.contracts.practitioner_upkeep import ExpiryReminderInput as ExpiryReminderInput
+from estuary.contracts.practitioner_upkeep import PeriodSettlementInput as PeriodSettlementInput
+from estuary.contracts.practitioner_upkeep import RenewalReminderInput as RenewalReminderInput
+from estuary.contracts.practitioner_upkeep import SubscriptionEndInput as SubscriptionEndInput
+from estuary.contracts.practitioner_upkeep import SubscriptionNoticeInput as SubscriptionNoticeInput
+
+# The activity inputs of renewal, re-verification and training live in their own
+# module; importable from here as before.
+from estuary.contracts.practitioner_upkeep import SubscriptionRefInput as SubscriptionRefInput
+from estuary.contracts.practitioner_upkeep import WatchedDocument as WatchedDocument
+
 TASK_QUEUE = "practitioners"
 
 # The guide's six onboarding steps, in order.
@@ -33,7 +55,6 @@ ONBOARDING_CERTIFICATION = "onboarding"
 # Renewal reminders go out this many days before the period ends.
 RENEWAL_REMINDER_DAYS = (14, 7, 3, 1)
 
-ACTOR_HELP = "Who sent it (filled in by the console or the command line)"
 ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 CODE_PATTERN = r"[a-z0-9][a-z0-9_-]{0,49}"
 
@@ -512,118 +533,3 @@ class OnboardingRejectionInput:
     reason: str
     actor: str
     open_flag_keys: list[str]
-
-
-@dataclass
-class SubscriptionRefInput:
-    subscription_id: int
-
-
-@dataclass
-class RenewalReminderInput:
-    subscription_id: int
-    period_end: str
-    days_before: int
-    sent_at: str
-
-
-@dataclass
-class SubscriptionNoticeInput:
-    subscription_id: int
-    period_start: str  # the period being charged
-    attempt: int
-    failure_reason: str | None = None
-
-
-@dataclass
-class PeriodSettlementInput:
-    subscription_id: int
-    paid_period_start: str
-    how: str  # "paid" | "waived"
-    actor: str | None = None
-    reason: str | None = None
-
-
-@dataclass
-class SubscriptionEndInput:
-    subscription_id: int
-    outcome: str  # "expired" | "cancelled"
-    reason: str
-    actor: str | None = None
-
-
-@dataclass
-class CancellationRequestInput:
-    subscription_id: int
-    actor: str
-    reason: str
-
-
-@dataclass
-class DocumentCheckInput:
-    practitioner_id: int
-    as_of: str
-
-
-@dataclass
-class WatchedDocument:
-    document_id: int
-    kind: str
-    expires_on: str  # ISO date; the document is valid through this day (UTC)
-
-
-@dataclass
-class DocumentCheck:
-    practitioner_id: int
-    practitioner_status: str
-    valid: list[WatchedDocument]
-    lapsed: list[WatchedDocument]
-    suspended: bool  # suspended by this check
-    reinstated: bool  # reinstated by this check
-
-
-@dataclass
-class ExpiryReminderInput:
-    practitioner_id: int
-    document_id: int
-    kind: str
-    expires_on: str
-    days_before: int
-    sent_at: str
-
-
-@dataclass
-class CertificationStartInput:
-    practitioner_id: int
-    certification: str
-    completed_since: str | None
-
-
-@dataclass
-class CertificationStart:
-    modules: list[str]
-    completed_modules: list[str]
-
-
-@dataclass
-class CertificateIssueInput:
-    practitioner_id: int
-    certification: str
-    issued_at: str
-    expires_at: str
-
-
-@dataclass
-class CertificateIssued:
-    certificate_number: str
-    issued_at: str
-    expires_at: str
-
-
-@dataclass
-class CertificateNoticeInput:
-    practitioner_id: int
-    certification: str
-    certificate_number: str
-    expires_at: str
-    sent_at: str
