@@ -260,6 +260,32 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
             )
         self._stage = f"paying: {self._in_flight} payouts in flight"
 
+    async def _start_payout(
+        self, c: PayoutCandidate, child_id: str, child_input: PractitionerPayoutInput
+    ) -> workflow.ChildWorkflowHandle | None:
+        """Start one practitioner's payout run; None (and a "skipped" line) when a payout
+        for them already ran or runs today under the same id."""
+        try:
+            return await workflow.start_child_workflow(
+                PractitionerPayoutWorkflow.run,
+                child_input,
+                id=child_id,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=policies.MONEY_ID_REUSE,
+                search_attributes=self.child_search_attributes("practitioner", c.practitioner_id),
+            )
+        except WorkflowAlreadyStartedError:
+            self._line(
+                BatchPayoutLine(
+                    c.practitioner_id,
+                    c.available_cents,
+                    "skipped",
+                    "a payout for this practitioner already ran or runs today",
+                    child_id,
+                )
+            )
+            return None
+
     async def _pay_one(
         self,
         c: PayoutCandidate,
@@ -269,27 +295,8 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
     ) -> None:
         """One payout of the window, from its start to the line in the summary."""
         try:
-            try:
-                handle = await workflow.start_child_workflow(
-                    PractitionerPayoutWorkflow.run,
-                    child_input,
-                    id=child_id,
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                    id_reuse_policy=policies.MONEY_ID_REUSE,
-                    search_attributes=self.child_search_attributes(
-                        "practitioner", c.practitioner_id
-                    ),
-                )
-            except WorkflowAlreadyStartedError:
-                self._line(
-                    BatchPayoutLine(
-                        c.practitioner_id,
-                        c.available_cents,
-                        "skipped",
-                        "a payout for this practitioner already ran or runs today",
-                        child_id,
-                    )
-                )
+            handle = await self._start_payout(c, child_id, child_input)
+            if handle is None:
                 return
             if needs_approval:
                 # Counted as waiting once it says so (its payout and hold exist); one
@@ -372,27 +379,8 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                 dual_approval_threshold_cents=dual,
                 approval_timeout_seconds=timeout,
             )
-            try:
-                handle = await workflow.start_child_workflow(
-                    PractitionerPayoutWorkflow.run,
-                    child_input,
-                    id=child_id,
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                    id_reuse_policy=policies.MONEY_ID_REUSE,
-                    search_attributes=self.child_search_attributes(
-                        "practitioner", c.practitioner_id
-                    ),
-                )
-            except WorkflowAlreadyStartedError:
-                self._line(
-                    BatchPayoutLine(
-                        c.practitioner_id,
-                        c.available_cents,
-                        "skipped",
-                        "a payout for this practitioner already ran or runs today",
-                        child_id,
-                    )
-                )
+            handle = await self._start_payout(c, child_id, child_input)
+            if handle is None:
                 continue
             if c.available_cents >= threshold:
                 approval.append((c, child_id, handle))
