@@ -61,6 +61,13 @@ def progress_answer(stage: str, steps_done: list[str], **figures: Any) -> dict[s
     }
 
 
+def require_text(value: str | None, message: str) -> None:
+    """Refuse an update, from its validator, whose required text (a reason, the actor) is
+    missing or blank."""
+    if not (value or "").strip():
+        raise ValueError(message)
+
+
 def queue_prefix() -> str:
     """The task-queue prefix of the running workflow (its own queue minus its domain)."""
     own = workflow.info().task_queue
