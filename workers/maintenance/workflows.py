@@ -11,7 +11,7 @@ from estuary.contracts.maintenance import (
     SecurityUpkeepInput,
     SecurityUpkeepResult,
 )
-from workers.temporal.base_workflows import BaseWorkflow
+from workers.temporal.base_workflows import StepsWorkflow
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -30,11 +30,7 @@ with workflow.unsafe.imports_passed_through():
     entity_type="audit",
     entity_id=lambda inp: "all",
 )
-class SecurityUpkeepWorkflow(BaseWorkflow):
-    def __init__(self) -> None:
-        self._step = "starting"
-        self._done: list[str] = []
-
+class SecurityUpkeepWorkflow(StepsWorkflow):
     @workflow.run
     async def run(self, inp: SecurityUpkeepInput) -> SecurityUpkeepResult:
         # Anchor first: it is the step whose delay matters (a deletion between two anchors
@@ -51,13 +47,3 @@ class SecurityUpkeepWorkflow(BaseWorkflow):
         self._done.append("pruned sign-in records")
         self._step = "done"
         return SecurityUpkeepResult(pruned=pruned, anchored=anchored)
-
-    @workflow.query
-    def progress(self) -> dict:
-        return {
-            "step": self._step,
-            "stage": self._step,
-            "steps_done": list(self._done),
-            "waiting_for": None,
-            "waiting_until": None,
-        }

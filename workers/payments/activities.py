@@ -85,12 +85,11 @@ from estuary.services import (
     subscription_billing,
 )
 from workers.temporal.base_activities import (
-    app_activity,
     bound_app,
     bound_client,
-    transactional_activity,
+    read_activity,
+    write_activity,
 )
-from workers.temporal.decorators import monitored_activity
 
 log = logging.getLogger("estuary.activity")
 
@@ -100,9 +99,7 @@ PACKAGE_PAYOUT_WORKFLOW = "ProgressivePackagePayoutWorkflow"
 # --- ledger ---------------------------------------------------------------------------------
 
 
-@activity.defn(name="check_ledger_balanced")
-@monitored_activity
-@app_activity
+@read_activity
 def check_ledger_balanced() -> LedgerReconciliationResult:
     result = ledger.check()
     return LedgerReconciliationResult(
@@ -179,10 +176,7 @@ async def notify_package_session_completed(inp: PackageSessionCompletedInput) ->
         )
 
 
-@activity.defn(name="record_booking_commission")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def record_booking_commission(inp: BookingCommissionInput) -> BookingCommissionResult:
     """Commission row + ledger entries for a completed booking, once per booking.
 
@@ -200,10 +194,7 @@ def record_booking_commission(inp: BookingCommissionInput) -> BookingCommissionR
     )
 
 
-@activity.defn(name="charge_subscription")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def charge_subscription(inp: SubscriptionChargeInput) -> SubscriptionChargeResult:
     """Charge one subscription period; one SubscriptionCharge row per (subscription, period).
 
@@ -230,26 +221,18 @@ def charge_subscription(inp: SubscriptionChargeInput) -> SubscriptionChargeResul
 # --- progressive package payout ----------------------------------------------------------
 
 
-@activity.defn(name="load_package_state")
-@monitored_activity
-@app_activity
+@read_activity
 def load_package_state(inp: LoadPackageInput) -> PackageState:
     return package_payouts.load_state(inp.package_purchase_id)
 
 
-@activity.defn(name="release_package_session")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def release_package_session(inp: ReleasePackageSessionInput) -> PackageReleaseResult:
     now = datetime.fromisoformat(inp.now) if inp.now else None
     return package_payouts.release_session(inp.package_purchase_id, inp.booking_id, now=now)
 
 
-@activity.defn(name="settle_expired_package")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def settle_expired_package(inp: SettleExpiredPackageInput) -> PackageExpiryResult:
     return package_payouts.settle_expiry(inp.package_purchase_id, inp.policy, inp.workflow_id)
 
@@ -257,19 +240,14 @@ def settle_expired_package(inp: SettleExpiredPackageInput) -> PackageExpiryResul
 # --- payouts ---------------------------------------------------------------------------------
 
 
-@activity.defn(name="load_payout_policy")
-@monitored_activity
-@app_activity
+@read_activity
 def load_payout_policy(inp: PayoutPolicyInput) -> PayoutPolicy:
     """The approval thresholds and timeout from the app config (recorded in history, so
     a run that was started without them stays deterministic)."""
     return payout_policy.policy_from_config(bound_app().config)
 
 
-@activity.defn(name="create_payout")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
     return payouts.create_payout(
         workflow_id=inp.workflow_id,
@@ -286,10 +264,7 @@ def create_payout(inp: CreatePayoutInput) -> PayoutRecord:
     )
 
 
-@activity.defn(name="record_payout_decision")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def record_payout_decision(inp: RecordPayoutDecisionInput) -> None:
     """Persist the decision before the workflow acts on it, and write its applied event to
     the audit log (naming the update id) in the same transaction: a decision the console
@@ -325,35 +300,23 @@ def record_payout_decision(inp: RecordPayoutDecisionInput) -> None:
     )
 
 
-@activity.defn(name="mark_payout_reconciling")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def mark_payout_reconciling(inp: MarkReconcilingInput) -> None:
     payouts.mark_reconciling(inp.payout_id, inp.reason)
 
 
-@activity.defn(name="check_payout_transfer")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def check_payout_transfer(inp: CheckPayoutTransferInput) -> CheckPayoutTransferResult:
     """Ask the provider by the payout's key; settle paid, or (after the window) decide."""
     return payouts.check_transfer(inp.payout_id, give_up=inp.give_up)
 
 
-@activity.defn(name="set_payout_status")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def set_payout_status(inp: SetPayoutStatusInput) -> None:
     payouts.set_status(inp.payout_id, inp.status)
 
 
-@activity.defn(name="transfer_payout")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def transfer_payout(inp: TransferPayoutInput) -> TransferPayoutResult:
     """Send the payout with its idempotency key and post the settlement. A provider
     decline is non-retryable; a transient provider error is retried by Temporal."""
@@ -367,10 +330,7 @@ def transfer_payout(inp: TransferPayoutInput) -> TransferPayoutResult:
     )
 
 
-@activity.defn(name="close_unpaid_payout")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def close_unpaid_payout(inp: ClosePayoutInput) -> ClosePayoutResult:
     closed = payouts.close_unpaid(inp.payout_id, inp.outcome, inp.reason)
     return ClosePayoutResult(
@@ -381,17 +341,12 @@ def close_unpaid_payout(inp: ClosePayoutInput) -> ClosePayoutResult:
     )
 
 
-@activity.defn(name="notify_payout")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def notify_payout(inp: NotifyPayoutInput) -> None:
     payouts.notify(inp.payout_id, inp.event)
 
 
-@activity.defn(name="select_payout_candidates")
-@monitored_activity
-@app_activity
+@read_activity
 def select_payout_candidates(inp: SelectPayoutCandidatesInput) -> PayoutCandidatePage:
     return payout_batches.select_candidates(
         min_amount_cents=inp.min_amount_cents,
@@ -414,9 +369,7 @@ _GONE_STATES = {
 }
 
 
-@activity.defn(name="list_open_payouts")
-@monitored_activity
-@app_activity
+@read_activity
 def list_open_payouts(inp: OpenPayoutsInput) -> OpenPayoutsPage:
     return OpenPayoutsPage(rows=payout_reconciliation.open_payouts(inp.after_payout_id, inp.limit))
 
@@ -445,17 +398,12 @@ async def find_gone_payout_runs(inp: GoneRunsInput) -> GoneRunsResult:
     return GoneRunsResult(gone=gone)
 
 
-@activity.defn(name="settle_orphaned_payout")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def settle_orphaned_payout(inp: SettleOrphanInput) -> str:
     return payout_reconciliation.settle_orphan(inp.payout_id, inp.run_id, inp.run_state)
 
 
-@activity.defn(name="list_pending_decisions")
-@monitored_activity
-@app_activity
+@read_activity
 def list_pending_decisions() -> PendingDecisionsPage:
     return PendingDecisionsPage(rows=pending_decisions.unresolved())
 
@@ -495,19 +443,14 @@ async def find_decision_outcomes(page: PendingDecisionsPage) -> DecisionOutcomes
     return DecisionOutcomes(outcomes=found)
 
 
-@activity.defn(name="record_decision_outcomes")
-@monitored_activity
-@app_activity
+@read_activity
 def record_decision_outcomes(found: DecisionOutcomes) -> int:
     for o in found.outcomes:
         pending_decisions.record_outcome(o.row, o.outcome, o.message)
     return len(found.outcomes)
 
 
-@activity.defn(name="reconcile_payouts")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def reconcile_payouts(inp: PayoutReconciliationInput) -> PayoutReconciliationResult:
     report = payout_reconciliation.reconcile(settle=inp.settle)
     return PayoutReconciliationResult(
@@ -525,10 +468,7 @@ def reconcile_payouts(inp: PayoutReconciliationInput) -> PayoutReconciliationRes
 # --- commissions -----------------------------------------------------------------------------
 
 
-@activity.defn(name="record_period_commissions")
-@monitored_activity
-@app_activity
-@transactional_activity
+@write_activity
 def record_period_commissions(inp: CommissionPageInput) -> CommissionPageResult:
     page = commissions.record_period_page(
         date.fromisoformat(inp.period_start),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import workflow
@@ -28,6 +29,7 @@ from estuary.contracts.payments import (
     PayoutPolicyInput,
     PayoutWaitingSignal,
     PractitionerPayoutInput,
+    PractitionerPayoutResult,
     SelectPayoutCandidatesInput,
     payout_workflow_id,
     policy_given,
@@ -51,6 +53,54 @@ def _batch_business_id(inp: BatchPayoutInput, now: datetime) -> str:
     if inp.dry_run:
         return f"payments-batch-payout-dry-run-{now:%Y-%m-%d-%H%M%S}"
     return f"payments-batch-payout-{now:%Y-%m-%d}"
+
+
+PayoutFor = Callable[[PayoutCandidate], tuple[str, PractitionerPayoutInput]]
+
+
+def _child_payouts(
+    inp: BatchPayoutInput, payout_date: str, requester: str, threshold: int, dual: int, timeout: int
+) -> PayoutFor:
+    """How each candidate's child payout run is named and what it is given: the same
+    terms for the whole batch."""
+
+    def payout_for(c: PayoutCandidate) -> tuple[str, PractitionerPayoutInput]:
+        return payout_workflow_id(c.practitioner_id, payout_date), PractitionerPayoutInput(
+            practitioner_id=c.practitioner_id,
+            amount_cents=c.available_cents,
+            requested_by=requester,
+            reason=f"batch {workflow.info().workflow_id}",
+            payment_method=inp.payment_method,
+            approval_threshold_cents=threshold,
+            dual_approval_threshold_cents=dual,
+            approval_timeout_seconds=timeout,
+        )
+
+    return payout_for
+
+
+def _waiting_line(c: PayoutCandidate, child_id: str) -> BatchPayoutLine:
+    return BatchPayoutLine(
+        c.practitioner_id,
+        c.available_cents,
+        "waiting_for_approval",
+        "needs approval; the batch does not wait for it",
+        child_id,
+    )
+
+
+def _outcome_line(
+    c: PayoutCandidate, child_id: str, outcome: PractitionerPayoutResult | BaseException
+) -> BatchPayoutLine:
+    """The summary line of a payout run that ended: its result, or why it failed."""
+    if isinstance(outcome, BaseException):
+        return BatchPayoutLine(
+            c.practitioner_id, c.available_cents, "failed", innermost_message(outcome), child_id
+        )
+    status = outcome.status if outcome.status == "paid" else "failed"
+    return BatchPayoutLine(
+        c.practitioner_id, outcome.amount_cents, status, outcome.status, child_id
+    )
 
 
 @workflow.defn
@@ -153,6 +203,8 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
         threshold, dual, timeout = await self._policy(inp)
         triggered = workflow.info().typed_search_attributes.get(TRIGGERED_BY)
         requester = (inp.requested_by or triggered or "schedule").strip()
+
+        payout_for = _child_payouts(inp, payout_date, requester, threshold, dual, timeout)
         handled = 0
         while True:
             self._stage = f"selecting practitioners after id {self._cursor}"
@@ -172,13 +224,9 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                 for c in page.candidates:
                     self._line(BatchPayoutLine(c.practitioner_id, c.available_cents, "would_pay"))
             elif page.candidates and self._windowed:
-                await self._start_in_window(
-                    page.candidates, inp, payout_date, requester, threshold, dual, timeout
-                )
+                await self._start_in_window(page.candidates, inp.chunk_size, threshold, payout_for)
             elif page.candidates:
-                await self._pay_chunk(
-                    page.candidates, inp, payout_date, requester, threshold, dual, timeout
-                )
+                await self._pay_chunk(page.candidates, threshold, payout_for)
             self._cursor = page.next_cursor
             handled += len(page.candidates) + len(page.skipped)
             self._steps_done.append(
@@ -224,41 +272,49 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
     async def _start_in_window(
         self,
         candidates: list[PayoutCandidate],
-        inp: BatchPayoutInput,
-        payout_date: str,
-        requester: str,
+        window: int,
         threshold: int,
-        dual: int,
-        timeout: int,
+        payout_for: PayoutFor,
     ) -> None:
         """Start a payout for each candidate as soon as a slot of the window is free."""
-        window = inp.chunk_size
         for c in candidates:
             if self._in_flight >= window:
                 self._stage = f"paying: {self._in_flight} payouts in flight"
                 await workflow.wait_condition(lambda: self._in_flight < window)
             self._in_flight += 1
-            child_input = PractitionerPayoutInput(
-                practitioner_id=c.practitioner_id,
-                amount_cents=c.available_cents,
-                requested_by=requester,
-                reason=f"batch {workflow.info().workflow_id}",
-                payment_method=inp.payment_method,
-                approval_threshold_cents=threshold,
-                dual_approval_threshold_cents=dual,
-                approval_timeout_seconds=timeout,
-            )
+            child_id, child_input = payout_for(c)
             self._followers.append(
                 asyncio.ensure_future(
-                    self._pay_one(
-                        c,
-                        payout_workflow_id(c.practitioner_id, payout_date),
-                        child_input,
-                        c.available_cents >= threshold,
-                    )
+                    self._pay_one(c, child_id, child_input, c.available_cents >= threshold)
                 )
             )
         self._stage = f"paying: {self._in_flight} payouts in flight"
+
+    async def _start_payout(
+        self, c: PayoutCandidate, child_id: str, child_input: PractitionerPayoutInput
+    ) -> workflow.ChildWorkflowHandle | None:
+        """Start one practitioner's payout run; None (and a "skipped" line) when a payout
+        for them already ran or runs today under the same id."""
+        try:
+            return await workflow.start_child_workflow(
+                PractitionerPayoutWorkflow.run,
+                child_input,
+                id=child_id,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=policies.MONEY_ID_REUSE,
+                search_attributes=self.child_search_attributes("practitioner", c.practitioner_id),
+            )
+        except WorkflowAlreadyStartedError:
+            self._line(
+                BatchPayoutLine(
+                    c.practitioner_id,
+                    c.available_cents,
+                    "skipped",
+                    "a payout for this practitioner already ran or runs today",
+                    child_id,
+                )
+            )
+            return None
 
     async def _pay_one(
         self,
@@ -269,27 +325,8 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
     ) -> None:
         """One payout of the window, from its start to the line in the summary."""
         try:
-            try:
-                handle = await workflow.start_child_workflow(
-                    PractitionerPayoutWorkflow.run,
-                    child_input,
-                    id=child_id,
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                    id_reuse_policy=policies.MONEY_ID_REUSE,
-                    search_attributes=self.child_search_attributes(
-                        "practitioner", c.practitioner_id
-                    ),
-                )
-            except WorkflowAlreadyStartedError:
-                self._line(
-                    BatchPayoutLine(
-                        c.practitioner_id,
-                        c.available_cents,
-                        "skipped",
-                        "a payout for this practitioner already ran or runs today",
-                        child_id,
-                    )
-                )
+            handle = await self._start_payout(c, child_id, child_input)
+            if handle is None:
                 return
             if needs_approval:
                 # Counted as waiting once it says so (its payout and hold exist); one
@@ -298,35 +335,14 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                     lambda: child_id in self._waiting_children or handle.done()
                 )
                 if not handle.done():
-                    self._line(
-                        BatchPayoutLine(
-                            c.practitioner_id,
-                            c.available_cents,
-                            "waiting_for_approval",
-                            "needs approval; the batch does not wait for it",
-                            child_id,
-                        )
-                    )
+                    self._line(_waiting_line(c, child_id))
                     return
             try:
                 outcome = await handle
             except Exception as err:  # the payout failed (ChildWorkflowError)
-                self._line(
-                    BatchPayoutLine(
-                        c.practitioner_id,
-                        c.available_cents,
-                        "failed",
-                        innermost_message(err),
-                        child_id,
-                    )
-                )
+                self._line(_outcome_line(c, child_id, err))
                 return
-            status = outcome.status if outcome.status == "paid" else "failed"
-            self._line(
-                BatchPayoutLine(
-                    c.practitioner_id, outcome.amount_cents, status, outcome.status, child_id
-                )
-            )
+            self._line(_outcome_line(c, child_id, outcome))
         finally:
             self._in_flight -= 1
 
@@ -350,49 +366,16 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
     async def _pay_chunk(
         self,
         candidates: list[PayoutCandidate],
-        inp: BatchPayoutInput,
-        payout_date: str,
-        requester: str,
         threshold: int,
-        dual: int,
-        timeout: int,
+        payout_for: PayoutFor,
     ) -> None:
         self._stage = f"paying {len(candidates)} practitioners"
         awaited: list[tuple[PayoutCandidate, str, workflow.ChildWorkflowHandle]] = []
         approval: list[tuple[PayoutCandidate, str, workflow.ChildWorkflowHandle]] = []
         for c in candidates:
-            child_id = payout_workflow_id(c.practitioner_id, payout_date)
-            child_input = PractitionerPayoutInput(
-                practitioner_id=c.practitioner_id,
-                amount_cents=c.available_cents,
-                requested_by=requester,
-                reason=f"batch {workflow.info().workflow_id}",
-                payment_method=inp.payment_method,
-                approval_threshold_cents=threshold,
-                dual_approval_threshold_cents=dual,
-                approval_timeout_seconds=timeout,
-            )
-            try:
-                handle = await workflow.start_child_workflow(
-                    PractitionerPayoutWorkflow.run,
-                    child_input,
-                    id=child_id,
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                    id_reuse_policy=policies.MONEY_ID_REUSE,
-                    search_attributes=self.child_search_attributes(
-                        "practitioner", c.practitioner_id
-                    ),
-                )
-            except WorkflowAlreadyStartedError:
-                self._line(
-                    BatchPayoutLine(
-                        c.practitioner_id,
-                        c.available_cents,
-                        "skipped",
-                        "a payout for this practitioner already ran or runs today",
-                        child_id,
-                    )
-                )
+            child_id, child_input = payout_for(c)
+            handle = await self._start_payout(c, child_id, child_input)
+            if handle is None:
                 continue
             if c.available_cents >= threshold:
                 approval.append((c, child_id, handle))
@@ -408,33 +391,9 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
         self._in_flight = 0
         for c, child_id, handle in approval:
             if not handle.done():
-                self._line(
-                    BatchPayoutLine(
-                        c.practitioner_id,
-                        c.available_cents,
-                        "waiting_for_approval",
-                        "needs approval; the batch does not wait for it",
-                        child_id,
-                    )
-                )
+                self._line(_waiting_line(c, child_id))
                 continue
             awaited.append((c, child_id, handle))
             outcomes.append(handle.exception() or handle.result())
         for (c, child_id, _), outcome in zip(awaited, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                self._line(
-                    BatchPayoutLine(
-                        c.practitioner_id,
-                        c.available_cents,
-                        "failed",
-                        innermost_message(outcome),
-                        child_id,
-                    )
-                )
-            else:
-                status = outcome.status if outcome.status == "paid" else "failed"
-                self._line(
-                    BatchPayoutLine(
-                        c.practitioner_id, outcome.amount_cents, status, outcome.status, child_id
-                    )
-                )
+            self._line(_outcome_line(c, child_id, outcome))

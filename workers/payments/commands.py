@@ -78,10 +78,24 @@ def _id_argument(text: str, label: str) -> int:
         raise click.ClickException(f"{label}: {exc}") from None
 
 
-# --- batch_payout -------------------------------------------------------------------------
+# Each command is its whole body: click passes the options by name, so there is no second
+# function repeating the parameter list.
+
+_reason = click.option("--reason", default="", help="Why (kept in the run's memo)")
+_wait = click.option("--wait", is_flag=True, help="Follow the run until it ends")
+_method = click.option(
+    "--method", default="bank_transfer", help=f"Payment method ({', '.join(PAYMENT_METHODS)})"
+)
 
 
-def trigger_batch_payout(
+@trigger_payments.command("batch_payout")
+@click.option("--min-amount", required=True, help="Minimum available balance, e.g. 10.00")
+@click.option("--dry-run", is_flag=True, help="List what would be paid; move nothing")
+@_method
+@click.option("--practitioner-ids", default=None, help="Only these ids (comma separated)")
+@_reason
+@_wait
+def batch_payout_command(
     min_amount: str,
     *,
     dry_run: bool,
@@ -90,6 +104,7 @@ def trigger_batch_payout(
     reason: str,
     wait: bool,
 ) -> None:
+    """Pay every practitioner whose available balance is at least --min-amount."""
     inp = _parse(
         BatchPayoutInput,
         {
@@ -128,11 +143,13 @@ def trigger_batch_payout(
     start_and_report("BatchPractitionerPayoutWorkflow", inp, reason=reason, wait=wait)
 
 
-# --- package_payout -----------------------------------------------------------------------
-
-
-def trigger_package_payout(purchase_id_text: str, *, reason: str, wait: bool) -> None:
-    purchase_id = _id_argument(purchase_id_text, "PURCHASE_ID")
+@trigger_payments.command("package_payout")
+@click.argument("purchase_id")
+@_reason
+@_wait
+def package_payout_command(purchase_id: str, *, reason: str, wait: bool) -> None:
+    """Start (or show) the progressive payout of one package purchase."""
+    purchase_id = _id_argument(purchase_id, "PURCHASE_ID")
     if db.session.get(PackagePurchase, purchase_id) is None:
         raise click.ClickException(f"PURCHASE_ID: package purchase {purchase_id} does not exist")
     policy = str(current_app.config.get("PACKAGE_EXPIRY_POLICY") or "release_remaining")
@@ -144,18 +161,17 @@ def trigger_package_payout(purchase_id_text: str, *, reason: str, wait: bool) ->
     start_and_report("ProgressivePackagePayoutWorkflow", inp, reason=reason, wait=wait)
 
 
-# --- payout -------------------------------------------------------------------------------
-
-
-def trigger_payout(
-    practitioner_id_text: str,
-    *,
-    amount: str | None,
-    reason: str,
-    method: str,
-    wait: bool,
+@trigger_payments.command("payout")
+@click.argument("practitioner_id")
+@click.option("--amount", default=None, help="Amount, e.g. 12.50 (default: whole balance)")
+@_method
+@_reason
+@_wait
+def payout_command(
+    practitioner_id: str, *, amount: str | None, method: str, reason: str, wait: bool
 ) -> None:
-    practitioner_id = _id_argument(practitioner_id_text, "PRACTITIONER_ID")
+    """Pay one practitioner (approval needed at or above the threshold)."""
+    practitioner_id = _id_argument(practitioner_id, "PRACTITIONER_ID")
     inp = _parse(
         PractitionerPayoutInput,
         {
@@ -196,84 +212,19 @@ def trigger_payout(
     start_and_report("PractitionerPayoutWorkflow", inp, reason=reason, wait=wait)
 
 
-# --- commissions --------------------------------------------------------------------------
-
-
-def trigger_commissions(period_from: str, period_to: str, *, reason: str, wait: bool) -> None:
+@trigger_payments.command("commissions")
+@click.option("--from", "period_from", required=True, help="First day, e.g. 2026-11-01")
+@click.option("--to", "period_to", required=True, help="Last day (inclusive), e.g. 2026-11-30")
+@_reason
+@_wait
+def commissions_command(period_from: str, period_to: str, *, reason: str, wait: bool) -> None:
+    """Record the commission of every completed booking in a period (once per booking)."""
     inp = _parse(
         CommissionCalculationInput,
         {"period_start": period_from, "period_end": period_to},
         {"period_start": "--from", "period_end": "--to"},
     )
     start_and_report("CommissionCalculationWorkflow", inp, reason=reason, wait=wait)
-
-
-# --- click wrappers -------------------------------------------------------------------------
-
-_reason = click.option("--reason", default="", help="Why (kept in the run's memo)")
-_wait = click.option("--wait", is_flag=True, help="Follow the run until it ends")
-
-
-@trigger_payments.command("batch_payout")
-@click.option("--min-amount", required=True, help="Minimum available balance, e.g. 10.00")
-@click.option("--dry-run", is_flag=True, help="List what would be paid; move nothing")
-@click.option(
-    "--method", default="bank_transfer", help=f"Payment method ({', '.join(PAYMENT_METHODS)})"
-)
-@click.option("--practitioner-ids", default=None, help="Only these ids (comma separated)")
-@_reason
-@_wait
-def batch_payout_command(
-    min_amount: str,
-    dry_run: bool,
-    method: str,
-    practitioner_ids: str | None,
-    reason: str,
-    wait: bool,
-) -> None:
-    """Pay every practitioner whose available balance is at least --min-amount."""
-    trigger_batch_payout(
-        min_amount,
-        dry_run=dry_run,
-        method=method,
-        practitioner_ids=practitioner_ids,
-        reason=reason,
-        wait=wait,
-    )
-
-
-@trigger_payments.command("package_payout")
-@click.argument("purchase_id")
-@_reason
-@_wait
-def package_payout_command(purchase_id: str, reason: str, wait: bool) -> None:
-    """Start (or show) the progressive payout of one package purchase."""
-    trigger_package_payout(purchase_id, reason=reason, wait=wait)
-
-
-@trigger_payments.command("payout")
-@click.argument("practitioner_id")
-@click.option("--amount", default=None, help="Amount, e.g. 12.50 (default: whole balance)")
-@click.option(
-    "--method", default="bank_transfer", help=f"Payment method ({', '.join(PAYMENT_METHODS)})"
-)
-@_reason
-@_wait
-def payout_command(
-    practitioner_id: str, amount: str | None, method: str, reason: str, wait: bool
-) -> None:
-    """Pay one practitioner (approval needed at or above the threshold)."""
-    trigger_payout(practitioner_id, amount=amount, reason=reason, method=method, wait=wait)
-
-
-@trigger_payments.command("commissions")
-@click.option("--from", "period_from", required=True, help="First day, e.g. 2026-11-01")
-@click.option("--to", "period_to", required=True, help="Last day (inclusive), e.g. 2026-11-30")
-@_reason
-@_wait
-def commissions_command(period_from: str, period_to: str, reason: str, wait: bool) -> None:
-    """Record the commission of every completed booking in a period (once per booking)."""
-    trigger_commissions(period_from, period_to, reason=reason, wait=wait)
 
 
 ledger_cli = AppGroup("ledger", help="The double-entry ledger.")

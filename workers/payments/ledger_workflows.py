@@ -35,7 +35,7 @@ from estuary.contracts.payout_upkeep import (
     SettleOrphanInput,
 )
 from workers.payments.workflow_support import refuse_bad_input
-from workers.temporal.base_workflows import BaseWorkflow
+from workers.temporal.base_workflows import BaseWorkflow, StepsWorkflow, progress_answer
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -51,11 +51,7 @@ with workflow.unsafe.imports_passed_through():
     entity_type="ledger",
     entity_id=lambda inp: "all",
 )
-class LedgerReconciliationWorkflow(BaseWorkflow):
-    def __init__(self) -> None:
-        self._step = "starting"
-        self._done: list[str] = []
-
+class LedgerReconciliationWorkflow(StepsWorkflow):
     @workflow.run
     async def run(self, inp: LedgerReconciliationInput) -> LedgerReconciliationResult:
         self._step = "checking ledger"
@@ -65,16 +61,6 @@ class LedgerReconciliationWorkflow(BaseWorkflow):
         self._done.append("checked ledger")
         self._step = "done"
         return result
-
-    @workflow.query
-    def progress(self) -> dict:
-        return {
-            "step": self._step,
-            "stage": self._step,
-            "steps_done": list(self._done),
-            "waiting_for": None,
-            "waiting_until": None,
-        }
 
 
 # --- the payout sweep and the reconciliation ----------------------------------------------
@@ -105,16 +91,14 @@ class PayoutSweepWorkflow(BaseWorkflow):
     @workflow.query
     def progress(self) -> dict:
         r = self._result
-        return {
-            "stage": self._stage,
-            "steps_done": list(r.lines[-50:]),
-            "waiting_for": None,
-            "waiting_until": None,
-            "examined": r.examined,
-            "paid": r.paid,
-            "released": r.released,
-            "reconciling": r.reconciling,
-        }
+        return progress_answer(
+            self._stage,
+            r.lines[-50:],
+            examined=r.examined,
+            paid=r.paid,
+            released=r.released,
+            reconciling=r.reconciling,
+        )
 
     @workflow.run
     async def run(self, inp: PayoutSweepInput) -> PayoutSweepResult:
@@ -188,12 +172,7 @@ class PayoutReconciliationWorkflow(BaseWorkflow):
 
     @workflow.query
     def progress(self) -> dict:
-        return {
-            "stage": self._stage,
-            "steps_done": list(self._done),
-            "waiting_for": None,
-            "waiting_until": None,
-        }
+        return progress_answer(self._stage, self._done)
 
     @workflow.run
     async def run(self, inp: PayoutReconciliationInput) -> PayoutReconciliationResult:
@@ -244,18 +223,16 @@ class CommissionCalculationWorkflow(BaseWorkflow):
     @workflow.query
     def progress(self) -> dict:
         r = self._result
-        return {
-            "stage": self._stage,
-            "steps_done": list(self._steps_done[-20:]),
-            "waiting_for": None,
-            "waiting_until": None,
-            "cursor": self._cursor,
-            "bookings_examined": r.bookings_examined,
-            "commissions_created": r.commissions_created,
-            "commission_cents_created": r.commission_cents_created,
-            "already_recorded": r.already_recorded,
-            "failed": r.failed,
-        }
+        return progress_answer(
+            self._stage,
+            self._steps_done[-20:],
+            cursor=self._cursor,
+            bookings_examined=r.bookings_examined,
+            commissions_created=r.commissions_created,
+            commission_cents_created=r.commission_cents_created,
+            already_recorded=r.already_recorded,
+            failed=r.failed,
+        )
 
     @workflow.run
     async def run(self, inp: CommissionCalculationInput) -> CommissionCalculationResult:

@@ -49,6 +49,25 @@ def note_ignored(ignored: list[dict], signal: str, reason: str) -> None:
     del ignored[:-MAX_IGNORED_SHOWN]
 
 
+def progress_answer(stage: str, steps_done: list[str], **figures: Any) -> dict[str, Any]:
+    """The `progress` answer of a run that waits for nothing (no signal, no approval): its
+    stage, a copy of its steps done, and the run's own figures after them."""
+    return {
+        "stage": stage,
+        "steps_done": list(steps_done),
+        "waiting_for": None,
+        "waiting_until": None,
+        **figures,
+    }
+
+
+def require_text(value: str | None, message: str) -> None:
+    """Refuse an update, from its validator, whose required text (a reason, the actor) is
+    missing or blank."""
+    if not (value or "").strip():
+        raise ValueError(message)
+
+
 def queue_prefix() -> str:
     """The task-queue prefix of the running workflow (its own queue minus its domain)."""
     own = workflow.info().task_queue
@@ -108,3 +127,16 @@ class BaseWorkflow:
     def deadline_after(delta: timedelta) -> str:
         """ISO time `delta` from now in workflow time (for `progress` answers)."""
         return (workflow.now() + delta).isoformat()
+
+
+class StepsWorkflow(BaseWorkflow):
+    """A run of a few activity steps in a row that waits for nothing: it names its current
+    step in `_step`, appends each finished one to `_done`, and `progress` answers both."""
+
+    def __init__(self) -> None:
+        self._step = "starting"
+        self._done: list[str] = []
+
+    @workflow.query
+    def progress(self) -> dict[str, Any]:
+        return progress_answer(self._step, self._done, step=self._step)

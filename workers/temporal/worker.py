@@ -7,7 +7,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
@@ -94,15 +94,22 @@ class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
             return await super().execute_workflow(input)
         started = workflow.now()
         workflow.logger.info("workflow start %s id=%s", info.workflow_type, info.workflow_id)
-        try:
-            result = await super().execute_workflow(input)
-        except workflow.ContinueAsNewError:
-            workflow.logger.info(
-                "workflow continued as new %s id=%s after %ss",
+
+        def ended(how: str, *more: object, log_line: Callable[..., None] | None = None) -> None:
+            """One line saying how the run ended (`how` is the rest of the format after
+            "workflow "), with its type, id and seconds taken, then `more`."""
+            (log_line or workflow.logger.info)(
+                f"workflow {how}",
                 info.workflow_type,
                 info.workflow_id,
                 (workflow.now() - started).total_seconds(),
+                *more,
             )
+
+        try:
+            result = await super().execute_workflow(input)
+        except workflow.ContinueAsNewError:
+            ended("continued as new %s id=%s after %ss")
             raise
         except GeneratorExit:
             # The coroutine is being closed outside its event loop (garbage collected
@@ -110,32 +117,20 @@ class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
             # `_NotInWorkflowEventLoopError` and prints a traceback on every stop.
             raise
         except asyncio.CancelledError:
-            workflow.logger.info(
-                "workflow cancelled %s id=%s after %ss",
-                info.workflow_type,
-                info.workflow_id,
-                (workflow.now() - started).total_seconds(),
-            )
+            ended("cancelled %s id=%s after %ss")
             raise
         except BaseException as exc:
             # One line with the reason; an unexpected error (a bug) also gets the SDK's
             # "Failed activation" record with its traceback, an expected one does not.
             reason = failures.expected_reason(exc)
             log_line = workflow.logger.warning if reason is not None else workflow.logger.error
-            log_line(
-                "workflow failed %s id=%s after %ss: %s",
-                info.workflow_type,
-                info.workflow_id,
-                (workflow.now() - started).total_seconds(),
+            ended(
+                "failed %s id=%s after %ss: %s",
                 reason or failures.failure_summary(exc),
+                log_line=log_line,
             )
             raise
-        workflow.logger.info(
-            "workflow done %s id=%s in %ss",
-            info.workflow_type,
-            info.workflow_id,
-            (workflow.now() - started).total_seconds(),
-        )
+        ended("done %s id=%s in %ss")
         return result
 
 

@@ -161,14 +161,11 @@ class LifecycleTimers(BaseWorkflow):
             policy=policies.NOTIFICATION,
         )
         for key, created in zip(result.keys, result.created, strict=True):
-            self._sent_log.append(
-                {
-                    "kind": kind,
-                    "key": key,
-                    "at": utc_iso(at),
-                    "state": "sent" if created else "already_sent",
-                }
-            )
+            self._log_sent(kind, key, at, "sent" if created else "already_sent")
+
+    def _log_sent(self, kind: str, key: str, at: datetime, state: str) -> None:
+        """One line of the notices this run sent (or found sent already), for `progress`."""
+        self._sent_log.append({"kind": kind, "key": key, "at": utc_iso(at), "state": state})
 
     async def _send_reminder(self, rtype: str) -> None:
         assert self._start_at is not None
@@ -186,14 +183,7 @@ class LifecycleTimers(BaseWorkflow):
         )
         r = self._reminders[rtype]
         r.update(state=result.state, key=result.key, sent_at=at, reason=result.reason)
-        self._sent_log.append(
-            {
-                "kind": f"reminder_{rtype}",
-                "key": result.key,
-                "at": utc_iso(at),
-                "state": result.state,
-            }
-        )
+        self._log_sent(f"reminder_{rtype}", result.key, at, result.state)
         self._step(f"reminder {rtype}: {result.state}")
 
     async def _flag(self, kind: str, message: str) -> None:

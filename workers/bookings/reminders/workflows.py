@@ -13,7 +13,7 @@ from typing import Any
 from temporalio import workflow
 
 from estuary.contracts import policies
-from workers.temporal.base_workflows import BaseWorkflow, as_utc
+from workers.temporal.base_workflows import BaseWorkflow, as_utc, progress_answer
 from workers.temporal.decorators import monitored_workflow
 
 # The shared dataclasses pass through the sandbox too: the payload converter recognises
@@ -139,17 +139,15 @@ class BatchReminderWorkflow(BaseWorkflow):
 
     @workflow.query
     def progress(self) -> dict[str, Any]:
-        return {
-            "stage": self._stage,
-            "steps_done": list(self._steps_done),
-            "waiting_for": None,
-            "waiting_until": None,
-            "window_start": utc_iso(self._window[0]) if self._window else None,
-            "window_end": utc_iso(self._window[1]) if self._window else None,
-            "reminder_type": self._input.reminder_type,
-            "sent": self._sent,
-            "already_sent": self._already,
-            "skipped": self._skipped,
-            "chunks": self._chunks,
-            "cursor": self._cursor,
-        }
+        return progress_answer(
+            self._stage,
+            self._steps_done,
+            window_start=utc_iso(self._window[0]) if self._window else None,
+            window_end=utc_iso(self._window[1]) if self._window else None,
+            reminder_type=self._input.reminder_type,
+            sent=self._sent,
+            already_sent=self._already,
+            skipped=self._skipped,
+            chunks=self._chunks,
+            cursor=self._cursor,
+        )

@@ -21,7 +21,7 @@ from temporalio.exceptions import (
 from estuary.contracts import policies
 from estuary.contracts.failures import innermost_message
 from estuary.contracts.search_attributes import TRIGGERED_BY
-from workers.temporal.base_workflows import BaseWorkflow, as_utc, refusal
+from workers.temporal.base_workflows import BaseWorkflow, as_utc, progress_answer, refusal
 from workers.temporal.decorators import monitored_workflow
 
 # The shared dataclasses pass through the sandbox too: the payload converter recognises
@@ -169,13 +169,11 @@ class ReschedulingWorkflow(BaseWorkflow):
 
     @workflow.query
     def progress(self) -> dict[str, Any]:
-        return {
-            "stage": self._stage,
-            "steps_done": list(self._steps_done),
-            "waiting_for": None,
-            "waiting_until": None,
-            "booking_id": self._input.booking_id,
-            "new_start_at": utc_iso(self._input.new_start_at),
-            "new_booking_id": self._new_booking_id,
-            "created": self._created,
-        }
+        return progress_answer(
+            self._stage,
+            self._steps_done,
+            booking_id=self._input.booking_id,
+            new_start_at=utc_iso(self._input.new_start_at),
+            new_booking_id=self._new_booking_id,
+            created=self._created,
+        )

@@ -42,7 +42,7 @@ from estuary.contracts.practitioners import (
 from workers.practitioners.onboarding.steps import OnboardingSteps
 from workers.practitioners.onboarding.timers import Step
 from workers.practitioners.verification.workflows import PractitionerVerificationWorkflow
-from workers.temporal.base_workflows import iso
+from workers.temporal.base_workflows import iso, require_text
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -351,10 +351,8 @@ class PractitionerOnboardingWorkflow(OnboardingSteps):
             raise ValueError(
                 f"step {arg.step!r} is not the current step (current: {self._current})"
             )
-        if not arg.reason.strip():
-            raise ValueError("reason is required")
-        if not (arg.actor or "").strip():
-            raise ValueError("actor is required")
+        require_text(arg.reason, "reason is required")
+        require_text(arg.actor, "actor is required")
 
     @workflow.update(name="reject")
     async def reject(self, arg: RejectOnboardingUpdate) -> dict:
@@ -368,10 +366,8 @@ class PractitionerOnboardingWorkflow(OnboardingSteps):
     @reject.validator
     def _validate_reject(self, arg: RejectOnboardingUpdate) -> None:
         self._check_in_progress()
-        if not arg.reason.strip():
-            raise ValueError("reason is required")
-        if not (arg.actor or "").strip():
-            raise ValueError("actor is required")
+        require_text(arg.reason, "reason is required")
+        require_text(arg.actor, "actor is required")
 
     # -- query --------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from estuary.contracts.practitioners import (
     WaiveChargeUpdate,
     subscription_workflow_id,
 )
-from workers.temporal.base_workflows import BaseWorkflow
+from workers.temporal.base_workflows import BaseWorkflow, require_text
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -288,8 +288,7 @@ class SubscriptionRenewalWorkflow(BaseWorkflow):
     @retry_now.validator
     def _validate_retry_now(self, arg: RetryNowUpdate) -> None:
         self._check_dunning()
-        if not (arg.actor or "").strip():
-            raise ValueError("actor is required")
+        require_text(arg.actor, "actor is required")
 
     @workflow.update(name="waive")
     async def waive(self, arg: WaiveChargeUpdate) -> dict:
@@ -299,10 +298,8 @@ class SubscriptionRenewalWorkflow(BaseWorkflow):
     @waive.validator
     def _validate_waive(self, arg: WaiveChargeUpdate) -> None:
         self._check_dunning()
-        if not arg.reason.strip():
-            raise ValueError("reason is required to waive a charge")
-        if not (arg.actor or "").strip():
-            raise ValueError("actor is required")
+        require_text(arg.reason, "reason is required to waive a charge")
+        require_text(arg.actor, "actor is required")
 
     @workflow.query
     def progress(self) -> dict:
