@@ -272,38 +272,10 @@ def resolve_search(search: RunSearch) -> tuple[RunSearch, str | None]:
             problem = f"There is no payout {search.payout_id}."
 
     if search.name or search.email:
-        if search.email:
-            p_where = func.lower(Practitioner.email) == search.email
-            c_where = func.lower(Client.email) == search.email
-        else:
-            pattern = "%" + search.name.lower().replace("%", "").replace("_", "") + "%"
-            p_where = func.lower(Practitioner.name).like(pattern)
-            c_where = func.lower(Client.name).like(pattern)
-        people = list(
-            db.session.execute(
-                select(Practitioner.id, Practitioner.name)
-                .where(p_where)
-                .order_by(Practitioner.id)
-                .limit(MAX_PEOPLE)
-            )
-        )
-        clients = list(
-            db.session.execute(
-                select(Client.id, Client.name).where(c_where).order_by(Client.id).limit(MAX_PEOPLE)
-            )
-        )
-        entities += _practitioner_entities([i for i, _ in people])
-        entities += _client_entities([i for i, _ in clients])
-        found_words = [w for w in (_names(people, "practitioner"), _names(clients, "client")) if w]
-        if found_words:
-            summary = "; ".join(found_words)
-        elif not search.workflow_id_prefix:
-            problem = (
-                f"No practitioner or client has {'the email' if search.email else 'a name like'} "
-                f"{search.text!r}. " + HOW_TO
-            )
-        else:
-            summary = f"workflow ids starting with {search.text} (no person has that name)"
+        people_entities, people_summary, people_problem = _people_matching(search)
+        entities += people_entities
+        summary = people_summary or summary
+        problem = people_problem or problem
 
     unique_entities = tuple(dict.fromkeys(entities))[:MAX_TERMS]
     unique_ids = tuple(dict.fromkeys(w for w in workflow_ids if ID_RE.fullmatch(w)))[:MAX_TERMS]
@@ -317,3 +289,40 @@ def resolve_search(search: RunSearch) -> tuple[RunSearch, str | None]:
     if problem is None and not resolved.has_terms:
         problem = f"{search.text!r} names no record. " + HOW_TO
     return resolved, problem
+
+
+def _people_matching(search: RunSearch) -> tuple[list[tuple[str, str]], str | None, str | None]:
+    """The practitioners and clients a name or an email names: their entities, the words
+    that say whom the search found, or the message when it found nobody."""
+    if search.email:
+        p_where = func.lower(Practitioner.email) == search.email
+        c_where = func.lower(Client.email) == search.email
+    else:
+        pattern = "%" + search.name.lower().replace("%", "").replace("_", "") + "%"
+        p_where = func.lower(Practitioner.name).like(pattern)
+        c_where = func.lower(Client.name).like(pattern)
+    people = list(
+        db.session.execute(
+            select(Practitioner.id, Practitioner.name)
+            .where(p_where)
+            .order_by(Practitioner.id)
+            .limit(MAX_PEOPLE)
+        )
+    )
+    clients = list(
+        db.session.execute(
+            select(Client.id, Client.name).where(c_where).order_by(Client.id).limit(MAX_PEOPLE)
+        )
+    )
+    entities = _practitioner_entities([i for i, _ in people])
+    entities += _client_entities([i for i, _ in clients])
+    found_words = [w for w in (_names(people, "practitioner"), _names(clients, "client")) if w]
+    if found_words:
+        return entities, "; ".join(found_words), None
+    if not search.workflow_id_prefix:
+        problem = (
+            f"No practitioner or client has {'the email' if search.email else 'a name like'} "
+            f"{search.text!r}. " + HOW_TO
+        )
+        return entities, None, problem
+    return entities, f"workflow ids starting with {search.text} (no person has that name)", None

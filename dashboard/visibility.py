@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -167,6 +167,35 @@ def parse_filters(
     def text(name: str) -> str:
         return str(args.get(name) or "").strip()
 
+    _parse_what(text, values, errors)
+    for name in ("entity_type", "entity_id"):
+        raw = text(name)
+        if raw:
+            if ID_RE.fullmatch(raw):
+                values[name] = raw
+            else:
+                errors[name] = "letters, digits and _ . : - only (at most 128)"
+    _parse_times(text, zone, values, errors)
+    choices = (
+        ("status", STATUSES, f"must be one of: {', '.join(STATUSES)}"),
+        (
+            "page_size",
+            tuple(map(str, PAGE_SIZES)),
+            f"must be one of: {', '.join(map(str, PAGE_SIZES))}",
+        ),
+        ("sort", SORTS, "must be newest or oldest"),
+    )
+    for name, allowed, message in choices:
+        raw = text(name)
+        if raw and raw in allowed:
+            values[name] = int(raw) if name == "page_size" else raw
+        elif raw:
+            errors[name] = message
+    return RunFilters(**values), errors
+
+
+def _parse_what(text: Callable[[str], str], values: dict[str, Any], errors: dict[str, str]) -> None:
+    """The search text, the domain and the workflow type (which must be the domain's)."""
     q = text("q")
     if q:
         try:
@@ -175,65 +204,39 @@ def parse_filters(
             errors["q"] = exc.message
         else:
             values["q"], values["search"] = search.text, search
-
     domain = text("domain")
     if domain:
         if domain in catalogue.domains():
             values["domain"] = domain
         else:
             errors["domain"] = f"unknown domain (known: {', '.join(catalogue.domains())})"
-
     wf_type = text("workflow_type")
     if wf_type:
-        known = workflow_types()
-        if wf_type not in known:
+        if wf_type not in workflow_types():
             errors["workflow_type"] = "unknown workflow type"
         elif domain and domain in catalogue.domains() and wf_type not in workflow_types(domain):
             errors["workflow_type"] = f"{wf_type} is not a {domain} workflow"
         else:
             values["workflow_type"] = wf_type
 
-    status = text("status")
-    if status:
-        if status in STATUSES:
-            values["status"] = status
-        else:
-            errors["status"] = f"must be one of: {', '.join(STATUSES)}"
 
-    for name in ("entity_type", "entity_id"):
-        raw = text(name)
-        if raw:
-            if ID_RE.fullmatch(raw):
-                values[name] = raw
-            else:
-                errors[name] = "letters, digits and _ . : - only (at most 128)"
-
+def _parse_times(
+    text: Callable[[str], str],
+    zone: tzinfo | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """The time bounds, read in the staff member's zone unless they carry an offset."""
     for name in ("started_after", "started_before", "closed_after"):
         raw = text(name)
         if raw:
-            try:  # in the staff member's zone unless it carries an offset
+            try:
                 values[name] = times.parse_local(raw, zone)
             except ValueError as exc:
                 errors[name] = str(exc)
     after, before = values.get("started_after"), values.get("started_before")
     if after and before and before <= after:
         errors["started_before"] = "must be later than 'started after'"
-
-    raw_size = text("page_size")
-    if raw_size:
-        if raw_size in {str(size) for size in PAGE_SIZES}:
-            values["page_size"] = int(raw_size)
-        else:
-            errors["page_size"] = f"must be one of: {', '.join(map(str, PAGE_SIZES))}"
-
-    sort = text("sort")
-    if sort:
-        if sort in SORTS:
-            values["sort"] = sort
-        else:
-            errors["sort"] = "must be newest or oldest"
-
-    return RunFilters(**values), errors
 
 
 def resolve_search(filters: RunFilters) -> tuple[RunFilters, str | None]:

@@ -92,12 +92,21 @@ class DatabaseIdConverter(IntegerConverter):
 
 
 def init_web(app: Flask) -> None:
+    """Everything the console adds to the app around its blueprints."""
     # Before any blueprint adds a rule: rules pick their converters when added.
     app.url_map.converters["int"] = DatabaseIdConverter
     proxies = int(app.config.get("TRUSTED_PROXY_COUNT", 0))
     if proxies > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
+    _template_helpers(app)
+    _sign_in(app)
+    _request_hooks(app)
+    _error_handlers(app)
+
+
+def _template_helpers(app: Flask) -> None:
+    """Filters, globals and the navigation the templates use (and the favicon)."""
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["money_input"] = input_text
     # Times: one format, in the staff member's zone, UTC in the tooltip (dashboard/times.py).
@@ -110,14 +119,14 @@ def init_web(app: Flask) -> None:
     app.jinja_env.filters["actor"] = format_actor
     app.jinja_env.filters["wrap_at_punctuation"] = wrap_at_punctuation
 
+    app.jinja_env.globals["running_for"] = times.running_for
+
     @app.get("/favicon.ico")
     def favicon() -> Response:
         """Browsers and tools that ask for /favicon.ico without reading the page's link."""
         return send_from_directory(
             str(app.static_folder), "favicon.svg", mimetype="image/svg+xml", max_age=86_400
         )
-
-    app.jinja_env.globals["running_for"] = times.running_for
 
     @app.context_processor
     def navigation() -> dict:
@@ -126,6 +135,9 @@ def init_web(app: Flask) -> None:
         items = [(ep, label) for ep, label in NAV if ep in app.view_functions]
         return {"nav_items": items, "can": lambda action: can(current_user, action)}
 
+
+def _sign_in(app: Flask) -> None:
+    """flask-login: where to sign in, and who a session belongs to."""
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in to see this page."
     login_manager.session_protection = "strong"
@@ -135,6 +147,10 @@ def init_web(app: Flask) -> None:
         if not is_id_text(user_id):
             return None
         return db.session.get(StaffUser, int(user_id))
+
+
+def _request_hooks(app: Flask) -> None:
+    """A request id, the server-side session check, and the security headers."""
 
     @app.before_request
     def assign_request_id() -> None:
@@ -175,6 +191,10 @@ def init_web(app: Flask) -> None:
         if current_user.is_authenticated and request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def _error_handlers(app: Flask) -> None:
+    """Error pages in staff words; failed CSRF checks and misrouted changes are audited."""
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

@@ -145,3 +145,45 @@ def test_the_readme_command_table_names_exactly_the_flask_commands(tmp_path):
     assert "start-all-workers" in flask_commands and "audit" in flask_commands
     assert sorted(flask_commands - readme) == [], "commands missing from the README table"
     assert sorted(readme - flask_commands) == [], "README names commands that do not exist"
+
+
+def _readme_table(first_header: str) -> list[list[str]]:
+    """The rows of the README table whose first header cell is `first_header`."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} |"))
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_the_where_things_are_table_names_every_blueprint_by_its_prefix_and_module(app):
+    """Every blueprint with a URL prefix has a row giving that prefix and its module file,
+    and every module the table names exists."""
+    rows = _readme_table("URL prefix")
+    named_modules = {m for row in rows for m in re.findall(r"`(dashboard/views/\w+\.py)`", row[1])}
+    for module in named_modules:
+        assert (ROOT / module).is_file(), f"README names {module}, which does not exist"
+    for bp in app.blueprints.values():
+        module = bp.import_name.replace(".", "/") + ".py"
+        assert module in named_modules, f"README's where-things-are table lacks {module}"
+        if bp.url_prefix:
+            row = next(r for r in rows if f"`{module}`" in r[1])
+            assert f"`{bp.url_prefix}" in row[0], (
+                f"{module} serves {bp.url_prefix}; README: {row[0]}"
+            )
+
+
+def test_the_where_things_are_table_gives_each_workflow_its_file():
+    rows = {row[0].strip("`"): row[1] for row in _readme_table("workflow name")}
+    names = {n.strip("` ") for key in rows for n in key.split(",")}
+    workflows = {
+        wf.name: wf for domain in registry.domains().values() for wf in domain.workflows.values()
+    }
+    assert names == set(workflows), "README's workflow table and the registry differ"
+    for key, files in rows.items():
+        for name in (n.strip("` ") for n in key.split(",")):
+            path = workflows[name].cls.__module__.replace(".", "/") + ".py"
+            assert f"`{path}`" in files, f"{name} is in {path}; README says {files}"

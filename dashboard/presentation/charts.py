@@ -69,17 +69,7 @@ def bar_chart(
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]
-    for i in range(5):
-        value = step * i
-        y = PAD_TOP + plot_h - plot_h * i / 4
-        parts.append(
-            f'<line class="grid" x1="{PAD_LEFT}" y1="{y:.1f}" x2="{WIDTH - PAD_RIGHT}" '
-            f'y2="{y:.1f}"/>'
-        )
-        parts.append(
-            f'<text x="{PAD_LEFT - 4}" y="{y + 3:.1f}" text-anchor="end">'
-            f"{escape(axis_format(value))}</text>"
-        )
+    parts += _grid(step, plot_h, axis_format)
     for gi, label in enumerate(labels):
         x0 = PAD_LEFT + gi * group_w + group_w * 0.1
         for si, s in enumerate(series):
@@ -105,6 +95,31 @@ def bar_chart(
         f'<line class="axis" x1="{PAD_LEFT}" y1="{PAD_TOP + plot_h}" '
         f'x2="{WIDTH - PAD_RIGHT}" y2="{PAD_TOP + plot_h}"/>'
     )
+    parts += _legend(series)
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 (every interpolated text is escaped above)
+
+
+def _grid(step: int, plot_h: float, axis_format: Callable[[int], str]) -> list[str]:
+    """Five grid lines, each with its value at the left."""
+    parts: list[str] = []
+    for i in range(5):
+        value = step * i
+        y = PAD_TOP + plot_h - plot_h * i / 4
+        parts.append(
+            f'<line class="grid" x1="{PAD_LEFT}" y1="{y:.1f}" x2="{WIDTH - PAD_RIGHT}" '
+            f'y2="{y:.1f}"/>'
+        )
+        parts.append(
+            f'<text x="{PAD_LEFT - 4}" y="{y + 3:.1f}" text-anchor="end">'
+            f"{escape(axis_format(value))}</text>"
+        )
+    return parts
+
+
+def _legend(series: Sequence[Series]) -> list[str]:
+    """One swatch and name per series, along the bottom edge."""
+    parts: list[str] = []
     legend_x = PAD_LEFT
     for s in series:
         parts.append(
@@ -113,5 +128,4 @@ def bar_chart(
         )
         parts.append(f'<text x="{legend_x + 15}" y="{HEIGHT - 3}">{escape(s.name)}</text>')
         legend_x += 15 + 8 * len(s.name) + 20
-    parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 (every interpolated text is escaped above)
+    return parts
