@@ -48,7 +48,7 @@ from estuary.contracts.practitioners import (
 )
 from estuary.db import db
 from estuary.models import Booking, PackagePurchase, Payout, Practitioner
-from estuary.services import demo, payouts
+from estuary.services import demo
 from temporal_gateway.gateway import (
     GatewayError,
     NoWorkerAnswered,
@@ -208,7 +208,7 @@ def _onboarding_mid_way(d: _Demo) -> None:
 
 
 def _payout_input(practitioner: Practitioner) -> PractitionerPayoutInput:
-    policy = payouts.policy_from_config(current_app.config)
+    policy = payout_policy.policy_from_config(current_app.config)
     return PractitionerPayoutInput(
         practitioner_id=practitioner.id,
         requested_by=REQUESTER,
