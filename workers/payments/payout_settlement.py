@@ -136,6 +136,38 @@ class PayoutSettlement(BaseWorkflow):
         window has passed; then decide from the provider's answer."""
         record = self._record
         assert record is not None
+        deadline = await self._start_reconciling(record, why)
+        delay = RECONCILE_FIRST_CHECK
+        while True:
+            give_up = workflow.now() >= deadline
+            check: CheckPayoutTransferResult = await self.execute_activity(
+                activities.check_payout_transfer,
+                CheckPayoutTransferInput(record.payout_id, give_up=give_up),
+                policy=policies.DATABASE,
+            )
+            if check.outcome == "paid":
+                return await self._provider_paid(check)
+            if check.outcome == "not_paid":
+                return await self._provider_not_paid(record, check)
+            if check.outcome == "in_doubt":
+                return await self._left_in_doubt(check)
+            if check.outcome == "missing":
+                resent = await self._resend(record.payout_id)
+                if resent == "paid":
+                    continue  # the next look settles it
+                if resent == "refused":
+                    self._reconciling = False
+                    return await self._fail(
+                        ApplicationError(self._failure or "refused", type="ProviderDeclined")
+                    )
+            left = deadline - workflow.now()
+            if left <= timedelta(0):
+                continue
+            await workflow.sleep(min(delay, left))
+            delay = min(delay * 2, RECONCILE_MAX_INTERVAL)
+
+    async def _start_reconciling(self, record: PayoutRecord, why: str) -> datetime:
+        """Mark the payout reconciling (the hold stays) and set the settle deadline."""
         self._reconciling = True
         await self.execute_activity(
             activities.mark_payout_reconciling,
@@ -150,63 +182,47 @@ class PayoutSettlement(BaseWorkflow):
             PayoutPolicyInput(record.practitioner_id),
             policy=policies.DATABASE,
         )
-        self._deadline = workflow.now() + timedelta(seconds=policy.settle_window_seconds)
-        delay = RECONCILE_FIRST_CHECK
-        while True:
-            give_up = workflow.now() >= self._deadline
-            check: CheckPayoutTransferResult = await self.execute_activity(
-                activities.check_payout_transfer,
-                CheckPayoutTransferInput(record.payout_id, give_up=give_up),
-                policy=policies.DATABASE,
-            )
-            if check.outcome == "paid":
-                self._reconciling = False
-                self._provider_reference = check.provider_reference
-                self._failure = None
-                self._steps_done.append(
-                    f"the provider confirms it paid ({check.provider_reference})"
-                )
-                return await self._paid()
-            if check.outcome == "not_paid":
-                self._reconciling = False
-                self._steps_done.append(
-                    "the provider has no transfer after the settle window: "
-                    f"hold of {check.released_cents} cents returned"
-                )
-                await self._notify("failed")
-                self._stage = "done"
-                self._final = "failed"
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                raise ApplicationError(
-                    f"payout {record.payout_id} failed: the provider has no transfer for it "
-                    f"after the settle window; the hold of {check.released_cents} cents was "
-                    "returned to the available balance",
-                    type="PayoutFailed",
-                    non_retryable=True,
-                )
-            if check.outcome == "in_doubt":
-                self._steps_done.append(
-                    f"still in doubt after the settle window ({check.provider_reference}): "
-                    "left reconciling with its hold, flagged to ops"
-                )
-                self._stage = "done"
-                self._final = "reconciling"
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                return self._result("reconciling")
-            if check.outcome == "missing":
-                resent = await self._resend(record.payout_id)
-                if resent == "paid":
-                    continue  # the next look settles it
-                if resent == "refused":
-                    self._reconciling = False
-                    return await self._fail(
-                        ApplicationError(self._failure or "refused", type="ProviderDeclined")
-                    )
-            left = self._deadline - workflow.now()
-            if left <= timedelta(0):
-                continue
-            await workflow.sleep(min(delay, left))
-            delay = min(delay * 2, RECONCILE_MAX_INTERVAL)
+        deadline = workflow.now() + timedelta(seconds=policy.settle_window_seconds)
+        self._deadline = deadline
+        return deadline
+
+    async def _provider_paid(self, check: CheckPayoutTransferResult) -> PractitionerPayoutResult:
+        self._reconciling = False
+        self._provider_reference = check.provider_reference
+        self._failure = None
+        self._steps_done.append(f"the provider confirms it paid ({check.provider_reference})")
+        return await self._paid()
+
+    async def _provider_not_paid(
+        self, record: PayoutRecord, check: CheckPayoutTransferResult
+    ) -> PractitionerPayoutResult:
+        """No transfer at the provider after the settle window: the hold was returned."""
+        self._reconciling = False
+        self._steps_done.append(
+            "the provider has no transfer after the settle window: "
+            f"hold of {check.released_cents} cents returned"
+        )
+        await self._notify("failed")
+        self._stage = "done"
+        self._final = "failed"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        raise ApplicationError(
+            f"payout {record.payout_id} failed: the provider has no transfer for it "
+            f"after the settle window; the hold of {check.released_cents} cents was "
+            "returned to the available balance",
+            type="PayoutFailed",
+            non_retryable=True,
+        )
+
+    async def _left_in_doubt(self, check: CheckPayoutTransferResult) -> PractitionerPayoutResult:
+        self._steps_done.append(
+            f"still in doubt after the settle window ({check.provider_reference}): "
+            "left reconciling with its hold, flagged to ops"
+        )
+        self._stage = "done"
+        self._final = "reconciling"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._result("reconciling")
 
     async def _resend(self, payout_id: int) -> str:
         """Send again under the same key (the provider has no record of it): paid /

@@ -304,6 +304,26 @@ class PractitionerPayoutWorkflow(PayoutSettlement):
         if problem:
             raise ApplicationError(problem, type="InvalidInput", non_retryable=True)
         threshold, dual, timeout = await self._policy(inp)
+        record = await self._create_payout(inp, threshold, dual, timeout)
+        if record.status in ("paid", "processing", "reconciling"):
+            return await self._transfer()
+        try:
+            closed = await self._approval(record, timeout)
+        except asyncio.CancelledError:
+            # Cancelled before any transfer was sent: give the hold back, then end as
+            # cancelled (the release runs although the run is being cancelled).
+            self._decision = "cancelled"
+            self._waiting = False
+            await self._close_unpaid("cancelled")
+            raise
+        if closed is not None:
+            return closed
+        return await self._transfer()
+
+    async def _create_payout(
+        self, inp: PractitionerPayoutInput, threshold: int, dual: int, timeout: int
+    ) -> PayoutRecord:
+        """Create (or resume) the payout record and its hold; load recorded approvals."""
         record: PayoutRecord = await self.execute_activity(
             activities.create_payout,
             CreatePayoutInput(
@@ -333,36 +353,29 @@ class PractitionerPayoutWorkflow(PayoutSettlement):
             f"payout {record.payout_id} created, {record.amount_cents} cents held"
             + (" (resumed)" if record.reused else "")
         )
-        if record.status == "paid":
-            return await self._transfer()
-        if record.status in ("processing", "reconciling"):
-            return await self._transfer()
-        try:
-            if record.status == "pending_approval" and record.approvals_required:
-                if len(self._approvals) < record.approvals_required:
-                    await self._wait_for_decision(timeout)
-                else:
-                    self._decision = "approved"
-                if self._decision in ("rejected", "expired"):
-                    return await self._close_unpaid(self._decision)
-                await self.execute_activity(
-                    activities.set_payout_status,
-                    SetPayoutStatusInput(record.payout_id, "approved"),
-                    policy=policies.DATABASE,
-                )
-                self._steps_done.append(
-                    "approved by " + ", ".join(a["actor"] for a in self._approvals)
-                )
-            elif record.status in ("pending_approval", "approved"):
-                self._steps_done.append("below the approval threshold: no approval needed")
-        except asyncio.CancelledError:
-            # Cancelled before any transfer was sent: give the hold back, then end as
-            # cancelled (the release runs although the run is being cancelled).
-            self._decision = "cancelled"
-            self._waiting = False
-            await self._close_unpaid("cancelled")
-            raise
-        return await self._transfer()
+        return record
+
+    async def _approval(
+        self, record: PayoutRecord, timeout: int
+    ) -> PractitionerPayoutResult | None:
+        """Wait for the approvals the payout needs: the closed result if it was rejected
+        or expired, None when it may be transferred."""
+        if record.status == "pending_approval" and record.approvals_required:
+            if len(self._approvals) < record.approvals_required:
+                await self._wait_for_decision(timeout)
+            else:
+                self._decision = "approved"
+            if self._decision in ("rejected", "expired"):
+                return await self._close_unpaid(self._decision)
+            await self.execute_activity(
+                activities.set_payout_status,
+                SetPayoutStatusInput(record.payout_id, "approved"),
+                policy=policies.DATABASE,
+            )
+            self._steps_done.append("approved by " + ", ".join(a["actor"] for a in self._approvals))
+        elif record.status in ("pending_approval", "approved"):
+            self._steps_done.append("below the approval threshold: no approval needed")
+        return None
 
     async def _policy(self, inp: PractitionerPayoutInput) -> tuple[int, int, int]:
         threshold = inp.approval_threshold_cents
