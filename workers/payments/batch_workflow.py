@@ -218,15 +218,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                 ),
                 policy=policies.BATCH,
             )
-            for line in page.skipped:
-                self._line(line)
-            if inp.dry_run:
-                for c in page.candidates:
-                    self._line(BatchPayoutLine(c.practitioner_id, c.available_cents, "would_pay"))
-            elif page.candidates and self._windowed:
-                await self._start_in_window(page.candidates, inp.chunk_size, threshold, payout_for)
-            elif page.candidates:
-                await self._pay_chunk(page.candidates, threshold, payout_for)
+            await self._handle_page(inp, page, threshold, payout_for)
             self._cursor = page.next_cursor
             handled += len(page.candidates) + len(page.skipped)
             self._steps_done.append(
@@ -239,26 +231,47 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                 handled >= min(inp.items_per_run, policies.CONTINUE_AS_NEW_AFTER_ITEMS)
                 or workflow.info().is_continue_as_new_suggested()
             ):
-                await self._drain("continuing as new")
-                self._stage = "continuing as new"
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                self._result.runs += 1
-                workflow.continue_as_new(
-                    dataclasses.replace(
-                        inp,
-                        cursor=self._cursor,
-                        payout_date=payout_date,
-                        requested_by=requester,
-                        approval_threshold_cents=threshold,
-                        dual_approval_threshold_cents=dual,
-                        approval_timeout_seconds=timeout,
-                        carried=self._result,
-                    )
+                await self._continue_as_new(
+                    inp,
+                    payout_date=payout_date,
+                    requested_by=requester,
+                    approval_threshold_cents=threshold,
+                    dual_approval_threshold_cents=dual,
+                    approval_timeout_seconds=timeout,
                 )
         await self._drain("finishing")
         self._stage = "done"
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result
+
+    async def _handle_page(
+        self,
+        inp: BatchPayoutInput,
+        page: PayoutCandidatePage,
+        threshold: int,
+        payout_for: PayoutFor,
+    ) -> None:
+        """Record the page's skipped lines; pay (or, dry run, list) its candidates."""
+        for line in page.skipped:
+            self._line(line)
+        if inp.dry_run:
+            for c in page.candidates:
+                self._line(BatchPayoutLine(c.practitioner_id, c.available_cents, "would_pay"))
+        elif page.candidates and self._windowed:
+            await self._start_in_window(page.candidates, inp.chunk_size, threshold, payout_for)
+        elif page.candidates:
+            await self._pay_chunk(page.candidates, threshold, payout_for)
+
+    async def _continue_as_new(self, inp: BatchPayoutInput, **fixed: object) -> None:
+        """Let this run's payouts finish, then continue as new from the cursor with the
+        carried result and the values this run fixed (date, requester, policy)."""
+        await self._drain("continuing as new")
+        self._stage = "continuing as new"
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._result.runs += 1
+        workflow.continue_as_new(
+            dataclasses.replace(inp, cursor=self._cursor, carried=self._result, **fixed)
+        )
 
     async def _drain(self, then: str) -> None:
         """Wait until every payout this run started has an outcome (windowed runs)."""

@@ -2,7 +2,8 @@
 
 Deterministic code only: the workflow sandbox re-imports this module for every new run, so it
 holds one workflow (or a small family) and imports only modules passed through the sandbox
-(workers.temporal.worker.WORKFLOW_PASSTHROUGH_MODULES) besides its own.
+(workers.temporal.worker.WORKFLOW_PASSTHROUGH_MODULES) besides its own. The settlement
+steps (transfer, reconciliation, failure, paid) are in `payout_settlement.PayoutSettlement`.
 """
 
 from __future__ import annotations
@@ -18,13 +19,9 @@ from estuary.contracts.failures import innermost_message
 from estuary.contracts.payments import (
     REASON_CODES,
     ApprovePayoutDecision,
-    CheckPayoutTransferInput,
-    CheckPayoutTransferResult,
     ClosePayoutInput,
     ClosePayoutResult,
     CreatePayoutInput,
-    MarkReconcilingInput,
-    NotifyPayoutInput,
     PayoutPolicy,
     PayoutPolicyInput,
     PayoutRecord,
@@ -34,23 +31,16 @@ from estuary.contracts.payments import (
     RecordPayoutDecisionInput,
     RejectPayoutDecision,
     SetPayoutStatusInput,
-    TransferPayoutInput,
-    TransferPayoutResult,
     payout_workflow_id,
     policy_given,
 )
 from estuary.contracts.search_attributes import TRIGGERED_BY
-from workers.payments.workflow_support import known_not_sent, refuse_bad_input
-from workers.temporal.base_workflows import BaseWorkflow
+from workers.payments.payout_settlement import PayoutSettlement
+from workers.payments.workflow_support import refuse_bad_input
 from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.payments.activities as activities
-
-# Runs started with this patch leave marking the payout `processing` to transfer_payout
-# (committed before the provider is called, as the separate activity did): one activity
-# and one workflow task fewer per payout.
-TRANSFER_MARKS_PROCESSING_PATCH = "payout-transfer-marks-processing"
 
 
 def _payout_business_id(inp: PractitionerPayoutInput, now: datetime) -> str:
@@ -73,7 +63,7 @@ def _payout_business_id(inp: PractitionerPayoutInput, now: datetime) -> str:
     money=True,
     updates=(("approve", ApprovePayoutDecision), ("reject", RejectPayoutDecision)),
 )
-class PractitionerPayoutWorkflow(BaseWorkflow):
+class PractitionerPayoutWorkflow(PayoutSettlement):
     """One payout. Updates `approve(ApprovePayoutDecision)` / `reject(RejectPayoutDecision)`
     are validated against the payout as recorded (loaded by `create_payout` before any
     decision is accepted): never the payout's requester, never an approver already
@@ -314,6 +304,26 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         if problem:
             raise ApplicationError(problem, type="InvalidInput", non_retryable=True)
         threshold, dual, timeout = await self._policy(inp)
+        record = await self._create_payout(inp, threshold, dual, timeout)
+        if record.status in ("paid", "processing", "reconciling"):
+            return await self._transfer()
+        try:
+            closed = await self._approval(record, timeout)
+        except asyncio.CancelledError:
+            # Cancelled before any transfer was sent: give the hold back, then end as
+            # cancelled (the release runs although the run is being cancelled).
+            self._decision = "cancelled"
+            self._waiting = False
+            await self._close_unpaid("cancelled")
+            raise
+        if closed is not None:
+            return closed
+        return await self._transfer()
+
+    async def _create_payout(
+        self, inp: PractitionerPayoutInput, threshold: int, dual: int, timeout: int
+    ) -> PayoutRecord:
+        """Create (or resume) the payout record and its hold; load recorded approvals."""
         record: PayoutRecord = await self.execute_activity(
             activities.create_payout,
             CreatePayoutInput(
@@ -343,36 +353,29 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
             f"payout {record.payout_id} created, {record.amount_cents} cents held"
             + (" (resumed)" if record.reused else "")
         )
-        if record.status == "paid":
-            return await self._transfer()
-        if record.status in ("processing", "reconciling"):
-            return await self._transfer()
-        try:
-            if record.status == "pending_approval" and record.approvals_required:
-                if len(self._approvals) < record.approvals_required:
-                    await self._wait_for_decision(timeout)
-                else:
-                    self._decision = "approved"
-                if self._decision in ("rejected", "expired"):
-                    return await self._close_unpaid(self._decision)
-                await self.execute_activity(
-                    activities.set_payout_status,
-                    SetPayoutStatusInput(record.payout_id, "approved"),
-                    policy=policies.DATABASE,
-                )
-                self._steps_done.append(
-                    "approved by " + ", ".join(a["actor"] for a in self._approvals)
-                )
-            elif record.status in ("pending_approval", "approved"):
-                self._steps_done.append("below the approval threshold: no approval needed")
-        except asyncio.CancelledError:
-            # Cancelled before any transfer was sent: give the hold back, then end as
-            # cancelled (the release runs although the run is being cancelled).
-            self._decision = "cancelled"
-            self._waiting = False
-            await self._close_unpaid("cancelled")
-            raise
-        return await self._transfer()
+        return record
+
+    async def _approval(
+        self, record: PayoutRecord, timeout: int
+    ) -> PractitionerPayoutResult | None:
+        """Wait for the approvals the payout needs: the closed result if it was rejected
+        or expired, None when it may be transferred."""
+        if record.status == "pending_approval" and record.approvals_required:
+            if len(self._approvals) < record.approvals_required:
+                await self._wait_for_decision(timeout)
+            else:
+                self._decision = "approved"
+            if self._decision in ("rejected", "expired"):
+                return await self._close_unpaid(self._decision)
+            await self.execute_activity(
+                activities.set_payout_status,
+                SetPayoutStatusInput(record.payout_id, "approved"),
+                policy=policies.DATABASE,
+            )
+            self._steps_done.append("approved by " + ", ".join(a["actor"] for a in self._approvals))
+        elif record.status in ("pending_approval", "approved"):
+            self._steps_done.append("below the approval threshold: no approval needed")
+        return None
 
     async def _policy(self, inp: PractitionerPayoutInput) -> tuple[int, int, int]:
         threshold = inp.approval_threshold_cents
@@ -448,202 +451,3 @@ class PractitionerPayoutWorkflow(BaseWorkflow):
         self._stage = "done"
         self._final = outcome
         return self._result(outcome)
-
-    async def _transfer(self) -> PractitionerPayoutResult:
-        record = self._record
-        assert record is not None
-        self._stage = "transferring"
-        if not workflow.patched(TRANSFER_MARKS_PROCESSING_PATCH):
-            # Runs started before the patch marked the payout processing in an activity
-            # of its own; transfer_payout now does it first, in its own commit.
-            await self.execute_activity(
-                activities.set_payout_status,
-                SetPayoutStatusInput(record.payout_id, "processing"),
-                policy=policies.DATABASE,
-            )
-        sent: TransferPayoutResult | None = None
-        transfer = workflow.start_activity(
-            activities.transfer_payout,
-            TransferPayoutInput(record.payout_id),
-            start_to_close_timeout=policies.PAYOUT_TRANSFER.start_to_close,
-            retry_policy=policies.PAYOUT_TRANSFER.retry,
-        )
-        try:
-            try:
-                # Shielded: cancelling the run must not abandon a transfer in flight.
-                sent = await asyncio.shield(transfer)
-            except asyncio.CancelledError:
-                self._steps_done.append("cancel requested during the transfer: finishing it")
-                sent = await transfer
-        except ActivityError as err:
-            self._failure = innermost_message(err)
-            if not known_not_sent(err):
-                return await self._reconcile(f"transfer outcome unknown: {self._failure}")
-            return await self._fail(err)
-        if sent.status != "paid":
-            return await self._reconcile("the provider accepted the transfer and is processing it")
-        self._provider_reference = sent.provider_reference
-        return await self._paid()
-
-    async def _fail(self, err: BaseException) -> PractitionerPayoutResult:
-        """The provider refused the transfer for good: nothing left; return the hold."""
-        record = self._record
-        assert record is not None
-        self._stage = "transfer failed: returning the hold"
-        closed: ClosePayoutResult = await self.execute_activity(
-            activities.close_unpaid_payout,
-            ClosePayoutInput(record.payout_id, "failed", self._failure or ""),
-            policy=policies.DATABASE,
-        )
-        if closed.status == "paid":
-            # The provider had paid it after all (its answers were lost): it is paid.
-            self._provider_reference = closed.provider_reference
-            self._failure = None
-            return await self._paid()
-        if closed.status == "reconciling":
-            return await self._reconcile("the provider has a transfer for this payout")
-        self._steps_done.append(
-            f"transfer failed ({self._failure}); hold of {closed.released_cents} cents returned"
-        )
-        await self._notify("failed")
-        self._stage = "done"
-        self._final = "failed"
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        raise ApplicationError(
-            f"payout {record.payout_id} failed: {self._failure}; the hold of "
-            f"{closed.released_cents} cents was returned to the available balance",
-            type="PayoutFailed",
-            non_retryable=True,
-        ) from err
-
-    async def _reconcile(self, why: str) -> PractitionerPayoutResult:
-        """The transfer's outcome is unknown: never "not paid". Keep the hold and ask the
-        provider by idempotency key (durable timers, backing off) until the settle
-        window has passed; then decide from the provider's answer."""
-        record = self._record
-        assert record is not None
-        self._reconciling = True
-        await self.execute_activity(
-            activities.mark_payout_reconciling,
-            MarkReconcilingInput(record.payout_id, why),
-            policy=policies.DATABASE,
-        )
-        # Named only once the payout row says so too (the console and tests read both).
-        self._stage = "reconciling with the provider"
-        self._steps_done.append(f"reconciling: {why}; the hold stays")
-        policy: PayoutPolicy = await self.execute_activity(
-            activities.load_payout_policy,
-            PayoutPolicyInput(record.practitioner_id),
-            policy=policies.DATABASE,
-        )
-        self._deadline = workflow.now() + timedelta(seconds=policy.settle_window_seconds)
-        delay = RECONCILE_FIRST_CHECK
-        while True:
-            give_up = workflow.now() >= self._deadline
-            check: CheckPayoutTransferResult = await self.execute_activity(
-                activities.check_payout_transfer,
-                CheckPayoutTransferInput(record.payout_id, give_up=give_up),
-                policy=policies.DATABASE,
-            )
-            if check.outcome == "paid":
-                self._reconciling = False
-                self._provider_reference = check.provider_reference
-                self._failure = None
-                self._steps_done.append(
-                    f"the provider confirms it paid ({check.provider_reference})"
-                )
-                return await self._paid()
-            if check.outcome == "not_paid":
-                self._reconciling = False
-                self._steps_done.append(
-                    "the provider has no transfer after the settle window: "
-                    f"hold of {check.released_cents} cents returned"
-                )
-                await self._notify("failed")
-                self._stage = "done"
-                self._final = "failed"
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                raise ApplicationError(
-                    f"payout {record.payout_id} failed: the provider has no transfer for it "
-                    f"after the settle window; the hold of {check.released_cents} cents was "
-                    "returned to the available balance",
-                    type="PayoutFailed",
-                    non_retryable=True,
-                )
-            if check.outcome == "in_doubt":
-                self._steps_done.append(
-                    f"still in doubt after the settle window ({check.provider_reference}): "
-                    "left reconciling with its hold, flagged to ops"
-                )
-                self._stage = "done"
-                self._final = "reconciling"
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                return self._result("reconciling")
-            if check.outcome == "missing":
-                resent = await self._resend(record.payout_id)
-                if resent == "paid":
-                    continue  # the next look settles it
-                if resent == "refused":
-                    self._reconciling = False
-                    return await self._fail(
-                        ApplicationError(self._failure or "refused", type="ProviderDeclined")
-                    )
-            left = self._deadline - workflow.now()
-            if left <= timedelta(0):
-                continue
-            await workflow.sleep(min(delay, left))
-            delay = min(delay * 2, RECONCILE_MAX_INTERVAL)
-
-    async def _resend(self, payout_id: int) -> str:
-        """Send again under the same key (the provider has no record of it): paid /
-        unknown (still no answer) / refused (the provider declined for good)."""
-        try:
-            sent: TransferPayoutResult = await self.execute_activity(
-                activities.transfer_payout,
-                TransferPayoutInput(payout_id),
-                policy=policies.PAYOUT_TRANSFER_RESEND,
-            )
-        except ActivityError as err:
-            if known_not_sent(err):
-                self._failure = innermost_message(err)
-                return "refused"
-            return "unknown"
-        return "paid" if sent.status == "paid" else "unknown"
-
-    async def _paid(self) -> PractitionerPayoutResult:
-        self._steps_done.append(f"transferred ({self._provider_reference})")
-        await self._notify("paid")
-        self._stage = "done"
-        self._final = "paid"
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._result("paid")
-
-    async def _notify(self, event: str) -> None:
-        assert self._record is not None
-        await self.execute_activity(
-            activities.notify_payout,
-            NotifyPayoutInput(self._record.payout_id, event),
-            policy=policies.NOTIFICATION,
-        )
-        self._steps_done.append(f"practitioner notified ({event})")
-
-    def _result(self, status: str) -> PractitionerPayoutResult:
-        record = self._record
-        assert record is not None
-        return PractitionerPayoutResult(
-            payout_id=record.payout_id,
-            practitioner_id=record.practitioner_id,
-            amount_cents=record.amount_cents,
-            status=status,
-            idempotency_key=record.idempotency_key,
-            approvals=[a["actor"] for a in self._approvals],
-            provider_reference=self._provider_reference,
-            reason_code=self._rejection["reason_code"] if self._rejection else None,
-        )
-
-
-# The first look at the provider after an unknown outcome (a bank transfer the provider
-# accepted takes minutes to pay out), and the longest gap between looks (durable timers:
-# a worker restart does not lose them).
-RECONCILE_FIRST_CHECK = timedelta(minutes=5)
-RECONCILE_MAX_INTERVAL = timedelta(hours=1)
