@@ -131,43 +131,51 @@ def parse_search(raw: str) -> RunSearch:
 
     number = _NUMBER_RE.fullmatch(text)
     if number:
-        n = str(int(number["n"]))
-        return RunSearch(
-            text=text,
-            any_entity_id=n,
-            payout_id=int(n),
-            summary=f"every record numbered {n} (booking, practitioner, payout, ...)",
-        )
-
+        return _number_search(text, str(int(number["n"])))
     kind_match = _KIND_RE.fullmatch(text)
     if kind_match:
-        kind = KINDS[kind_match["kind"].lower()]
-        ident = kind_match["ident"].lstrip("#")
-        word = KIND_WORDS[kind]
-        if kind == "background_check":
-            if not ID_RE.fullmatch(ident):
-                raise SearchNotUnderstood(
-                    f"{ident!r} is not a background check reference. " + HOW_TO
-                )
-            return RunSearch(
-                text=text,
-                entities=(("background_check", ident),),
-                summary=f"background check {ident}",
-            )
-        if not ident.isdigit() or len(ident) > 12 or int(ident) < 1:
-            raise SearchNotUnderstood(
-                f"A {word} is found by its number, e.g. {word} 14; {ident!r} is not one."
-            )
-        n = str(int(ident))
-        if kind == "payout":
-            return RunSearch(text=text, payout_id=int(n), summary=f"payout {n}")
-        return RunSearch(text=text, entities=((kind, n),), summary=f"{word} {n}")
-
+        return _kind_search(text, KINDS[kind_match["kind"].lower()], kind_match["ident"])
     if "@" in text:
         if not _EMAIL_RE.fullmatch(text):
             raise SearchNotUnderstood(f"{text!r} is not an email address. " + HOW_TO)
         return RunSearch(text=text, email=text.lower(), summary=f"the person with email {text}")
+    return _word_search(text)
 
+
+def _number_search(text: str, n: str) -> RunSearch:
+    """`#14` or `14`: every record with that number."""
+    return RunSearch(
+        text=text,
+        any_entity_id=n,
+        payout_id=int(n),
+        summary=f"every record numbered {n} (booking, practitioner, payout, ...)",
+    )
+
+
+def _kind_search(text: str, kind: str, ident: str) -> RunSearch:
+    """`booking 14`, `payout 4`, `background check bc-1`: one record of a named kind."""
+    ident = ident.lstrip("#")
+    word = KIND_WORDS[kind]
+    if kind == "background_check":
+        if not ID_RE.fullmatch(ident):
+            raise SearchNotUnderstood(f"{ident!r} is not a background check reference. " + HOW_TO)
+        return RunSearch(
+            text=text,
+            entities=(("background_check", ident),),
+            summary=f"background check {ident}",
+        )
+    if not ident.isdigit() or len(ident) > 12 or int(ident) < 1:
+        raise SearchNotUnderstood(
+            f"A {word} is found by its number, e.g. {word} 14; {ident!r} is not one."
+        )
+    n = str(int(ident))
+    if kind == "payout":
+        return RunSearch(text=text, payout_id=int(n), summary=f"payout {n}")
+    return RunSearch(text=text, entities=((kind, n),), summary=f"{word} {n}")
+
+
+def _word_search(text: str) -> RunSearch:
+    """A name, a workflow id or its beginning, or (a single word) either."""
     looks_like_name = bool(_NAME_RE.fullmatch(text))
     looks_like_id = bool(ID_RE.fullmatch(text))
     if looks_like_id and not looks_like_name:

@@ -375,21 +375,26 @@ class TemporalGateway(HandlerCalls, HistoryReads, WorkerReads):
                 )
                 return StartedRun(wid, handle.result_run_id or "", workflow_name)
             except WorkflowAlreadyStartedError:
-                desc = await client.get_workflow_handle(wid).describe(
-                    rpc_timeout=self.rpc_timeout()
-                )
-                status = STATUS_NAMES.get(desc.status, str(desc.status)) if desc.status else "?"
-                if status == "Running":
-                    return StartedRun(wid, desc.run_id, workflow_name, existing=True)
-                raise AlreadyStarted(
-                    f"{wid} already ran ({status}); a {'money ' if wf.spec.money else ''}"
-                    "workflow that completed cannot be started again under the same id",
-                    wid,
-                    desc.run_id,
-                    status,
-                ) from None
+                return await self._already_started(client, wid, workflow_name, wf.spec.money)
 
         return self.run(call)
+
+    async def _already_started(
+        self, client: Client, wid: str, workflow_name: str, money: bool
+    ) -> StartedRun:
+        """The run already holding `wid`: returned with `existing=True` while it runs,
+        otherwise AlreadyStarted (its reuse policy forbade another run)."""
+        desc = await client.get_workflow_handle(wid).describe(rpc_timeout=self.rpc_timeout())
+        status = STATUS_NAMES.get(desc.status, str(desc.status)) if desc.status else "?"
+        if status == "Running":
+            return StartedRun(wid, desc.run_id, workflow_name, existing=True)
+        raise AlreadyStarted(
+            f"{wid} already ran ({status}); a {'money ' if money else ''}"
+            "workflow that completed cannot be started again under the same id",
+            wid,
+            desc.run_id,
+            status,
+        ) from None
 
     # reading --------------------------------------------------------------------------
 

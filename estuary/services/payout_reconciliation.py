@@ -195,67 +195,76 @@ def _check_transfer(
     """One provider transfer against its payout: a finding when they disagree; with
     `settle`, an open payout the provider has paid is settled paid.
 
-    One branch per finding kind, in the order they are decided."""
-    ref = t.provider_reference
+    The findings are decided in this order: no payout, a different amount, then (for a
+    paid transfer only) what the payout's state says of it."""
     if payout is None:
-        report.findings.append(
-            Finding(
-                "orphan_transfer",
-                f"provider transfer {ref} ({t.amount_cents} cents, key {t.idempotency_key}) "
-                "belongs to no payout",
-                None,
-                ref,
-            )
-        )
+        report.findings.append(_orphan_transfer(t))
         return
     if t.amount_cents != payout.amount_cents:
-        report.findings.append(
-            Finding(
-                "amount_mismatch",
-                f"provider transfer {ref} is {t.amount_cents} cents; "
-                f"payout {payout.id} is {payout.amount_cents} cents",
-                payout.id,
-                ref,
-            )
-        )
+        report.findings.append(_amount_mismatch(t, payout))
         return
     if t.status != "paid":
         return
+    if payout.status in payouts.OPEN and settle:
+        _settle_paid(report, payout, t.provider_reference, settled_keys)
+        return
+    finding = _paid_transfer_finding(t, payout, settled_keys)
+    if finding is not None:
+        report.findings.append(finding)
+
+
+def _orphan_transfer(t: payment_provider.TransferReceipt) -> Finding:
+    ref = t.provider_reference
+    return Finding(
+        "orphan_transfer",
+        f"provider transfer {ref} ({t.amount_cents} cents, key {t.idempotency_key}) "
+        "belongs to no payout",
+        None,
+        ref,
+    )
+
+
+def _amount_mismatch(t: payment_provider.TransferReceipt, payout: Payout) -> Finding:
+    ref = t.provider_reference
+    return Finding(
+        "amount_mismatch",
+        f"provider transfer {ref} is {t.amount_cents} cents; "
+        f"payout {payout.id} is {payout.amount_cents} cents",
+        payout.id,
+        ref,
+    )
+
+
+def _paid_transfer_finding(
+    t: payment_provider.TransferReceipt, payout: Payout, settled_keys: set[str]
+) -> Finding | None:
+    """What is wrong, if anything, with a payout the provider has paid (not settling)."""
+    ref = t.provider_reference
     if payout.status in payouts.OPEN:
-        if settle:
-            _settle_paid(report, payout, ref, settled_keys)
-        else:
-            report.findings.append(
-                Finding(
-                    "in_doubt",
-                    f"payout {payout.id} is {payout.status} but the provider paid "
-                    f"transfer {ref}: the reconciliation will settle it",
-                    payout.id,
-                    ref,
-                )
-            )
-        return
+        return Finding(
+            "in_doubt",
+            f"payout {payout.id} is {payout.status} but the provider paid "
+            f"transfer {ref}: the reconciliation will settle it",
+            payout.id,
+            ref,
+        )
     if payout.status in payouts.CLOSED_WITHOUT_PAYMENT:
-        report.findings.append(
-            Finding(
-                "paid_but_closed",
-                f"payout {payout.id} is {payout.status} (hold returned) but the "
-                f"provider paid transfer {ref} for {t.amount_cents} cents",
-                payout.id,
-                ref,
-            )
+        return Finding(
+            "paid_but_closed",
+            f"payout {payout.id} is {payout.status} (hold returned) but the "
+            f"provider paid transfer {ref} for {t.amount_cents} cents",
+            payout.id,
+            ref,
         )
-        return
     if f"payout-settle:{payout.idempotency_key}" not in settled_keys:
-        report.findings.append(
-            Finding(
-                "unsettled_ledger",
-                f"payout {payout.id} is paid but its settlement "
-                f"payout-settle:{payout.idempotency_key} is not in the ledger",
-                payout.id,
-                ref,
-            )
+        return Finding(
+            "unsettled_ledger",
+            f"payout {payout.id} is paid but its settlement "
+            f"payout-settle:{payout.idempotency_key} is not in the ledger",
+            payout.id,
+            ref,
         )
+    return None
 
 
 def _settle_paid(report: Report, payout: Payout, ref: str, settled_keys: set[str]) -> None:
