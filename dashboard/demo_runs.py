@@ -48,7 +48,7 @@ from estuary.contracts.practitioners import (
 )
 from estuary.db import db
 from estuary.models import Booking, PackagePurchase, Payout, Practitioner
-from estuary.services import demo
+from estuary.services import demo, payout_policy
 from temporal_gateway.gateway import (
     GatewayError,
     NoWorkerAnswered,
