@@ -37,6 +37,7 @@ from estuary.contracts.payments import (
     PAYMENT_METHODS,
     CheckPayoutTransferResult,
     PayoutRecord,
+    TransferPayoutResult,
 )
 from estuary.db import add_once, db
 from estuary.models import Payout, PayoutApproval, Practitioner
@@ -373,16 +374,7 @@ def set_status(payout_id: int, status: str) -> Payout:
     return payout
 
 
-@dataclass(frozen=True)
-class TransferDone:
-    payout_id: int
-    transfer_id: int
-    provider_reference: str
-    amount_cents: int
-    status: str = "paid"  # paid, or reconciling while the provider is still processing
-
-
-def transfer(payout_id: int) -> TransferDone:
+def transfer(payout_id: int) -> TransferPayoutResult:
     """Send the payout through the provider with its idempotency key, then settle it.
 
     An approved payout is marked `processing` first, in a commit of its own before the
@@ -424,7 +416,7 @@ def transfer(payout_id: int) -> TransferDone:
             _settle(payout)
         else:
             payout.status = "reconciling"
-    return TransferDone(
+    return TransferPayoutResult(
         payout.id,
         receipt.transfer_id,
         receipt.provider_reference,

@@ -320,14 +320,7 @@ def set_payout_status(inp: SetPayoutStatusInput) -> None:
 def transfer_payout(inp: TransferPayoutInput) -> TransferPayoutResult:
     """Send the payout with its idempotency key and post the settlement. A provider
     decline is non-retryable; a transient provider error is retried by Temporal."""
-    done = payouts.transfer(inp.payout_id)
-    return TransferPayoutResult(
-        payout_id=done.payout_id,
-        transfer_id=done.transfer_id,
-        provider_reference=done.provider_reference,
-        amount_cents=done.amount_cents,
-        status=done.status,
-    )
+    return payouts.transfer(inp.payout_id)
 
 
 @write_activity

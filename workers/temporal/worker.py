@@ -215,6 +215,49 @@ async def _serve(
     task_queue: str | None,
     deployments: dict[str, Any],
 ) -> None:
+    """Run the domain workers until SIGINT/SIGTERM or one of them fails, then shut them
+    down in order: workers (in-flight activities finish), heartbeat, thread pool."""
+    executor, workers_, heartbeat = _build(
+        app, client, identity, domain_names, task_queue, deployments
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.monotonic()
+    tasks = [asyncio.create_task(w.run()) for w in workers_]
+    _log_polling(domain_names, workers_, deployments)
+    heartbeat_stop = asyncio.Event()
+    beating = asyncio.create_task(heartbeat.run(heartbeat_stop))
+    stopper = asyncio.create_task(stop.wait())
+    _done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
+    log.info("shutting down workers (ran %.0fs)", time.monotonic() - started)
+    await asyncio.gather(*(w.shutdown() for w in workers_ if w.is_running), return_exceptions=True)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    heartbeat_stop.set()
+    await asyncio.gather(beating, return_exceptions=True)
+    stopper.cancel()
+    executor.shutdown(wait=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    # Drop the workers (their cached workflow instances and core handles) here, on the
+    # loop, rather than at interpreter exit.
+    del workers_, tasks
+    gc.collect()
+    if errors:
+        raise RuntimeError(f"worker failed: {errors[0]}") from errors[0]
+    log.info("workers stopped")
+
+
+def _build(
+    app: Flask,
+    client: Client,
+    identity: str,
+    domain_names: Sequence[str],
+    task_queue: str | None,
+    deployments: dict[str, Any],
+) -> tuple[ThreadPoolExecutor, list[Worker], HeartbeatWriter]:
+    """One worker per domain sharing one activity thread pool, and the heartbeat writer
+    that reports their activity slots."""
     config = app.config
     prefix = config.get("TEMPORAL_TASK_QUEUE_PREFIX", "")
     max_acts = int(config.get("WORKER_MAX_CONCURRENT_ACTIVITIES", 20))
@@ -242,12 +285,13 @@ async def _serve(
         max_slots=max_acts * len(workers_),
         interval_seconds=int(config.get("WORKER_HEARTBEAT_SECONDS", 15)),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    started = time.monotonic()
-    tasks = [asyncio.create_task(w.run()) for w in workers_]
+    return executor, workers_, heartbeat
+
+
+def _log_polling(
+    domain_names: Sequence[str], workers_: Sequence[Worker], deployments: dict[str, Any]
+) -> None:
+    """One line per worker: its task queue and the deployment version it polls as."""
     for name, w in zip(domain_names, workers_, strict=True):
         version = deployments[name]
         log.info(
@@ -257,22 +301,3 @@ async def _serve(
             if version
             else " (unversioned)",
         )
-    heartbeat_stop = asyncio.Event()
-    beating = asyncio.create_task(heartbeat.run(heartbeat_stop))
-    stopper = asyncio.create_task(stop.wait())
-    _done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-    log.info("shutting down workers (ran %.0fs)", time.monotonic() - started)
-    await asyncio.gather(*(w.shutdown() for w in workers_ if w.is_running), return_exceptions=True)
-    results = await asyncio.gather(*tasks, return_exceptions=True)
-    heartbeat_stop.set()
-    await asyncio.gather(beating, return_exceptions=True)
-    stopper.cancel()
-    executor.shutdown(wait=True)
-    errors = [r for r in results if isinstance(r, BaseException)]
-    # Drop the workers (their cached workflow instances and core handles) here, on the
-    # loop, rather than at interpreter exit.
-    del workers_, tasks
-    gc.collect()
-    if errors:
-        raise RuntimeError(f"worker failed: {errors[0]}") from errors[0]
-    log.info("workers stopped")
