@@ -19,7 +19,7 @@ from flask import Flask, abort, render_template, request, url_for
 from sqlalchemy import Select, func, select
 
 from dashboard import visibility
-from dashboard.views.runs import console_scope, temporal
+from dashboard.gateway_calls import console_scope, temporal
 from estuary.contracts.inputs import parse_id, query_int
 from estuary.db import db
 from estuary.models import OpsFlag

@@ -21,9 +21,9 @@ from typing import TypeVar
 from flask import Blueprint, current_app, render_template
 
 from dashboard import times
+from dashboard.gateway_calls import console_scope, temporal
 from dashboard.permissions import require
 from dashboard.presentation.charts import Series, bar_chart
-from dashboard.views.runs import console_scope, temporal
 from dashboard.visibility import format_time
 from estuary.contracts.money import whole_units_text
 from temporal_gateway.access import gateway

@@ -32,6 +32,7 @@ from flask import (
 )
 
 from dashboard import visibility
+from dashboard.gateway_calls import console_scope, temporal
 from dashboard.permissions import require
 from dashboard.run_actions import bulk_retry as run_bulk_retry
 from dashboard.run_actions import control, handler_forms
@@ -60,35 +61,6 @@ HISTORY_PAGE_SIZE = 1000
 EVENTS_PAGE_SIZE = 100
 LIVE_MAX_ROWS = 100
 MAX_PAGE_NUMBER = 100_000
-
-
-# --- helpers shared by the read pages ----------------------------------------------------
-
-
-def temporal(fn: Callable[..., T], *args: Any, default: Any = None, **kwargs: Any) -> T | Any:
-    """Call the gateway; on failure remember why (for the page's banner) and return default.
-
-    Once Temporal was found unreachable in a request, later calls in it are skipped, so a
-    page with several Temporal parts waits for the timeout once, not once per part.
-    """
-    if g.get("temporal_unreachable"):
-        return default
-    try:
-        return fn(*args, **kwargs)
-    except TemporalUnavailable as exc:
-        g.temporal_unreachable = exc.message
-        return default
-    except GatewayError as exc:
-        g.setdefault("temporal_errors", []).append(exc.message)
-        return default
-
-
-def console_scope() -> str:
-    """Visibility scope: runs on this console's task queues (its prefix), if it has one."""
-    prefix = gateway().prefix
-    if not prefix:
-        return ""
-    return f"TaskQueue STARTS_WITH {visibility.quote(prefix)}"
 
 
 @bp.app_context_processor

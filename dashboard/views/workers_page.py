@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, render_template
 
+from dashboard.gateway_calls import temporal
 from dashboard.permissions import require
-from dashboard.views.runs import temporal
 from estuary.contracts import catalogue
 from estuary.services.worker_heartbeats import worker_processes
 from temporal_gateway.access import gateway
