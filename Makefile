@@ -35,6 +35,7 @@ run: setup
 	$(BIN)/python scripts/run_dev.py
 
 test: setup
+	bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup

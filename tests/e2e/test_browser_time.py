@@ -43,6 +43,10 @@ def test_times_follow_the_browser_zone_once_saved(browser, live_stack):
         while _zone_of(app, user.id) not in KOLKATA:
             assert time.monotonic() < deadline, "the browser's zone was not saved"
             time.sleep(0.2)
+        # Once saved, the page reloads itself; going elsewhere before that reload has
+        # committed would be interrupted by it.
+        page.wait_for_selector("body:not([data-time-zone-unset])", state="attached")
+        page.wait_for_load_state()
         page.goto("/profile")
         assert page.inner_text("[data-testid=time-zone]") in KOLKATA
         example = page.locator("[data-testid=time-example] time")
