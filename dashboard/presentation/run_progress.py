@@ -16,18 +16,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard import times
+from dashboard.presentation.run_outcomes import TONE_CLASSES, Outcome, outcome, run_labels
 from dashboard.presentation.run_titles import (
     Names,
     onboarding_step_text,
     payout_row_title,
+    run_title,
     step_words,
 )
 from dashboard.presentation.run_values import (
     Field,
+    count_and_cents,
     currency,
     entity_link,
     fields_of,
     humanise_key,
+    naming,
     parse_json_text,
     words,
 )
@@ -89,6 +93,7 @@ class RunView:
     events: list[TimelineItem] = field(default_factory=list)
     lines: list[dict[str, Any]] = field(default_factory=list)
     lines_note: str = ""
+    lines_total: str = ""
     sections: list[tuple[str, list[Field]]] = field(default_factory=list)
     fields: list[Field] = field(default_factory=list)
 
@@ -231,20 +236,11 @@ _BATCH_PARTS = (
 )
 
 
-def _part(progress: Mapping[str, Any], key: str) -> tuple[int, Any]:
-    value = progress.get(key)
-    if isinstance(value, Mapping):
-        return int(value.get("count") or 0), value.get("cents")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, None
-    count = progress.get(f"{key}_count")
-    return (int(count), progress.get(f"{key}_cents")) if isinstance(count, int) else (0, None)
-
-
 def _batch_segments(view: RunView, values: Mapping[str, Any]) -> None:
+    always = ("would_pay",) if values.get("dry_run") else ("paid", "failed")
     for key, label, tone in _BATCH_PARTS:
-        count, cents = _part(values, key)
-        if count or key in ("paid", "failed"):
+        count, cents = count_and_cents(values, key)
+        if count or key in always:
             view.segments.append(Segment(label, count, tone, _money(cents)))
     view.total = sum(s.count for s in view.segments)
     view.total_label = f"{view.total} practitioner{'' if view.total == 1 else 's'} handled so far"
@@ -278,8 +274,12 @@ def batch_result(result: Mapping[str, Any], names: Names) -> RunView:
     _batch_segments(view, result)
     dry = bool(result.get("dry_run"))
     cur = currency()
+    paying = "would_pay" if dry else "paid"
+    count, cents = count_and_cents(result, paying)
+    view.lines_total = (
+        f"{'Would be paid' if dry else 'Paid'}: {count} · {format_money(cents or 0, currency())}"
+    )
     if dry:
-        count, cents = _part(result, "would_pay")
         view.total_label = (
             f"Dry run: would pay {count} practitioner{'' if count == 1 else 's'} "
             f"{format_money(cents or 0, cur)}; nothing was paid"
@@ -287,6 +287,9 @@ def batch_result(result: Mapping[str, Any], names: Names) -> RunView:
     else:
         view.total_label = f"{view.total} practitioner{'' if view.total == 1 else 's'} handled"
     lines = result.get("lines") if isinstance(result.get("lines"), list) else []
+    names.add_practitioners(
+        line.get("practitioner_id") for line in lines if isinstance(line, Mapping)
+    )
     for line in lines:
         if not isinstance(line, Mapping):
             continue
@@ -419,97 +422,6 @@ def input_fields(value: Any) -> list[Field]:
     return fields_of(value)
 
 
-# --- outcomes in words ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
-    label: str  # "Rejected by approver@estuary.local"
-    tone: str  # ok / warn / neutral / bad
-
-
-def _payout_outcome(status: str, payout: Any, reason_code: Any = None) -> Outcome | None:
-    if status == "paid":
-        return Outcome("Paid", "ok")
-    if status == "rejected":
-        who = ""
-        if payout is not None:
-            rejections = [a for a in payout.approvals if a.decision == "reject"]
-            if rejections:
-                who = rejections[-1].approver
-                reason_code = reason_code or rejections[-1].reason_code
-        text = f"Rejected by {who}" if who else "Rejected"
-        return Outcome(text + (f" ({words(reason_code)})" if reason_code else ""), "warn")
-    if status == "expired":
-        return Outcome("Expired: not approved in time", "warn")
-    if status == "cancelled":
-        return Outcome("Cancelled: nothing paid", "neutral")
-    if status == "reconciling":
-        return Outcome("Transfer outcome not known yet", "warn")
-    if status == "failed":
-        return Outcome("Payout failed: nothing paid", "bad")
-    if status == "pending_approval":
-        return Outcome("Waiting for approval", "warn")
-    return None
-
-
-def _batch_outcome(result: Mapping[str, Any]) -> Outcome | None:
-    paid, paid_cents = _part(result, "paid")
-    waiting, _w = _part(result, "waiting_for_approval")
-    skipped, _s = _part(result, "skipped")
-    failed, _f = _part(result, "failed")
-    if result.get("dry_run"):
-        count, cents = _part(result, "would_pay")
-        return Outcome(
-            f"Dry run: would pay {count} · {format_money(cents or 0, currency())}", "neutral"
-        )
-    if paid == 0 and waiting == 0:
-        if not skipped and not failed:
-            return Outcome("Nothing paid: nobody was due a payout", "warn")
-        parts = [f"{skipped} skipped"] if skipped else []
-        if failed:
-            parts.append(f"{failed} failed")
-        return Outcome("Nothing paid: " + ", ".join(parts), "bad" if failed else "warn")
-    text = f"Paid {paid} · {format_money(paid_cents or 0, currency())}"
-    if waiting:
-        text += f"; {waiting} waiting for approval"
-    if failed:
-        return Outcome(text + f"; {failed} failed", "warn")
-    return Outcome(text, "ok")
-
-
-def outcome(run: Any, names: Names, result: Any = None) -> Outcome | None:
-    """How a completed run ended, when its business outcome says more than "Completed"
-    (None: show the run's status as it is). Payouts are read from the app database when
-    no result is at hand (the runs list)."""
-    if run.status != "Completed":
-        return None
-    value = parse_json_text(result) if result is not None else None
-    wt = run.workflow_type
-    if wt == "PractitionerPayoutWorkflow":
-        payout = names.payouts_by_workflow.get(run.workflow_id)
-        status = value.get("status") if isinstance(value, Mapping) else None
-        status = status or (payout.status if payout is not None else None)
-        code = value.get("reason_code") if isinstance(value, Mapping) else None
-        return _payout_outcome(str(status), payout, code) if status else None
-    if wt == "BatchPractitionerPayoutWorkflow" and isinstance(value, Mapping):
-        return _batch_outcome(value)
-    if wt == "PractitionerOnboardingWorkflow" and isinstance(value, Mapping):
-        ended = value.get("outcome")
-        if ended == "completed":
-            return Outcome("Onboarded", "ok")
-        if ended:
-            reason = f": {words(value['reason'])}" if value.get("reason") else ""
-            return Outcome(f"Onboarding {words(ended)}{reason}", "warn")
-    if wt == "BookingLifecycleWorkflow" and isinstance(value, Mapping) and value.get("outcome"):
-        ended = str(value["outcome"])
-        return Outcome(f"Booking {words(ended)}", "ok" if ended == "completed" else "neutral")
-    return None
-
-
-TONE_CLASSES = {"ok": "completed", "warn": "stalled", "neutral": "canceled", "bad": "failed"}
-
-
 @dataclass
 class RunPage:
     """Everything the run page says about a run in business words."""
@@ -523,8 +435,6 @@ class RunPage:
 
 def run_page(run: Any, timeline: Any, progress: Any) -> RunPage:
     """The run page's title, outcome, progress, result and input for this run."""
-    from dashboard.presentation.run_titles import run_title
-
     input_value = parse_json_text(timeline.input) if timeline is not None else None
     result_value = parse_json_text(timeline.result) if timeline is not None else None
     ids = [
@@ -532,46 +442,18 @@ def run_page(run: Any, timeline: Any, progress: Any) -> RunPage:
         for v in (input_value, progress, result_value)
         if isinstance(v, Mapping) and isinstance(v.get("practitioner_id"), int)
     ]
-    lines = result_value.get("lines") if isinstance(result_value, Mapping) else None
-    if isinstance(lines, list):
-        ids += [
-            line.get("practitioner_id")
-            for line in lines
-            if isinstance(line, Mapping) and isinstance(line.get("practitioner_id"), int)
-        ]
     names = Names.load([run], ids)
     title = run_title(run, names, input=input_value, progress=progress, result=result_value)
-    return RunPage(
-        title=title,
-        outcome=outcome(run, names, result_value),
-        progress=progress_view(run.workflow_type, progress, names),
-        result=result_view(run.workflow_type, result_value, names)
-        if run.status == "Completed"
-        else None,
-        input=input_fields(input_value) if timeline is not None else [],
-    )
-
-
-@dataclass(frozen=True)
-class RunLabel:
-    """A run as a list row names it: its title and, when "Completed" would mislead, its
-    business outcome."""
-
-    title: Any  # RunTitle
-    outcome: Outcome | None
-
-    @property
-    def tone_class(self) -> str:
-        return TONE_CLASSES.get(self.outcome.tone, "canceled") if self.outcome else ""
-
-
-def run_labels(runs: Any) -> dict[str, RunLabel]:
-    """Labels for a list of runs by run id: one database query per kind of entity."""
-    from dashboard.presentation.run_titles import run_title
-
-    runs = list(runs or [])
-    names = Names.load(runs)
-    return {r.run_id: RunLabel(run_title(r, names), outcome(r, names)) for r in runs}
+    with naming(names):
+        return RunPage(
+            title=title,
+            outcome=outcome(run, names, result_value),
+            progress=progress_view(run.workflow_type, progress, names),
+            result=result_view(run.workflow_type, result_value, names)
+            if run.status == "Completed"
+            else None,
+            input=input_fields(input_value) if timeline is not None else [],
+        )
 
 
 def register_template_globals(app: Any) -> None:

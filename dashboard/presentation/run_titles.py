@@ -105,6 +105,17 @@ class Names:
         p = self.practitioners.get(pid)
         return p.name if p is not None else f"practitioner #{pid}"
 
+    def add_practitioners(self, ids: Iterable[Any]) -> None:
+        """Load the practitioners among `ids` not known yet (a batch's lines)."""
+        missing = {i for i in (_int(x) for x in ids) if i is not None} - set(self.practitioners)
+        if not missing:
+            return
+        try:
+            for p in db.session.scalars(select(Practitioner).where(Practitioner.id.in_(missing))):
+                self.practitioners[p.id] = p
+        except Exception:  # a title never breaks a page: fall back to ids
+            db.session.rollback()
+
     @classmethod
     def load(cls, runs: Iterable[Any], extra_practitioners: Iterable[int] = ()) -> Names:
         """The names for these runs (RunInfo-like: workflow_id, entity_type, entity_id)."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +111,28 @@ def words(value: Any) -> str:
     return plain_text(value.replace("_", " "))
 
 
+# The names of the entities the values on a page point at (`Names` of run_titles), set
+# by the page being drawn (`naming`); ids are shown as `#12` without it.
+_NAMES: ContextVar[Any] = ContextVar("run_value_names", default=None)
+
+
+@contextmanager
+def naming(names: Any) -> Iterator[None]:
+    """Within this block, a practitioner id reads as the practitioner's name."""
+    token = _NAMES.set(names)
+    try:
+        yield
+    finally:
+        _NAMES.reset(token)
+
+
+def id_text(key: str, value: int) -> str:
+    names = _NAMES.get()
+    if names is not None and key == "practitioner_id" and value in names.practitioners:
+        return f"{names.practitioners[value].name} (#{value})"
+    return f"#{value}"
+
+
 def entity_link(key: str, value: Any) -> str | None:
     page = ID_PAGES.get(key)
     if page is None or isinstance(value, bool) or not isinstance(value, int):
@@ -149,7 +173,7 @@ def value_field(
     if key.endswith("_cents") and isinstance(value, int):
         return Field(label, "money", value, currency=cur)
     if key in ID_PAGES and isinstance(value, int):
-        return Field(label, "link", f"#{value}", href=entity_link(key, value))
+        return Field(label, "link", id_text(key, value), href=entity_link(key, value))
     if key in _WORKFLOW_ID_KEYS and isinstance(value, str):
         return Field(label, "link", value, href=run_link(value))
     if isinstance(value, str):
@@ -182,7 +206,7 @@ def _list_field(key: str, label: str, items: list[Any], cur: str, depth: int) ->
         return Field(
             label,
             "links",
-            [(f"#{i}", entity_link(one, i)) for i in shown],
+            [(id_text(one, i), entity_link(one, i)) for i in shown],
             more=len(items) - len(shown),
         )
     shown = items[:MAX_TABLE_ROWS]
@@ -239,3 +263,15 @@ def fields_of(
     if isinstance(value, list | tuple):
         return [_list_field("values", "Values", list(value), money_currency or currency(), depth)]
     return [value_field("value", value, money_currency=money_currency, depth=depth)]
+
+
+def count_and_cents(progress: Mapping[str, Any], key: str) -> tuple[int, Any]:
+    """A `{count, cents}` part of a batch's progress, or `<key>_count`/`<key>_cents` of its
+    result, as (count, cents)."""
+    value = progress.get(key)
+    if isinstance(value, Mapping):
+        return int(value.get("count") or 0), value.get("cents")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, None
+    count = progress.get(f"{key}_count")
+    return (int(count), progress.get(f"{key}_cents")) if isinstance(count, int) else (0, None)
