@@ -19,6 +19,7 @@ from dashboard import times
 from dashboard.presentation.run_outcomes import TONE_CLASSES, Outcome, outcome, run_labels
 from dashboard.presentation.run_titles import (
     Names,
+    id_title,
     onboarding_step_text,
     payout_row_title,
     run_title,
@@ -461,3 +462,4 @@ def register_template_globals(app: Any) -> None:
     app.add_template_global(TONE_CLASSES, "outcome_classes")
     app.add_template_global(fields_of, "value_fields")
     app.add_template_global(payout_row_title, "payout_title")
+    app.add_template_global(id_title, "run_id_title")

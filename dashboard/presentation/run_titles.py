@@ -445,3 +445,47 @@ def run_titles(runs: Iterable[Any]) -> dict[str, RunTitle]:
     runs = list(runs)
     names = Names.load(runs)
     return {r.run_id: run_title(r, names) for r in runs}
+
+
+# --- a title from a workflow id alone (ops flags, links that know only the id) -------------
+
+# Business id prefix -> (workflow type, entity type of the number that follows).
+ID_PREFIXES: tuple[tuple[str, str, str | None], ...] = (
+    ("payments-package-payout-", "ProgressivePackagePayoutWorkflow", "package_purchase"),
+    ("payments-batch-payout-", "BatchPractitionerPayoutWorkflow", None),
+    ("payments-payout-", "PractitionerPayoutWorkflow", "practitioner"),
+    ("practitioners-onboarding-", "PractitionerOnboardingWorkflow", "practitioner"),
+    ("practitioners-verification-", "PractitionerVerificationWorkflow", "practitioner"),
+    ("practitioners-subscription-", "SubscriptionRenewalWorkflow", "subscription"),
+    ("practitioners-training-", "TrainingCertificationWorkflow", "practitioner"),
+    ("practitioners-background-check-", "BackgroundCheckProviderWorkflow", None),
+    ("bookings-lifecycle-", "BookingLifecycleWorkflow", "booking"),
+)
+_LEADING_NUMBER = re.compile(r"(\d+)")
+
+
+@dataclass(frozen=True)
+class _IdOnly:
+    """A run known by its workflow id only, as the title rules read a RunInfo."""
+
+    workflow_id: str
+    workflow_type: str
+    entity_type: str | None
+    entity_id: str | None
+    run_id: str = ""
+    status: str = "Running"
+    start_time: Any = None
+    is_running: bool = True
+
+
+def id_title(workflow_id: str | None) -> str:
+    """The title of the run a business id names ("Onboarding of Ines Moreau (step 4 of 6:
+    training)"), or the id itself when its shape is not known."""
+    wid = workflow_id or ""
+    for prefix, workflow_type, entity_type in ID_PREFIXES:
+        if wid.startswith(prefix):
+            number = _LEADING_NUMBER.match(wid[len(prefix) :])
+            entity_id = number[1] if number and entity_type else None
+            run = _IdOnly(wid, workflow_type, entity_type, entity_id)
+            return run_title(run).text
+    return wid

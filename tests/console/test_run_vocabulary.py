@@ -376,3 +376,13 @@ def test_the_rendered_cards_carry_no_json_iso_times_or_cents(demo):
         html = render_template_string(template, view=view)
         assert_speaks_business(html, wt)
         assert "1,842.50 USD" in html or wt == "PractitionerOnboardingWorkflow"
+
+
+def test_a_business_id_alone_is_enough_for_a_title(demo):
+    wid = f"payments-payout-{demo[MAYA]}-20261201"
+    _payout(demo[MAYA], wid)
+    assert run_titles.id_title(wid) == f"Payout to {MAYA} · 1,842.50 USD"
+    assert run_titles.id_title(f"practitioners-onboarding-{demo[INES]}").startswith(
+        f"Onboarding of {INES}"
+    )
+    assert run_titles.id_title("something-else-7") == "something-else-7"
