@@ -432,6 +432,16 @@ class RunPage:
     progress: RunView | None
     result: RunView | None
     input: list[Field]
+    entity: str = ""  # the run's entity in words ("Ines Moreau", "booking #14")
+
+
+def _entity_words(run: Any, names: Names) -> str:
+    if not run.entity_type or not run.entity_id:
+        return ""
+    if run.entity_type == "practitioner":
+        return names.practitioner_name(run.entity_id)
+    mark = "#" if str(run.entity_id).isdigit() else ""
+    return f"{step_words(run.entity_type)} {mark}{run.entity_id}"
 
 
 def run_page(run: Any, timeline: Any, progress: Any) -> RunPage:
@@ -454,6 +464,7 @@ def run_page(run: Any, timeline: Any, progress: Any) -> RunPage:
             if run.status == "Completed"
             else None,
             input=input_fields(input_value) if timeline is not None else [],
+            entity=_entity_words(run, names),
         )
 
 
