@@ -338,13 +338,33 @@ def _lifecycle(progress: Mapping[str, Any], names: Names) -> RunView:
         if not isinstance(r, Mapping):
             continue
         state = str(r.get("state") or "")
+        label = step_words(kind)
+        label = label.capitalize() if "reminder" in label else f"{label} reminder"
         view.events.append(
             TimelineItem(
-                step_words(kind).capitalize(),
+                label,
                 _REMINDER_STATES.get(state, "waiting" if not r.get("sent_at") else "done"),
                 r.get("due_at"),
                 r.get("sent_at"),
                 words(state) + (f": {words(r['reason'])}" if r.get("reason") else ""),
+            )
+        )
+    seen: set[tuple[str, str]] = set()
+    for sent in progress.get("sent_log") or []:
+        if not isinstance(sent, Mapping) or str(sent.get("kind", "")).startswith("reminder"):
+            continue
+        key = (str(sent.get("kind")), str(sent.get("at")))
+        if key in seen:
+            continue
+        seen.add(key)
+        state = "already sent" if sent.get("state") == "already_sent" else ""
+        view.events.append(
+            TimelineItem(
+                f"Sent: {step_words(sent.get('kind')) or 'notice'}",
+                "done",
+                sent.get("at"),
+                None,
+                state,
             )
         )
     for move in progress.get("moves") or []:

@@ -304,10 +304,31 @@ def test_a_lifecycle_is_a_timeline_of_reminders():
                 },
             },
             "next_timer": {"kind": "reminder_1h", "at": "2026-12-03T09:00:00+00:00"},
+            "sent_log": [
+                {
+                    "kind": "booking_confirmed",
+                    "key": "a",
+                    "at": "2026-12-02T12:00:00+00:00",
+                    "state": "sent",
+                },
+                {
+                    "kind": "booking_confirmed",
+                    "key": "b",
+                    "at": "2026-12-02T12:00:00+00:00",
+                    "state": "sent",
+                },
+                {
+                    "kind": "reminder_24h",
+                    "key": "c",
+                    "at": "2026-12-02T10:00:01+00:00",
+                    "state": "sent",
+                },
+            ],
         },
     )
     assert [(e.label, e.state) for e in view.events] == [
         ("Reminder 24h", "done"),
+        ("Sent: booking confirmed", "done"),
         ("Reminder 1h", "waiting"),
         ("Next: reminder 1h", "current"),
     ]

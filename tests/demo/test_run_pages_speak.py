@@ -4,7 +4,8 @@ onboarding in training, booking lifecycles) and two batch payouts (a dry run, an
 whose minimum skips everyone), every run page, the runs list, approvals, home and the
 domain pages show business titles and outcomes with no raw JSON, no ISO timestamp and
 no amount in cents (`tests.page_text`). With ESTUARY_SCREENSHOTS=<dir> the browser test
-saves onboarding-progress.png, batch-dry-run.png and payout-rejected.png.
+saves onboarding-progress.png, batch-dry-run.png, package-progress.png,
+booking-lifecycle.png and payout-rejected.png.
 
 Its own Temporal dev server (the demo's fixtures), like tests/demo/test_demo_alive.py.
 """
@@ -204,6 +205,14 @@ def test_screenshots_of_progress_and_a_dry_run(demo_stack, demo_runs, browser): 
         page.locator("[data-testid=batch-lines]").scroll_into_view_if_needed()
         assert page.locator("[data-testid=progress-bar]").is_visible()
         shot(page, "batch-dry-run.png")
+
+        page.goto("/runs/payments-package-payout-1")
+        page.locator("[data-testid=progress-bar]").scroll_into_view_if_needed()
+        shot(page, "package-progress.png")
+
+        page.goto(f"/runs/{demo_runs['lifecycle']}")
+        page.locator("[data-testid=lifecycle-timeline]").scroll_into_view_if_needed()
+        shot(page, "booking-lifecycle.png")
 
         page.goto(f"/runs/{demo_runs['payout']}")
         assert page.locator("[data-testid=run-outcome]").inner_text().startswith("Rejected by")
