@@ -96,7 +96,7 @@ class Names:
     packages: dict[int, PackagePurchase] = field(default_factory=dict)
     subscriptions: dict[int, Subscription] = field(default_factory=dict)
     onboardings: dict[int, OnboardingProgress] = field(default_factory=dict)
-    checks_by_workflow: dict[str, BackgroundCheck] = field(default_factory=dict)
+    checks_by_reference: dict[str, BackgroundCheck] = field(default_factory=dict)
 
     def practitioner_name(self, practitioner_id: Any) -> str:
         pid = _int(practitioner_id)
@@ -127,11 +127,13 @@ class Names:
             if eid is not None and getattr(run, "entity_type", None):
                 ids.setdefault(run.entity_type, set()).add(eid)
         money_ids = [r.workflow_id for r in runs if "payout" in (r.workflow_type or "").lower()]
-        check_ids = [
-            r.workflow_id for r in runs if r.workflow_type == "BackgroundCheckProviderWorkflow"
+        check_refs = [
+            str(r.entity_id)
+            for r in runs
+            if r.workflow_type == "BackgroundCheckProviderWorkflow" and r.entity_id
         ]
         try:
-            out._load(ids, money_ids, check_ids, set(extra_practitioners))
+            out._load(ids, money_ids, check_refs, set(extra_practitioners))
         except Exception:  # a title never breaks a page: fall back to ids
             db.session.rollback()
         return out
@@ -140,7 +142,7 @@ class Names:
         self,
         ids: dict[str, set[int]],
         payout_workflow_ids: list[str],
-        check_workflow_ids: list[str],
+        check_references: list[str],
         practitioner_ids: set[int],
     ) -> None:
         practitioner_ids |= ids.get("practitioner", set())
@@ -152,11 +154,11 @@ class Names:
                 if known is None or p.id > known.id:  # the newest payout of that id
                     self.payouts_by_workflow[p.workflow_id] = p
                 practitioner_ids.add(p.practitioner_id)
-        if check_workflow_ids:
+        if check_references:
             for c in db.session.scalars(
-                select(BackgroundCheck).where(BackgroundCheck.workflow_id.in_(check_workflow_ids))
+                select(BackgroundCheck).where(BackgroundCheck.reference.in_(check_references))
             ):
-                self.checks_by_workflow[str(c.workflow_id)] = c
+                self.checks_by_reference[c.reference] = c
                 practitioner_ids.add(c.practitioner_id)
         if ids.get("booking"):
             for b in db.session.scalars(select(Booking).where(Booking.id.in_(ids["booking"]))):
@@ -351,7 +353,7 @@ def _training(k: Known) -> str:
 
 
 def _background_check(k: Known) -> str:
-    check = k.names.checks_by_workflow.get(k.run.workflow_id)
+    check = k.names.checks_by_reference.get(str(k.run.entity_id or k.get("reference") or ""))
     pid = k.practitioner_id() or (check.practitioner_id if check else None)
     return f"Background check of {k.names.practitioner_name(pid)}"
 
@@ -458,7 +460,7 @@ ID_PREFIXES: tuple[tuple[str, str, str | None], ...] = (
     ("practitioners-verification-", "PractitionerVerificationWorkflow", "practitioner"),
     ("practitioners-subscription-", "SubscriptionRenewalWorkflow", "subscription"),
     ("practitioners-training-", "TrainingCertificationWorkflow", "practitioner"),
-    ("practitioners-background-check-", "BackgroundCheckProviderWorkflow", None),
+    ("practitioners-background-check-", "BackgroundCheckProviderWorkflow", "background_check"),
     ("bookings-lifecycle-", "BookingLifecycleWorkflow", "booking"),
 )
 _LEADING_NUMBER = re.compile(r"(\d+)")
@@ -484,8 +486,11 @@ def id_title(workflow_id: str | None) -> str:
     wid = workflow_id or ""
     for prefix, workflow_type, entity_type in ID_PREFIXES:
         if wid.startswith(prefix):
-            number = _LEADING_NUMBER.match(wid[len(prefix) :])
+            rest = wid[len(prefix) :]
+            number = _LEADING_NUMBER.match(rest)
             entity_id = number[1] if number and entity_type else None
+            if entity_type == "background_check":  # the check's reference, not a number
+                entity_id = rest
             run = _IdOnly(wid, workflow_type, entity_type, entity_id)
             return run_title(run).text
     return wid

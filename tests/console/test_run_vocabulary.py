@@ -14,7 +14,14 @@ from sqlalchemy import select
 from dashboard.presentation import run_outcomes, run_progress, run_titles, run_values
 from estuary.contracts import catalogue
 from estuary.db import db
-from estuary.models import Booking, PackagePurchase, Payout, PayoutApproval, Practitioner
+from estuary.models import (
+    BackgroundCheck,
+    Booking,
+    PackagePurchase,
+    Payout,
+    PayoutApproval,
+    Practitioner,
+)
 from estuary.services.demo import INES, MAYA, seed_demo
 from temporal_gateway.records import RunInfo
 from tests.page_text import assert_speaks_business, raw_values
@@ -407,3 +414,20 @@ def test_a_business_id_alone_is_enough_for_a_title(demo):
         f"Onboarding of {INES}"
     )
     assert run_titles.id_title("something-else-7") == "something-else-7"
+
+
+def test_a_background_check_is_named_by_its_practitioner(demo):
+    db.session.add(
+        BackgroundCheck(
+            practitioner_id=demo[INES], idempotency_key="bc-test", reference="BC-TEST-1"
+        )
+    )
+    db.session.flush()
+    r = run(
+        "BackgroundCheckProviderWorkflow",
+        "practitioners-background-check-BC-TEST-1",
+        "background_check",
+        "BC-TEST-1",
+    )
+    assert run_outcomes.run_labels([r])[r.run_id].title.text == f"Background check of {INES}"
+    assert run_titles.id_title(r.workflow_id) == f"Background check of {INES}"
