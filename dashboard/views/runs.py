@@ -315,7 +315,8 @@ def detail_live(workflow_id: str, run_id: str):
     context = _detail_context(workflow_id, run_id)
     if request.args.get("seen") == context["live_version"]:
         return "", 204
-    return render_template("runs/_detail_live.html", **context)
+    # The title follows the run too (an onboarding's step), swapped out of band.
+    return render_template("runs/_detail_live.html", title_oob=True, **context)
 
 
 @bp.get("/<workflow_id>/<run_id>/events")

@@ -107,7 +107,9 @@ def _run_page(client, workflow_id: str) -> str:
 
 
 def _title(html: str) -> str:
-    return visible_text(re.search(r'<h1 data-testid="run-title">(.*?)</h1>', html, re.S)[1])
+    return visible_text(
+        re.search(r'<h1 [^>]*data-testid="run-title"[^>]*>(.*?)</h1>', html, re.S)[1]
+    )
 
 
 def test_every_main_run_page_speaks_the_business(demo_stack, demo_runs):  # noqa: F811
@@ -130,6 +132,11 @@ def test_every_main_run_page_speaks_the_business(demo_stack, demo_runs):  # noqa
     assert [s for s, _label in steps] == ["done", "done", "done", "current", "waiting", "waiting"]
     assert [label for _s, label in steps][3] == "4. Training"
     assert "Settings" in onboarding and "Documents" in onboarding
+    # The live refresh brings the title along (out of band): it follows the step.
+    live = re.search(r'hx-get="([^"]+/live)\?seen=', onboarding)[1]
+    fragment = client.get(live).get_data(as_text=True)
+    assert f'hx-swap-oob="true">Onboarding of {INES} (step 4 of 6: training)</h1>' in fragment
+    assert_speaks_business(fragment, "the onboarding's live refresh")
 
     dry = _run_page(client, runs["dry"])
     assert_speaks_business(dry, "the dry run's page")
