@@ -494,3 +494,4 @@ def register_template_globals(app: Any) -> None:
     app.add_template_global(fields_of, "value_fields")
     app.add_template_global(payout_row_title, "payout_title")
     app.add_template_global(id_title, "run_id_title")
+    app.add_template_global(onboarding_step_text, "onboarding_step")
