@@ -181,7 +181,9 @@ def test_lists_name_runs_by_what_they_do(demo_stack, demo_runs):  # noqa: F811
     assert "Rejected by approver2@estuary.local" in listing
     assert "running for " in listing and "Took: open" not in listing
 
-    for url in ("/", "/approvals/", f"/practitioners/{demo_runs['ids'][INES]}"):
+    pages = ("/", "/approvals/", f"/practitioners/{demo_runs['ids'][INES]}", "/notifications")
+    pages += ("/payouts", "/bookings", f"/bookings/{demo_runs['booking_id']}", "/practitioners")
+    for url in pages:
         page = client.get(url)
         assert page.status_code == 200, url
         assert_speaks_business(page.get_data(as_text=True), url)
