@@ -90,6 +90,7 @@ def demo_runs(demo_stack):  # noqa: F811
         "ids": ids,
         "booking_id": booking_id,
         "payout": payout.workflow_id,
+        "payout_id": payout.id,
         "rafael_payout": f"payments-payout-{ids[RAFAEL]}-",
         "dry": dry.workflow_id,
         "nobody": nobody.workflow_id,
@@ -183,6 +184,7 @@ def test_lists_name_runs_by_what_they_do(demo_stack, demo_runs):  # noqa: F811
 
     pages = ("/", "/approvals/", f"/practitioners/{demo_runs['ids'][INES]}", "/notifications")
     pages += ("/payouts", "/bookings", f"/bookings/{demo_runs['booking_id']}", "/practitioners")
+    pages += (f"/payouts/{demo_runs['payout_id']}",)
     for url in pages:
         page = client.get(url)
         assert page.status_code == 200, url
