@@ -20,8 +20,9 @@ from dashboard.run_actions.handler_forms import (
     PAYOUT_DECISIONS,
     ActionForm,
     action_form,
-    handlers,
+    handlers_now,
 )
+from dashboard.run_actions.pickers import has_choices
 from dashboard.writes import REASON_CODE_KEY, REASON_TEXT_KEY, link, run_url
 from estuary.contracts import catalogue
 from estuary.contracts.approval_rules import reason_codes_for
@@ -64,25 +65,36 @@ class RunActions:
         )
 
 
-def _current_path() -> str:
+def _current_path(run: RunInfo) -> str:
+    """Where an action on this run goes back to: this page, or the run's page when
+    the panel is drawn by the run page's live refresh."""
+    if request.endpoint == "runs.detail_live":
+        return run_url(run.workflow_id, run.run_id) or request.path
     path = request.full_path
     return path[:-1] if path.endswith("?") else path
 
 
-def run_actions(run: RunInfo, registered: RegisteredWorkflow | None = None) -> RunActions:
-    """The forms the signed-in user may use on this run (for runs/_actions.html)."""
+def run_actions(
+    run: RunInfo, registered: RegisteredWorkflow | None = None, progress: Any = None
+) -> RunActions:
+    """The forms the signed-in user may use on this run now (for runs/_actions.html):
+    only while it runs, only the handlers its `progress` says apply (for a workflow whose
+    spec has `actions_now`), with pickers filled from that progress. Built from what the
+    page (or its live refresh) already read: no Temporal call of its own."""
     wf = registered or workflow_for_run(run)
     money = bool(wf and wf.spec.money)
-    next_url = _current_path()
+    next_url = _current_path(run)
     action_forms: list[ActionForm] = []
     payout_id = None
     if wf is not None and run.is_running:
         for kind in ("signal", "update"):
-            for name in handlers(wf, kind):
+            for name in handlers_now(wf, kind, progress):
                 if wf.spec.money and name in PAYOUT_DECISIONS:
                     continue
-                form = action_form(wf, kind, name, run.workflow_id, next_url=next_url)
-                if can(current_user, form.permission):
+                form = action_form(
+                    wf, kind, name, run.workflow_id, next_url=next_url, progress=progress
+                )
+                if can(current_user, form.permission) and has_choices(form.fields):
                     action_forms.append(form)
     if money and run.is_running:
         payout_id = db.session.scalar(
@@ -160,8 +172,18 @@ def entity_actions(entity_type: str, entity_id: int, max_runs: int = 6) -> Entit
             out.error = exc.message
             continue
         if info.is_running or info.status in CLOSED_FAILED_STATUSES:
-            out.runs.append(run_actions(info, wf))
+            out.runs.append(run_actions(info, wf, _progress(wf, info)))
     return out
+
+
+def _progress(wf: RegisteredWorkflow, info: RunInfo) -> Any:
+    """The run's progress when its actions depend on it (one short query), else None."""
+    if wf.spec.actions_now is None or not info.is_running:
+        return None
+    try:
+        return gateway().query(info.workflow_id, "progress", info.run_id, timeout_seconds=2)
+    except GatewayError:
+        return None
 
 
 def payout_run_actions(payout: Any) -> RunActions | None:

@@ -21,6 +21,7 @@ from htmx_flask import request  # flask's request, typed with `request.htmx`
 
 from dashboard import forms
 from dashboard.permissions import can, denial_message
+from dashboard.run_actions.pickers import apply_pickers
 from dashboard.writes import (
     PENDING_DELIVERY,
     RunStateConflict,
@@ -93,6 +94,25 @@ def handlers(wf: RegisteredWorkflow, kind: str) -> dict[str, type | None]:
     return dict(pairs)
 
 
+def console_handlers(wf: RegisteredWorkflow, kind: str) -> dict[str, type | None]:
+    """The handlers the console offers: every update, and the signals the spec does not
+    keep for other senders only (`WorkflowSpec.console_signals`)."""
+    known = handlers(wf, kind)
+    if kind == "signal" and wf.spec.console_signals is not None:
+        return {n: t for n, t in known.items() if n in wf.spec.console_signals}
+    return known
+
+
+def handlers_now(wf: RegisteredWorkflow, kind: str, progress: Any) -> dict[str, type | None]:
+    """The console's handlers that apply at this moment of the run: those the spec's
+    `actions_now` names from its progress (none while the progress is unknown), or all."""
+    offered = console_handlers(wf, kind)
+    if wf.spec.actions_now is None:
+        return offered
+    now = set(wf.spec.actions_now(progress)) if progress is not None else set()
+    return {n: t for n, t in offered.items() if n in now}
+
+
 def action_form(
     wf: RegisteredWorkflow,
     kind: str,
@@ -102,9 +122,12 @@ def action_form(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     next_url: str = "",
+    progress: Any = None,
 ) -> ActionForm:
+    """The form of one handler; `progress` (the run's answer) fills its pickers."""
     arg_type = handlers(wf, kind).get(name)
     fields = forms.form_fields(arg_type, values, errors) if arg_type else []
+    fields = apply_pickers(wf.name, name, fields, progress)
     return ActionForm(
         kind=kind,
         name=name,
@@ -144,9 +167,26 @@ class _Submission:
     values: dict[str, str]
 
     def form(self, **kwargs: Any) -> ActionForm:
+        """The form again (after a refusal), its pickers filled from the run's progress."""
         return action_form(
-            self.wf, self.kind, self.name, self.workflow_id, next_url=self.back, **kwargs
+            self.wf,
+            self.kind,
+            self.name,
+            self.workflow_id,
+            next_url=self.back,
+            progress=_progress_for_pickers(self.wf, self.workflow_id),
+            **kwargs,
         )
+
+
+def _progress_for_pickers(wf: RegisteredWorkflow, workflow_id: str) -> Any:
+    """The run's progress when its forms have pickers (one short query), else None."""
+    if wf.spec.actions_now is None:
+        return None
+    try:
+        return gateway().query(workflow_id, "progress", timeout_seconds=2)
+    except GatewayError:
+        return None
 
 
 def _submission(kind: str, workflow_id: str, name: str) -> _Submission:
@@ -159,6 +199,8 @@ def _submission(kind: str, workflow_id: str, name: str) -> _Submission:
     if name not in known:
         abort(404)
     arg_type = known[name]
+    if name not in console_handlers(wf, kind):
+        abort(404, f"{forms.label_for(name)} is not sent from the console: use its update.")
     target = f"workflow:{workflow_id}"
     permission = handler_permission(wf, name)
     if not can(current_user, permission):
@@ -213,12 +255,20 @@ def _deliver(sub: _Submission, arg: Any) -> ResponseReturnValue:
                 f"{sub.workflow_id} is a {info.workflow_type}, not a {sub.wf.name}"
             )
         if not info.is_running:
-            raise RunStateConflict(f"{sub.workflow_id} is not running ({info.status})")
+            raise RunStateConflict(f"the run has already finished ({info.status})")
         if sub.kind == "signal":
             gw.signal(sub.workflow_id, sub.name, arg)
             result = None
         else:
             result = gw.update(sub.workflow_id, sub.name, arg)
+    except RunStateConflict as exc:
+        # The page was stale (the run closed meanwhile): say so once and show the page
+        # again, whose actions now fit the run.
+        record_gateway_error(exc, target=sub.target, params=params, reason=reason)
+        flash(f"Nothing was sent: {exc.message}.", "error")
+        if request.htmx:
+            return htmx_response("", 200, redirect=sub.back)
+        return redirect(sub.back, code=303)
     except GatewayError as exc:
         record_gateway_error(exc, target=sub.target, params=params, reason=reason)
         form = sub.form(values=sub.values)

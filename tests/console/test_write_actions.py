@@ -176,15 +176,19 @@ async def test_booking_page_forms_validation_refusal_and_cancel(app, local_env):
         with app.app_context():
             assert db.session.get(Booking, booking).cancelled_by == f"client:{user.email}"
 
-        # A second cancel is refused by the workflow, inline, with its reason.
+        # A second cancel from the now stale page: nothing is sent, the page is shown
+        # again (its actions now fit the closed run) with one message saying why.
         again = await _post(
             operator,
             f"{base}/cancel",
-            {"workflow_type": LIFECYCLE, "reason": "twice"},
+            {"workflow_type": LIFECYCLE, "reason": "twice", "next": f"/bookings/{booking}"},
             headers={"HX-Request": "true"},
         )
-        assert again.status_code in (404, 409, 422)
-        assert 'data-testid="action-error"' in _text(again)
+        assert again.status_code == 200
+        assert again.headers["HX-Redirect"].endswith(f"/bookings/{booking}")
+        assert audit_events(app, action="runs.update")[-1].outcome != "success"
+        page = _text(await _get(operator, f"/bookings/{booking}"))
+        assert page.count("Nothing was sent: the run has already finished") == 1
 
 
 async def test_signal_carries_the_actor_and_viewers_are_refused(app, local_env):
