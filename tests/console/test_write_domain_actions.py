@@ -75,19 +75,20 @@ async def test_practitioner_page_actions(app, local_env):
         await _wait_running(local_env, onboarding)
         await _wait_running(local_env, renewal)
         handle = local_env.client.get_workflow_handle(onboarding)
-        for _ in range(200):  # past its first activity, at its first step
-            if (await handle.query("progress")).get("current_step"):
+        for _ in range(200):  # the profile is complete: the run waits for documents
+            progress = await handle.query("progress")
+            if progress["documents"]["state"] == "awaiting_submission":
                 break
             await asyncio.sleep(0.05)
-        step = (await handle.query("progress"))["current_step"]
-        assert step == "profile", step
+        assert progress["current_step"] == "documents", progress["current_step"]
 
         page = _text(await asyncio.to_thread(operator.get, f"/practitioners/{pid}"))
-        # Only what applies now: the onboarding is at its profile step (plus extending
-        # that step and rejecting); the renewal's updates; no other step's form.
-        for name in ("complete_profile", "extend", "reject", "retry_now", "waive"):
+        # Only what applies now: the onboarding waits for documents (plus extending that
+        # step and rejecting); the renewal's updates; no other step's form.
+        for name in ("submit_documents", "extend", "reject", "retry_now", "waive"):
             assert f'data-testid="action-{name}"' in page, name
         for name in (
+            "complete_profile",
             "review_documents",
             "record_background_check",
             "background_check_result",
@@ -146,7 +147,10 @@ async def test_practitioner_page_actions(app, local_env):
         )
         assert refused_check.status_code == 422
         fragment = _text(refused_check)
-        assert "Refused by the workflow" in fragment and "not background check" in fragment
+        assert (
+            "Refused by the workflow" in fragment
+            and "at the documents step, not background check" in fragment
+        )
         assert "Sent" not in fragment
         event = audit_events(app, action="runs.update")[-1]
         assert event.outcome == "denied"
