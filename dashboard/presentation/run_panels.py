@@ -7,27 +7,28 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, g, request
 from flask_login import current_user
 from sqlalchemy import select
 
+from dashboard.domain_pages import START_FIRST, fitting_starts, start_label
 from dashboard.permissions import can
 from dashboard.run_actions.control import workflow_for_run
 from dashboard.run_actions.handler_forms import (
     PAYOUT_DECISIONS,
     ActionForm,
     action_form,
+    console_handlers,
     handlers_now,
 )
 from dashboard.run_actions.pickers import has_choices
+from dashboard.run_actions.start_first import entity_business_id
 from dashboard.writes import REASON_CODE_KEY, REASON_TEXT_KEY, link, run_url
 from estuary.contracts import catalogue
 from estuary.contracts.approval_rules import reason_codes_for
 from estuary.contracts.catalogue import RegisteredWorkflow
-from estuary.contracts.inputs import parse_input
 from estuary.db import db
 from estuary.models import Payout, Subscription
 from temporal_gateway.access import gateway
@@ -124,37 +125,50 @@ class EntityActions:
     runs: list[RunActions]
     starts: list[tuple[str, str]]  # (label, url) of start forms prefilled for the entity
     error: str = ""
+    # Forms of a workflow the entity has no run of yet: sending one starts the run first
+    # (a booking with no lifecycle can still be cancelled or rescheduled).
+    start_first: list[ActionForm] = dataclasses.field(default_factory=list)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.runs or self.starts or self.error or self.start_first)
 
 
-def _stable_business_id(wf: RegisteredWorkflow, entity_type: str, entity_id: int) -> str | None:
-    """The workflow id of this entity's run of `wf`, when it depends on the entity only."""
-    key = f"{entity_type}_id"
-    names = {f.name for f in dataclasses.fields(wf.spec.input_type)}
-    if key not in names:
-        return None
-    try:
-        payload = parse_input(wf.spec.input_type, {key: str(entity_id)})
-        first = wf.spec.business_id(payload, datetime(2001, 1, 1, tzinfo=UTC))
-        second = wf.spec.business_id(payload, datetime(2002, 6, 7, 8, 9, 10, tzinfo=UTC))
-    except Exception:  # the input or its business key needs more than the entity id
-        return None
-    return first if first == second else None
+def _start_first_forms(
+    wf: RegisteredWorkflow, workflow_id: str, entity_id: int
+) -> list[ActionForm]:
+    """The updates of `wf` as forms that start the entity's run first."""
+    if not can(current_user, "start_workflow"):
+        return []
+    out = []
+    for name in console_handlers(wf, "update"):
+        if wf.spec.money and name in PAYOUT_DECISIONS:
+            continue
+        form = action_form(
+            wf, "update", name, workflow_id, next_url=request.path, start_entity=entity_id
+        )
+        if can(current_user, form.permission):
+            out.append(form)
+    return out
 
 
-def entity_actions(entity_type: str, entity_id: int, max_runs: int = 6) -> EntityActions:
-    """Forms for the runs of one entity (booking, practitioner, subscription, payout)."""
+def entity_actions(
+    entity_type: str, entity_id: int, max_runs: int = 6, state: str | None = None
+) -> EntityActions:
+    """Forms for the runs of one entity (booking, practitioner, subscription, payout),
+    and the workflows to start that fit its `state` (`domain_pages.STARTS_BY_STATE`;
+    every one when no state is given)."""
     out = EntityActions(entity_type, int(entity_id), [], [])
+    fits = fitting_starts(entity_type, state)
     candidates: list[tuple[RegisteredWorkflow, str]] = []
     for wf in catalogue.all_workflows():
         if wf.spec.entity_type != entity_type:
             continue
-        wid = _stable_business_id(wf, entity_type, int(entity_id))
+        wid = entity_business_id(wf, entity_type, int(entity_id))
         if wid and (wf.spec.signals or wf.spec.updates):
             candidates.append((wf, wid))
-        elif can(current_user, "start_workflow"):
-            url = link("catalog.start", name=wf.name, **{f"{entity_type}_id": entity_id})
-            if url:
-                out.starts.append((f"Start {wf.name}", url))
+        elif fits is None or wf.name in fits:
+            _offer_start(out, wf)
     for wf, wid in candidates[:max_runs]:
         if g.get("temporal_unreachable"):
             # Found unreachable earlier in this request: wait for the timeout once only.
@@ -163,7 +177,7 @@ def entity_actions(entity_type: str, entity_id: int, max_runs: int = 6) -> Entit
         try:
             info = gateway().describe(wid)
         except RunNotFound:
-            continue
+            info = None
         except TemporalUnavailable as exc:
             g.temporal_unreachable = exc.message
             out.error = exc.message
@@ -171,9 +185,23 @@ def entity_actions(entity_type: str, entity_id: int, max_runs: int = 6) -> Entit
         except GatewayError as exc:
             out.error = exc.message
             continue
-        if info.is_running or info.status in CLOSED_FAILED_STATUSES:
+        if info is not None and (info.is_running or info.status in CLOSED_FAILED_STATUSES):
             out.runs.append(run_actions(info, wf, _progress(wf, info)))
+        elif fits is not None and wf.name in fits:
+            # No run to act on, and the entity's state calls for one.
+            if wf.name in START_FIRST and info is None:
+                out.start_first.extend(_start_first_forms(wf, wid, int(entity_id)))
+            else:
+                _offer_start(out, wf)
     return out
+
+
+def _offer_start(out: EntityActions, wf: RegisteredWorkflow) -> None:
+    if not can(current_user, "start_workflow"):
+        return
+    url = link("catalog.start", name=wf.name, **{f"{out.entity_type}_id": out.entity_id})
+    if url:
+        out.starts.append((start_label(wf.name), url))
 
 
 def _progress(wf: RegisteredWorkflow, info: RunInfo) -> Any:
@@ -201,8 +229,9 @@ def payout_run_actions(payout: Any) -> RunActions | None:
 
 
 def practitioner_actions(practitioner: Any) -> list[EntityActions]:
-    """The practitioner's own runs plus the renewal runs of their latest subscriptions."""
-    out = [entity_actions("practitioner", practitioner.id)]
+    """The practitioner's own runs (and what fits their status to start) plus the
+    renewal runs of their latest subscriptions."""
+    out = [entity_actions("practitioner", practitioner.id, state=practitioner.status)]
     subscription_ids = db.session.scalars(
         select(Subscription.id)
         .where(Subscription.practitioner_id == practitioner.id)

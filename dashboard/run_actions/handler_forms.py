@@ -22,6 +22,11 @@ from htmx_flask import request  # flask's request, typed with `request.htmx`
 from dashboard import forms
 from dashboard.permissions import can, denial_message
 from dashboard.run_actions.pickers import apply_pickers
+from dashboard.run_actions.start_first import (
+    entity_business_id,
+    start_for_entity,
+    update_once_loaded,
+)
 from dashboard.writes import (
     PENDING_DELIVERY,
     RunStateConflict,
@@ -37,9 +42,9 @@ from dashboard.writes import (
     safe_next,
 )
 from estuary.contracts.catalogue import RegisteredWorkflow
-from estuary.contracts.inputs import InputError
+from estuary.contracts.inputs import InputError, parse_id
 from temporal_gateway.access import gateway
-from temporal_gateway.gateway import GatewayError, NoWorkerAnswered, UpdateRejected
+from temporal_gateway.gateway import GatewayError, NoWorkerAnswered, RunNotFound, UpdateRejected
 
 HANDLER_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 PAYOUT_DECISIONS = ("approve", "reject")
@@ -59,6 +64,8 @@ class ActionForm:
     error: str = ""  # the workflow's refusal, or what went wrong
     message: str = ""  # what happened, after a success
     field_errors: dict[str, str] = field(default_factory=dict)
+    # The entity whose run this form starts first when it has none (a booking's lifecycle).
+    start_entity: int | None = None
 
     @property
     def title(self) -> str:
@@ -123,6 +130,7 @@ def action_form(
     errors: dict[str, str] | None = None,
     next_url: str = "",
     progress: Any = None,
+    start_entity: int | None = None,
 ) -> ActionForm:
     """The form of one handler; `progress` (the run's answer) fills its pickers."""
     arg_type = handlers(wf, kind).get(name)
@@ -137,6 +145,7 @@ def action_form(
         permission=handler_permission(wf, name),
         next=next_url,
         field_errors=dict(errors or {}),
+        start_entity=start_entity,
     )
 
 
@@ -165,6 +174,7 @@ class _Submission:
     target: str
     back: str
     values: dict[str, str]
+    start_entity: int | None = None
 
     def form(self, **kwargs: Any) -> ActionForm:
         """The form again (after a refusal), its pickers filled from the run's progress."""
@@ -175,6 +185,7 @@ class _Submission:
             self.workflow_id,
             next_url=self.back,
             progress=_progress_for_pickers(self.wf, self.workflow_id),
+            start_entity=self.start_entity,
             **kwargs,
         )
 
@@ -213,7 +224,28 @@ def _submission(kind: str, workflow_id: str, name: str) -> _Submission:
         abort(403, denial_message(current_user, permission))
     back = safe_next(run_url(workflow_id) or link("home.index") or "/")
     values = forms.submitted_values(arg_type, request.form) if arg_type else {}
-    return _Submission(kind, name, workflow_id, wf, arg_type, target, back, values)
+    start_entity = _start_entity(wf, workflow_id, target, values)
+    return _Submission(kind, name, workflow_id, wf, arg_type, target, back, values, start_entity)
+
+
+def _start_entity(
+    wf: RegisteredWorkflow, workflow_id: str, target: str, values: dict[str, str]
+) -> int | None:
+    """The entity to start the run for when it has none (`start_entity` in the form):
+    its business id must be this workflow id, and the user must be allowed to start."""
+    raw = request.form.get("start_entity")
+    if not raw:
+        return None
+    try:
+        entity_id = parse_id(str(raw))
+    except ValueError:
+        abort(404)
+    if entity_business_id(wf, wf.spec.entity_type, entity_id) != workflow_id:
+        abort(404)
+    if not can(current_user, "start_workflow"):
+        record("denied", target=target, params=values, detail="may not start workflows")
+        abort(403, denial_message(current_user, "start_workflow"))
+    return entity_id
 
 
 def send(kind: str, workflow_id: str, name: str) -> ResponseReturnValue:
@@ -247,20 +279,18 @@ def _deliver(sub: _Submission, arg: Any) -> ResponseReturnValue:
         **({k: _plain(v) for k, v in dataclasses.asdict(arg).items()} if arg is not None else {}),
     }
     reason = str(getattr(arg, "reason", "") or getattr(arg, "note", "") or "")
-    gw = gateway()
     try:
-        info = gw.describe(sub.workflow_id)
-        if info.workflow_type != sub.wf.name:
+        info = _describe_or_start(sub)
+        if info is None:  # started just now for this action
+            result = _send(sub, arg, started=True)
+        elif info.workflow_type != sub.wf.name:
             raise RunStateConflict(
                 f"{sub.workflow_id} is a {info.workflow_type}, not a {sub.wf.name}"
             )
-        if not info.is_running:
+        elif not info.is_running:
             raise RunStateConflict(f"the run has already finished ({info.status})")
-        if sub.kind == "signal":
-            gw.signal(sub.workflow_id, sub.name, arg)
-            result = None
         else:
-            result = gw.update(sub.workflow_id, sub.name, arg)
+            result = _send(sub, arg, started=False)
     except RunStateConflict as exc:
         # The page was stale (the run closed meanwhile): say so once and show the page
         # again, whose actions now fit the run.
@@ -289,6 +319,31 @@ def _deliver(sub: _Submission, arg: Any) -> ResponseReturnValue:
     if result is not None:
         form.message += f" {describe_result(result)}"
     return _respond(form, 200, sub.back)
+
+
+def _describe_or_start(sub: _Submission) -> Any:
+    """The run as Temporal describes it; None once a run was started for the entity
+    because it had none (only for a form drawn with `start_entity`)."""
+    try:
+        return gateway().describe(sub.workflow_id)
+    except RunNotFound:
+        if sub.start_entity is None:
+            raise
+    why = f"{forms.label_for(sub.name)} from the {sub.wf.spec.entity_type} page"
+    start_for_entity(sub.wf, sub.start_entity, why)
+    return None
+
+
+def _send(sub: _Submission, arg: Any, *, started: bool) -> Any:
+    """Deliver the signal (None) or the update (its answer); a run started just now is
+    given a few seconds to load its entity before its validators can say yes."""
+    gw = gateway()
+    if sub.kind == "signal":
+        gw.signal(sub.workflow_id, sub.name, arg)
+        return None
+    if started:
+        return update_once_loaded(sub.workflow_id, sub.name, arg)
+    return gw.update(sub.workflow_id, sub.name, arg)
 
 
 def _plain(value: Any) -> Any:
