@@ -11,14 +11,13 @@ refresh and are not counted.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 
 import pytest
 from sqlalchemy import select
 
-from estuary.contracts.practitioners import RejectOnboardingUpdate, onboarding_workflow_id
+from estuary.contracts.practitioners import RejectOnboardingUpdate
 from estuary.db import db
 from estuary.models import Booking, Practitioner, Service, TrainingModule
 from tests.console.write_support import seed_booking, seed_practitioner
@@ -78,7 +77,9 @@ def _form_when_ready(page, name: str, timeout: float = 30.0):
 
 
 def _send(clicks: Clicks, page, name: str) -> None:
-    clicks.click(f"[data-testid=action-{name}] button[type=submit]")
+    """Send a form; the answer sends the browser back to the page (a new document)."""
+    with page.expect_navigation():
+        clicks.click(f"[data-testid=action-{name}] button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert not page.locator("[data-testid=action-error]").count(), page.inner_text("main")
 
@@ -132,7 +133,7 @@ def test_onboarding_through_six_steps_with_pickers_only(page, live_stack, monkey
 
     check = _form_when_ready(page, "record_background_check")
     # The pending check is the one choice, already picked.
-    assert check.locator("select[name=reference] option:checked").inner_text().startswith("BGC")
+    assert check.locator("select[name=reference] option:checked").inner_text().startswith("BC-")
     clicks.pick("[data-testid=action-record_background_check] select[name=passed]", "yes")
     _send(clicks, page, "record_background_check")
 
@@ -180,7 +181,8 @@ def test_cancel_a_booking_that_has_no_lifecycle_run(page, live_stack):
     assert form.is_visible()
     form.locator("textarea[name=reason], input[name=reason]").fill("client moved away")
     clicks.pick("[data-testid=start-first] [data-testid=action-cancel] select[name=by]", "ops")
-    clicks.click("[data-testid=start-first] [data-testid=action-cancel] button[type=submit]")
+    with page.expect_navigation():
+        clicks.click("[data-testid=start-first] [data-testid=action-cancel] button[type=submit]")
     page.wait_for_load_state("networkidle")
     assert not page.locator("[data-testid=action-error]").count(), page.inner_text("main")
 
@@ -210,29 +212,24 @@ def _running_onboarding(live_stack) -> tuple[int, str, str]:
             OnboardingInput(practitioner_id=pid),
             triggered_by="e2e@test.local",
         )
+        gw = gateway()
+        wait_until(
+            lambda: (gw.query(started.workflow_id, "progress") or {}).get("current_step"),
+            what="the onboarding to reach its first step",
+        )
     return pid, started.workflow_id, started.run_id
 
 
-def _finish(live_stack, workflow_id: str) -> None:
+def _finish(live_stack, workflow_id: str, run_id: str) -> None:
     """The run ends while the page is open: the test rejects the onboarding."""
-    from temporalio.client import Client
+    from temporal_gateway.access import gateway
 
-    async def reject() -> None:
-        client = await Client.connect(
-            live_stack.temporal_address,
-            namespace=live_stack.app.extensions["temporal"].namespace,
+    with live_stack.app.app_context():
+        gw = gateway()
+        gw.update(
+            workflow_id, "reject", RejectOnboardingUpdate(actor="e2e@test.local", reason="over")
         )
-        handle = client.get_workflow_handle(workflow_id)
-        for _ in range(100):  # its first activity must have run
-            if (await handle.query("progress")).get("status") == "in_progress":
-                break
-            await asyncio.sleep(0.1)
-        await handle.execute_update(
-            "reject", RejectOnboardingUpdate(actor="e2e@test.local", reason="test over")
-        )
-        await handle.result()
-
-    asyncio.run(reject())
+        gw.result(workflow_id, run_id, timeout=20)
 
 
 @pytest.fixture
@@ -252,7 +249,7 @@ def test_actions_change_without_reload_when_the_run_finishes(accept_dialogs, liv
     page.wait_for_selector("[data-testid=run-actions] [data-testid=action-reject]")
     assert actions.locator("[data-testid=cancel-form]").is_visible()
     page.evaluate("window.__sameDocument = true")
-    _finish(live_stack, workflow_id)
+    _finish(live_stack, workflow_id, run_id)
     # The live refresh re-renders the panel: no Cancel, no step form, nothing to do.
     page.wait_for_selector("[data-testid=run-actions] [data-testid=cancel-form]", state="detached")
     assert not actions.locator("[data-testid^=action-]").count()
@@ -268,7 +265,7 @@ def test_a_stale_cancel_says_once_that_the_run_finished(accept_dialogs, live_sta
     page.route("**/live?**", lambda route: route.abort())  # this page goes stale
     page.goto(f"/runs/{workflow_id}/{run_id}")
     page.wait_for_selector("[data-testid=run-actions] [data-testid=action-reject]")
-    _finish(live_stack, workflow_id)
+    _finish(live_stack, workflow_id, run_id)
 
     page.click("[data-testid=cancel-form] summary")
     page.fill("[data-testid=cancel-form] textarea[name=action_reason]", "no longer needed")
