@@ -313,7 +313,8 @@ def _deliver(sub: _Submission, arg: Any) -> ResponseReturnValue:
     if result is not None:
         detail += f"; result: {_json(result)}"
     record("success", target=sub.target, params=params, reason=reason, detail=detail)
-    form = sub.form()
+    # Only its title and message are shown (on the page it goes back to): no pickers.
+    form = action_form(sub.wf, sub.kind, sub.name, sub.workflow_id, next_url=sub.back)
     verb = "Sent" if sub.kind == "signal" else "Done"
     form.message = f"{verb}: {form.title} ({sub.workflow_id})."
     if result is not None:
