@@ -21,7 +21,7 @@ from htmx_flask import request  # flask's request, typed with `request.htmx`
 
 from dashboard import forms
 from dashboard.permissions import can, denial_message
-from dashboard.run_actions.pickers import apply_pickers
+from dashboard.run_actions.pickers import apply_pickers, has_pickers
 from dashboard.run_actions.start_first import (
     entity_business_id,
     start_for_entity,
@@ -184,15 +184,15 @@ class _Submission:
             self.name,
             self.workflow_id,
             next_url=self.back,
-            progress=_progress_for_pickers(self.wf, self.workflow_id),
+            progress=_progress_for_pickers(self.wf, self.name, self.workflow_id),
             start_entity=self.start_entity,
             **kwargs,
         )
 
 
-def _progress_for_pickers(wf: RegisteredWorkflow, workflow_id: str) -> Any:
-    """The run's progress when its forms have pickers (one short query), else None."""
-    if wf.spec.actions_now is None:
+def _progress_for_pickers(wf: RegisteredWorkflow, name: str, workflow_id: str) -> Any:
+    """The run's progress when this form has pickers (one short query), else None."""
+    if not has_pickers(wf.name, name):
         return None
     try:
         return gateway().query(workflow_id, "progress", timeout_seconds=2)

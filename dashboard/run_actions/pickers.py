@@ -81,6 +81,11 @@ PICKERS: dict[tuple[str, str, str], Callable[[Mapping[str, Any]], Choices]] = {
 }
 
 
+def has_pickers(workflow_type: str, handler: str) -> bool:
+    """Whether a handler's form takes choices from pickers (and so needs the progress)."""
+    return any(w == workflow_type and h == handler for w, h, _ in PICKERS)
+
+
 def apply_pickers(
     workflow_type: str, handler: str, fields: list[FormField], progress: Any
 ) -> list[FormField]:

@@ -104,8 +104,12 @@ async def test_booking_page_forms_validation_refusal_and_cancel(app, local_env):
         page = await _get(operator, f"/bookings/{booking}")
         assert page.status_code == 200
         body = _text(page)
-        for name in ("mark_completed", "mark_no_show", "feedback_received", "cancel", "reschedule"):
+        # The session is three days ahead: cancel or move it; its outcome and feedback
+        # are not offered yet (the lifecycle would ignore them).
+        for name in ("cancel", "reschedule"):
             assert f'data-testid="action-{name}"' in body, name
+        for name in ("mark_completed", "mark_no_show", "feedback_received"):
+            assert f'data-testid="action-{name}"' not in body, name
         assert 'name="actor"' not in body
         assert 'data-testid="cancel-form"' in body  # cancel the run (operator)
         assert 'data-testid="terminate-form"' not in body  # admin only
