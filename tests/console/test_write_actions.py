@@ -310,6 +310,12 @@ async def test_retry_a_failed_run_with_the_same_input_and_by_reset(app, local_en
 
         page = await _get(operator, f"/runs/{wid}/{failed_run}")
         assert 'data-testid="retry-forms"' in _text(page)
+        # The run page's live refresh carries the Actions panel: a run that has just
+        # failed offers Retry (and no Cancel) without a reload.
+        live = _text(await _get(operator, f"/runs/{wid}/{failed_run}/live"))
+        assert 'data-testid="run-actions"' in live and 'data-testid="retry-forms"' in live
+        assert 'data-testid="cancel-form"' not in live
+        assert f'name="next" value="/runs/{wid}/{failed_run}"' in live  # not the /live URL
 
         # Fix the data, then run again with the same input under the same id.
         with app.app_context():
