@@ -23,7 +23,7 @@ from dashboard.run_actions.handler_forms import (
     console_handlers,
     handlers_now,
 )
-from dashboard.run_actions.pickers import has_choices
+from dashboard.run_actions.pickers import empty_reason, has_choices
 from dashboard.run_actions.start_first import entity_business_id
 from dashboard.writes import REASON_CODE_KEY, REASON_TEXT_KEY, link, run_url
 from estuary.contracts import catalogue
@@ -53,6 +53,8 @@ class RunActions:
     can_terminate: bool = False
     can_reset: bool = False
     can_retry: bool = False
+    # Actions that apply now but whose pickers have nothing to offer (said, not hidden).
+    empty_pickers: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def any(self) -> bool:
@@ -86,6 +88,7 @@ def run_actions(
     money = bool(wf and wf.spec.money)
     next_url = _current_path(run)
     action_forms: list[ActionForm] = []
+    empty: list[str] = []
     payout_id = None
     if wf is not None and run.is_running:
         for kind in ("signal", "update"):
@@ -95,8 +98,12 @@ def run_actions(
                 form = action_form(
                     wf, kind, name, run.workflow_id, next_url=next_url, progress=progress
                 )
-                if can(current_user, form.permission) and has_choices(form.fields):
+                if not can(current_user, form.permission):
+                    continue
+                if has_choices(form.fields):
                     action_forms.append(form)
+                else:  # e.g. no active service of the practitioner left to configure
+                    empty.append(f"{form.title}: {empty_reason(wf.name, name, form.fields)}.")
     if money and run.is_running:
         payout_id = db.session.scalar(
             select(Payout.id).where(
@@ -108,6 +115,7 @@ def run_actions(
         run=run,
         registered=wf,
         forms=action_forms,
+        empty_pickers=empty,
         money=money,
         next=next_url,
         payout_id=payout_id,

@@ -81,6 +81,23 @@ PICKERS: dict[tuple[str, str, str], Callable[[Mapping[str, Any]], Choices]] = {
 }
 
 
+# What to say when a picker has nothing to offer (instead of a form nobody can send).
+EMPTY = {
+    (ONBOARDING, "configure_service", "service_id"): (
+        "the practitioner has no active service left to configure; one must be added first"
+    ),
+    (ONBOARDING, "complete_training_module", "module"): "no required module is left to do",
+}
+
+
+def empty_reason(workflow_type: str, handler: str, fields: list[FormField]) -> str:
+    """Why a form whose picker is empty is not offered, in the staff's words."""
+    for f in fields:
+        if f.widget == "select" and not f.choices:
+            return EMPTY.get((workflow_type, handler, f.name), "nothing to choose from yet")
+    return ""
+
+
 def has_pickers(workflow_type: str, handler: str) -> bool:
     """Whether a handler's form takes choices from pickers (and so needs the progress)."""
     return any(w == workflow_type and h == handler for w, h, _ in PICKERS)
