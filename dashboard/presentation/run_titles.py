@@ -22,6 +22,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import select
 
 from dashboard import times
+from dashboard.presentation.run_values import count_and_cents
 from estuary.contracts.money import format_money
 from estuary.contracts.practitioners import ONBOARDING_STEPS
 from estuary.db import db
@@ -251,20 +252,17 @@ def _payout(k: Known) -> str:
     return payout_title(k.names.practitioner_name(pid), amount, currency)
 
 
+_BATCH_PARTS = ("paid", "waiting_for_approval", "skipped", "failed", "would_pay")
+
+
 def _batch_count(k: Known) -> int | None:
-    total = 0
-    seen = False
-    for key in ("paid", "waiting_for_approval", "skipped", "failed", "would_pay"):
-        part = k.progress.get(key) if isinstance(k.progress, Mapping) else None
-        if isinstance(part, Mapping):
-            total += _int(part.get("count")) or 0
-            seen = True
-        count = k.result.get(f"{key}_count") if isinstance(k.result, Mapping) else None
-        if _int(count) is not None and not seen:
-            total += int(count)
-    if not seen and isinstance(k.result, Mapping) and "paid_count" in k.result:
-        seen = True
-    return total if seen else None
+    """How many practitioners the batch handled, from its result or its progress."""
+    for source in (k.result, k.progress):
+        if isinstance(source, Mapping) and any(
+            p in source or f"{p}_count" in source for p in _BATCH_PARTS
+        ):
+            return sum(count_and_cents(source, p)[0] for p in _BATCH_PARTS)
+    return None
 
 
 def _batch(k: Known) -> str:
@@ -287,6 +285,8 @@ def _onboarding(k: Known) -> str:
         status = (k.result.get("outcome") if isinstance(k.result, Mapping) else None) or (
             progress.status if progress is not None else None
         )
+        if status == "in_progress":  # the record of a run that did not finish its steps
+            status = None
         return f"{text} ({step_words(status)})" if status else text
     if step is None and progress is not None and progress.workflow_id == k.run.workflow_id:
         step = progress.current_step
