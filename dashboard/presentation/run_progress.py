@@ -2,8 +2,10 @@
 JSON: onboarding as a checklist of its six steps, a package payout and a batch payout as
 progress bars, a dry run as a table of whom it would pay, a booking lifecycle as the
 timeline of its reminders and follow-ups, any other type as labelled fields
-(`dashboard.presentation.run_values`). `outcome` says how a closed run ended in business
-words ("Rejected by …", "Nothing paid: 12 skipped") when "Completed" would mislead.
+(`dashboard.presentation.run_values`). How a closed run ended in business words is
+`dashboard.presentation.run_outcomes`; `run_page` gathers title, outcome, progress, result
+and input for the run page, and `register_template_globals` gives the templates what lists
+need (`run_labels`, `payout_title`, `run_id_title`, `value_fields`).
 
 `VIEWS` is the per-type table; `runs/_progress.html` renders what it returns.
 """
