@@ -15,6 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from dashboard.run_actions import bulk_retry, control
+from estuary.contracts.bookings import lifecycle_workflow_id
 from estuary.db import db
 from estuary.models import Booking, Payout, Transfer
 from temporal_gateway.run_history import HistorySummary
@@ -29,7 +30,6 @@ from tests.console.write_support import (
     unreachable_gateway,
     wait_for,
 )
-from workers.bookings.lifecycle.workflows import lifecycle_workflow_id
 
 LIFECYCLE = "BookingLifecycleWorkflow"
 PAYOUT = "PractitionerPayoutWorkflow"

@@ -1,9 +1,27 @@
-"""Maintenance schedules (`flask schedules sync` creates them)."""
+"""The maintenance domain's workflow and schedule (the class is in
+`workers/maintenance/workflows.py`)."""
 
 from __future__ import annotations
 
-from estuary.contracts.catalogue import ScheduleDefinition
 from estuary.contracts.maintenance import SecurityUpkeepInput
+from estuary.contracts.spec import ScheduleDefinition, WorkflowSpec
+
+DOMAIN = "maintenance"
+
+WORKFLOWS = (
+    WorkflowSpec(
+        name="SecurityUpkeepWorkflow",
+        domain=DOMAIN,
+        input_type=SecurityUpkeepInput,
+        description=(
+            "Prunes old sign-in attempts and ended sessions, and anchors the audit chain "
+            "head in the anchor file outside the database (every 5 minutes on a schedule)."
+        ),
+        business_id=lambda inp, now: f"maintenance-security-upkeep-{now:%Y%m%d-%H%M%S}",
+        entity_type="audit",
+        entity_id=lambda inp: "all",
+    ),
+)
 
 
 def upkeep_input() -> SecurityUpkeepInput:
