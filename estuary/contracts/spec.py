@@ -18,6 +18,21 @@ PROGRESS_QUERY = "progress"
 Handler = tuple[str, type | None]
 
 
+def timestamped_id(prefix: str) -> Callable[[Any, datetime], str]:
+    """The business id of a run that may run any number of times (a check, a sweep):
+    `prefix` and the starting side's clock to the second."""
+
+    def business_id(inp: Any, now: datetime) -> str:
+        return f"{prefix}-{now:%Y%m%d-%H%M%S}"
+
+    return business_id
+
+
+def for_all(inp: Any) -> str:
+    """The entity of a run over everything of its kind (the ledger, every payout)."""
+    return "all"
+
+
 @dataclass(frozen=True)
 class WorkflowSpec:
     """What the registry, the commands and the console know about one workflow."""

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from estuary.contracts.maintenance import SecurityUpkeepInput
-from estuary.contracts.spec import ScheduleDefinition, WorkflowSpec
+from estuary.contracts.spec import ScheduleDefinition, WorkflowSpec, for_all, timestamped_id
 
 DOMAIN = "maintenance"
 
@@ -17,9 +17,9 @@ WORKFLOWS = (
             "Prunes old sign-in attempts and ended sessions, and anchors the audit chain "
             "head in the anchor file outside the database (every 5 minutes on a schedule)."
         ),
-        business_id=lambda inp, now: f"maintenance-security-upkeep-{now:%Y%m%d-%H%M%S}",
+        business_id=timestamped_id("maintenance-security-upkeep"),
         entity_type="audit",
-        entity_id=lambda inp: "all",
+        entity_id=for_all,
     ),
 )
 

@@ -23,7 +23,7 @@ from estuary.contracts.payout_upkeep import (
     PayoutReconciliationInput,
     PayoutSweepInput,
 )
-from estuary.contracts.spec import ScheduleDefinition, WorkflowSpec
+from estuary.contracts.spec import ScheduleDefinition, WorkflowSpec, for_all, timestamped_id
 
 DOMAIN = "payments"
 
@@ -32,10 +32,6 @@ def batch_payout_id(inp: BatchPayoutInput, now: datetime) -> str:
     if inp.dry_run:
         return f"payments-batch-payout-dry-run-{now:%Y-%m-%d-%H%M%S}"
     return f"payments-batch-payout-{now:%Y-%m-%d}"
-
-
-def _all(inp: object) -> str:
-    return "all"
 
 
 WORKFLOWS = (
@@ -91,9 +87,9 @@ WORKFLOWS = (
         domain=DOMAIN,
         input_type=LedgerReconciliationInput,
         description="Checks that every ledger transaction balances to zero; lists any that do not.",
-        business_id=lambda inp, now: f"payments-ledger-check-{now:%Y%m%d-%H%M%S}",
+        business_id=timestamped_id("payments-ledger-check"),
         entity_type="ledger",
-        entity_id=_all,
+        entity_id=for_all,
     ),
     WorkflowSpec(
         name="PayoutSweepWorkflow",
@@ -105,9 +101,9 @@ WORKFLOWS = (
             "if no transfer was ever sent, otherwise left reconciling and flagged to ops. "
             "Also audits the outcome of decisions the console reported as pending delivery."
         ),
-        business_id=lambda inp, now: f"payments-payout-sweep-{now:%Y%m%d-%H%M%S}",
+        business_id=timestamped_id("payments-payout-sweep"),
         entity_type="payout_sweep",
-        entity_id=_all,
+        entity_id=for_all,
     ),
     WorkflowSpec(
         name="PayoutReconciliationWorkflow",
@@ -118,9 +114,9 @@ WORKFLOWS = (
             "duplicate, amount mismatch, totals); settles what the provider proves paid, "
             "once; flags the rest to ops with the evidence (console: Reconciliation)."
         ),
-        business_id=lambda inp, now: f"payments-payout-reconciliation-{now:%Y%m%d-%H%M%S}",
+        business_id=timestamped_id("payments-payout-reconciliation"),
         entity_type="payout_reconciliation",
-        entity_id=_all,
+        entity_id=for_all,
     ),
     WorkflowSpec(
         name="CommissionCalculationWorkflow",
