@@ -104,6 +104,12 @@ statuses = {path: client.get(path).status_code for path in pages}
 refused = client.post("/workflows/PractitionerPayoutWorkflow/start", data={"practitioner_id": "x"})
 statuses["POST bad payout"] = refused.status_code
 statuses["POST bad payout shows the field"] = "practitioner_id" in refused.get_data(as_text=True)
+# The schedules defined in code are the catalogue's too (Temporal is not there: 503).
+schedules = client.get("/schedules/")
+statuses["schedules"] = schedules.status_code
+statuses["schedules lists the code's"] = "payments-weekly-batch-payout" in schedules.get_data(
+    as_text=True
+)
 workers = sorted(m for m in sys.modules if m == "workers" or m.startswith("workers."))
 print(json.dumps({"statuses": statuses, "workers": workers}))
 """
@@ -111,8 +117,8 @@ print(json.dumps({"statuses": statuses, "workers": workers}))
 
 def test_a_console_process_never_imports_workflow_or_activity_code(tmp_path):
     """The console app, built as gunicorn builds it (`estuary_ops:create_app()`), renders the
-    catalogue and every start form, and refuses a bad start, with no `workers` module
-    loaded: it knows the workflows from the catalogue's data."""
+    catalogue, every start form and the schedules page, and refuses a bad start, with no
+    `workers` module loaded: it knows the workflows from the catalogue's data."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY")}
     env.update(ESTUARY_ENV="development", ESTUARY_VAR_DIR=str(tmp_path / "var"))
     out = subprocess.run(
@@ -128,6 +134,8 @@ def test_a_console_process_never_imports_workflow_or_activity_code(tmp_path):
     statuses = seen.pop("statuses")
     assert statuses.pop("POST bad payout") == 422
     assert statuses.pop("POST bad payout shows the field") is True
+    assert statuses.pop("schedules") == 503
+    assert statuses.pop("schedules lists the code's") is True
     assert len(statuses) == 1 + len(catalogue.all_workflows())
     assert set(statuses.values()) == {200}, statuses
     assert seen["workers"] == []
