@@ -127,7 +127,7 @@ def test_a_console_process_never_imports_workflow_or_activity_code(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
