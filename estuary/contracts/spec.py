@@ -49,6 +49,12 @@ class WorkflowSpec:
     # Signals and updates the console may send, by name, with their argument dataclass.
     signals: tuple[Handler, ...] = ()
     updates: tuple[Handler, ...] = ()
+    # The handlers that apply now, from the run's `progress` answer (None: every handler
+    # while the run is open). Signals named in `console_signals` only are offered.
+    actions_now: Callable[[Any], tuple[str, ...]] | None = None
+    # The signals the console offers (None: all of `signals`); the others stay for senders
+    # that cannot wait for an answer (a child workflow, the command line).
+    console_signals: tuple[str, ...] | None = None
     # Queries the console asks, by name (each takes no argument).
     queries: tuple[str, ...] = (PROGRESS_QUERY,)
 

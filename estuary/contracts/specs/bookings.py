@@ -13,6 +13,7 @@ from estuary.contracts.bookings import (
     MarkSessionArg,
     RescheduleArg,
     ReschedulingInput,
+    lifecycle_actions,
     lifecycle_workflow_id,
 )
 from estuary.contracts.spec import ScheduleDefinition, WorkflowSpec
@@ -46,6 +47,7 @@ WORKFLOWS = (
             ("feedback_received", FeedbackArg),
         ),
         updates=(("cancel", CancelArg), ("reschedule", RescheduleArg)),
+        actions_now=lifecycle_actions,
     ),
     WorkflowSpec(
         name="BatchReminderWorkflow",

@@ -4,6 +4,7 @@ are in `workers/practitioners/<feature>/workflows.py`)."""
 
 from __future__ import annotations
 
+from estuary.contracts.onboarding_actions import CONSOLE_SIGNALS, onboarding_actions
 from estuary.contracts.practitioners import (
     BackgroundCheckProviderInput,
     BackgroundCheckResultSignal,
@@ -42,7 +43,13 @@ ONBOARDING_SIGNALS = (
     ("service_configured", ServiceConfiguredSignal),
 )
 ONBOARDING_UPDATES = (
+    ("complete_profile", ProfileCompletedSignal),
+    ("submit_documents", DocumentsSubmittedSignal),
     ("review_documents", ReviewDocumentsUpdate),
+    ("record_background_check", BackgroundCheckResultSignal),
+    ("complete_training_module", TrainingModuleCompletedSignal),
+    ("select_subscription", SubscriptionSelectedSignal),
+    ("configure_service", ServiceConfiguredSignal),
     ("extend", ExtendStepUpdate),
     ("reject", RejectOnboardingUpdate),
 )
@@ -94,6 +101,8 @@ WORKFLOWS = (
         entity_id=_practitioner,
         signals=ONBOARDING_SIGNALS,
         updates=ONBOARDING_UPDATES,
+        actions_now=onboarding_actions,
+        console_signals=CONSOLE_SIGNALS,
     ),
     WorkflowSpec(
         name="SubscriptionRenewalWorkflow",

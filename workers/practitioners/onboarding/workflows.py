@@ -4,9 +4,12 @@ OnboardingProgress) and keeps waiting for ops to `extend` it or `reject` the onb
 
 Deterministic code only: the sandbox re-imports this module. The steps are in
 `steps.py`, their timers in `timers.py`, the activities in `activities.py`.
-Human input arrives as signals (facts) or updates (decisions that can be refused, with
-validators). Signals that arrive before their step are kept and used when it starts;
-signals that cannot apply are ignored and listed under `ignored_signals` in `progress`.
+Human input arrives as updates, each refused by its validator when it cannot apply
+(`facts.py` for the steps' facts; review, extend and reject here). The same facts as
+signals stay for old histories and senders that cannot wait (the local background-check
+provider, the command line): signals that arrive before their step are kept and used
+when it starts; signals that cannot apply are ignored and listed under
+`ignored_signals` in `progress`.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from estuary.contracts.practitioners import (
     VerificationInput,
     verification_workflow_id,
 )
-from workers.practitioners.onboarding.steps import OnboardingSteps
+from workers.practitioners.onboarding.facts import OnboardingFacts
 from workers.practitioners.onboarding.timers import Step
 from workers.practitioners.verification.workflows import PractitionerVerificationWorkflow
 from workers.temporal.base_workflows import iso, require_text
@@ -48,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn
-class PractitionerOnboardingWorkflow(OnboardingSteps):
+class PractitionerOnboardingWorkflow(OnboardingFacts):
     @workflow.init
     def __init__(self, inp: OnboardingInput) -> None:
         self._inp = inp
@@ -240,14 +243,6 @@ class PractitionerOnboardingWorkflow(OnboardingSteps):
             self._service_queue.append(arg.service_id)
 
     # -- updates ------------------------------------------------------------------------
-
-    def _check_in_progress(self) -> None:
-        if self._status == "starting":
-            raise ValueError("the onboarding has not started yet; try again in a moment")
-        if self._status != "in_progress":
-            raise ValueError(f"the onboarding is {self._status}")
-        if self._rejection is not None:
-            raise ValueError("the onboarding is being rejected")
 
     @workflow.update(name="review_documents")
     async def review_documents(self, arg: ReviewDocumentsUpdate) -> dict:
