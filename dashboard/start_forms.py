@@ -32,12 +32,12 @@ from dashboard.writes import (
     record,
     record_gateway_error,
     run_url,
+    start_as_staff,
 )
 from estuary.contracts import approval_rules
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import InputError
 from estuary.db import db
-from estuary.services.staff import staff_ref
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import AlreadyStarted, GatewayError, StartedRun
 
@@ -140,13 +140,7 @@ def _start(wf: RegisteredWorkflow, payload: Any, reason: Reason):
         workflow_id = ""
     target = f"workflow:{workflow_id}" if workflow_id else f"workflow-type:{wf.name}"
     try:
-        started = gw.start(
-            wf.name,
-            payload,
-            triggered_by=current_user.email,
-            triggered_by_ref=staff_ref(current_user),
-            reason=str(reason),
-        )
+        started = start_as_staff(wf.name, payload, str(reason))
     except AlreadyStarted as exc:
         record(
             "error",
