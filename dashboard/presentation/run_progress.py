@@ -546,5 +546,6 @@ def register_template_globals(app: Any) -> None:
     app.add_template_global(payout_row_title, "payout_title")
     app.add_template_global(id_title, "run_id_title")
     app.add_template_global(run_titles, "run_titles")
+    app.add_template_global(module_titles, "module_titles")
     app.add_template_global(id_titles, "run_id_titles")
     app.add_template_global(onboarding_step_text, "onboarding_step")

@@ -608,3 +608,21 @@ def test_entity_action_panels_head_each_run_with_its_title(demo):
     )
     assert 'data-testid="entity-run-title">Payout to Maya Okafor · 1,842.50 USD</span>' in html
     assert '<span class="small muted">PractitionerPayoutWorkflow</span>' in html
+
+
+def test_the_practitioner_page_lists_completed_modules_by_title(app):
+    from estuary.models import TrainingCompletion
+    from tests.console.read_support import login, unreachable_gateway
+
+    with app.app_context():
+        seed_demo()
+        pid = db.session.scalar(select(Practitioner.id).where(Practitioner.name == INES))
+        for code in ("safety-101", "retired-9"):
+            db.session.add(TrainingCompletion(practitioner_id=pid, module_code=code))
+        db.session.commit()
+    unreachable_gateway(app)
+    html = login(app).get(f"/practitioners/{pid}").get_data(as_text=True)
+    listed = html.split('data-testid="training-completed">', 1)[1].split("</ul>", 1)[0]
+    assert "Client safety and boundaries · " in listed
+    assert "safety-101" not in listed
+    assert "retired-9 · " in listed  # not in the catalogue: its code, not a blank
