@@ -94,8 +94,11 @@ def _batch_list_outcome(workflow_id: str, payouts: list[Any]) -> Outcome:
         return Outcome(f"Nothing paid: {not_paid} not paid (failed, rejected or expired)", "bad")
     cents = sum(p.amount_cents for p in paid)
     text = f"Paid {len(paid)} of {len(payouts)} · {format_money(cents, currency())}"
+    moving = len(payouts) - len(paid) - waiting - not_paid  # approved, transfer under way
     if waiting:
         text += f"; {waiting} waiting for approval"
+    if moving:
+        text += f"; {moving} being paid"
     if not_paid:
         text += f"; {not_paid} not paid"
     return Outcome(text, "ok" if len(paid) == len(payouts) else "warn")

@@ -452,6 +452,8 @@ def test_a_batch_row_in_the_runs_list_says_what_it_paid(demo):
     paying = "payments-batch-payout-2026-12-01"
     _batch_payout(demo[MAYA], paying, "paid", 184250)
     _batch_payout(demo[INES], paying, "pending_approval", 900000)
+    rafael = db.session.scalar(select(Practitioner.id).where(Practitioner.name == "Rafael Duarte"))
+    moving = _batch_payout(rafael, paying, "reconciling", 100)
     nobody = "payments-batch-payout-2026-11-30"
     dry = "payments-batch-payout-dry-run-2026-12-01-101500"
     running = "payments-batch-payout-2026-12-02"
@@ -463,7 +465,9 @@ def test_a_batch_row_in_the_runs_list_says_what_it_paid(demo):
     ]
     labels = run_outcomes.run_labels(runs)
     paid = labels[runs[0].run_id]
-    assert paid.outcome.label == "Paid 1 of 2 · 1,842.50 USD; 1 waiting for approval"
+    assert paid.outcome.label == (
+        "Paid 1 of 3 · 1,842.50 USD; 1 waiting for approval; 1 being paid"
+    )
     assert paid.tone_class == "stalled"
     assert labels[runs[1].run_id].outcome.label == "Nothing paid"
     assert labels[runs[1].run_id].tone_class == "stalled"
@@ -471,6 +475,7 @@ def test_a_batch_row_in_the_runs_list_says_what_it_paid(demo):
     assert labels[runs[2].run_id].tone_class == "canceled"
     assert labels[runs[3].run_id].outcome is None  # running: its status as it is
 
+    db.session.delete(moving)
     all_paid = "payments-batch-payout-2026-11-29"
     db.session.query(Payout).filter(Payout.reason == f"batch {paying}").update(
         {"reason": f"batch {all_paid}", "status": "paid"}
