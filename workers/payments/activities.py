@@ -347,6 +347,7 @@ def select_payout_candidates(inp: SelectPayoutCandidatesInput) -> PayoutCandidat
         limit=inp.limit,
         practitioner_ids=inp.practitioner_ids,
         max_scan=inp.max_scan,
+        payout_date=inp.payout_date,
     )
 
 
