@@ -157,6 +157,34 @@ def payout_decision(payout: Payout) -> PayoutDecision | None:
     return _decision(payout)
 
 
+def waiting_for(user: StaffUser) -> int:
+    """How many waiting payouts `user` may decide now (`why_not` is None): two small
+    database reads (the waiting payouts and their decisions), no Temporal call."""
+    payouts = db.session.scalars(
+        select(Payout)
+        .where(Payout.status == "pending_approval")
+        .options(selectinload(Payout.approvals))
+        .limit(QUEUE_LIMIT)
+    ).all()
+    return sum(1 for p in payouts if why_not(user, p, list(p.approvals)) is None)
+
+
+@bp.app_template_global("approvals_waiting_for_me")
+def approvals_waiting_for_me() -> int | None:
+    """The navigation's count for the signed-in approver; None for staff who do not
+    decide payouts (no count is shown)."""
+    if not current_user.is_authenticated or not can(current_user, "approve_payout"):
+        return None
+    return waiting_for(current_user)
+
+
+@bp.get("/count")
+@guard("view")
+def nav_count():
+    """The navigation's count alone (its own poll)."""
+    return render_template("approvals/_nav_count.html", oob=False)
+
+
 def _queue(focus: PayoutDecision | None = None) -> list[PayoutDecision]:
     payouts = db.session.scalars(
         select(Payout)
