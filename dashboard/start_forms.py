@@ -256,6 +256,10 @@ class Preview:
     lines: list[tuple[str, str]]
     workflow_id: str
     sentence: str = ""
+    # A batch's sentence around its bold count and total (the page's figures).
+    sentence_before: str = ""
+    sentence_middle: str = ""
+    sentence_after: str = ""
     problems: list[str] = dataclasses.field(default_factory=list)
     warnings: list[str] = dataclasses.field(default_factory=list)
     under_way_url: str | None = None
@@ -425,19 +429,23 @@ def _batch_preview(
     count = int(preview.dry_run.get("would_pay_count") or 0)
     waiting = sum(1 for line in preview.would_pay if line.needs_approval)
     if not count:
-        preview.sentence = (
-            f"Pays nobody: no practitioner in {scope} can be paid at least {minimum} now."
-        )
+        preview.sentence_before = "Pays "
+        preview.sentence_middle = " practitioners, "
+        preview.sentence_after = f" in total: nobody can be paid at least {minimum} now."
+        preview.sentence = f"Pays nobody: nobody can be paid at least {minimum} now."
         preview.warnings.append("The batch would end without paying anyone.")
         return
     people = "practitioner" if count == 1 else "practitioners"
-    sentence = f"Pays {count} {people} {_money(total)} in total"
+    after = " in total"
     if waiting:
-        sentence += f" ({waiting} of them wait for an approver first)"
+        after += f" ({waiting} of them {'waits' if waiting == 1 else 'wait'} for an approver first)"
     skipped = int(preview.dry_run.get("skipped_count") or 0)
     if skipped:
-        sentence += f"; skips {skipped} (reasons below)"
-    preview.sentence = sentence + "."
+        after += f"; skips {skipped} (reasons below)"
+    # The page shows the count and the total in bold between these parts.
+    preview.sentence_before, preview.sentence_middle = "Pays ", f" {people} "
+    preview.sentence_after = after + "."
+    preview.sentence = f"Pays {count} {people} {_money(total)}{after}."
 
 
 def _batch_lines(preview: Preview) -> None:
