@@ -3,9 +3,13 @@ at `/workflows/<name>/start` by `dashboard.views.catalog`).
 
 GET shows the form; POST validates every field with the same parser the commands use
 and shows field messages (nothing starts). A money workflow needs a reason and
-goes through a confirmation page that says what will happen (a batch payout shows its
-dry run's count and total) before anything starts. Starting twice starts once: the
-workflow id is the business key, so the second start finds the running run and shows it.
+goes through a confirmation page that says what will happen in one sentence before
+anything starts: a payout runs the workflow's own pre-checks (`payout_checks`: payout
+destination, balance, today's payout already used up, approvals needed), and a blocking
+problem disables Confirm and is refused again on the confirmed POST; a batch payout shows
+its dry run as tables (names, amounts, totals, skips with their reasons). Starting twice
+starts once: the workflow id is the business key, so the second start finds the running
+run and shows it.
 """
 
 from __future__ import annotations
@@ -361,9 +365,10 @@ def payout_preview(payload: PractitionerPayoutInput, workflow_id: str) -> Previe
     preview.lines.append(("Approval", needs))
     when = "once approved" if check.approvals_required else "now"
     if check.problems:
+        many = len(check.problems) > 1
         preview.sentence = (
-            f"Would pay {practitioner.name} {amount}, but cannot start: "
-            f"{'; '.join(p.message for p in check.problems)}."
+            f"Would pay {practitioner.name} {amount}, but cannot start until "
+            f"{'the problems below are' if many else 'the problem below is'} fixed."
         )
     elif check.under_way is not None:
         payout = check.under_way

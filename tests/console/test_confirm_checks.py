@@ -94,8 +94,10 @@ def test_missing_destination_is_said_and_confirm_refused(app, operator):
     assert response.status_code == 200
     body = _text(response)
     sentence = _sentence(body)
-    assert sentence.startswith("Would pay Nadia Nodest 400.00 USD, but cannot start")
-    assert "has no payout destination" in sentence
+    assert sentence == (
+        "Would pay Nadia Nodest 400.00 USD, but cannot start until the problem below is fixed."
+    )
+    assert "Nadia Nodest (practitioner" in body and "has no payout destination." in body
     assert 'data-testid="confirm-problems"' in body and _confirm_disabled(body)
     assert "Temporal" in body  # it could not be asked; the database decided
     _refused_and_nothing_started(app, operator, _form(pid), "has no payout destination")
