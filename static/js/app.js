@@ -60,7 +60,21 @@ document.addEventListener("submit", (event) => {
     }
     if (region.querySelector("form[data-submitted=yes]")) return true;
     if (region.querySelector("details[open] form")) return true;
-    return region.dataset.typed === "yes";
+    // Something typed or chosen and not sent yet.
+    return Array.prototype.some.call(
+      region.querySelectorAll("form input:not([type=hidden]), form textarea, form select"),
+      function (field) {
+        if (field.type === "checkbox" || field.type === "radio") {
+          return field.checked !== field.defaultChecked;
+        }
+        if (field.tagName === "SELECT") {
+          return Array.prototype.some.call(field.options, function (o) {
+            return o.selected !== o.defaultSelected;
+          });
+        }
+        return field.value !== field.defaultValue;
+      }
+    );
   }
   window.estuaryLive = { paused: 0, sent: 0 };
   document.addEventListener("htmx:beforeRequest", function (event) {
@@ -74,10 +88,6 @@ document.addEventListener("submit", (event) => {
       return;
     }
     window.estuaryLive.sent += 1;
-  });
-  document.addEventListener("input", function (event) {
-    const region = event.target && event.target.closest && event.target.closest("[data-live=on]");
-    if (region && event.target.form) region.dataset.typed = "yes";
   });
   document.addEventListener("htmx:beforeSwap", function (event) {
     const xhr = event.detail.xhr;
