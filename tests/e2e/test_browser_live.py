@@ -225,3 +225,24 @@ def test_payout_confirmation_names_what_stops_it_and_cannot_be_confirmed(page, l
     shot(page, "payout-confirm.png")
     with app.app_context():
         assert not db.session.scalar(db.select(Payout.id).where(Payout.practitioner_id == nodest))
+
+
+def test_payout_page_follows_its_payout_and_stops_polling_once_paid(page, live_stack, fast_polls):
+    app = live_stack.app
+    pid = seed_practitioner(app, balance_cents=80_000, name="Pia Page")
+    payout_id = _waiting_payout(app, pid)
+    viewer = live_stack.make_staff("viewer")
+    sign_in(page, viewer)
+    page.goto(f"/payouts/{payout_id}")
+    assert page.get_attribute("#live-region", "data-live") == "on"
+    page.evaluate("window.__sameDocument = 'yes'")
+    with app.app_context():
+        db.session.get(Payout, payout_id).status = "paid"
+        db.session.commit()
+    page.locator("#live-region[data-live=off]").wait_for(state="attached", timeout=10_000)
+    assert "Paid" in page.inner_text("h1") or "paid" in page.inner_text("h1")
+    assert page.evaluate("window.__sameDocument") == "yes"
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/payouts/" in r.url else None)
+    page.wait_for_timeout(2_500)
+    assert polls == []  # nothing moves any more: the page stopped asking
