@@ -251,3 +251,18 @@ def test_the_workflow_step_and_the_batch_use_the_same_checks(app):
         assert "Paid Today (practitioner" in skipped[paid]
         assert "was already paid today" in skipped[paid]
         assert db.session.scalar(select(Payout.id).where(Payout.practitioner_id == fine)) is None
+
+
+def test_a_batch_dry_run_says_dry_run_once_and_what_it_does(app, operator):
+    response = operator.post(
+        "/workflows/BatchPractitionerPayoutWorkflow/start",
+        data={"min_amount_cents": "100.00", "dry_run": "y", "action_reason": "look first"},
+    )
+    assert response.status_code == 200
+    body = _text(response)
+    assert body.count("<dt>Dry run</dt>") == 1  # the input's own field, not a second line too
+    assert _sentence(body) == (
+        "Lists what a batch payout to every practitioner with at least 100.00 USD available "
+        "would pay now; moves no money."
+    )
+    assert not _confirm_disabled(body)
