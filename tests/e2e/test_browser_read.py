@@ -1,7 +1,7 @@
 """The read side in a real browser against the live console and a dev Temporal server:
 sign in, open the catalogue, list runs, filter, open a run, watch its timeline update
 while it runs (htmx polling, no reload), sign out. A second test renders home, runs and
-run detail with demo data at 1366x800; with ESTUARY_SCREENSHOTS_DIR set it saves them
+run detail with demo data at 1366x800; with ESTUARY_SCREENSHOTS=<dir> set it saves them
 there (docs/screenshots is made that way)."""
 
 from __future__ import annotations
@@ -285,7 +285,7 @@ def _demo_data(app) -> dict[str, int]:
 
 
 def test_read_pages_at_laptop_size(page, live_stack, read_workers, tmp_path):
-    out = Path(os.environ.get("ESTUARY_SCREENSHOTS_DIR") or tmp_path)
+    out = Path(os.environ.get("ESTUARY_SCREENSHOTS") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
     _demo_data(live_stack.app)
     for who in ("schedule", "ops@estuary.local"):
