@@ -18,7 +18,8 @@ no faster), and its runs chart is kept as it is (hx-preserve); the practitioner,
 and payout pages' run lists are read with `fresh_for=LIVE_POLL_SECONDS` on a refresh, so
 every open tab of one console process shares one visibility list call per entity per
 interval (Temporal's visibility limit is per namespace, some 10 calls a second by
-default: that is 50 entities watched at once per console process at 5 s).
+default: that is 50 entities watched at once per console process at 5 s); their actions
+panels add one describe call (not a visibility call) per business-keyed run, per tab.
 """
 
 from __future__ import annotations
