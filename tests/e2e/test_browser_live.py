@@ -246,3 +246,24 @@ def test_payout_page_follows_its_payout_and_stops_polling_once_paid(page, live_s
     page.on("request", lambda r: polls.append(r.url) if "/payouts/" in r.url else None)
     page.wait_for_timeout(2_500)
     assert polls == []  # nothing moves any more: the page stopped asking
+
+
+def test_home_refreshes_its_tiles_and_keeps_its_chart(page, live_stack, fast_polls, monkeypatch):
+    app = live_stack.app
+    monkeypatch.setitem(app.config, "HOME_COUNTS_CACHE_SECONDS", 1)
+    _close_waiting(app)
+    pid = seed_practitioner(app, balance_cents=80_000, name="Hana Home")
+    _waiting_payout(app, pid)
+    viewer = live_stack.make_staff("viewer")
+    requests: list[str] = []
+    sign_in(page, viewer)
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto("/")
+    page.locator("[data-testid=runs-chart]").wait_for()
+    assert page.get_attribute("#live-region", "data-live") == "on"
+    assert page.inner_text("[data-testid=tile-approvals] .num") == "1"
+    _waiting_payout(app, pid)
+    page.locator("[data-testid=tile-approvals] .num", has_text="2").wait_for(timeout=10_000)
+    page.wait_for_timeout(1_500)
+    assert sum(1 for url in requests if "/charts/runs" in url) == 1  # kept, not reloaded
+    assert sum(1 for url in requests if url.rstrip("/") == live_stack.base_url) >= 2
