@@ -82,6 +82,7 @@ def test_live_approvals_page_shows_a_new_payout_and_the_nav_count_follows(
     assert "Nia Newcomer" in row.inner_text() and "700.00 USD" in row.inner_text()
     wait_until(lambda: _nav_count(page) == 1, timeout=10, what="the nav count to show 1")
     assert page.evaluate("window.__sameDocument") == "yes"  # no reload happened
+    shot(page, "approvals-live.png")
 
     # On another page the count polls on its own.
     page.goto("/workflows")
