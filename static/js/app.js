@@ -68,9 +68,17 @@ document.addEventListener("submit", (event) => {
           return field.checked !== field.defaultChecked;
         }
         if (field.tagName === "SELECT") {
-          return Array.prototype.some.call(field.options, function (o) {
-            return o.selected !== o.defaultSelected;
+          // Without a `selected` option the browser shows the first one.
+          let shown = field.multiple ? -1 : 0;
+          Array.prototype.forEach.call(field.options, function (o, i) {
+            if (o.defaultSelected && shown <= 0) shown = i;
           });
+          if (field.multiple) {
+            return Array.prototype.some.call(field.options, function (o) {
+              return o.selected !== o.defaultSelected;
+            });
+          }
+          return field.selectedIndex !== shown;
         }
         return field.value !== field.defaultValue;
       }

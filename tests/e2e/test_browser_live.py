@@ -81,12 +81,16 @@ def test_live_approvals_page_shows_a_new_payout_and_the_nav_count_follows(
     row.wait_for(timeout=10_000)
     assert "Nia Newcomer" in row.inner_text() and "700.00 USD" in row.inner_text()
     wait_until(lambda: _nav_count(page) == 1, timeout=10, what="the nav count to show 1")
+    # With forms on the page (nothing typed), it goes on refreshing.
+    other = _waiting_payout(app, pid, amount=60_000)
+    page.locator(f"[data-testid=payout-row-{other}]").wait_for(timeout=10_000)
+    wait_until(lambda: _nav_count(page) == 2, timeout=10, what="the nav count to show 2")
     assert page.evaluate("window.__sameDocument") == "yes"  # no reload happened
     shot(page, "approvals-live.png")
 
     # On another page the count polls on its own.
     page.goto("/workflows")
-    assert _nav_count(page) == 1
+    assert _nav_count(page) == 2
     _close_waiting(app)
     wait_until(lambda: _nav_count(page) == 0, timeout=10, what="the nav count to drop to 0")
 
@@ -268,3 +272,22 @@ def test_home_refreshes_its_tiles_and_keeps_its_chart(page, live_stack, fast_pol
     page.wait_for_timeout(1_500)
     assert sum(1 for url in requests if "/charts/runs" in url) == 1  # kept, not reloaded
     assert sum(1 for url in requests if url.rstrip("/") == live_stack.base_url) >= 2
+
+
+def test_a_live_page_waits_while_someone_types_in_one_of_its_forms(page, live_stack, fast_polls):
+    app = live_stack.app
+    _close_waiting(app)
+    pid = seed_practitioner(app, balance_cents=90_000, name="Tom Typing")
+    first = _waiting_payout(app, pid)
+    approver = live_stack.make_staff("approver")
+    sign_in(page, approver)
+    page.goto("/approvals/")
+    page.fill(f"#approve-note-{first}", "checked the invoice")
+    page.locator("h1").click()  # focus leaves the field; the typed note stays
+    second = _waiting_payout(app, pid, amount=80_000)
+    page.wait_for_timeout(3_000)  # three intervals: a refresh would take the note away
+    assert page.locator(f"[data-testid=payout-row-{second}]").count() == 0
+    assert page.input_value(f"#approve-note-{first}") == "checked the invoice"
+    page.fill(f"#approve-note-{first}", "")
+    page.locator("h1").click()
+    page.locator(f"[data-testid=payout-row-{second}]").wait_for(timeout=10_000)
