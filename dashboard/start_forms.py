@@ -374,6 +374,12 @@ def payout_preview(payload: PractitionerPayoutInput, workflow_id: str) -> Previe
             "confirming shows that run and starts nothing new."
         )
         preview.under_way_url = run_url(workflow_id)
+    elif check.running_today:
+        preview.sentence = (
+            f"A payout run for {practitioner.name} is already running today: confirming "
+            "shows that run and starts nothing new."
+        )
+        preview.under_way_url = run_url(workflow_id)
     else:
         preview.sentence = f"Pays {practitioner.name} {amount} {when}; needs {needs}."
     if practitioner.status != "active" and not check.problems:

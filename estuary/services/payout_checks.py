@@ -172,6 +172,9 @@ class PayoutCheck:
     approvals_required: int = 0
     problems: list[Problem] = field(default_factory=list)
     under_way: Payout | None = None
+    # Today's run is running (a new start finds it and starts nothing): the balance it
+    # held is not a problem of this start.
+    running_today: bool = False
 
     @property
     def ok(self) -> bool:
@@ -209,8 +212,6 @@ def check_payout(
     check.amount_cents = amount if isinstance(amount, int) else 0
     check.available_cents = available
     check.whole_balance = amount_cents is None
-    if problem is not None:
-        check.problems.append(problem)
     day_problem = day_used_up_problem(
         practitioner, used_up([workflow_id]).get(workflow_id), run_status
     )
@@ -218,6 +219,12 @@ def check_payout(
         check.problems.append(day_problem)
     else:
         check.under_way = under_way_today(workflow_id, run_status)
+        check.running_today = run_status == "Running" or check.under_way is not None
+    if check.under_way is not None:
+        # Starting again finds that run: what it pays is what it was asked for.
+        check.amount_cents = check.under_way.amount_cents
+    elif problem is not None and not check.running_today:
+        check.problems.append(problem)
     policy = payout_policy.policy_from_config(config)
     if policy_input is not None:
         try:

@@ -138,6 +138,9 @@ def test_a_payout_under_way_today_is_shown_not_refused(app, operator):
         f"A payout to Wanda Waiting is already under way today (payout #{payout_id}, "
         "600.00 USD, pending approval): confirming shows that run and starts nothing new."
     )
+    # Its hold took the balance: that is no problem of a start that finds the run.
+    body = _text(operator.post(URL, data=_form(pid, "5000.00")))
+    assert not _confirm_disabled(body) and "is more than" not in body
 
 
 @pytest.mark.parametrize(
