@@ -4,7 +4,9 @@ follows; polling pauses while the tab is hidden and resumes when shown; a batch 
 dry run is a table with names, totals and skip reasons, confirmed in four clicks from
 home; a payout that cannot be paid says so and cannot be confirmed.
 
-With ESTUARY_SCREENSHOTS=<dir> set, saves batch-dry-run.png and payout-confirm.png.
+With ESTUARY_SCREENSHOTS=<dir> set, saves batch-payout-confirm.png (batch-dry-run.png is the
+dry run's own run page, taken by scripts/take_screenshots.py), payout-confirm.png and
+approvals-live.png.
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ def test_batch_dry_run_then_confirm_in_four_clicks(page, live_stack, monkeypatch
     assert "cents" not in text and "{" not in text and "practitioner_id" not in text
     assert text.count("Dry run") <= 1  # the input's own field, once
     assert page.locator("[data-testid=confirmation] details").count() == 0  # nothing folded
-    shot(page, "batch-dry-run.png")
+    shot(page, "batch-payout-confirm.png")
 
     page.click("[data-testid=confirm-start]")
     clicks += 1
