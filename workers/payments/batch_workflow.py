@@ -193,6 +193,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                     after_practitioner_id=self._cursor,
                     limit=inp.chunk_size,
                     practitioner_ids=inp.practitioner_ids,
+                    payout_date=payout_date,
                 ),
                 policy=policies.BATCH,
             )
