@@ -32,6 +32,7 @@ from dashboard.writes import (
     record,
     record_gateway_error,
     run_url,
+    safe_next,
 )
 from estuary.contracts import approval_rules
 from estuary.contracts.catalogue import RegisteredWorkflow
@@ -90,6 +91,7 @@ def render_form(
             reason_text=(values or {}).get(REASON_TEXT_KEY, ""),
             reason_required=_reason_required(wf),
             catalogue_url=link("catalog.index"),
+            back=safe_next(""),
         ),
         status,
     )
@@ -176,7 +178,9 @@ def _start(wf: RegisteredWorkflow, payload: Any, reason: Reason):
         reason=str(reason),
         detail=detail,
     )
-    url = run_url(started.workflow_id, started.run_id)
+    # Started from an entity's page (`next`): back to that page, which shows the new run
+    # with its actions; otherwise the run's own page.
+    url = safe_next("") or run_url(started.workflow_id, started.run_id)
     if url:
         return redirect(url, code=303)
     return _render_result(wf, started)
@@ -229,6 +233,12 @@ class Preview:
     names: dict[int, str] = dataclasses.field(default_factory=dict)
 
 
+def _back_field() -> list[tuple[str, str]]:
+    """The page the start came from, carried through the confirmation."""
+    back = safe_next("")
+    return [("next", back)] if back else []
+
+
 def _render_confirmation(wf: RegisteredWorkflow, payload: Any, values: dict, reason: Reason):
     preview = _preview(wf, payload, reason)
     exclude = ["reason"] if _fills_reason(wf) else []
@@ -242,7 +252,7 @@ def _render_confirmation(wf: RegisteredWorkflow, payload: Any, values: dict, rea
         wf=wf,
         preview=preview,
         summary=summary,
-        hidden=[(f.name, f.value) for f in shown],
+        hidden=[(f.name, f.value) for f in shown] + _back_field(),
         reason=reason,
         reason_code_key=REASON_CODE_KEY,
         reason_text_key=REASON_TEXT_KEY,
