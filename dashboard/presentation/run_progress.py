@@ -22,6 +22,7 @@ from dashboard.presentation.run_outcomes import TONE_CLASSES, Outcome, outcome, 
 from dashboard.presentation.run_titles import (
     Names,
     id_title,
+    id_titles,
     onboarding_step_text,
     payout_row_title,
     run_title,
@@ -496,4 +497,5 @@ def register_template_globals(app: Any) -> None:
     app.add_template_global(fields_of, "value_fields")
     app.add_template_global(payout_row_title, "payout_title")
     app.add_template_global(id_title, "run_id_title")
+    app.add_template_global(id_titles, "run_id_titles")
     app.add_template_global(onboarding_step_text, "onboarding_step")

@@ -480,17 +480,28 @@ class _IdOnly:
     is_running: bool = True
 
 
-def id_title(workflow_id: str | None) -> str:
-    """The title of the run a business id names ("Onboarding of Ines Moreau (step 4 of 6:
-    training)"), or the id itself when its shape is not known."""
-    wid = workflow_id or ""
+def _id_only(workflow_id: str) -> _IdOnly | None:
     for prefix, workflow_type, entity_type in ID_PREFIXES:
-        if wid.startswith(prefix):
-            rest = wid[len(prefix) :]
+        if workflow_id.startswith(prefix):
+            rest = workflow_id[len(prefix) :]
             number = _LEADING_NUMBER.match(rest)
             entity_id = number[1] if number and entity_type else None
             if entity_type == "background_check":  # the check's reference, not a number
                 entity_id = rest
-            run = _IdOnly(wid, workflow_type, entity_type, entity_id)
-            return run_title(run).text
-    return wid
+            return _IdOnly(workflow_id, workflow_type, entity_type, entity_id)
+    return None
+
+
+def id_titles(workflow_ids: Iterable[str]) -> dict[str, str]:
+    """Titles for many business ids (a batch's child payouts) with one query per kind of
+    entity; ids of an unknown shape are left out."""
+    runs = [r for r in (_id_only(w) for w in dict.fromkeys(workflow_ids)) if r is not None]
+    names = Names.load(runs)
+    return {r.workflow_id: run_title(r, names).text for r in runs}
+
+
+def id_title(workflow_id: str | None) -> str:
+    """The title of the run a business id names ("Onboarding of Ines Moreau (step 4 of 6:
+    training)"), or the id itself when its shape is not known."""
+    run = _id_only(workflow_id or "")
+    return run_title(run).text if run is not None else (workflow_id or "")

@@ -414,6 +414,8 @@ def test_a_business_id_alone_is_enough_for_a_title(demo):
         f"Onboarding of {INES}"
     )
     assert run_titles.id_title("something-else-7") == "something-else-7"
+    many = run_titles.id_titles([wid, wid, "something-else-7"])
+    assert many == {wid: f"Payout to {MAYA} · 1,842.50 USD"}
 
 
 def test_a_background_check_is_named_by_its_practitioner(demo):

@@ -133,6 +133,8 @@ def test_every_main_run_page_speaks_the_business(demo_stack, demo_runs):  # noqa
     assert [s for s, _label in steps] == ["done", "done", "done", "current", "waiting", "waiting"]
     assert [label for _s, label in steps][3] == "4. Training"
     assert "Settings" in onboarding and "Documents" in onboarding
+    # Its child runs are named too: the background check it started.
+    assert f"Background check of {INES}" in visible_text(onboarding)
     # The live refresh brings the title along (out of band): it follows the step.
     live = re.search(r'hx-get="([^"]+/live)\?seen=', onboarding)[1]
     fragment = client.get(live).get_data(as_text=True)
