@@ -37,7 +37,7 @@ class FormField:
 
     name: str
     label: str
-    widget: str  # text, textarea, money, id, ids, int, select, bool, datetime, date
+    widget: str  # text, textarea, money, id, ids, int, select, checkboxes, bool, datetime, date
     required: bool
     help: str
     choices: tuple[str, ...] = ()
@@ -89,9 +89,9 @@ def _widget(f: dataclasses.Field, tp: Any, choices: tuple[str, ...]) -> str | No
     base = _base_type(tp)
     if f.metadata.get("money"):
         return "money"
-    if choices:
-        return "select"
     origin = typing.get_origin(base)
+    if choices:  # a list of known values is ticked, one value is chosen
+        return "checkboxes" if origin in (list, tuple) else "select"
     if origin in (list, tuple):
         item = (typing.get_args(base) or (str,))[0]
         return "ids" if item is int else ("text" if item is str else None)
@@ -166,6 +166,7 @@ def form_fields(
                 value=value,
                 error=(errors or {}).get(info.name),
                 max_length=f.metadata.get("max_length") if widget in ("text", "textarea") else None,
+                choice_labels=dict(f.metadata.get("choice_labels") or {}),
             )
         )
     return out
@@ -180,11 +181,23 @@ def submitted_values(
 ) -> dict[str, str]:
     """The raw text of the visible fields only; anything else in the request is ignored."""
     out: dict[str, str] = {}
-    for name in visible_names(input_type, exclude=exclude):
-        raw = form.get(name)
+    for f in form_fields(input_type, exclude=exclude):
+        if f.widget == "checkboxes" and hasattr(form, "getlist"):
+            # Every ticked box, joined as the parser reads a list; the form's empty hidden
+            # input makes "none ticked" a value (absent: not sent at all, the default).
+            ticked = form.getlist(f.name)
+            if ticked:
+                out[f.name] = ", ".join(str(v) for v in ticked if str(v).strip())
+            continue
+        raw = form.get(f.name)
         if raw is not None:
-            out[name] = str(raw)
+            out[f.name] = str(raw)
     return out
+
+
+def checked(field: FormField) -> set[str]:
+    """The ticked values of a checkboxes field (its text value, comma-separated)."""
+    return {v for v in field.value.replace(",", " ").split() if v}
 
 
 def parse_form(
@@ -212,12 +225,23 @@ def parse_form(
             # parse_input to refuse with the field's message.
             with contextlib.suppress(ValueError):
                 values[field_info.name] = times.parse_local(raw).isoformat()
+    # A multi-select sent with nothing ticked is refused (its default is no answer).
+    none_ticked = {
+        f.name: f"tick at least one ({', '.join(f.choice_labels.get(c, c) for c in f.choices)})"
+        for f in form_fields(input_type, exclude=[*exclude, *fixed])
+        if f.widget == "checkboxes" and f.name in values and not values[f.name].strip()
+    }
     names = {f.name for f in dataclasses.fields(input_type)}
     for name in SERVER_FILLED:
         if name in names:
             values[name] = actor
     values.update(fixed)
-    instance = parse_input(input_type, values)
+    try:
+        instance = parse_input(input_type, values)
+    except InputError as exc:
+        raise InputError({**exc.errors, **none_ticked}) from None
+    if none_ticked:
+        raise InputError(none_ticked)
     problems = missing_references(instance)
     if problems:
         raise InputError(problems)

@@ -36,6 +36,7 @@ from dashboard.writes import (
     record,
     record_gateway_error,
     run_url,
+    safe_next,
     start_as_staff,
 )
 from estuary.contracts import approval_rules
@@ -98,6 +99,7 @@ def render_form(
             reason_text=(values or {}).get(REASON_TEXT_KEY, ""),
             reason_required=_reason_required(wf),
             catalogue_url=link("catalog.index"),
+            back=safe_next(""),
         ),
         status,
     )
@@ -189,7 +191,9 @@ def _start(wf: RegisteredWorkflow, payload: Any, reason: Reason):
         reason=str(reason),
         detail=detail,
     )
-    url = run_url(started.workflow_id, started.run_id)
+    # Started from an entity's page (`next`): back to that page, which shows the new run
+    # with its actions; otherwise the run's own page.
+    url = safe_next("") or run_url(started.workflow_id, started.run_id)
     if url:
         return redirect(url, code=303)
     return _render_result(wf, started)
@@ -269,6 +273,12 @@ class Preview:
         return bool(self.problems)
 
 
+def _back_field() -> list[tuple[str, str]]:
+    """The page the start came from, carried through the confirmation."""
+    back = safe_next("")
+    return [("next", back)] if back else []
+
+
 def _render_confirmation(
     wf: RegisteredWorkflow,
     payload: Any,
@@ -291,7 +301,7 @@ def _render_confirmation(
             wf=wf,
             preview=preview,
             summary=summary,
-            hidden=[(f.name, f.value) for f in shown],
+            hidden=[(f.name, f.value) for f in shown] + _back_field(),
             reason=reason,
             reason_code_key=REASON_CODE_KEY,
             reason_text_key=REASON_TEXT_KEY,

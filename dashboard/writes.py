@@ -174,7 +174,11 @@ def form_params(form: Mapping[str, Any], keep: Iterable[str] = ()) -> dict[str, 
     for key in form:
         if key == "csrf_token" or key not in declared:
             continue
-        out[key] = str(form.get(key, ""))[: audit.MAX_PARAM_LENGTH + 1]
+        if hasattr(form, "getlist") and len(form.getlist(key)) > 1:  # ticked boxes
+            value = ", ".join(str(v) for v in form.getlist(key) if str(v).strip())
+        else:
+            value = str(form.get(key, ""))
+        out[key] = value[: audit.MAX_PARAM_LENGTH + 1]
     return out
 
 

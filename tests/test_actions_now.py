@@ -1,12 +1,10 @@
 """Which handlers apply at a moment of a run (the console offers only these): the
-onboarding's by step, the booking lifecycle's by stage and session time."""
+onboarding's by step, the booking lifecycle's by the stage it reports."""
 
 from datetime import UTC, datetime, timedelta
 
 from estuary.contracts.bookings import lifecycle_actions
 from estuary.contracts.onboarding_actions import onboarding_actions, pending_modules
-
-NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
 
 def _onboarding(step: str, **more) -> dict:
@@ -39,20 +37,28 @@ def test_a_finished_or_rejecting_onboarding_offers_nothing():
     assert onboarding_actions(None) == ()
 
 
-def test_the_lifecycle_offers_what_its_stage_and_the_clock_allow():
-    ahead = (NOW + timedelta(days=3)).isoformat()
-    past = (NOW - timedelta(hours=1)).isoformat()
-    assert lifecycle_actions({"stage": "awaiting_session", "start_at": ahead}, NOW) == (
-        "cancel",
-        "reschedule",
-    )
-    started = lifecycle_actions({"stage": "awaiting_session", "start_at": past}, NOW)
-    assert started == ("cancel", "mark_completed", "mark_no_show")
-    assert lifecycle_actions({"stage": "unresolved", "start_at": past}, NOW)[1:] == (
-        "mark_completed",
-        "mark_no_show",
-    )
+def test_the_lifecycle_offers_what_its_reported_stage_allows_whatever_the_clock():
+    # The start time is the workflow's business, not the console's: a session whose start
+    # is past on the console's clock but not yet on the workflow's (a time-skipping or
+    # lagging worker) still offers reschedule, and one the workflow says has started
+    # offers the outcomes even while the console's clock says it is ahead.
+    ahead = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    for start in (ahead, past):
+        assert lifecycle_actions({"stage": "awaiting_session", "start_at": start}) == (
+            "cancel",
+            "reschedule",
+        )
+        for stage in ("awaiting_outcome", "unresolved"):
+            assert lifecycle_actions({"stage": stage, "start_at": start}) == (
+                "cancel",
+                "mark_completed",
+                "mark_no_show",
+            ), (stage, start)
     feedback = {"stage": "awaiting_feedback", "outcome": "completed", "start_at": past}
-    assert lifecycle_actions(feedback, NOW) == ("feedback_received",)
-    for stage in ("starting", "cancelled", "rescheduled", "completed", "no_show"):
-        assert lifecycle_actions({"stage": stage, "start_at": ahead}, NOW) == (), stage
+    assert lifecycle_actions(feedback) == ("feedback_received",)
+    for stage in ("starting", "confirming", "cancelled", "rescheduled", "completed", "no_show"):
+        assert lifecycle_actions({"stage": stage, "start_at": past}) == (), stage
+    completing = {"stage": "completing", "outcome": "completed", "start_at": past}
+    assert lifecycle_actions(completing) == ()
+    assert lifecycle_actions(None) == () and lifecycle_actions({"stage": "nope"}) == ()

@@ -207,7 +207,13 @@ def entity_actions(
 def _offer_start(out: EntityActions, wf: RegisteredWorkflow) -> None:
     if not can(current_user, "start_workflow"):
         return
-    url = link("catalog.start", name=wf.name, **{f"{out.entity_type}_id": out.entity_id})
+    # `next`: once started, back to this page (it shows the new run and its actions).
+    url = link(
+        "catalog.start",
+        name=wf.name,
+        **{f"{out.entity_type}_id": out.entity_id},
+        next=request.path,
+    )
     if url:
         out.starts.append((start_label(wf.name), url))
 

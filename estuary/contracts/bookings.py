@@ -7,6 +7,7 @@ agree on them exactly (the key is what stops a reminder being sent twice).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -489,34 +490,29 @@ class ReminderChunkResult:
 
 # --- which lifecycle actions apply now (the console offers only these) -------------------
 
-_OPEN_FOR_OUTCOME = ("awaiting_outcome", "unresolved")
+# The lifecycle's own phase says whether the session has started: its timer at the
+# session's start moves `awaiting_session` to `awaiting_outcome` (on the workflow's clock,
+# which a console or test server may disagree with), so the console never compares the
+# start time with its own clock.
+BEFORE_SESSION_STAGES = ("awaiting_session",)
+SESSION_STARTED_STAGES = ("awaiting_outcome", "unresolved")
 
 
-def lifecycle_actions(progress: Any, now: datetime | None = None) -> tuple[str, ...]:
+def lifecycle_actions(progress: Any) -> tuple[str, ...]:
     """The lifecycle's handlers that apply at this moment, from its `progress` answer:
-    cancel and reschedule before an outcome (reschedule before the session starts),
-    completed / no-show once the session has started, feedback after completion. What the
-    workflow would ignore ("the session has not started") is not offered."""
-    if not isinstance(progress, dict):
+    cancel and reschedule before the session (stage `awaiting_session`), cancel and
+    completed / no-show once the workflow reports the session started (`awaiting_outcome`,
+    `unresolved`), feedback after completion; nothing while it starts, confirms, records
+    an outcome or has ended. What the workflow would ignore is not offered."""
+    if not isinstance(progress, Mapping):
         return ()
     stage = progress.get("stage")
-    if progress.get("outcome") or stage in ("starting", "confirming", "completed", "no_show"):
-        return ("feedback_received",) if stage == "awaiting_feedback" else ()
-    if stage in ("cancelled", "rescheduled"):
-        return ()
     if stage == "awaiting_feedback":
         return ("feedback_received",)
-    names = ["cancel"]
-    start = progress.get("start_at")
-    now = now or datetime.now(UTC)
-    started = True
-    if isinstance(start, str):
-        try:
-            started = datetime.fromisoformat(start.replace("Z", "+00:00")) <= now
-        except ValueError:
-            started = True
-    if not started and stage == "awaiting_session":
-        names.append("reschedule")
-    if started or stage in _OPEN_FOR_OUTCOME:
-        names += ["mark_completed", "mark_no_show"]
-    return tuple(names)
+    if progress.get("outcome"):
+        return ()
+    if stage in BEFORE_SESSION_STAGES:
+        return ("cancel", "reschedule")
+    if stage in SESSION_STARTED_STAGES:
+        return ("cancel", "mark_completed", "mark_no_show")
+    return ()

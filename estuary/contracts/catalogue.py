@@ -145,6 +145,8 @@ def input_fields(input_type: type) -> list[InputField]:
         if typing.get_origin(tp) in (typing.Union, types.UnionType):  # Optional[X] -> X
             args = [a for a in typing.get_args(tp) if a is not type(None)]
             base = args[0] if args else tp
+        if typing.get_origin(base) in (list, tuple):  # list[Literal[...]]: a multi-select
+            base = (typing.get_args(base) or (str,))[0]
         choices = tuple(typing.get_args(base)) if typing.get_origin(base) is typing.Literal else ()
         out.append(
             InputField(

@@ -203,6 +203,15 @@ def parse_value(f: dataclasses.Field, tp: Any, raw: Any) -> Any:
             raise ValueError(f"at most {meta.get('max_items', 10_000)} items")
         if item_tp is int:
             return [parse_id(p) for p in items]
+        if typing.get_origin(item_tp) is typing.Literal:  # a multi-select's known values
+            choices = tuple(str(c) for c in typing.get_args(item_tp))
+            unknown = [p for p in items if p not in choices]
+            if unknown:
+                raise ValueError(
+                    f"each must be one of: {', '.join(choices)} "
+                    f"(not {', '.join(repr(u) for u in unknown)})"
+                )
+            return list(dict.fromkeys(items))
         return items
     if base is bool:
         return parse_bool(raw)

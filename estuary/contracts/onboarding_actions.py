@@ -5,7 +5,7 @@ validators refuse the same inputs when they arrive anyway (a stale page, a secon
 The facts of each step arrive as updates (`complete_profile`, `submit_documents`, ...),
 so an input the workflow would ignore is refused with its reason instead of being
 "sent". The signals of the same facts stay for senders that cannot wait for an answer
-(the local background-check provider, the command line, old histories).
+(the local background-check provider, old histories); the command line sends the updates.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ CLI) plus its data fields with `help` metadata, so the console can build its for
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -50,7 +51,15 @@ OnboardingStep = Literal[
 # import the models).
 TIERS = ("basic", "pro", "premium")
 Tier = Literal["basic", "pro", "premium"]
-DOCUMENT_KINDS = ("licence", "insurance", "id")
+# The documents a practitioner submits (the one home of the kinds: the documents step's
+# checkboxes, the parser, the workflow and the services read these).
+DocumentKind = Literal["licence", "insurance", "id"]
+DOCUMENT_KINDS: tuple[str, ...] = typing.get_args(DocumentKind)
+DOCUMENT_KIND_LABELS = {
+    "licence": "Practice licence",
+    "insurance": "Insurance certificate",
+    "id": "Identity document",
+}
 ONBOARDING_CERTIFICATION = "onboarding"
 # Renewal reminders go out this many days before the period ends.
 RENEWAL_REMINDER_DAYS = (14, 7, 3, 1)
@@ -258,9 +267,13 @@ class ProfileCompletedSignal:
 @dataclass
 class DocumentsSubmittedSignal:
     actor: str = _actor()
-    kinds: list[str] = field(
-        default_factory=lambda: ["licence", "insurance", "id"],
-        metadata={"help": "Documents submitted: licence, insurance, id", "max_items": 3},
+    kinds: list[DocumentKind] = field(
+        default_factory=lambda: list(DOCUMENT_KINDS),
+        metadata={
+            "help": "The documents submitted (tick each one)",
+            "max_items": 3,
+            "choice_labels": DOCUMENT_KIND_LABELS,
+        },
     )
     licence_expires_on: str = field(
         default="",

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from flask import current_app
 from sqlalchemy import select
 
+from estuary.contracts.practitioners import DOCUMENT_KINDS
 from estuary.db import db
 from estuary.models import (
     OnboardingProgress,
@@ -30,7 +31,6 @@ STALLED_FLAG_KIND = "stalled_onboarding"
 # The guide's steps in order (the same as estuary.contracts.practitioners.ONBOARDING_STEPS;
 # a test keeps them equal). `steps_json` lists them in this order for the console.
 STEPS = ("profile", "documents", "background_check", "training", "subscription", "services")
-DOCUMENT_KINDS = ("licence", "insurance", "id")
 DEFAULT_OPS_EMAIL = "ops@estuary.local"
 
 

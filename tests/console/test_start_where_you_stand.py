@@ -82,3 +82,42 @@ async def test_cancel_a_booking_that_has_no_lifecycle(app, local_env):
         assert [e.outcome for e in events] == ["success", "success"]
         assert "started run" in events[0].detail and "cancel sent" in events[1].detail
         await local_env.client.get_workflow_handle(wid).result()
+
+
+async def test_onboarding_started_from_the_practitioner_page_leads_back_to_it(app, local_env):
+    pid = seed_practitioner(app, status="pending")
+    other = seed_practitioner(app, status="pending")
+    operator, _ = login(app, "operator")
+    back = f"/practitioners/{pid}"
+    async with running_workers(local_env.client, app, ["practitioners"]) as prefix:
+        counting_gateway_for(app, local_env, prefix)
+        page = _text(await asyncio.to_thread(operator.get, back))
+        start = f"/workflows/PractitionerOnboardingWorkflow/start?practitioner_id={pid}"
+        assert f'href="{start}&next=/practitioners/{pid}"' in page, page[:3000]
+        form = _text(await asyncio.to_thread(operator.get, f"{start}&next={back}"))
+        assert f'<input type="hidden" name="next" value="{back}">' in form
+        assert f'href="{back}" data-testid="back-link"' in form
+        started = await asyncio.to_thread(
+            operator.post,
+            "/workflows/PractitionerOnboardingWorkflow/start",
+            data={"practitioner_id": str(pid), "next": back},
+        )
+        assert started.status_code == 303, _text(started)[:800]
+        assert started.headers["Location"].endswith(back)
+        # The practitioner page now shows the run (with a link to it) and what was done.
+        landed = _text(await asyncio.to_thread(operator.get, back))
+        assert 'data-testid="entity-run-PractitionerOnboardingWorkflow"' in landed
+        assert f"practitioners-onboarding-{pid}" in landed and "Start onboarding" not in landed
+        assert f"as practitioners-onboarding-{pid}." in landed  # the start's flash
+        # A `next` that leaves the console is ignored: the run's own page instead.
+        elsewhere = await asyncio.to_thread(
+            operator.post,
+            "/workflows/PractitionerOnboardingWorkflow/start",
+            data={"practitioner_id": str(other), "next": "https://evil.example/x"},
+        )
+        assert elsewhere.status_code == 303
+        assert f"/runs/practitioners-onboarding-{other}" in elsewhere.headers["Location"]
+        for p in (pid, other):
+            await local_env.client.get_workflow_handle(f"practitioners-onboarding-{p}").terminate(
+                "test over"
+            )

@@ -94,6 +94,27 @@ async def _start_lifecycle(client, booking_id: int) -> str:
 # --- signals and updates ------------------------------------------------------------------------
 
 
+async def test_booking_page_offers_the_outcomes_once_the_lifecycle_says_the_session_started(
+    app, local_env
+):
+    # The session began 30 minutes ago: the lifecycle reports `awaiting_outcome` (its own
+    # clock), so the page offers completed / no-show and cancel, and no reschedule.
+    booking = seed_booking(app, hours_ahead=-0.5)
+    operator, _ = login(app, "operator")
+    async with running_workers(local_env.client, app, ["bookings", "payments"]) as prefix:
+        counting_gateway_for(app, local_env, prefix)
+        wid = await _start_lifecycle(operator, booking)
+        await _wait_loaded(local_env, wid)
+        handle = local_env.client.get_workflow_handle(wid)
+        assert (await handle.query("progress"))["stage"] == "awaiting_outcome"
+        body = _text(await _get(operator, f"/bookings/{booking}"))
+        for name in ("cancel", "mark_completed", "mark_no_show"):
+            assert f'data-testid="action-{name}"' in body, name
+        for name in ("reschedule", "feedback_received"):
+            assert f'data-testid="action-{name}"' not in body, name
+        await handle.terminate("test over")
+
+
 async def test_booking_page_forms_validation_refusal_and_cancel(app, local_env):
     booking = seed_booking(app, hours_ahead=72)
     operator, user = login(app, "operator")

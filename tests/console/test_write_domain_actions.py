@@ -9,7 +9,11 @@ import html
 import json
 from datetime import timedelta
 
-from estuary.contracts.practitioners import onboarding_workflow_id, subscription_workflow_id
+from estuary.contracts.practitioners import (
+    DOCUMENT_KIND_LABELS,
+    onboarding_workflow_id,
+    subscription_workflow_id,
+)
 from estuary.db import db
 from estuary.models import Subscription
 from estuary.models.base import utcnow
@@ -157,6 +161,42 @@ async def test_practitioner_page_actions(app, local_env):
         params = json.loads(event.params_json)
         assert params["actor"] == user.email and params["reference"] == "BC-1"
         assert params["name"] == "record_background_check"
+
+        # The documents step's kinds are checkboxes of the known kinds (all ticked to
+        # start), not a comma-separated text box.
+        docs_form = page.split('data-testid="action-submit_documents"', 1)[1].split("</form>")[0]
+        for kind, label in DOCUMENT_KIND_LABELS.items():
+            assert (
+                f'<input type="checkbox" id="f-kinds-{kind}" name="kinds" value="{kind}" checked>'
+                f" {label}"
+            ) in docs_form, kind
+        assert '<input id="f-kinds"' not in docs_form and "<legend>Kinds" in docs_form
+        # Nothing ticked, or a kind nobody knows: refused with the field's message, the
+        # run still waits for documents.
+        for data, message in (
+            ({"kinds": ""}, "Kinds: tick at least one (Practice licence, Insurance"),
+            ({"kinds": ["", "licence", "passport"]}, "each must be one of: licence, insurance"),
+        ):
+            response = await post(onboarding, "update", "submit_documents", {**wf, **data})
+            assert response.status_code == 422, data
+            assert message in _text(response), (data, _text(response)[:2000])
+        assert (await handle.query("progress"))["documents"]["state"] == "awaiting_submission"
+        # Two boxes ticked: the workflow records those two (the audit keeps both).
+        sent = await post(
+            onboarding,
+            "update",
+            "submit_documents",
+            {**wf, "kinds": ["", "licence", "id"], "next": f"/practitioners/{pid}"},
+        )
+        assert sent.status_code == 303, _text(sent)[:2000]
+        for _ in range(200):  # recorded by the step once its activity ran
+            progress = await handle.query("progress")
+            if progress["documents"]["submissions"]:
+                break
+            await asyncio.sleep(0.05)
+        assert progress["documents"]["submissions"][-1]["kinds"] == ["licence", "id"]
+        event = audit_events(app, action="runs.update")[-1]
+        assert json.loads(event.params_json)["kinds"] == ["licence", "id"]
 
         # Nothing failed to charge, so the renewal's validator refuses: shown in the form.
         refused = await post(

@@ -27,6 +27,10 @@ from tests.practitioners.conftest import (
 from workers.temporal.cli import cli_actor
 
 
+async def handle_progress(handle) -> dict:
+    return await handle.query("progress")
+
+
 def cli(runner):
     async def invoke(*args: str):
         # In a thread: the command blocks on the gateway while this loop runs the workers.
@@ -70,29 +74,36 @@ async def test_onboarding_moved_through_its_steps_from_the_command_line(
             return r.output
 
         await wait_for(handle, waiting_on_step("profile"), what="profile")
-        assert "Sent profile_completed" in await ok("signal", "123", "profile_completed")
+        out = await ok("profile-completed", "123")
+        assert out.startswith("complete_profile accepted by practitioners-onboarding-123: ")
         await wait_for(handle, waiting_on_step("documents"), what="documents")
-        await ok(
-            "signal",
+        out = await ok(
+            "documents-submitted",
             "123",
-            "documents_submitted",
-            "--field",
-            "kinds=licence,insurance",
-            "--field",
-            f"licence_expires_on={licence_expires_on.isoformat()}",
+            "--kind",
+            "licence",
+            "--kind",
+            "insurance",
+            "--licence-expires-on",
+            licence_expires_on.isoformat(),
         )
+        assert '"kinds": "licence, insurance"' in out, out
         await wait_for(handle, lambda p: p["documents"]["state"] == "in_review", what="review")
         out = await ok("review-documents", "123", "--approve", "--notes", "all good")
         assert 'review_documents accepted by practitioners-onboarding-123: {"approved": true' in out
         await wait_for(handle, waiting_on_step("background_check", "BC-"), what="check")
         await ok("background-check", "123", "--passed")
         await wait_for(handle, waiting_on_step("training"), what="training")
-        for module in ONBOARDING_MODULE_CODES:
-            await ok("module-completed", "123", module)
+        for done, module in enumerate(ONBOARDING_MODULE_CODES, 1):
+            left = len(ONBOARDING_MODULE_CODES) - done
+            out = await ok("module-completed", "123", module)
+            # Answered once recorded: what is left is already counted.
+            assert f'"module": "{module}", "modules_left": {left}' in out, out
         await wait_for(handle, waiting_on_step("subscription"), what="subscription")
         await ok("subscription", "123", "--tier", "pro")
         await wait_for(handle, waiting_on_step("services"), what="services")
-        await ok("service-configured", "123", str(service_id))
+        out = await ok("service-configured", "123", str(service_id))
+        assert f'"configured": true, "service": {service_id}' in out, out
         result = await handle.result()
         shown = json.loads(await ok("progress", "onboarding", "123"))
 
@@ -148,10 +159,26 @@ async def test_guide_commands_start_renewal_verification_and_training(
             "trauma-informed",
         )
         assert r.exit_code == 0, r.output
-        progress = await wait_for(
-            training, lambda p: p["modules"]["completed"] == ["trauma-1"], what="module"
-        )
+        # An update: answered once the training run recorded the module.
+        assert "complete_training_module accepted by practitioners-training-123-" in r.output
+        progress = await handle_progress(training)
+        assert progress["modules"]["completed"] == ["trauma-1"]
         assert progress["waiting_for"].endswith("trauma-2")
+        # The same module again is refused by the run's validator, with its reason.
+        r = await flask(
+            "trigger-practitioner-workflows",
+            "module-completed",
+            "123",
+            "trauma-1",
+            "--certification",
+            "trauma-informed",
+        )
+        assert r.exit_code == 1, r.output
+        assert r.output.strip().splitlines() == [
+            "Error: practitioners-training-123-trauma-informed refused "
+            "complete_training_module: trauma-1 was already completed"
+        ]
+        assert (await handle_progress(training))["ignored_signals"] == []
         r = await flask("trigger-practitioner-workflows", "retry-renewal", "789")
         assert r.exit_code == 1
         assert "no failed renewal charge is waiting for a retry" in r.output
@@ -164,6 +191,7 @@ async def test_bad_input_is_refused_with_a_clear_message_and_changes_nothing(
     pid = data.practitioner()
     other = data.practitioner()
     other_service = data.service(other)
+    own_service = data.service(pid)
     flask = cli(runner)
     tpw = "trigger-practitioner-workflows"
     async with practitioner_workers(app, time_env) as prefix:
@@ -215,6 +243,36 @@ async def test_bad_input_is_refused_with_a_clear_message_and_changes_nothing(
             r = await flask(tpw, *args)
             assert r.exit_code == 1, (args, r.output)
             assert message in r.output, (args, r.output)
+
+        # Well-formed facts of other steps reach the workflow, whose validators refuse
+        # them (one line, exit 1, nothing "sent" or "accepted", nothing in the history).
+        wid = f"practitioners-onboarding-{pid}"
+        at_profile = "the onboarding is at the profile step, not"
+        refused = {
+            ("module-completed", str(pid), ONBOARDING_MODULE_CODES[0]): (
+                f"{wid} refused complete_training_module: {at_profile} training"
+            ),
+            ("service-configured", str(pid), str(own_service)): (
+                f"{wid} refused configure_service: {at_profile} services"
+            ),
+            ("subscription", str(pid), "--tier", "pro"): (
+                f"{wid} refused select_subscription: {at_profile} subscription"
+            ),
+            ("documents-submitted", str(pid), "--kind", "licence"): (
+                f"{wid} refused submit_documents: {at_profile} documents"
+            ),
+            ("signal", str(pid), "documents_submitted", "--field", "kinds=id"): (
+                f"{wid} refused submit_documents: {at_profile} documents"
+            ),
+        }
+        for args, message in refused.items():
+            r = await flask(tpw, *args)
+            assert r.exit_code == 1, (args, r.output)
+            assert r.output.strip().splitlines() == [f"Error: {message}"], (args, r.output)
+        r = await flask(tpw, "documents-submitted", str(pid), "--kind", "passport")
+        assert r.exit_code == 1 and "kinds: each must be one of" in r.output, r.output
+        r = await flask(tpw, "documents-submitted", str(pid))
+        assert r.exit_code == 1 and "kind: name each document submitted" in r.output
 
         # The workflow's own validators refuse what bypasses the parser.
         for arg, message in (

@@ -138,3 +138,35 @@ def test_add_month_keeps_the_day_or_the_month_end():
     assert subscriptions.add_month(datetime(2026, 12, 15, tzinfo=UTC)) == datetime(
         2027, 1, 15, tzinfo=UTC
     )
+
+
+def test_document_kinds_have_one_home_and_are_ticked_not_typed(app):
+    from werkzeug.datastructures import MultiDict
+
+    from dashboard import forms
+
+    assert onboarding.DOCUMENT_KINDS is shared.DOCUMENT_KINDS
+    assert set(shared.DOCUMENT_KIND_LABELS) == set(shared.DOCUMENT_KINDS)
+    (kinds,) = [f for f in forms.form_fields(shared.DocumentsSubmittedSignal) if f.name == "kinds"]
+    assert kinds.widget == "checkboxes" and kinds.choices == shared.DOCUMENT_KINDS
+    assert kinds.choice_labels == shared.DOCUMENT_KIND_LABELS
+    assert forms.checked(kinds) == set(shared.DOCUMENT_KINDS)  # all ticked to start
+    ok = parse_input(shared.DocumentsSubmittedSignal, {"actor": "a", "kinds": "id, licence, id"})
+    assert ok.kinds == ["id", "licence"]
+    with pytest.raises(InputError) as err:
+        parse_input(shared.DocumentsSubmittedSignal, {"actor": "a", "kinds": "licence passport"})
+    assert err.value.errors["kinds"] == (
+        "each must be one of: licence, insurance, id (not 'passport')"
+    )
+    with app.test_request_context():
+        ticked = MultiDict([("kinds", ""), ("kinds", "insurance"), ("kinds", "id")])
+        assert forms.submitted_values(shared.DocumentsSubmittedSignal, ticked)["kinds"] == (
+            "insurance, id"
+        )
+        arg = forms.parse_form(shared.DocumentsSubmittedSignal, ticked, actor="ops@x")
+        assert arg.kinds == ["insurance", "id"] and arg.actor == "ops@x"
+        with pytest.raises(InputError) as err:
+            forms.parse_form(
+                shared.DocumentsSubmittedSignal, MultiDict([("kinds", "")]), actor="ops@x"
+            )
+        assert err.value.errors["kinds"].startswith("tick at least one (Practice licence")

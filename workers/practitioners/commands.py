@@ -5,7 +5,10 @@ onboarding (or a renewal) along from the command line with its signals and updat
     flask trigger-practitioner-workflows renewal 789
     flask trigger-practitioner-workflows verification 123
     flask trigger-practitioner-workflows training 123 trauma-informed
-    flask trigger-practitioner-workflows signal 123 profile_completed
+    flask trigger-practitioner-workflows profile-completed 123
+    flask trigger-practitioner-workflows documents-submitted 123 --kind licence --kind id \
+        --licence-expires-on 2028-06-30
+    flask trigger-practitioner-workflows signal 123 profile_completed   (any step's fact by name)
     flask trigger-practitioner-workflows review-documents 123 --approve --notes "all good"
     flask trigger-practitioner-workflows background-check 123 --passed --reference BC-123-...
     flask trigger-practitioner-workflows module-completed 123 safety-101
@@ -15,10 +18,13 @@ onboarding (or a renewal) along from the command line with its signals and updat
     flask trigger-practitioner-workflows reject 123 --reason "..."
     flask trigger-practitioner-workflows progress onboarding 123
 
-Everything is checked before anything is sent: ids parse and exist, and signal/update
-arguments go through `parse_input` (the console's parser) with the same messages.
-The workflows' validators still have the last word on updates (e.g. extending a step
-that is not the current one), and their refusals are shown as they are.
+Everything is checked before anything is sent: ids parse and exist, and the arguments go
+through `parse_input` (the console's parser) with the same messages. Each step's fact
+(profile, documents, background-check result, training module, tier, service) is sent as
+the step's *update*, never as the old signal, so the workflow's validator has the last
+word: an input it would ignore (another step's, a module done already, a service that is
+not the practitioner's) is refused with its reason on one line and a non-zero exit code,
+and "accepted" is printed only for what the workflow took.
 """
 
 from __future__ import annotations
@@ -40,11 +46,15 @@ from estuary.contracts.inputs import (
     parse_kwargs,
     refuse_server_filled,
 )
+from estuary.contracts.onboarding_actions import SIGNAL_OF_UPDATE
 from estuary.contracts.practitioners import (
+    DOCUMENT_KINDS,
     BackgroundCheckResultSignal,
     CancelSubscriptionSignal,
+    DocumentsSubmittedSignal,
     ExtendStepUpdate,
     OnboardingInput,
+    ProfileCompletedSignal,
     RejectOnboardingUpdate,
     RetryNowUpdate,
     ReviewDocumentsUpdate,
@@ -60,19 +70,19 @@ from estuary.contracts.practitioners import (
     training_workflow_id,
     verification_workflow_id,
 )
-from estuary.contracts.specs.practitioners import ONBOARDING_SIGNALS
 from estuary.db import db
 from estuary.models import BackgroundCheck, Practitioner, Service, Subscription
 from estuary.services import background_checks, onboarding, training
 from estuary.services.command_audit import cli_actor, note_temporal_call
 from estuary.services.errors import BusinessRuleError
 from temporal_gateway.access import gateway
+from temporal_gateway.errors import UpdateRejected
 from temporal_gateway.gateway import GatewayError
 from workers.temporal.command_support import start_and_report
 
 trigger_practitioner_workflows = AppGroup(
     "trigger-practitioner-workflows",
-    help="Start practitioners workflows and send onboarding/renewal signals and updates.",
+    help="Start practitioners workflows and send onboarding/renewal updates and signals.",
 )
 
 
@@ -121,6 +131,8 @@ def _reported(workflow_id: str) -> Iterator[None]:
     """A gateway refusal as the command's error message, naming the workflow."""
     try:
         yield
+    except UpdateRejected:
+        raise
     except GatewayError as exc:
         raise click.ClickException(f"{workflow_id}: {exc.message}") from None
 
@@ -133,9 +145,14 @@ def _signal(workflow_id: str, name: str, arg: Any) -> None:
 
 
 def _update(workflow_id: str, name: str, arg: Any) -> None:
+    """Send an update and print its answer; a refusal is the command's one-line error."""
     note_temporal_call(f"workflow:{workflow_id}")
-    with _reported(workflow_id):
-        answer = gateway().update(workflow_id, name, arg)
+    try:
+        with _reported(workflow_id):
+            answer = gateway().update(workflow_id, name, arg)
+    except UpdateRejected as exc:
+        reason = " ".join(exc.message.split())
+        raise click.ClickException(f"{workflow_id} refused {name}: {reason}") from None
     click.echo(f"{name} accepted by {workflow_id}: {_show(answer)}")
 
 
@@ -260,24 +277,65 @@ def training_command(
 # --- onboarding signals and updates --------------------------------------------------------
 
 
+# Each step's fact by its update name, with the name it had as a signal.
+STEP_FACTS: dict[str, type] = {
+    "complete_profile": ProfileCompletedSignal,
+    "submit_documents": DocumentsSubmittedSignal,
+    "record_background_check": BackgroundCheckResultSignal,
+    "complete_training_module": TrainingModuleCompletedSignal,
+    "select_subscription": SubscriptionSelectedSignal,
+    "configure_service": ServiceConfiguredSignal,
+}
+UPDATE_OF_SIGNAL = {signal: update for update, signal in SIGNAL_OF_UPDATE.items()}
+
+
 @trigger_practitioner_workflows.command("signal")
 @click.argument("practitioner_id")
 @click.argument("name")
-@click.option("--field", "fields", multiple=True, help="field=value of the signal (repeatable)")
+@click.option("--field", "fields", multiple=True, help="field=value of the fact (repeatable)")
 def signal_command(practitioner_id: str, name: str, fields: tuple[str, ...]) -> None:
-    """Send any onboarding signal by name (signal 123 profile_completed)."""
+    """Record any step's fact by name (signal 123 profile_completed); it is sent as the
+    step's update (complete_profile), so a fact that cannot apply now is refused."""
     practitioner = _practitioner(practitioner_id)
-    arg_types = dict(ONBOARDING_SIGNALS)
-    if name not in arg_types:
-        raise click.ClickException(
-            f"unknown onboarding signal {name!r} (signals: {', '.join(arg_types)})"
-        )
+    update = UPDATE_OF_SIGNAL.get(name, name)
+    if update not in STEP_FACTS:
+        names = ", ".join(f"{s} ({u})" for s, u in UPDATE_OF_SIGNAL.items())
+        raise click.ClickException(f"unknown onboarding signal {name!r} (facts: {names})")
+    arg_type = STEP_FACTS[update]
     try:
         values = parse_kwargs(list(fields))
-        refuse_server_filled(arg_types[name], values)
+        refuse_server_filled(arg_type, values)
     except InputError as exc:
         raise click.ClickException(str(exc)) from None
-    _signal(onboarding_workflow_id(practitioner.id), name, _parse(arg_types[name], values))
+    _update(onboarding_workflow_id(practitioner.id), update, _parse(arg_type, values))
+
+
+@trigger_practitioner_workflows.command("profile-completed")
+@click.argument("practitioner_id")
+def profile_completed_command(practitioner_id: str) -> None:
+    """Mark the practitioner's profile complete (update complete_profile)."""
+    _to_onboarding(practitioner_id, _update, "complete_profile", ProfileCompletedSignal, {})
+
+
+@trigger_practitioner_workflows.command("documents-submitted")
+@click.argument("practitioner_id")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    help=f"A document submitted, repeatable: {', '.join(DOCUMENT_KINDS)}",
+)
+@click.option("--licence-expires-on", default="", help="Licence expiry date (YYYY-MM-DD)")
+def documents_submitted_command(
+    practitioner_id: str, kinds: tuple[str, ...], licence_expires_on: str
+) -> None:
+    """Record the documents the practitioner submitted (update submit_documents)."""
+    if not kinds:
+        raise click.ClickException(
+            f"kind: name each document submitted with --kind ({', '.join(DOCUMENT_KINDS)})"
+        )
+    values = {"kinds": ",".join(kinds), "licence_expires_on": licence_expires_on}
+    _to_onboarding(practitioner_id, _update, "submit_documents", DocumentsSubmittedSignal, values)
 
 
 @trigger_practitioner_workflows.command("review-documents")
@@ -295,7 +353,7 @@ def review_documents_command(practitioner_id: str, approved: bool, notes: str) -
 @click.option("--passed/--failed", "passed", required=True)
 @click.option("--reference", default=None, help="The check's reference (default: pending one)")
 def background_check_command(practitioner_id: str, passed: bool, reference: str | None) -> None:
-    """Record a background-check result (signal background_check_result)."""
+    """Record a background-check result (update record_background_check)."""
     practitioner = _practitioner(practitioner_id)
     pending = background_checks.pending_check(practitioner.id)
     if reference is None:
@@ -320,7 +378,7 @@ def background_check_command(practitioner_id: str, passed: bool, reference: str 
         BackgroundCheckResultSignal,
         {"passed": "yes" if passed else "no", "reference": reference},
     )
-    _signal(onboarding_workflow_id(practitioner.id), "background_check_result", arg)
+    _update(onboarding_workflow_id(practitioner.id), "record_background_check", arg)
 
 
 @trigger_practitioner_workflows.command("module-completed")
@@ -332,7 +390,8 @@ def background_check_command(practitioner_id: str, passed: bool, reference: str 
     help="Send to that certification's training run instead of the onboarding",
 )
 def module_completed_command(practitioner_id: str, module: str, certification: str | None) -> None:
-    """Record a completed training module (signal training_module_completed)."""
+    """Record a completed training module (update complete_training_module of the
+    onboarding, or of the certification's training run)."""
     practitioner = _practitioner(practitioner_id)
     arg = _parse(TrainingModuleCompletedSignal, {"module": module})
     found = training.get_module(arg.module)
@@ -346,17 +405,17 @@ def module_completed_command(practitioner_id: str, module: str, certification: s
                 f"module: {arg.module} belongs to {found.certification!r}, not {certification!r}"
             )
         target = training_workflow_id(practitioner.id, certification)
-    _signal(target, "training_module_completed", arg)
+    _update(target, "complete_training_module", arg)
 
 
 @trigger_practitioner_workflows.command("subscription")
 @click.argument("practitioner_id")
 @click.option("--tier", required=True, help="basic, pro or premium")
 def subscription_command(practitioner_id: str, tier: str) -> None:
-    """Select the subscription tier (signal subscription_selected)."""
+    """Select the subscription tier (update select_subscription)."""
     values = {"tier": tier}
     _to_onboarding(
-        practitioner_id, _signal, "subscription_selected", SubscriptionSelectedSignal, values
+        practitioner_id, _update, "select_subscription", SubscriptionSelectedSignal, values
     )
 
 
@@ -364,7 +423,7 @@ def subscription_command(practitioner_id: str, tier: str) -> None:
 @click.argument("practitioner_id")
 @click.argument("service_id")
 def service_configured_command(practitioner_id: str, service_id: str) -> None:
-    """Report a configured service (signal service_configured)."""
+    """Report a configured service (update configure_service)."""
     practitioner = _practitioner(practitioner_id)
     arg = _parse(ServiceConfiguredSignal, {"service_id": service_id})
     service = db.session.get(Service, arg.service_id)
@@ -373,7 +432,7 @@ def service_configured_command(practitioner_id: str, service_id: str) -> None:
             f"service_id: service {arg.service_id} does not exist for practitioner "
             f"{practitioner.id}"
         )
-    _signal(onboarding_workflow_id(practitioner.id), "service_configured", arg)
+    _update(onboarding_workflow_id(practitioner.id), "configure_service", arg)
 
 
 @trigger_practitioner_workflows.command("extend")

@@ -7,7 +7,7 @@ Deterministic code only: the sandbox re-imports this module. The steps are in
 Human input arrives as updates, each refused by its validator when it cannot apply
 (`facts.py` for the steps' facts; review, extend and reject here). The same facts as
 signals stay for old histories and senders that cannot wait (the local background-check
-provider, the command line): signals that arrive before their step are kept and used
+provider): signals that arrive before their step are kept and used
 when it starts; signals that cannot apply are ignored and listed under
 `ignored_signals` in `progress`.
 """

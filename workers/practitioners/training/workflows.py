@@ -192,6 +192,31 @@ class TrainingCertificationWorkflow(BaseWorkflow):
         else:
             self._queue.append(arg.module)
 
+    @workflow.update(name="complete_training_module")
+    async def complete_training_module(self, arg: TrainingModuleCompletedSignal) -> dict:
+        """The signal's fact as an update: refused with its reason by the validator when
+        it cannot apply, answered once the module is recorded."""
+        self._queue.append(arg.module)
+        await workflow.wait_condition(
+            lambda: arg.module in self._done or self._stage not in ("starting", "training")
+        )
+        left = [m for m in self._modules if m not in self._done]
+        return {"module": arg.module, "modules_left": len(left)}
+
+    @complete_training_module.validator
+    def _validate_complete_training_module(self, arg: TrainingModuleCompletedSignal) -> None:
+        if self._stage == "starting":
+            raise ValueError("the training has not started yet; try again in a moment")
+        if self._stage != "training":
+            raise ValueError(f"no training is open in this cycle (the training is {self._stage})")
+        if arg.module not in self._modules:
+            raise ValueError(
+                f"{arg.module} is not a module of {self._inp.certification} "
+                f"(modules: {', '.join(self._modules) or 'none'})"
+            )
+        if arg.module in self._done or arg.module in self._queue:
+            raise ValueError(f"{arg.module} was already completed")
+
     @workflow.query
     def progress(self) -> dict:
         return {
