@@ -36,6 +36,7 @@ from tests.console.read_workflows import (
     read_test_worker,
 )
 from tests.e2e.conftest import sign_in
+from tests.e2e.test_browser_write import shot
 
 
 class ReadTestWorkers:
@@ -318,11 +319,13 @@ def test_read_pages_at_laptop_size(page, live_stack, read_workers, tmp_path):
     assert page.locator("[data-testid=payout-chart] svg rect.s-money").count() >= 5
     assert page.locator("[data-testid=tile-approvals] .num").inner_text() != "0"
     page.screenshot(path=str(out / "home.png"))
+    shot(page, "home.png")
 
     page.goto("/runs")
     _reload_until(page, f"tr:has-text('{failing.id}')")
     assert page.locator("[data-testid=run-row]").count() >= 5
     page.screenshot(path=str(out / "runs.png"))
+    shot(page, "runs.png")
 
     page.goto(f"/runs/{detailed.id}/{detailed.result_run_id}")
     assert page.locator("[data-testid=run-live]").get_attribute("data-status") == "Completed"
