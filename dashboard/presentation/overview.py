@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import func, select
 
@@ -61,12 +61,15 @@ class DayTotal:
     count: int
 
 
-def payout_volume_by_day(days: int = 14, *, today: date | None = None) -> list[DayTotal]:
+def payout_volume_by_day(
+    days: int = 14, *, today: date | None = None, zone: tzinfo = UTC
+) -> list[DayTotal]:
     """Money paid out per day (payouts with status `paid`, by the day they were paid), oldest
-    day first, with zero days included so the chart has no gaps."""
-    today = today or datetime.now(UTC).date()
+    day first, with zero days included so the chart has no gaps. Days are the staff member's
+    (`zone`): a payout at 23:30 UTC is on the next day in Asia/Kolkata."""
+    today = today or datetime.now(zone).date()
     first = today - timedelta(days=days - 1)
-    since = datetime.combine(first, time.min, tzinfo=UTC)
+    since = datetime.combine(first, time.min, tzinfo=zone).astimezone(UTC)
     rows = db.session.execute(
         select(Payout.paid_at, Payout.amount_cents).where(
             Payout.status == "paid", Payout.paid_at.is_not(None), Payout.paid_at >= since
@@ -75,7 +78,8 @@ def payout_volume_by_day(days: int = 14, *, today: date | None = None) -> list[D
     cents: dict[date, int] = defaultdict(int)
     counts: dict[date, int] = defaultdict(int)
     for paid_at, amount in rows:
-        day = paid_at.astimezone(UTC).date()
+        moment = paid_at if paid_at.tzinfo else paid_at.replace(tzinfo=UTC)
+        day = moment.astimezone(zone).date()
         cents[day] += int(amount)
         counts[day] += 1
     return [

@@ -131,13 +131,13 @@ def index():
     from dashboard.presentation.overview import database_overview, open_flags, payout_volume_by_day
 
     now = datetime.now(UTC)
-    volume = payout_volume_by_day(14)
+    volume = payout_volume_by_day(14, zone=times.staff_zone())
     currency = current_app.config.get("CURRENCY", "USD")
     money = current_app.jinja_env.filters["money"]
     volume_chart = bar_chart(
         [d.day.strftime("%b %d") for d in volume],
         [Series("paid out", [d.cents for d in volume], "s-money")],
-        title="Payout volume per day, last 14 days",
+        title=f"Payout volume per day ({times.zone_label()}), last 14 days",
         label_every=2,
         value_format=lambda c: money(c, currency),
         axis_format=lambda c: whole_units_text(c, currency),

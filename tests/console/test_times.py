@@ -143,3 +143,37 @@ def test_running_rows_say_for_how_long():
         start = datetime.fromtimestamp(now.timestamp() - seconds, UTC)
         assert times.running_for(start, now) == text
     assert times.running_for(None) == "running"
+
+
+def test_payout_volume_is_counted_by_the_staff_members_day(app):
+    """A payout at 23:30 UTC belongs to the next day in Asia/Kolkata (UTC+05:30)."""
+    from dashboard.presentation.overview import payout_volume_by_day
+    from estuary.models import Payout, Practitioner
+
+    with app.app_context():
+        p = Practitioner(name="Late Payee", email="late@p.test", status="active")
+        db.session.add(p)
+        db.session.flush()
+        for n, paid_at in enumerate(
+            [datetime(2026, 12, 1, 23, 30, tzinfo=UTC), datetime(2026, 12, 1, 12, 0, tzinfo=UTC)]
+        ):
+            db.session.add(
+                Payout(
+                    practitioner_id=p.id,
+                    amount_cents=1000 * (n + 1),
+                    idempotency_key=f"late-{n}",
+                    workflow_id=f"payments-payout-{p.id}-late-{n}",
+                    requested_by="operator@estuary.test",
+                    approvals_required=0,
+                    status="paid",
+                    paid_at=paid_at,
+                )
+            )
+        db.session.commit()
+        today = datetime(2026, 12, 2).date()
+        in_utc = {d.day.isoformat(): d.cents for d in payout_volume_by_day(2, today=today)}
+        in_kolkata = {
+            d.day.isoformat(): d.cents for d in payout_volume_by_day(2, today=today, zone=KOLKATA)
+        }
+    assert in_utc == {"2026-12-01": 3000, "2026-12-02": 0}
+    assert in_kolkata == {"2026-12-01": 2000, "2026-12-02": 1000}
