@@ -70,8 +70,10 @@ def _too_wide(page, where: str) -> list[str]:
 
 
 def _check(axe: Axe, page, where: str, walked: Walked) -> None:
-    walked.violations += _blocking_violations(axe, page, where)
     walked.wide += _too_wide(page, where)
+    # axe-core skips what is hidden: open every fold (reject, cancel, reset forms) first.
+    page.evaluate("() => document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    walked.violations += _blocking_violations(axe, page, where)
     walked.views += 1
 
 
