@@ -159,6 +159,53 @@ def names(model: type, ids: set[int]) -> dict[int, str]:
     return dict(db.session.execute(select(model.id, model.name).where(model.id.in_(ids))).all())
 
 
+# What each domain page offers to start, by the entity's status (only when the entity
+# has no run of that workflow to act on). A status not listed offers nothing to start.
+STARTS_BY_STATE: dict[str, dict[str, frozenset[str]]] = {
+    "practitioner": {
+        "pending": frozenset({"PractitionerOnboardingWorkflow"}),
+        "onboarding": frozenset({"PractitionerOnboardingWorkflow"}),
+        "rejected": frozenset({"PractitionerOnboardingWorkflow"}),
+        "active": frozenset(
+            {
+                "PractitionerPayoutWorkflow",
+                "TrainingCertificationWorkflow",
+                "PractitionerVerificationWorkflow",
+            }
+        ),
+        "suspended": frozenset({"PractitionerVerificationWorkflow", "PractitionerPayoutWorkflow"}),
+    },
+    "booking": {
+        "confirmed": frozenset({"BookingLifecycleWorkflow", "ReschedulingWorkflow"}),
+    },
+}
+# Workflows whose actions a page offers before the run exists: sending one starts the
+# run first (`dashboard.run_actions.start_first`).
+START_FIRST = frozenset({"BookingLifecycleWorkflow"})
+START_LABELS = {
+    "PractitionerOnboardingWorkflow": "Start onboarding",
+    "PractitionerPayoutWorkflow": "Pay out now",
+    "TrainingCertificationWorkflow": "Start a training certification",
+    "PractitionerVerificationWorkflow": "Verify documents again",
+    "ReschedulingWorkflow": "Move to a new booking",
+    "BookingLifecycleWorkflow": "Start the booking's lifecycle",
+}
+
+
+def fitting_starts(entity_type: str, state: str | None) -> frozenset[str] | None:
+    """The workflows that make sense to start for an entity in `state`; None (no rule:
+    every one) when no state is given or the entity type has no rules."""
+    rules = STARTS_BY_STATE.get(entity_type)
+    if state is None or rules is None:
+        return None
+    return rules.get(state, frozenset())
+
+
+def start_label(workflow_name: str) -> str:
+    """The start button's words for a workflow (its name when it has none)."""
+    return START_LABELS.get(workflow_name, f"Start {workflow_name}")
+
+
 def age(value: datetime | None) -> str:
     """How long ago (or from now) a time is, in words."""
     if value is None:

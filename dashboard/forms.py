@@ -44,6 +44,8 @@ class FormField:
     value: str = ""
     error: str | None = None
     max_length: int | None = None
+    # What a person reads for each choice (a service's name for its id); the value when absent.
+    choice_labels: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def input_id(self) -> str:

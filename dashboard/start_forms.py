@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -43,9 +42,6 @@ from temporal_gateway.access import gateway
 from temporal_gateway.gateway import AlreadyStarted, GatewayError, StartedRun
 
 log = logging.getLogger("estuary.console")
-
-# How long the confirmation page waits for a batch's dry run.
-DRY_RUN_WAIT_SECONDS = 20
 
 
 def _input_has(wf: RegisteredWorkflow, name: str) -> bool:
@@ -296,50 +292,24 @@ def _preview(wf: RegisteredWorkflow, payload: Any, reason: Reason) -> Preview:
 
 
 def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Reason) -> None:
-    """Run the same input with dry_run=True to completion and show its counts."""
-    gw = gateway()
-    trial = dataclasses.replace(payload, dry_run=True)
-    workflow_id = f"{gw.business_id(wf.name, trial)}-preview-{uuid.uuid4().hex[:8]}"
-    try:
-        started = gw.start(
-            wf.name,
-            trial,
-            triggered_by=current_user.email,
-            triggered_by_ref=staff_ref(current_user),
-            reason=f"dry run before confirmation ({reason})",
-            workflow_id=workflow_id,
-        )
-    except GatewayError as exc:
-        preview.dry_run_error = f"The dry run could not start: {exc.message}"
-        record(
-            "error",
-            target=f"workflow:{workflow_id}",
-            params={"dry_run": True},
-            reason=str(reason),
-            detail=exc.message,
-        )
-        return
-    record(
-        "success",
-        target=f"workflow:{started.workflow_id}",
-        params={"dry_run": True, "preview_of": preview.workflow_id},
-        reason=str(reason),
-        detail=f"dry run for the confirmation page, run {started.run_id}",
-    )
-    preview.dry_run_url = run_url(started.workflow_id, started.run_id)
-    try:
-        result = gw.result(started.workflow_id, started.run_id, timeout=DRY_RUN_WAIT_SECONDS)
-    except GatewayError as exc:
-        preview.dry_run_error = f"The dry run did not finish: {exc.message}"
-        return
-    except Exception as exc:  # the run failed: show its failure, escaped
-        from estuary.contracts.failures import innermost_message
+    """What the same input would do, read now without starting a run (the batch's dry
+    run reads the same candidate pages): a preview leaves nothing in the runs list."""
+    from estuary.contracts.payments import BatchPayoutInput
+    from estuary.services import payout_batches
 
-        preview.dry_run_error = f"The dry run failed: {innermost_message(exc)}"
+    if not isinstance(payload, BatchPayoutInput):  # the one workflow with a dry run
         return
-    if dataclasses.is_dataclass(result) and not isinstance(result, type):
-        result = dataclasses.asdict(result)
-    preview.dry_run = result if isinstance(result, dict) else {"result": result}
+    try:
+        result = payout_batches.dry_run(
+            min_amount_cents=payload.min_amount_cents,
+            practitioner_ids=payload.practitioner_ids,
+            page_size=max(int(getattr(payload, "chunk_size", 0) or 0), 100),
+        )
+    except Exception as exc:  # a business refusal or a database error: said, not raised
+        log.warning("dry run for %s failed: %s", wf.name, exc)
+        preview.dry_run_error = f"The dry run could not be read: {exc}"
+        return
+    preview.dry_run = dataclasses.asdict(result)
     ids = [
         line.get("practitioner_id")
         for line in preview.dry_run.get("lines") or []

@@ -7,12 +7,24 @@ Every record gets the fields of `CONTEXT_FIELDS`, empty when they do not apply:
 Temporal SDK's logger extras, or from the running activity for any logger used in an
 activity thread). `LOG_FORMAT=json` writes one JSON object per line (python-json-logger);
 `text` appends the non-empty fields to the classic line.
+
+Records logged in a thread marked with `defer_records_of_this_thread` (the workers'
+workflow-task threads) are not written by that thread: it queues them without taking any
+lock, and another thread writes them (`EstuaryLogHandler`). The Temporal SDK interrupts a
+workflow thread that does not yield within 2 s by raising an exception into it, at whatever
+line it has reached; raised just after the thread took the handler's lock (it lands there
+when the thread was waiting for the lock), the lock was never released and every later log
+call of the worker blocked (docs/observability.md, "Logs from workflow threads").
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import sys
+import threading
+import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -107,8 +119,89 @@ def _formatter(log_format: str) -> logging.Formatter:
     return logging.Formatter(TEXT_FORMAT)
 
 
+_thread_marks = threading.local()
+# How often the delivery thread writes what marked threads queued, when no other thread
+# logs in between (which writes it at once).
+DELIVERY_INTERVAL_S = 0.05
+_handlers: weakref.WeakSet[EstuaryLogHandler] = weakref.WeakSet()
+_delivery_started = threading.Lock()
+_delivery: threading.Thread | None = None
+
+
+def defer_records_of_this_thread() -> None:
+    """Mark the calling thread as one the Temporal SDK may interrupt at any line (a
+    workflow-task thread: the workers' executor calls this as its initializer, before the
+    thread runs any activation): records it logs through `EstuaryLogHandler` are queued
+    and written by another thread. Starts the delivery thread once per process."""
+    global _delivery
+    _thread_marks.defer = True
+    with _delivery_started:
+        if _delivery is None:
+            _delivery = threading.Thread(
+                target=_deliver_forever, name="estuary-log-delivery", daemon=True
+            )
+            _delivery.start()
+
+
+def records_are_deferred_here() -> bool:
+    return getattr(_thread_marks, "defer", False)
+
+
+def _deliver_forever() -> None:
+    while True:
+        time.sleep(DELIVERY_INTERVAL_S)
+        for handler in list(_handlers):
+            handler.deliver_deferred()
+
+
 class EstuaryLogHandler(logging.StreamHandler):
-    """The one handler this module installs on the root logger (found again by type)."""
+    """The one handler this module installs on the root logger (found again by type).
+
+    In a thread marked by `defer_records_of_this_thread` it takes no lock: after its
+    filters (which read the thread's context) it puts the record on a `SimpleQueue`, whose
+    `put` is one C call. Records are taken off that queue only under the handler's lock,
+    so they are written in order: by the next other thread that logs, before its own
+    record, or within `DELIVERY_INTERVAL_S` by the delivery thread. An exception raised
+    into a marked thread anywhere in `handle` therefore leaves no lock held; at worst
+    that one record is lost.
+    """
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._deferred: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+        _handlers.add(self)
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        rv = self.filter(record)
+        if isinstance(rv, logging.LogRecord):  # Python 3.12+: a filter may replace it
+            record = rv
+        if not rv:
+            return rv
+        if records_are_deferred_here():
+            self._deferred.put(record)
+            return rv
+        with self.lock:
+            self._emit_deferred()
+            self.emit(record)
+        return rv
+
+    def deliver_deferred(self) -> None:
+        """Write what marked threads queued (not to be called from a marked thread)."""
+        if not self._deferred.empty():
+            with self.lock:
+                self._emit_deferred()
+
+    def _emit_deferred(self) -> None:
+        while True:
+            try:
+                record = self._deferred.get_nowait()
+            except queue.Empty:
+                return
+            self.emit(record)
+
+    def close(self) -> None:
+        self.deliver_deferred()
+        super().close()
 
 
 def configure_logging(level: str = "INFO", log_format: str = "text") -> None:

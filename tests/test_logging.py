@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import logging
 import os
+import threading
+import time
 
 import pytest
 
 from config import Config, ProductionConfig, TestingConfig
-from estuary.logs import EstuaryLogHandler
+from estuary.logs import EstuaryLogHandler, defer_records_of_this_thread
 from estuary_ops import create_app
 from tests.conftest import json_lines
 from tests.console.read_support import login
@@ -78,3 +80,55 @@ def test_a_path_with_line_breaks_cannot_forge_a_log_line(app, client):
     lines = [x for x in buffer.getvalue().splitlines() if "estuary" in x]
     assert len(lines) == 1
     assert "/x\\n2026-12-01 00:00:00 INFO estuary.audit" in lines[0]
+
+
+def _in_marked_thread(fn) -> threading.Thread:
+    """Run `fn` in a thread marked as a workflow-task thread (as the workers' are)."""
+
+    def run() -> None:
+        defer_records_of_this_thread()
+        fn()
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def test_a_workflow_thread_logs_without_waiting_for_the_handler_lock(app):
+    """The lock is busy (another thread writing): a workflow-task thread's log call returns
+    at once, holding nothing, and its line is written once the lock is free."""
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h, EstuaryLogHandler))
+    buffer = io.StringIO()
+    old = handler.setStream(buffer)
+    returned = threading.Event()
+    try:
+        with handler.lock:
+            t = _in_marked_thread(
+                lambda: (
+                    logging.getLogger("estuary.test").warning("from a workflow"),
+                    returned.set(),
+                )
+            )
+            assert returned.wait(5), "the workflow thread waited for the handler lock"
+            t.join(5)
+            assert "from a workflow" not in buffer.getvalue()
+        # A line from any other thread first writes what workflow threads queued.
+        logging.getLogger("estuary.test").warning("from elsewhere")
+        lines = [x for x in buffer.getvalue().splitlines() if "estuary.test" in x]
+    finally:
+        handler.setStream(old)
+    assert [x.split(": ", 1)[1] for x in lines] == ["from a workflow", "from elsewhere"]
+
+
+def test_lines_queued_by_workflow_threads_are_written_without_other_logging(app):
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h, EstuaryLogHandler))
+    buffer = io.StringIO()
+    old = handler.setStream(buffer)
+    try:
+        _in_marked_thread(lambda: logging.getLogger("estuary.test").warning("alone")).join(5)
+        deadline = time.monotonic() + 5
+        while "alone" not in buffer.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        handler.setStream(old)
+    assert "WARNING estuary.test: alone" in buffer.getvalue()

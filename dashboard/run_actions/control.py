@@ -35,6 +35,7 @@ from temporal_gateway.run_history import HistorySummary, summarise_history
 
 MONEY_CODE_REQUIRED = {REASON_CODE_KEY: "a reason code is required for a money workflow"}
 RESET_POINTS = ("last_failure", "start", "event")
+PAST = {"cancel": "cancelled", "terminate": "terminated"}
 
 
 def workflow_for_run(info: RunInfo) -> RegisteredWorkflow | None:
@@ -116,15 +117,22 @@ def control(kind: str, workflow_id: str) -> ResponseReturnValue:
         if money and not req.reason.code:
             return req.refuse(dict(MONEY_CODE_REQUIRED), money=True)
         if not info.is_running:
-            raise RunStateConflict(f"{req.workflow_id} is not running ({info.status})")
+            raise RunStateConflict(f"the run has already finished ({info.status})")
         if kind == "cancel":
             gw.cancel(req.workflow_id, info.run_id)
         else:
             gw.terminate(
                 req.workflow_id, f"{req.reason} (by {current_user.email})", run_id=info.run_id
             )
+    except RunStateConflict as exc:
+        # A stale page (the run finished meanwhile): one message, and the run's page
+        # again, whose Actions panel no longer offers what cannot apply.
+        record_gateway_error(
+            exc, target=req.target, params={"run_id": req.run_id or ""}, reason=str(req.reason)
+        )
+        flash(f"Nothing was {PAST[kind]}: {exc.message}.", "error")
+        return redirect(req.back, code=303)
     except GatewayError as exc:
-        flash(exc.message, "error")
         return req.gateway_failed(exc, {"run_id": req.run_id or ""})
     record(
         "success",

@@ -21,6 +21,12 @@ from htmx_flask import request  # flask's request, typed with `request.htmx`
 
 from dashboard import forms
 from dashboard.permissions import can, denial_message
+from dashboard.run_actions.pickers import apply_pickers, has_pickers
+from dashboard.run_actions.start_first import (
+    entity_business_id,
+    start_for_entity,
+    update_once_loaded,
+)
 from dashboard.writes import (
     PENDING_DELIVERY,
     RunStateConflict,
@@ -36,9 +42,9 @@ from dashboard.writes import (
     safe_next,
 )
 from estuary.contracts.catalogue import RegisteredWorkflow
-from estuary.contracts.inputs import InputError
+from estuary.contracts.inputs import InputError, parse_id
 from temporal_gateway.access import gateway
-from temporal_gateway.gateway import GatewayError, NoWorkerAnswered, UpdateRejected
+from temporal_gateway.gateway import GatewayError, NoWorkerAnswered, RunNotFound, UpdateRejected
 
 HANDLER_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 PAYOUT_DECISIONS = ("approve", "reject")
@@ -58,6 +64,8 @@ class ActionForm:
     error: str = ""  # the workflow's refusal, or what went wrong
     message: str = ""  # what happened, after a success
     field_errors: dict[str, str] = field(default_factory=dict)
+    # The entity whose run this form starts first when it has none (a booking's lifecycle).
+    start_entity: int | None = None
 
     @property
     def title(self) -> str:
@@ -93,6 +101,25 @@ def handlers(wf: RegisteredWorkflow, kind: str) -> dict[str, type | None]:
     return dict(pairs)
 
 
+def console_handlers(wf: RegisteredWorkflow, kind: str) -> dict[str, type | None]:
+    """The handlers the console offers: every update, and the signals the spec does not
+    keep for other senders only (`WorkflowSpec.console_signals`)."""
+    known = handlers(wf, kind)
+    if kind == "signal" and wf.spec.console_signals is not None:
+        return {n: t for n, t in known.items() if n in wf.spec.console_signals}
+    return known
+
+
+def handlers_now(wf: RegisteredWorkflow, kind: str, progress: Any) -> dict[str, type | None]:
+    """The console's handlers that apply at this moment of the run: those the spec's
+    `actions_now` names from its progress (none while the progress is unknown), or all."""
+    offered = console_handlers(wf, kind)
+    if wf.spec.actions_now is None:
+        return offered
+    now = set(wf.spec.actions_now(progress)) if progress is not None else set()
+    return {n: t for n, t in offered.items() if n in now}
+
+
 def action_form(
     wf: RegisteredWorkflow,
     kind: str,
@@ -102,9 +129,13 @@ def action_form(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     next_url: str = "",
+    progress: Any = None,
+    start_entity: int | None = None,
 ) -> ActionForm:
+    """The form of one handler; `progress` (the run's answer) fills its pickers."""
     arg_type = handlers(wf, kind).get(name)
     fields = forms.form_fields(arg_type, values, errors) if arg_type else []
+    fields = apply_pickers(wf.name, name, fields, progress)
     return ActionForm(
         kind=kind,
         name=name,
@@ -114,6 +145,7 @@ def action_form(
         permission=handler_permission(wf, name),
         next=next_url,
         field_errors=dict(errors or {}),
+        start_entity=start_entity,
     )
 
 
@@ -142,11 +174,30 @@ class _Submission:
     target: str
     back: str
     values: dict[str, str]
+    start_entity: int | None = None
 
     def form(self, **kwargs: Any) -> ActionForm:
+        """The form again (after a refusal), its pickers filled from the run's progress."""
         return action_form(
-            self.wf, self.kind, self.name, self.workflow_id, next_url=self.back, **kwargs
+            self.wf,
+            self.kind,
+            self.name,
+            self.workflow_id,
+            next_url=self.back,
+            progress=_progress_for_pickers(self.wf, self.name, self.workflow_id),
+            start_entity=self.start_entity,
+            **kwargs,
         )
+
+
+def _progress_for_pickers(wf: RegisteredWorkflow, name: str, workflow_id: str) -> Any:
+    """The run's progress when this form has pickers (one short query), else None."""
+    if not has_pickers(wf.name, name):
+        return None
+    try:
+        return gateway().query(workflow_id, "progress", timeout_seconds=2)
+    except GatewayError:
+        return None
 
 
 def _submission(kind: str, workflow_id: str, name: str) -> _Submission:
@@ -159,6 +210,8 @@ def _submission(kind: str, workflow_id: str, name: str) -> _Submission:
     if name not in known:
         abort(404)
     arg_type = known[name]
+    if name not in console_handlers(wf, kind):
+        abort(404, f"{forms.label_for(name)} is not sent from the console: use its update.")
     target = f"workflow:{workflow_id}"
     permission = handler_permission(wf, name)
     if not can(current_user, permission):
@@ -171,7 +224,28 @@ def _submission(kind: str, workflow_id: str, name: str) -> _Submission:
         abort(403, denial_message(current_user, permission))
     back = safe_next(run_url(workflow_id) or link("home.index") or "/")
     values = forms.submitted_values(arg_type, request.form) if arg_type else {}
-    return _Submission(kind, name, workflow_id, wf, arg_type, target, back, values)
+    start_entity = _start_entity(wf, workflow_id, target, values)
+    return _Submission(kind, name, workflow_id, wf, arg_type, target, back, values, start_entity)
+
+
+def _start_entity(
+    wf: RegisteredWorkflow, workflow_id: str, target: str, values: dict[str, str]
+) -> int | None:
+    """The entity to start the run for when it has none (`start_entity` in the form):
+    its business id must be this workflow id, and the user must be allowed to start."""
+    raw = request.form.get("start_entity")
+    if not raw:
+        return None
+    try:
+        entity_id = parse_id(str(raw))
+    except ValueError:
+        abort(404)
+    if entity_business_id(wf, wf.spec.entity_type, entity_id) != workflow_id:
+        abort(404)
+    if not can(current_user, "start_workflow"):
+        record("denied", target=target, params=values, detail="may not start workflows")
+        abort(403, denial_message(current_user, "start_workflow"))
+    return entity_id
 
 
 def send(kind: str, workflow_id: str, name: str) -> ResponseReturnValue:
@@ -205,20 +279,26 @@ def _deliver(sub: _Submission, arg: Any) -> ResponseReturnValue:
         **({k: _plain(v) for k, v in dataclasses.asdict(arg).items()} if arg is not None else {}),
     }
     reason = str(getattr(arg, "reason", "") or getattr(arg, "note", "") or "")
-    gw = gateway()
     try:
-        info = gw.describe(sub.workflow_id)
-        if info.workflow_type != sub.wf.name:
+        info = _describe_or_start(sub)
+        if info is None:  # started just now for this action
+            result = _send(sub, arg, started=True)
+        elif info.workflow_type != sub.wf.name:
             raise RunStateConflict(
                 f"{sub.workflow_id} is a {info.workflow_type}, not a {sub.wf.name}"
             )
-        if not info.is_running:
-            raise RunStateConflict(f"{sub.workflow_id} is not running ({info.status})")
-        if sub.kind == "signal":
-            gw.signal(sub.workflow_id, sub.name, arg)
-            result = None
+        elif not info.is_running:
+            raise RunStateConflict(f"the run has already finished ({info.status})")
         else:
-            result = gw.update(sub.workflow_id, sub.name, arg)
+            result = _send(sub, arg, started=False)
+    except RunStateConflict as exc:
+        # The page was stale (the run closed meanwhile): say so once and show the page
+        # again, whose actions now fit the run.
+        record_gateway_error(exc, target=sub.target, params=params, reason=reason)
+        flash(f"Nothing was sent: {exc.message}.", "error")
+        if request.htmx:
+            return htmx_response("", 200, redirect=sub.back)
+        return redirect(sub.back, code=303)
     except GatewayError as exc:
         record_gateway_error(exc, target=sub.target, params=params, reason=reason)
         form = sub.form(values=sub.values)
@@ -233,12 +313,38 @@ def _deliver(sub: _Submission, arg: Any) -> ResponseReturnValue:
     if result is not None:
         detail += f"; result: {_json(result)}"
     record("success", target=sub.target, params=params, reason=reason, detail=detail)
-    form = sub.form()
+    # Only its title and message are shown (on the page it goes back to): no pickers.
+    form = action_form(sub.wf, sub.kind, sub.name, sub.workflow_id, next_url=sub.back)
     verb = "Sent" if sub.kind == "signal" else "Done"
     form.message = f"{verb}: {form.title} ({sub.workflow_id})."
     if result is not None:
         form.message += f" {describe_result(result)}"
     return _respond(form, 200, sub.back)
+
+
+def _describe_or_start(sub: _Submission) -> Any:
+    """The run as Temporal describes it; None once a run was started for the entity
+    because it had none (only for a form drawn with `start_entity`)."""
+    try:
+        return gateway().describe(sub.workflow_id)
+    except RunNotFound:
+        if sub.start_entity is None:
+            raise
+    why = f"{forms.label_for(sub.name)} from the {sub.wf.spec.entity_type} page"
+    start_for_entity(sub.wf, sub.start_entity, why)
+    return None
+
+
+def _send(sub: _Submission, arg: Any, *, started: bool) -> Any:
+    """Deliver the signal (None) or the update (its answer); a run started just now is
+    given a few seconds to load its entity before its validators can say yes."""
+    gw = gateway()
+    if sub.kind == "signal":
+        gw.signal(sub.workflow_id, sub.name, arg)
+        return None
+    if started:
+        return update_once_loaded(sub.workflow_id, sub.name, arg)
+    return gw.update(sub.workflow_id, sub.name, arg)
 
 
 def _plain(value: Any) -> Any:

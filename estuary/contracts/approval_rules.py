@@ -60,6 +60,22 @@ REASON_CODES_BY_ACTION: dict[str, tuple[str, ...]] = {
         "wrong_step_outcome",
         "other",
     ),
+    # The onboarding's own decisions (its `reject` and `extend` updates).
+    "reject_onboarding": (
+        "documents_not_valid",
+        "background_check_concern",
+        "unresponsive",
+        "duplicate_account",
+        "requested_by_practitioner",
+        "other",
+    ),
+    "extend_step": (
+        "practitioner_asked_for_time",
+        "waiting_on_provider",
+        "documents_in_the_post",
+        "ops_backlog",
+        "other",
+    ),
 }
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from estuary.contracts.checks import ACTOR_HELP
 
@@ -480,3 +480,38 @@ class ReminderChunkResult:
     sent: int
     already_sent: int
     skipped: int
+
+
+# --- which lifecycle actions apply now (the console offers only these) -------------------
+
+_OPEN_FOR_OUTCOME = ("awaiting_outcome", "unresolved")
+
+
+def lifecycle_actions(progress: Any, now: datetime | None = None) -> tuple[str, ...]:
+    """The lifecycle's handlers that apply at this moment, from its `progress` answer:
+    cancel and reschedule before an outcome (reschedule before the session starts),
+    completed / no-show once the session has started, feedback after completion. What the
+    workflow would ignore ("the session has not started") is not offered."""
+    if not isinstance(progress, dict):
+        return ()
+    stage = progress.get("stage")
+    if progress.get("outcome") or stage in ("starting", "confirming", "completed", "no_show"):
+        return ("feedback_received",) if stage == "awaiting_feedback" else ()
+    if stage in ("cancelled", "rescheduled"):
+        return ()
+    if stage == "awaiting_feedback":
+        return ("feedback_received",)
+    names = ["cancel"]
+    start = progress.get("start_at")
+    now = now or datetime.now(UTC)
+    started = True
+    if isinstance(start, str):
+        try:
+            started = datetime.fromisoformat(start.replace("Z", "+00:00")) <= now
+        except ValueError:
+            started = True
+    if not started and stage == "awaiting_session":
+        names.append("reschedule")
+    if started or stage in _OPEN_FOR_OUTCOME:
+        names += ["mark_completed", "mark_no_show"]
+    return tuple(names)

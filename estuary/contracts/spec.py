@@ -27,3 +27,9 @@ class WorkflowSpec:
     # Signals and updates the console may send, by name, with their argument dataclass.
     signals: tuple[tuple[str, type | None], ...] = ()
     updates: tuple[tuple[str, type | None], ...] = ()
+    # The handlers that apply now, from the run's `progress` answer (None: every handler
+    # while the run is open). Signals named in `console_signals` only are offered.
+    actions_now: Callable[[Any], tuple[str, ...]] | None = None
+    # The signals the console offers (None: all of `signals`); the others stay for senders
+    # that cannot wait for an answer (a child workflow, the command line).
+    console_signals: tuple[str, ...] | None = None

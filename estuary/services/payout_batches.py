@@ -6,7 +6,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from estuary.contracts.payments import BatchPayoutLine, PayoutCandidate, PayoutCandidatePage
+from estuary.contracts.payments import (
+    BATCH_LINE_LIMIT,
+    BatchPayoutLine,
+    BatchPayoutResult,
+    PayoutCandidate,
+    PayoutCandidatePage,
+)
 from estuary.db import db
 from estuary.models import Practitioner
 from estuary.services import ledger
@@ -95,3 +101,50 @@ def select_candidates(
             page.exhausted = True
             return page
     return page
+
+
+def dry_run(
+    *,
+    min_amount_cents: int,
+    practitioner_ids: list[int] | None = None,
+    page_size: int = 500,
+) -> BatchPayoutResult:
+    """What a batch payout with these terms would pay now, read like its dry run reads it
+    (the same candidate pages, skipped lines and totals) without starting a run: the
+    console's confirmation page shows it, and leaves nothing behind in the runs list."""
+    result = BatchPayoutResult(dry_run=True)
+    cursor = 0
+    while True:
+        page = select_candidates(
+            min_amount_cents=min_amount_cents,
+            after_practitioner_id=cursor,
+            limit=page_size,
+            practitioner_ids=practitioner_ids,
+        )
+        lines = [
+            *page.skipped,
+            *(
+                BatchPayoutLine(c.practitioner_id, c.available_cents, "would_pay")
+                for c in page.candidates
+            ),
+        ]
+        for line in lines:
+            _count(result, line)
+        cursor = page.next_cursor
+        if page.exhausted:
+            return result
+
+
+def _count(result: BatchPayoutResult, line: BatchPayoutLine) -> None:
+    """Add one line to a dry run's result: its count, its total, its detail (the first
+    BATCH_LINE_LIMIT lines)."""
+    if len(result.lines) < BATCH_LINE_LIMIT:
+        result.lines.append(line)
+    else:
+        result.lines_truncated = True
+    if line.outcome == "would_pay":
+        result.would_pay_count += 1
+        result.would_pay_cents += line.amount_cents
+    else:
+        result.skipped_count += 1
+        result.skipped_cents += line.amount_cents

@@ -74,17 +74,28 @@ async def test_practitioner_page_actions(app, local_env):
         renewal = subscription_workflow_id(sid)
         await _wait_running(local_env, onboarding)
         await _wait_running(local_env, renewal)
+        handle = local_env.client.get_workflow_handle(onboarding)
+        for _ in range(200):  # the profile is complete: the run waits for documents
+            progress = await handle.query("progress")
+            if progress["documents"]["state"] == "awaiting_submission":
+                break
+            await asyncio.sleep(0.05)
+        assert progress["current_step"] == "documents", progress["current_step"]
 
         page = _text(await asyncio.to_thread(operator.get, f"/practitioners/{pid}"))
-        for name in (
-            "review_documents",
-            "background_check_result",
-            "extend",
-            "reject",
-            "retry_now",
-            "waive",
-        ):
+        # Only what applies now: the onboarding waits for documents (plus extending that
+        # step and rejecting); the renewal's updates; no other step's form.
+        for name in ("submit_documents", "extend", "reject", "retry_now", "waive"):
             assert f'data-testid="action-{name}"' in page, name
+        for name in (
+            "complete_profile",
+            "review_documents",
+            "record_background_check",
+            "background_check_result",
+            "complete_training_module",
+            "configure_service",
+        ):
+            assert f'data-testid="action-{name}"' not in page, name
         assert f"Subscription #{sid}" in page
         assert 'name="actor"' not in page
         # Viewers read the page but get no forms.
@@ -115,24 +126,37 @@ async def test_practitioner_page_actions(app, local_env):
         assert "say what is wrong" in _text(review)
         check = await post(
             onboarding,
-            "signal",
-            "background_check_result",
+            "update",
+            "record_background_check",
             {**wf, "passed": "maybe", "reference": "BC-1"},
         )
         assert check.status_code == 422 and "is not yes/no" in _text(check)
-
-        sent = await post(
-            onboarding,
-            "signal",
-            "background_check_result",
-            {**wf, "passed": "yes", "reference": "BC-1"},
+        # The signal of the same fact is not sent from the console (nothing would say
+        # whether the workflow used it) ...
+        signal = await post(
+            onboarding, "signal", "background_check_result", {**wf, "passed": "yes"}
         )
-        assert sent.status_code == 303
-        event = audit_events(app, action="runs.signal")[-1]
-        assert event.outcome == "success"
+        assert signal.status_code == 404
+        # ... and the update is refused by the workflow's validator, with its reason.
+        refused_check = await post(
+            onboarding,
+            "update",
+            "record_background_check",
+            {**wf, "passed": "yes", "reference": "BC-1"},
+            headers={"HX-Request": "true"},
+        )
+        assert refused_check.status_code == 422
+        fragment = _text(refused_check)
+        assert (
+            "Refused by the workflow" in fragment
+            and "at the documents step, not background check" in fragment
+        )
+        assert "Sent" not in fragment
+        event = audit_events(app, action="runs.update")[-1]
+        assert event.outcome == "denied"
         params = json.loads(event.params_json)
         assert params["actor"] == user.email and params["reference"] == "BC-1"
-        assert params["name"] == "background_check_result"
+        assert params["name"] == "record_background_check"
 
         # Nothing failed to charge, so the renewal's validator refuses: shown in the form.
         refused = await post(

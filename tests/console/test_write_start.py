@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import html
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -221,6 +222,7 @@ async def test_batch_payout_confirmation_shows_the_dry_run_then_starts_once(app,
     seed_practitioner(app, balance_cents=12_550, name="Mid Earner")
     seed_practitioner(app, balance_cents=500, name="Small Earner")
     client, user = login(app, "operator")
+    t0 = datetime.now(UTC)
     async with running_workers(local_env.client, app, ["payments"]) as prefix:
         counting_gateway_for(app, local_env, prefix)
         form = {
@@ -253,6 +255,15 @@ async def test_batch_payout_confirmation_shows_the_dry_run_then_starts_once(app,
         assert '"requested_by": "' + user.email in real[0].params_json
         assert '"cursor": 0' in real[0].params_json
         assert real[0].reason == "weekly payouts, run by hand"
+        # The preview was read, not run: the confirmed batch is the only run started.
+        assert not [e for e in events if '"dry_run": true' in e.params_json]
+        started = [
+            w.id
+            async for w in local_env.client.list_workflows(
+                f"WorkflowType = '{BATCH}' AND StartTime > '{t0.isoformat()}'"
+            )
+        ]
+        assert started == [workflow_id], started
 
         handle = local_env.client.get_workflow_handle(workflow_id)
         desc = await handle.describe()

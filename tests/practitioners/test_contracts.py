@@ -35,7 +35,18 @@ def test_console_forms_see_the_choices_of_steps_and_tiers():
         "subscription_selected",
         "service_configured",
     ]
-    assert [name for name, _ in spec.updates] == ["review_documents", "extend", "reject"]
+    assert [name for name, _ in spec.updates] == [
+        "complete_profile",
+        "submit_documents",
+        "review_documents",
+        "record_background_check",
+        "complete_training_module",
+        "select_subscription",
+        "configure_service",
+        "extend",
+        "reject",
+    ]
+    assert spec.console_signals == ()
     for _, arg in (*spec.signals, *spec.updates):
         assert registry.input_fields(arg)[0].name == "actor"
 

@@ -37,6 +37,8 @@ def monitored_workflow(
     money: bool = False,
     signals: tuple[tuple[str, type | None], ...] = (),
     updates: tuple[tuple[str, type | None], ...] = (),
+    actions_now: Callable[[Any], tuple[str, ...]] | None = None,
+    console_signals: tuple[str, ...] | None = None,
 ) -> Callable[[type[T]], type[T]]:
     """Attach a `WorkflowSpec` to a workflow class and mark it for run monitoring."""
 
@@ -50,6 +52,8 @@ def monitored_workflow(
         money=money,
         signals=signals,
         updates=updates,
+        actions_now=actions_now,
+        console_signals=console_signals,
     )
 
     def attach(cls: type[T]) -> type[T]:

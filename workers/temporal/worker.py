@@ -26,6 +26,7 @@ from temporalio.worker import (
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from estuary.database import activity_threads
+from estuary.logs import defer_records_of_this_thread
 from temporal_gateway.client import connect
 from temporal_gateway.telemetry import worker_runtime
 from workers.temporal import code_cache, failures, registry
@@ -76,6 +77,27 @@ WORKFLOW_PASSTHROUGH_MODULES = (
     "workers.temporal.decorators",
     "workers.temporal.failures",
 )
+
+
+# As many threads as the SDK's own default pool (one per workflow task in progress; they
+# are started only when needed).
+WORKFLOW_TASK_THREADS = 500
+
+
+def workflow_task_executor() -> ThreadPoolExecutor:
+    """The threads a worker runs workflow activations in: the SDK's default pool, except
+    that each thread is marked so that what it logs is written by another thread
+    (`estuary.logs.EstuaryLogHandler`). The SDK raises an exception into an activation
+    thread that does not yield within 2 s; if that thread was waiting for the log
+    handler's lock, it was raised just after the thread got it and the lock stayed held:
+    every later log call of the worker, the event loop's included, then blocked for good
+    (seen at 3,214 payouts of a 10,000 batch; tests/payments/test_log_lock_interruption.py).
+    The caller shuts it down after the worker (`_serve`), or drops it with the worker."""
+    return ThreadPoolExecutor(
+        max_workers=WORKFLOW_TASK_THREADS,
+        thread_name_prefix="workflow_task",
+        initializer=defer_records_of_this_thread,
+    )
 
 
 def workflow_runner() -> SandboxedWorkflowRunner:
@@ -165,6 +187,7 @@ def build_worker(
         activities=d.activities,
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
+        workflow_task_executor=workflow_task_executor(),
         workflow_runner=workflow_runner(),
         interceptors=[MonitoringInterceptor(), *extra_interceptors],
         graceful_shutdown_timeout=timedelta(seconds=20),
@@ -238,6 +261,10 @@ async def _serve(
     await asyncio.gather(beating, return_exceptions=True)
     stopper.cancel()
     executor.shutdown(wait=True)
+    for w in workers_:
+        pool = w.config().get("workflow_task_executor")
+        if pool is not None:
+            pool.shutdown(wait=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     # Drop the workers (their cached workflow instances and core handles) here, on the
     # loop, rather than at interpreter exit.

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         RescheduleArg,
         RescheduledAwayArg,
         RescheduleResult,
+        lifecycle_actions,
         utc_iso,
     )
 from workers.bookings.lifecycle.inbox import FINAL_STAGES, LifecycleInbox
@@ -83,6 +84,7 @@ class _Request:
         ("feedback_received", FeedbackArg),
     ),
     updates=(("cancel", CancelArg), ("reschedule", RescheduleArg)),
+    actions_now=lifecycle_actions,
 )
 class BookingLifecycleWorkflow(LifecycleInbox):
     """Signals and updates only queue work; the main loop carries it out in arrival

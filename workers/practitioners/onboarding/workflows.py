@@ -4,9 +4,12 @@ OnboardingProgress) and keeps waiting for ops to `extend` it or `reject` the onb
 
 Deterministic code only: the sandbox re-imports this module. The steps are in
 `steps.py`, their timers in `timers.py`, the activities in `activities.py`.
-Human input arrives as signals (facts) or updates (decisions that can be refused, with
-validators). Signals that arrive before their step are kept and used when it starts;
-signals that cannot apply are ignored and listed under `ignored_signals` in `progress`.
+Human input arrives as updates, each refused by its validator when it cannot apply
+(`facts.py` for the steps' facts; review, extend and reject here). The same facts as
+signals stay for old histories and senders that cannot wait (the local background-check
+provider, the command line): signals that arrive before their step are kept and used
+when it starts; signals that cannot apply are ignored and listed under
+`ignored_signals` in `progress`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 
 from temporalio import workflow
 
+from estuary.contracts.onboarding_actions import CONSOLE_SIGNALS, onboarding_actions
 from estuary.contracts.practitioners import (
     ONBOARDING_STEPS,
     TIERS,
@@ -39,7 +43,7 @@ from estuary.contracts.practitioners import (
     onboarding_workflow_id,
     verification_workflow_id,
 )
-from workers.practitioners.onboarding.steps import OnboardingSteps
+from workers.practitioners.onboarding.facts import OnboardingFacts
 from workers.practitioners.onboarding.timers import Step
 from workers.practitioners.verification.workflows import PractitionerVerificationWorkflow
 from workers.temporal.base_workflows import iso, require_text
@@ -57,7 +61,13 @@ ONBOARDING_SIGNALS = (
     ("service_configured", ServiceConfiguredSignal),
 )
 ONBOARDING_UPDATES = (
+    ("complete_profile", ProfileCompletedSignal),
+    ("submit_documents", DocumentsSubmittedSignal),
     ("review_documents", ReviewDocumentsUpdate),
+    ("record_background_check", BackgroundCheckResultSignal),
+    ("complete_training_module", TrainingModuleCompletedSignal),
+    ("select_subscription", SubscriptionSelectedSignal),
+    ("configure_service", ServiceConfiguredSignal),
     ("extend", ExtendStepUpdate),
     ("reject", RejectOnboardingUpdate),
 )
@@ -77,8 +87,10 @@ ONBOARDING_UPDATES = (
     entity_id=lambda inp: inp.practitioner_id,
     signals=ONBOARDING_SIGNALS,
     updates=ONBOARDING_UPDATES,
+    actions_now=onboarding_actions,
+    console_signals=CONSOLE_SIGNALS,
 )
-class PractitionerOnboardingWorkflow(OnboardingSteps):
+class PractitionerOnboardingWorkflow(OnboardingFacts):
     @workflow.init
     def __init__(self, inp: OnboardingInput) -> None:
         self._inp = inp
@@ -270,14 +282,6 @@ class PractitionerOnboardingWorkflow(OnboardingSteps):
             self._service_queue.append(arg.service_id)
 
     # -- updates ------------------------------------------------------------------------
-
-    def _check_in_progress(self) -> None:
-        if self._status == "starting":
-            raise ValueError("the onboarding has not started yet; try again in a moment")
-        if self._status != "in_progress":
-            raise ValueError(f"the onboarding is {self._status}")
-        if self._rejection is not None:
-            raise ValueError("the onboarding is being rejected")
 
     @workflow.update(name="review_documents")
     async def review_documents(self, arg: ReviewDocumentsUpdate) -> dict:
