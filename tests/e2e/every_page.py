@@ -1,10 +1,10 @@
 """A world with something on every page, and the walk of every page for each role (the
 page list comes from the url_map: tests/console/page_list.py).
 
-The world: an active practitioner with a balance whose payout waits for an approver, a
-pending practitioner being onboarded, a booking with its lifecycle running, and a
-lifecycle that failed (its booking was already completed). Names are its own, so other
-browser tests that look rows up by name are not confused by them.
+The world: an active practitioner with a balance whose payout, approved once, waits for
+its second approver; a pending practitioner being onboarded; a booking with its lifecycle
+running; and a lifecycle that failed (its booking was already completed). Names are its
+own, so other browser tests that look rows up by name are not confused by them.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from estuary.contracts import catalogue
 from estuary.contracts.bookings import BookingLifecycleInput
+from estuary.contracts.payments import ApprovePayoutDecision
 from estuary.contracts.practitioners import OnboardingInput
 from tests.console.page_list import Page, pages
 from tests.console.write_support import seed_booking, seed_practitioner
@@ -37,14 +38,22 @@ def build_world(live_stack) -> World:
     app = live_stack.app
     gw = app.extensions["temporal"]
     tag = uuid.uuid4().hex[:4]
-    payee = seed_practitioner(app, balance_cents=184_250, name=f"Noa Lindqvist {tag}")
+    payee = seed_practitioner(app, balance_cents=900_000, name=f"Noa Lindqvist {tag}")
     pending = seed_practitioner(
         app, name=f"Tomas Okonkwo {tag}", status="pending", destination=None
     )
     booking = seed_booking(app, practitioner_id=payee, hours_ahead=96)
     done_booking = seed_booking(app, practitioner_id=payee, status="completed")
-    payout_run, payout_id = start_payout(live_stack, payee, 64_000, "operator@e2e.local")
+    # Above the dual-approval tier, approved once: the approvals show on its page.
+    payout_run, payout_id = start_payout(live_stack, payee, 520_000, "operator@e2e.local")
     with app.app_context():
+        first = ApprovePayoutDecision(
+            actor="bartholomew.first-approver@operations.estuary.example.com",
+            amount_cents=520_000,
+            practitioner_id=payee,
+            note="first of two",
+        )
+        gw.update(payout_run.workflow_id, "approve", first, update_id=f"walk-{tag}-first")
         onboarding = gw.start(
             "PractitionerOnboardingWorkflow",
             OnboardingInput(practitioner_id=pending),
