@@ -13,7 +13,7 @@ threads, from /proc), the ratios ours/anchor, our worker's peak RSS, the "databa
 locked" lines in its log, and the batch's runs (continue-as-new) with their largest
 history.
 
-`--profile DIR` records both workers with py-spy (`.venv/bin/pip install py-spy`; not a
+`--profile DIR` records both workers with py-spy (`PY_SPY=/path/to/py-spy`; not a
 dependency of the project) and prints the top frames of each.
 
     .venv/bin/python bench/batch_payout.py                      # 2,000 practitioners, 3 rounds
@@ -64,6 +64,7 @@ class Measure:
     paid: int
     peak_rss_mb: float = 0.0
     locked_lines: int = 0
+    deadlock_lines: int = 0
     runs: int = 1
     max_history_events: int = 0
     max_history_bytes: int = 0
@@ -89,9 +90,12 @@ class Profile:
         self.path = None
         if directory is None:
             return
-        spy = BIN / "py-spy"
+        spy = Path(os.environ.get("PY_SPY") or BIN / "py-spy")
         if not spy.exists():
-            raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
+            raise SystemExit(
+                "--profile needs py-spy (PY_SPY=path, or .venv/bin/py-spy): it is not a "
+                "dependency; e.g. python -m venv /tmp/pyspy && /tmp/pyspy/bin/pip install py-spy"
+            )
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{name}.txt"
         self.proc = subprocess.Popen(
@@ -355,6 +359,7 @@ async def run_ours(
             paid,
             peak_rss_mb=rss,
             locked_lines=log_text.lower().count("database is locked"),
+            deadlock_lines=log_text.count("TMPRL1101"),
             runs=len(runs),
             max_history_events=max((r.history_length for r in runs), default=0),
             max_history_bytes=max(sizes, default=0),
@@ -442,7 +447,9 @@ def _round_line(n: int, ours: Measure, anchor: Measure | None) -> str:
         f"\n  our batch: {ours.runs} runs (continue-as-new), largest history "
         f"{ours.max_history_events} events / {ours.max_history_bytes / 1e6:.1f} MB (the "
         f'server warns from 10,240 events or 10 MB); "database is locked" in the '
-        f"worker log: {ours.locked_lines}; steps per payout: {', '.join(ours.steps or [])}"
+        f"worker log: {ours.locked_lines}; workflow tasks over the SDK's 2 s deadlock "
+        f"timeout (TMPRL1101): {ours.deadlock_lines}; "
+        f"steps per payout: {', '.join(ours.steps or [])}"
     )
 
 

@@ -7,6 +7,11 @@ own: a transaction that reads and then writes while another connection commits i
 at once ("database is locked", no waiting), because its snapshot is stale. Worker
 processes therefore start every transaction with BEGIN IMMEDIATE (it takes the write lock
 up front and waits its turn); activities are short, so serialising them costs little.
+Within one process they wait for that turn on a Python lock (`_WriterTurn`) rather than in
+SQLite's busy handler, which polls: it sleeps 1, 2, 5 ... up to 100 ms between tries, so
+under 20 activity threads the lock sat free while its next holder slept. The busy timeout
+still orders processes (the console, other workers), and SQLite's lock stays what
+guarantees one writer: the turn only decides who asks next.
 The console keeps pysqlite's own transaction handling (reads outside a transaction, the
 first write opens one): a request can hold its session across a Temporal call that waits
 for an activity, which must neither wait for the console's lock nor leave the console
@@ -18,7 +23,10 @@ thread waits for a connection.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +40,51 @@ POOL_SPARE = 2
 # Execution option that picks how a SQLite transaction begins: "IMMEDIATE" or "LEGACY"
 # (pysqlite's own handling); unset, the process's SQLITE_BEGIN_IMMEDIATE setting decides.
 SQLITE_BEGIN = "sqlite_begin"
+
+
+log = logging.getLogger("estuary.database")
+
+
+class _WriterTurn:
+    """One process's queue for SQLite's write lock: taken before `BEGIN IMMEDIATE`, given
+    back when that connection commits, rolls back (the pool's reset on return included),
+    or is closed. Never a reason to hang: a wait longer than the busy timeout goes on
+    without a turn (SQLite's lock still guards), and a thread that already holds the turn
+    and opens a second transaction is left to SQLite, as before."""
+
+    def __init__(self, timeout_seconds: float) -> None:
+        self._lock = threading.Lock()
+        self._holder: tuple[Any, int] | None = None  # (DBAPI connection, thread id)
+        self._timeout = timeout_seconds
+
+    def take(self, connection: Any) -> None:
+        dbapi_connection = _raw(connection)
+        holder = self._holder
+        if holder is not None and holder[1] == threading.get_ident():
+            return
+        if self._lock.acquire(timeout=self._timeout):
+            self._holder = (dbapi_connection, threading.get_ident())
+        else:
+            log.warning("no SQLite writer turn after %.0fs; going on without one", self._timeout)
+
+    def give_back(self, connection: Any) -> None:
+        dbapi_connection = _raw(connection)
+        holder = self._holder
+        if holder is not None and holder[0] is dbapi_connection:
+            self._holder = None
+            self._lock.release()
+
+    def held(self) -> bool:
+        return self._holder is not None
+
+
+def _raw(connection: Any) -> Any:
+    """The DBAPI connection itself (the dialect is handed the pool's proxy of it)."""
+    return getattr(connection, "dbapi_connection", None) or connection
+
+
+# Each SQLite engine's writer turn (tests look at it).
+WRITER_TURNS: weakref.WeakKeyDictionary[Engine, _WriterTurn] = weakref.WeakKeyDictionary()
 
 
 def activity_threads(max_concurrent_activities: int, domain_count: int) -> int:
@@ -91,6 +144,10 @@ def init_database(app: Flask, engine: Engine) -> None:
         finally:
             cursor.close()
 
+    turn = _WriterTurn(busy_ms / 1000)
+    WRITER_TURNS[engine] = turn
+    _give_back_turn_after(engine, turn)
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(SQLITE_BEGIN)
@@ -106,7 +163,41 @@ def init_database(app: Flask, engine: Engine) -> None:
         # A real transaction holding the write lock from the first statement: we emit
         # BEGIN ourselves, which pysqlite only leaves to us in autocommit mode.
         dbapi_connection.isolation_level = None
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        turn.take(dbapi_connection)
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            turn.give_back(dbapi_connection)
+            raise
+
+
+def _give_back_turn_after(engine: Engine, turn: _WriterTurn) -> None:
+    """Give the writer turn back once the DBAPI commit or rollback has returned (the
+    engine's commit/rollback events fire before it), and when a connection holding it is
+    closed or invalidated."""
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection: Any) -> None:
+        try:
+            commit(dbapi_connection)
+        finally:
+            turn.give_back(dbapi_connection)
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        try:
+            rollback(dbapi_connection)
+        finally:
+            turn.give_back(dbapi_connection)
+
+    dialect.do_commit = do_commit  # type: ignore[method-assign]
+    dialect.do_rollback = do_rollback  # type: ignore[method-assign]
+
+    def _closed(dbapi_connection: Any, *_args: Any) -> None:
+        turn.give_back(dbapi_connection)
+
+    for name in ("close", "invalidate", "soft_invalidate", "checkin"):
+        event.listen(engine.pool, name, _closed)
 
 
 def read_staff_table(engine: Engine, timeout_seconds: float) -> None:

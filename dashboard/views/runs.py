@@ -34,6 +34,7 @@ from flask import (
 from dashboard import visibility
 from dashboard.gateway_calls import console_scope, temporal
 from dashboard.permissions import require
+from dashboard.presentation.run_progress import run_page
 from dashboard.run_actions import bulk_retry as run_bulk_retry
 from dashboard.run_actions import control, handler_forms
 from dashboard.run_actions import retry as run_retry
@@ -290,6 +291,8 @@ def _detail_context(workflow_id: str, run_id: str) -> dict[str, Any]:
         "timeline": look.timeline,
         "progress": look.progress,
         "progress_problem": look.progress_problem,
+        # Title, outcome, progress, result and input in business words (no JSON).
+        "page": run_page(run, look.timeline, look.progress),
         "pending": run.pending_activities if run.is_running else [],
         "ui_url": run_ui_url(current_app.config, workflow_id, run_id),
         "live_version": look.version,
@@ -312,7 +315,8 @@ def detail_live(workflow_id: str, run_id: str):
     context = _detail_context(workflow_id, run_id)
     if request.args.get("seen") == context["live_version"]:
         return "", 204
-    return render_template("runs/_detail_live.html", **context)
+    # The title follows the run too (an onboarding's step), swapped out of band.
+    return render_template("runs/_detail_live.html", title_oob=True, **context)
 
 
 @bp.get("/<workflow_id>/<run_id>/events")

@@ -151,7 +151,10 @@ def test_read_journey(page, live_stack, read_workers):
     # search by business key (the entity id), then open the run
     page.goto("/runs?q=4242")
     _reload_until(page, f"tr:has-text('{handle.id}')")
-    page.click(f"tr:has-text('{handle.id}') >> text=ReadSideTestWorkflow")
+    # The row names the run (its title); the workflow type is the small print under it.
+    row = page.locator(f"tr:has-text('{handle.id}')")
+    assert "ReadSideTestWorkflow" in row.locator(".muted").first.inner_text()
+    row.locator("[data-testid=run-title]").click()
     page.wait_for_url(f"**/runs/{handle.id}/**")
     live = page.locator("[data-testid=run-live]")
     assert live.get_attribute("data-status") == "Running"

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from config import TestingConfig
-from estuary.database import activity_threads, engine_options
+from estuary.database import WRITER_TURNS, activity_threads, engine_options
 from estuary.db import db
 from estuary_ops import create_app
 from tests.conftest import POSTGRES
@@ -139,3 +139,54 @@ def test_readyz_fails_while_the_staff_table_is_locked_on_postgresql(app, monkeyp
     assert response.status_code == 503
     assert "canceling statement due to" in response.json["problems"]["database"]
     assert client.get("/readyz").status_code == 200
+
+
+@sqlite_only
+def test_worker_transactions_take_turns_and_always_give_the_turn_back(tmp_path):
+    """In a worker, SQLite writers of one process queue on a Python lock (not SQLite's
+    polling busy handler); the turn comes back after a commit, a rollback, a failed
+    statement and a session closed mid-transaction."""
+    app = _sqlite_app(tmp_path / "turns.db", SQLITE_BEGIN_IMMEDIATE=True)
+    with app.app_context():
+        turn = WRITER_TURNS[db.engine]
+        db.session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        assert turn.held()
+        db.session.commit()
+        assert not turn.held()
+        db.session.execute(text("INSERT INTO t VALUES (1)"))
+        db.session.rollback()
+        assert not turn.held()
+        with pytest.raises(Exception, match="no such table"):
+            db.session.execute(text("INSERT INTO nowhere VALUES (1)"))
+        db.session.rollback()
+        assert not turn.held()
+        db.session.execute(text("INSERT INTO t VALUES (2)"))
+        db.session.remove()  # returned to the pool mid-transaction: reset, turn back
+        assert not turn.held()
+        # Another thread gets a turn at once.
+        done = threading.Event()
+
+        def other() -> None:
+            with app.app_context():
+                db.session.execute(text("INSERT INTO t VALUES (3)"))
+                db.session.commit()
+                db.session.remove()
+            done.set()
+
+        threading.Thread(target=other).start()
+        assert done.wait(5)
+        assert not turn.held()
+        assert db.session.execute(text("SELECT id FROM t")).scalars().all() == [3]
+        db.session.remove()
+        db.engine.dispose()
+
+
+@sqlite_only
+def test_the_console_takes_no_writer_turn(tmp_path):
+    app = _sqlite_app(tmp_path / "console.db")
+    with app.app_context():
+        db.session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        db.session.execute(text("INSERT INTO t VALUES (1)"))
+        assert not WRITER_TURNS[db.engine].held()
+        db.session.commit()
+        db.engine.dispose()
