@@ -191,6 +191,10 @@ class Config:
     WORKER_MAX_CONCURRENT_ACTIVITIES = _int("WORKER_MAX_CONCURRENT_ACTIVITIES", 20)
     # Seconds the home page's Temporal counts are reused by this process (0: never).
     HOME_COUNTS_CACHE_SECONDS = _int("HOME_COUNTS_CACHE_SECONDS", 10)
+    # Live pages (dashboard/presentation/live.py): seconds between the refreshes of a page
+    # while something on it runs or waits, and between the navigation's approvals counts.
+    LIVE_POLL_SECONDS = _int("LIVE_POLL_SECONDS", 5)
+    LIVE_NAV_SECONDS = _int("LIVE_NAV_SECONDS", 30)
     # Seconds a page of the runs list may be behind Temporal (0: read on every request).
     # Within them every request of this process gets the same answer at once, refreshed
     # in the background; running rows still refresh live (their own call, never cached).

@@ -54,11 +54,12 @@ def create_app(config_class: type[Config] | None = None, **overrides: Any) -> Fl
     register_blueprints(app)
 
     from dashboard.domain_pages import register_template_helpers
-    from dashboard.presentation import run_progress
+    from dashboard.presentation import live, run_progress
     from dashboard.presentation.run_panels import register_template_globals
 
     register_template_globals(app)
     run_progress.register_template_globals(app)
+    live.register_template_globals(app)
     register_template_helpers(app)
     return app
 

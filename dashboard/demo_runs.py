@@ -79,8 +79,7 @@ class _Demo:
         self.gw = gw
         self.report = report
         self.wait_seconds = wait_seconds
-        prefix = gw.prefix
-        self.scope = visibility.console_scope(prefix) if prefix else ""
+        self.scope = visibility.console_scope(gw.prefix)
 
     # -- once only ------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from sqlalchemy import Select, func, select
 
 from dashboard import visibility
 from dashboard.gateway_calls import console_scope, temporal
+from dashboard.presentation.live import live_fresh_for
 from estuary.contracts.inputs import parse_id, query_int
 from estuary.db import db
 from estuary.models import OpsFlag
@@ -112,7 +113,7 @@ def entity_runs(entity_type: str, entity_id: int | str, limit: int = 10) -> list
     """Recent runs about one entity (one Temporal call); None if Temporal cannot be asked."""
     filters = visibility.RunFilters(entity_type=entity_type, entity_id=str(entity_id))
     query = visibility.build_query(filters, scope=console_scope())
-    page = temporal(gateway().list_runs, query, page_size=limit)
+    page = temporal(gateway().list_runs, query, page_size=limit, fresh_for=live_fresh_for())
     return page.runs if page is not None else None
 
 
@@ -123,7 +124,10 @@ def workflow_runs(workflow_ids: list[str], limit: int = 10) -> list | None:
     scope = console_scope()
     where = "WorkflowId IN (" + ", ".join(visibility.quote(w) for w in ids) + ")"
     page = temporal(
-        gateway().list_runs, f"({scope}) AND {where}" if scope else where, page_size=limit
+        gateway().list_runs,
+        f"({scope}) AND {where}" if scope else where,
+        page_size=limit,
+        fresh_for=live_fresh_for(),
     )
     return page.runs if page is not None else None
 

@@ -35,8 +35,6 @@ def temporal(fn: Callable[..., T], *args: Any, default: Any = None, **kwargs: An
 
 
 def console_scope() -> str:
-    """Visibility scope: runs on this console's task queues (its prefix), if it has one."""
-    prefix = gateway().prefix
-    if not prefix:
-        return ""
-    return f"TaskQueue STARTS_WITH {visibility.quote(prefix)}"
+    """This console's visibility scope (`visibility.console_scope` of its gateway's
+    prefix): what every page and bulk retry scope their queries with."""
+    return visibility.console_scope(gateway().prefix)

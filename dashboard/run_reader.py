@@ -46,6 +46,7 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 
 from dashboard.presentation.history import ActivityRow, Timeline, TimelineBuilder
+from estuary.contracts.spec import PROGRESS_QUERY
 from temporal_gateway.gateway import GatewayError, NoWorkerAnswered, RunInfo, TemporalGateway
 
 HISTORY_PAGE_SIZE = 1000
@@ -144,7 +145,7 @@ class RunHistories:
         asked: Future | None = None
         if run.is_running and (entry.progress_stale or entry.last_event_id != run.history_length):
             asked = self._beside.submit(
-                gw.query, wid, "progress", rid, timeout_seconds=PROGRESS_QUERY_SECONDS
+                gw.query, wid, PROGRESS_QUERY, rid, timeout_seconds=PROGRESS_QUERY_SECONDS
             )
         problem: GatewayError | None = None
         try:
@@ -248,7 +249,7 @@ class RunHistories:
             wid, rid = known.workflow_id, known.run_id
             self._take_progress(
                 entry,
-                lambda: gw.query(wid, "progress", rid, timeout_seconds=PROGRESS_QUERY_SECONDS),
+                lambda: gw.query(wid, PROGRESS_QUERY, rid, timeout_seconds=PROGRESS_QUERY_SECONDS),
             )
         entry.asked_progress_last = want_progress
         return RunLook(entry.run, timeline, *self._progress(entry, entry.run))

@@ -3,16 +3,20 @@ at `/workflows/<name>/start` by `dashboard.views.catalog`).
 
 GET shows the form; POST validates every field with the same parser the commands use
 and shows field messages (nothing starts). A money workflow needs a reason and
-goes through a confirmation page that says what will happen (a batch payout shows its
-dry run's count and total) before anything starts. Starting twice starts once: the
-workflow id is the business key, so the second start finds the running run and shows it.
+goes through a confirmation page that says what will happen in one sentence before
+anything starts: a payout runs the workflow's own pre-checks (`payout_checks`: payout
+destination, balance, today's payout already used up, approvals needed), and a blocking
+problem disables Confirm and is refused again on the confirmed POST; a batch payout shows
+its dry run as tables (names, amounts, totals, skips with their reasons). Starting twice
+starts once: the workflow id is the business key, so the second start finds the running
+run and shows it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request
@@ -32,13 +36,17 @@ from dashboard.writes import (
     record,
     record_gateway_error,
     run_url,
+    start_as_staff,
 )
 from estuary.contracts import approval_rules
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import InputError
+from estuary.contracts.money import format_money
+from estuary.contracts.payments import BatchPayoutInput, PractitionerPayoutInput
 from estuary.db import db
-from estuary.services.staff import staff_ref
+from estuary.services import payout_checks, payout_policy
 from temporal_gateway.access import gateway
+from temporal_gateway.errors import RunNotFound
 from temporal_gateway.gateway import AlreadyStarted, GatewayError, StartedRun
 
 log = logging.getLogger("estuary.console")
@@ -127,6 +135,17 @@ def submit(wf: RegisteredWorkflow) -> ResponseReturnValue:
 
     if wf.spec.money and request.form.get("confirmed") != "yes":
         return _render_confirmation(wf, payload, values, reason)
+    if wf.spec.money:
+        blocked = refusal(wf, payload)
+        if blocked is not None:
+            record(
+                "denied",
+                target=target,
+                params=form_params(request.form, forms.visible_names(wf.spec.input_type)),
+                reason=str(reason),
+                detail=" ".join(blocked.problems)[:1000],
+            )
+            return _render_confirmation(wf, payload, values, reason, preview=blocked, status=409)
     return _start(wf, payload, reason)
 
 
@@ -140,13 +159,7 @@ def _start(wf: RegisteredWorkflow, payload: Any, reason: Reason):
         workflow_id = ""
     target = f"workflow:{workflow_id}" if workflow_id else f"workflow-type:{wf.name}"
     try:
-        started = gw.start(
-            wf.name,
-            payload,
-            triggered_by=current_user.email,
-            triggered_by_ref=staff_ref(current_user),
-            reason=str(reason),
-        )
+        started = start_as_staff(wf.name, payload, str(reason))
     except AlreadyStarted as exc:
         record(
             "error",
@@ -217,78 +230,259 @@ def _plain(value: Any) -> Any:
 
 
 @dataclasses.dataclass
+class BatchLine:
+    """One practitioner of a batch's dry run, as the confirmation table shows it."""
+
+    practitioner_id: int
+    name: str
+    amount_cents: int
+    outcome: str  # "would_pay" or "skipped"
+    detail: str
+    needs_approval: bool = False
+
+
+@dataclasses.dataclass
 class Preview:
-    """What the confirmation page says will happen."""
+    """What the confirmation page says will happen: one sentence, the problems that stop
+    it (the Confirm button is then disabled and the server refuses), notes, and for a
+    batch the dry run's lines and totals."""
 
     lines: list[tuple[str, str]]
     workflow_id: str
+    sentence: str = ""
+    # A batch's sentence around its bold count and total (the page's figures).
+    sentence_before: str = ""
+    sentence_middle: str = ""
+    sentence_after: str = ""
+    problems: list[str] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    under_way_url: str | None = None
     dry_run: dict[str, Any] | None = None
     dry_run_url: str | None = None
     dry_run_error: str = ""
-    warnings: list[str] = dataclasses.field(default_factory=list)
     names: dict[int, str] = dataclasses.field(default_factory=dict)
+    would_pay: list[BatchLine] = dataclasses.field(default_factory=list)
+    skipped: list[BatchLine] = dataclasses.field(default_factory=list)
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.problems)
 
 
-def _render_confirmation(wf: RegisteredWorkflow, payload: Any, values: dict, reason: Reason):
-    preview = _preview(wf, payload, reason)
+def _render_confirmation(
+    wf: RegisteredWorkflow,
+    payload: Any,
+    values: dict,
+    reason: Reason,
+    *,
+    preview: Preview | None = None,
+    status: int = 200,
+):
+    preview = preview or _preview(wf, payload, reason)
     exclude = ["reason"] if _fills_reason(wf) else []
     shown = forms.form_fields(wf.spec.input_type, values, exclude=exclude)
     summary = [
         (f.label, forms.describe_value(wf.spec.input_type, f.name, getattr(payload, f.name)))
         for f in shown
     ]
-    return render_template(
-        "start/confirm.html",
-        wf=wf,
-        preview=preview,
-        summary=summary,
-        hidden=[(f.name, f.value) for f in shown],
-        reason=reason,
-        reason_code_key=REASON_CODE_KEY,
-        reason_text_key=REASON_TEXT_KEY,
+    return (
+        render_template(
+            "start/confirm.html",
+            wf=wf,
+            preview=preview,
+            summary=summary,
+            hidden=[(f.name, f.value) for f in shown],
+            reason=reason,
+            reason_code_key=REASON_CODE_KEY,
+            reason_text_key=REASON_TEXT_KEY,
+        ),
+        status,
     )
 
 
-def _preview(wf: RegisteredWorkflow, payload: Any, reason: Reason) -> Preview:
-    from estuary.models import Practitioner
-    from estuary.services import ledger
+def _money(cents: int) -> str:
+    return format_money(cents, current_app.config.get("CURRENCY", "USD"))
 
+
+def _today_run_status(workflow_id: str) -> tuple[str | None, str]:
+    """The status of the run holding `workflow_id` (None: no run), and a note when
+    Temporal could not be asked (the database's record then decides alone). One describe
+    call, never a visibility query."""
     gw = gateway()
-    preview = Preview(lines=[], workflow_id=gw.business_id(wf.name, payload))
-    currency = current_app.config.get("CURRENCY", "USD")
-    money = current_app.jinja_env.filters["money"]
+    if gw.unreachable_message():
+        return None, "Temporal is unreachable: checked against the app database only."
+    try:
+        return gw.describe(workflow_id).status, ""
+    except RunNotFound:
+        return None, ""
+    except GatewayError as exc:
+        return None, f"Temporal could not be asked about today's run ({exc.message})."
+
+
+def payout_preview(payload: PractitionerPayoutInput, workflow_id: str) -> Preview:
+    """The same pre-checks as the payout workflow's first step (`payout_checks`), and
+    what will happen in one sentence."""
+    preview = Preview(lines=[], workflow_id=workflow_id)
+    run_status, note = _today_run_status(workflow_id)
+    if note:
+        preview.warnings.append(note)
+    check = payout_checks.check_payout(
+        payload.practitioner_id,
+        payload.amount_cents,
+        config=current_app.config,
+        day=datetime.now(UTC).date(),
+        run_status=run_status,
+        policy_input=payload,
+    )
+    preview.problems = [_sentence_case(p.message) + "." for p in check.problems]
+    practitioner = check.practitioner
+    if practitioner is None:
+        preview.sentence = (
+            f"Nothing can be paid: practitioner {payload.practitioner_id} does not exist."
+        )
+        return preview
+    amount = _money(check.amount_cents)
+    what = "the whole available balance" if check.whole_balance else "the amount entered"
+    preview.lines.append(
+        ("Payee", f"{practitioner.name} (#{practitioner.id}, {practitioner.status})")
+    )
+    preview.lines.append(("Available balance now", _money(check.available_cents)))
+    preview.lines.append(("Will pay", f"{amount} ({what})"))
+    policy = payout_policy.policy_from_config(current_app.config)
+    threshold = payload.approval_threshold_cents or policy.approval_threshold_cents
+    dual = payload.dual_approval_threshold_cents or policy.dual_approval_threshold_cents
+    needs = approval_rules.requirement_text(check.amount_cents, threshold, dual)
+    preview.lines.append(("Approval", needs))
+    when = "once approved" if check.approvals_required else "now"
+    if check.problems:
+        many = len(check.problems) > 1
+        preview.sentence = (
+            f"Would pay {practitioner.name} {amount}, but cannot start until "
+            f"{'the problems below are' if many else 'the problem below is'} fixed."
+        )
+    elif check.under_way is not None:
+        payout = check.under_way
+        preview.sentence = (
+            f"A payout to {practitioner.name} is already under way today (payout "
+            f"#{payout.id}, {_money(payout.amount_cents)}, {payout.status.replace('_', ' ')}): "
+            "confirming shows that run and starts nothing new."
+        )
+        preview.under_way_url = run_url(workflow_id)
+    elif check.running_today:
+        preview.sentence = (
+            f"A payout run for {practitioner.name} is already running today: confirming "
+            "shows that run and starts nothing new."
+        )
+        preview.under_way_url = run_url(workflow_id)
+    else:
+        preview.sentence = f"Pays {practitioner.name} {amount} {when}; needs {needs}."
+    if practitioner.status != "active" and not check.problems:
+        preview.warnings.append(f"{practitioner.name} is {practitioner.status}, not active.")
+    return preview
+
+
+def _sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _preview(wf: RegisteredWorkflow, payload: Any, reason: Reason) -> Preview:
+    gw = gateway()
+    workflow_id = gw.business_id(wf.name, payload)
+    if isinstance(payload, PractitionerPayoutInput):
+        return payout_preview(payload, workflow_id)
+    preview = Preview(lines=[], workflow_id=workflow_id)
+    if isinstance(payload, BatchPayoutInput):
+        _batch_preview(wf, payload, preview, reason)
+        return preview
     pid = getattr(payload, "practitioner_id", None)
     if isinstance(pid, int):
+        from estuary.models import Practitioner
+
         practitioner = db.session.get(Practitioner, pid)
         if practitioner is not None:
-            available = ledger.balance(ledger.available_account(pid))
             preview.lines.append(("Payee", f"{practitioner.name} (#{pid}, {practitioner.status})"))
-            preview.lines.append(("Available balance now", money(available, currency)))
-            if _input_has(wf, "amount_cents"):
-                amount = getattr(payload, "amount_cents", None)
-                pay = amount if amount is not None else available
-                what = "the whole available balance" if amount is None else "the amount entered"
-                preview.lines.append(("Will pay", f"{money(pay, currency)} ({what})"))
-                if amount is not None and amount > available:
-                    preview.warnings.append(
-                        "The amount is more than the available balance: the payout will fail "
-                        "unless the balance grows first."
-                    )
-                threshold = int(current_app.config["PAYOUT_APPROVAL_THRESHOLD_CENTS"])
-                dual = int(current_app.config["PAYOUT_DUAL_APPROVAL_THRESHOLD_CENTS"])
-                needs = approval_rules.requirement_text(pay, threshold, dual)
-                preview.lines.append(("Approval", needs))
-    ids = getattr(payload, "practitioner_ids", None)
-    if _input_has(wf, "practitioner_ids"):
-        preview.lines.append(
-            ("Scope", f"only the {len(ids)} practitioners listed" if ids else "every practitioner")
-        )
-    if _input_has(wf, "dry_run"):
-        if payload.dry_run:
-            preview.lines.append(("Dry run", "yes: lists what would be paid, moves no money"))
-        else:
-            _dry_run(wf, payload, preview, reason)
     return preview
+
+
+def _batch_preview(
+    wf: RegisteredWorkflow, payload: BatchPayoutInput, preview: Preview, reason: Reason
+) -> None:
+    """A batch: its scope, and (unless the input is itself a dry run) the dry run of the
+    same input in a table, with the one sentence drawn from it."""
+    ids = payload.practitioner_ids
+    scope = f"the {len(ids)} practitioners listed" if ids else "every practitioner"
+    minimum = _money(payload.min_amount_cents)
+    if payload.dry_run:
+        preview.sentence = (
+            f"Lists what a batch payout to {scope} with at least {minimum} available would "
+            "pay now; moves no money."
+        )
+        return
+    _dry_run(wf, payload, preview, reason)
+    if preview.dry_run is None:
+        preview.sentence = (
+            f"Pays {scope} with at least {minimum} available; the dry run could not say "
+            "who that is."
+        )
+        return
+    _batch_lines(preview)
+    total = int(preview.dry_run.get("would_pay_cents") or 0)
+    count = int(preview.dry_run.get("would_pay_count") or 0)
+    waiting = sum(1 for line in preview.would_pay if line.needs_approval)
+    if not count:
+        preview.sentence_before = "Pays "
+        preview.sentence_middle = " practitioners, "
+        preview.sentence_after = f" in total: nobody can be paid at least {minimum} now."
+        preview.sentence = f"Pays nobody: nobody can be paid at least {minimum} now."
+        preview.warnings.append("The batch would end without paying anyone.")
+        return
+    people = "practitioner" if count == 1 else "practitioners"
+    after = " in total"
+    if waiting:
+        after += f" ({waiting} of them {'waits' if waiting == 1 else 'wait'} for an approver first)"
+    skipped = int(preview.dry_run.get("skipped_count") or 0)
+    if skipped:
+        after += f"; skips {skipped} (reasons below)"
+    # The page shows the count and the total in bold between these parts.
+    preview.sentence_before, preview.sentence_middle = "Pays ", f" {people} "
+    preview.sentence_after = after + "."
+    preview.sentence = f"Pays {count} {people} {_money(total)}{after}."
+
+
+def _batch_lines(preview: Preview) -> None:
+    """The dry run's lines with names and whether each payout will wait for approval."""
+    assert preview.dry_run is not None
+    policy = payout_policy.policy_from_config(current_app.config)
+    for raw in preview.dry_run.get("lines") or []:
+        if not isinstance(raw, dict):
+            continue
+        pid = int(raw.get("practitioner_id") or 0)
+        amount = int(raw.get("amount_cents") or 0)
+        line = BatchLine(
+            practitioner_id=pid,
+            name=preview.names.get(pid, f"practitioner {pid}"),
+            amount_cents=amount,
+            outcome=str(raw.get("outcome") or ""),
+            detail=str(raw.get("detail") or ""),
+        )
+        if line.outcome == "would_pay":
+            line.needs_approval = bool(
+                approval_rules.approvals_needed(
+                    amount, policy.approval_threshold_cents, policy.dual_approval_threshold_cents
+                )
+            )
+            preview.would_pay.append(line)
+        else:
+            preview.skipped.append(line)
+
+
+def refusal(wf: RegisteredWorkflow, payload: Any) -> Preview | None:
+    """On the confirmed POST: the payout's pre-checks again (the page may be old); the
+    preview when something blocks the start, else None."""
+    if not isinstance(payload, PractitionerPayoutInput):
+        return None
+    preview = payout_preview(payload, gateway().business_id(wf.name, payload))
+    return preview if preview.blocked else None
 
 
 def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Reason) -> None:
@@ -304,6 +498,7 @@ def _dry_run(wf: RegisteredWorkflow, payload: Any, preview: Preview, reason: Rea
             min_amount_cents=payload.min_amount_cents,
             practitioner_ids=payload.practitioner_ids,
             page_size=max(int(getattr(payload, "chunk_size", 0) or 0), 100),
+            payout_date=payload.payout_date or datetime.now(UTC).strftime("%Y%m%d"),
         )
     except Exception as exc:  # a business refusal or a database error: said, not raised
         log.warning("dry run for %s failed: %s", wf.name, exc)

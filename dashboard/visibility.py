@@ -89,11 +89,16 @@ def _in_list(values: Iterable[str]) -> str:
 
 
 def console_scope(prefix: str) -> str:
-    """Runs on this console's task queues (every registered domain under its prefix)."""
-    queues = [f"{prefix}{name}" for name in catalogue.domains()]
-    if not queues:
+    """The one visibility scope of a console's runs: those on a task queue under its
+    `TEMPORAL_TASK_QUEUE_PREFIX` (its domains' queues and any other it runs there), so a
+    run of another deployment sharing the namespace is on no page; no prefix, no scope
+    (the namespace is the console's). The runs page, home counts and chart, domain pages,
+    bulk retry and the demo all scope their queries with it (through
+    `dashboard.gateway_calls.console_scope`); bulk retry refuses, row by row, a run whose
+    workflow is not in the catalogue."""
+    if not prefix:
         return ""
-    return f"TaskQueue IN {_in_list(queues)}"
+    return f"TaskQueue STARTS_WITH {quote(prefix)}"
 
 
 def entity_types() -> list[str]:

@@ -25,11 +25,14 @@ from estuary.contracts.approval_rules import reason_codes_for
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.checks import text_problem
 from estuary.services import audit
+from estuary.services.staff import staff_ref
+from temporal_gateway.access import gateway
 from temporal_gateway.gateway import (
     AlreadyStarted,
     GatewayError,
     NoWorkerAnswered,
     RunNotFound,
+    StartedRun,
     TemporalUnavailable,
     UpdateRejected,
 )
@@ -145,6 +148,20 @@ ACTION_FIELDS = frozenset(
         REASON_TEXT_KEY,
     }
 )
+
+
+def start_as_staff(workflow_name: str, payload: Any, reason: str, **options: Any) -> StartedRun:
+    """Start a workflow for the signed-in staff member: the gateway's `start` with who
+    triggered it (their email in the encrypted memo, `staff:<id>` in the TriggeredBy
+    search attribute); `options` are the rest of `start`'s (workflow_id, memo)."""
+    return gateway().start(
+        workflow_name,
+        payload,
+        triggered_by=current_user.email,
+        triggered_by_ref=staff_ref(current_user),
+        reason=reason,
+        **options,
+    )
 
 
 def form_params(form: Mapping[str, Any], keep: Iterable[str] = ()) -> dict[str, str]:

@@ -318,7 +318,8 @@ class TemporalGateway(HandlerCalls, HistoryReads, WorkerReads):
     # starting -------------------------------------------------------------------------
 
     def task_queue(self, domain: str) -> str:
-        return f"{self.prefix}{domain}"
+        """The task queue of `domain` under this gateway's prefix."""
+        return registry.task_queue(domain, self.prefix)
 
     def business_id(self, workflow_name: str, payload: Any, now: datetime | None = None) -> str:
         wf = registry.workflow(workflow_name)

@@ -4,13 +4,17 @@ catalogue names, nothing imports in a cycle (counting what is loaded by name wit
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import pkgutil
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import grimp
+import pytest
 
 from estuary.contracts import catalogue
 from workers.temporal import registry
@@ -20,35 +24,157 @@ PACKAGES = ("dashboard", "workers", "estuary", "temporal_gateway")
 
 
 def test_the_registry_finds_exactly_the_catalogue_domains():
-    assert tuple(registry.domains()) == catalogue.DOMAINS
+    assert tuple(registry.domains()) == catalogue.DOMAINS == tuple(catalogue.SPEC_MODULES)
 
 
-def test_every_workflow_sits_in_its_domain_package_and_queue():
+def test_the_registry_equals_the_catalogue():
+    """Each domain's workflow classes are exactly its catalogue entries, each class agreeing
+    with its spec (input type, the signals, updates and queries the console sends)."""
+    assert {w.name for w in registry.all_workflows()} == {w.name for w in catalogue.all_workflows()}
     for name, domain in registry.domains().items():
         assert domain.workflows, f"{name} has no workflows"
+        assert list(domain.workflows) == list(catalogue.domain(name).workflows)
         assert domain.task_queue("p-") == catalogue.task_queue(name, "p-") == f"p-{name}"
         for wf in domain.workflows.values():
             assert wf.domain == name
             # In a domain's workflows.py or a module of its package (one module per workflow,
             # in sub-packages or beside workflows.py: the sandbox re-imports a run's module).
             assert wf.cls.__module__.startswith(f"workers.{name}.")
-            assert catalogue.workflow(wf.name) is wf
+            assert wf.spec is catalogue.workflow(wf.name).spec
+            assert registry.catalogue_problems(wf.cls, wf.spec) == []
+
+
+def test_the_registry_refuses_classes_that_disagree_with_the_catalogue():
+    payout = registry.workflow("PractitionerPayoutWorkflow")
+    sweep = registry.workflow("PayoutSweepWorkflow")
+    classes = {w.name: w.cls for w in registry.domain("payments").workflows.values()}
+
+    # A class whose input type or handlers differ from its spec.
+    wrong = dataclasses.replace(
+        payout.spec,
+        input_type=sweep.spec.input_type,
+        updates=(("approve", None), ("refund", None)),
+        queries=("progress", "balance"),
+    )
+    problems = registry.catalogue_problems(payout.cls, wrong)
+    assert any(p.startswith("run takes") for p in problems), problems
+    assert any("update 'approve' takes" in p for p in problems), problems
+    assert "update 'refund' is in the catalogue but not on the class" in problems
+    assert "query 'balance' is in the catalogue but not on the class" in problems
+
+    # A class with no catalogue entry, and an entry with no class.
+    del classes["PayoutSweepWorkflow"]
+    classes["Stranger"] = sweep.cls
+    with pytest.raises(registry.CatalogueMismatch) as refused:
+        registry.checked_workflows("payments", classes)
+    message = str(refused.value)
+    assert "Stranger: a workflow class with no catalogue entry" in message
+    assert "PayoutSweepWorkflow: in the catalogue, no workflow class" in message
+    with pytest.raises(registry.CatalogueMismatch, match="DOMAINS does not name"):
+        registry.checked_workflows("loyalty", {})
+
+
+CONSOLE_PROCESS = """
+import json, sys
+from config import TestingConfig
+from estuary_ops import create_app
+from estuary.contracts import catalogue
+from estuary.db import db
+from estuary.models import StaffUser
+
+PASSWORD = "correct horse battery"
+app = create_app(
+    TestingConfig,
+    SQLALCHEMY_DATABASE_URI=sys.argv[1],
+    WTF_CSRF_ENABLED=False,
+    TEMPORAL_ADDRESS="127.0.0.1:9",
+    TEMPORAL_CONNECT_TIMEOUT=1,
+    TEMPORAL_RPC_TIMEOUT=1,
+)
+with app.app_context():
+    db.create_all()
+    user = StaffUser(email="operator@test.local", name="Operator", role="operator")
+    user.set_password(PASSWORD)
+    db.session.add(user)
+    db.session.commit()
+client = app.test_client()
+client.post("/auth/login", data={"email": "operator@test.local", "password": PASSWORD})
+pages = ["/workflows", *(f"/workflows/{w.name}/start" for w in catalogue.all_workflows())]
+statuses = {path: client.get(path).status_code for path in pages}
+refused = client.post("/workflows/PractitionerPayoutWorkflow/start", data={"practitioner_id": "x"})
+statuses["POST bad payout"] = refused.status_code
+statuses["POST bad payout shows the field"] = "practitioner_id" in refused.get_data(as_text=True)
+# The schedules defined in code are the catalogue's too (Temporal is not there: 503).
+schedules = client.get("/schedules/")
+statuses["schedules"] = schedules.status_code
+statuses["schedules lists the code's"] = "payments-weekly-batch-payout" in schedules.get_data(
+    as_text=True
+)
+workers = sorted(m for m in sys.modules if m == "workers" or m.startswith("workers."))
+print(json.dumps({"statuses": statuses, "workers": workers}))
+"""
+
+
+def test_a_console_process_never_imports_workflow_or_activity_code(tmp_path):
+    """The console app, built as gunicorn builds it (`estuary_ops:create_app()`), renders the
+    catalogue, every start form and the schedules page, and refuses a bad start, with no
+    `workers` module loaded: it knows the workflows from the catalogue's data."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY")}
+    env.update(ESTUARY_ENV="development", ESTUARY_VAR_DIR=str(tmp_path / "var"))
+    out = subprocess.run(
+        [sys.executable, "-c", CONSOLE_PROCESS, f"sqlite:///{tmp_path / 'console.db'}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    statuses = seen.pop("statuses")
+    assert statuses.pop("POST bad payout") == 422
+    assert statuses.pop("POST bad payout shows the field") is True
+    assert statuses.pop("schedules") == 503
+    assert statuses.pop("schedules lists the code's") is True
+    assert len(statuses) == 1 + len(catalogue.all_workflows())
+    assert set(statuses.values()) == {200}, statuses
+    assert seen["workers"] == []
+
+
+def test_the_flask_commands_load_the_workers(runner):
+    """The same app's command line has every package's commands (registered on first use)."""
+    result = runner.invoke(args=["list-workflows", "--domain", "maintenance"])
+    assert result.exit_code == 0, result.output
+    assert "SecurityUpkeepWorkflow(" in result.output
+    assert "workers.temporal.cli" in sys.modules
 
 
 def _loaded_by_name(graph: grimp.ImportGraph) -> None:
-    """Add the imports made with `import_module` (registry, cli) to the graph."""
+    """Add the imports made with `import_module` to the graph: what the registry loads
+    (each domain's workflow and activity modules), what the command line loads (each
+    domain's commands) and what the console loads (its view modules). (The composition
+    root, `estuary_ops`, also loads `dashboard` and `workers`, but nothing imports it.)"""
     for domain in catalogue.DOMAINS:
         loaded = [
             *registry.part_modules(domain, "workflows"),
             *registry.part_modules(domain, "activities"),
-            f"workers.{domain}.schedules",
         ]
         for module in loaded:
-            if module in graph.modules:
-                graph.add_import(importer="workers.temporal.registry", imported=module)
+            assert module in graph.modules, module
+            graph.add_import(importer="workers.temporal.registry", imported=module)
         commands = f"workers.{domain}.commands"
         if commands in graph.modules:
             graph.add_import(importer="workers.temporal.cli", imported=commands)
+    for module in _view_modules():
+        graph.add_import(importer="dashboard.views", imported=module)
+
+
+def _view_modules() -> list[str]:
+    """`dashboard.views` imports each of its modules by name (one blueprint a module)."""
+    return sorted(
+        f"dashboard.views.{info.name}"
+        for info in pkgutil.iter_modules([str(ROOT / "dashboard" / "views")])
+    )
 
 
 def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -98,6 +224,9 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
 def test_no_import_cycle_counting_modules_loaded_by_name():
     graph = grimp.build_graph(*PACKAGES, cache_dir=None)
     _loaded_by_name(graph)
+    assert graph.direct_import_exists(
+        importer="workers.temporal.registry", imported=("workers.payments.workflows")
+    )
     assert _cycles(graph) == []
 
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, StartChildWorkflowExecutionFailedCause
 
 from dashboard.presentation.history_values import (
     MAX_PAYLOAD_CHARS,
@@ -46,6 +46,9 @@ from dashboard.presentation.timeline_rows import (
     TypeStats,
     UpdateRow,
 )
+
+_Cause = StartChildWorkflowExecutionFailedCause
+_ALREADY_EXISTS = _Cause.START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_EXISTS
 
 # Names callers import from here (the rows and values live in their own modules).
 __all__ = [
@@ -259,6 +262,15 @@ class TimelineBuilder:
         row = self.children.get(a.initiated_event_id)
         if row:
             row.status, row.closed_at = "start_failed", at
+            if a.cause == _ALREADY_EXISTS:
+                # Said in words: the id is taken (a batch's payout: that practitioner's
+                # payout for the day already ran or runs; the batch lists it as skipped).
+                row.failure = FailureInfo(
+                    f"not started: a run under {a.workflow_id} already ran or runs (for a "
+                    "payout: that practitioner's payout for the day is already taken; a "
+                    "batch lists it as skipped)",
+                    "WorkflowAlreadyExists",
+                )
 
     def _on_child_started(self, event: Any, eid: int, at: datetime) -> None:
         a = event.child_workflow_execution_started_event_attributes

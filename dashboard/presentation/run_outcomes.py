@@ -2,7 +2,8 @@
 approver@… (duplicate)", "Nothing paid: 12 skipped", "Dry run: would pay 3 · 2,693.50
 USD", with a tone (ok / warn / neutral / bad) instead of the green of a completed run.
 The run page reads it from the run's result; list rows (`run_labels`) from the app
-database (a payout's record), since a list has no results at hand.
+database (a payout's record; for a batch, the payouts it started, whose reason is
+"batch <workflow id>"), since a list has no results at hand.
 """
 
 from __future__ import annotations
@@ -75,6 +76,34 @@ def _batch_outcome(result: Mapping[str, Any]) -> Outcome | None:
     return Outcome(text, "ok")
 
 
+_NOT_PAID = ("failed", "rejected", "expired", "cancelled")
+
+
+def _batch_list_outcome(workflow_id: str, payouts: list[Any]) -> Outcome:
+    """A finished batch as a list row says it, from the payouts it started (the app
+    database): the practitioners it skipped left no payout, so their count is on the run
+    page only."""
+    if workflow_id.startswith("payments-batch-payout-dry-run-"):
+        return Outcome("Dry run: no money moved", "neutral")
+    if not payouts:
+        return Outcome("Nothing paid", "warn")
+    paid = [p for p in payouts if p.status == "paid"]
+    waiting = sum(1 for p in payouts if p.status == "pending_approval")
+    not_paid = sum(1 for p in payouts if p.status in _NOT_PAID)
+    if not paid and not waiting and not_paid == len(payouts):
+        return Outcome(f"Nothing paid: {not_paid} not paid (failed, rejected or expired)", "bad")
+    cents = sum(p.amount_cents for p in paid)
+    text = f"Paid {len(paid)} of {len(payouts)} · {format_money(cents, currency())}"
+    moving = len(payouts) - len(paid) - waiting - not_paid  # approved, transfer under way
+    if waiting:
+        text += f"; {waiting} waiting for approval"
+    if moving:
+        text += f"; {moving} being paid"
+    if not_paid:
+        text += f"; {not_paid} not paid"
+    return Outcome(text, "ok" if len(paid) == len(payouts) else "warn")
+
+
 def outcome(run: Any, names: Names, result: Any = None) -> Outcome | None:
     """How a completed run ended, when its business outcome says more than "Completed"
     (None: show the run's status as it is). Payouts are read from the app database when
@@ -91,6 +120,8 @@ def outcome(run: Any, names: Names, result: Any = None) -> Outcome | None:
         return _payout_outcome(str(status), payout, code) if status else None
     if wt == "BatchPractitionerPayoutWorkflow" and isinstance(value, Mapping):
         return _batch_outcome(value)
+    if wt == "BatchPractitionerPayoutWorkflow" and run.workflow_id in names.batch_payouts:
+        return _batch_list_outcome(run.workflow_id, names.batch_payouts[run.workflow_id])
     if wt == "PractitionerOnboardingWorkflow" and isinstance(value, Mapping):
         ended = value.get("outcome")
         if ended == "completed":

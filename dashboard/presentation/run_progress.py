@@ -22,9 +22,12 @@ from dashboard.presentation.run_outcomes import TONE_CLASSES, Outcome, outcome, 
 from dashboard.presentation.run_titles import (
     Names,
     id_title,
+    id_titles,
+    module_titles,
     onboarding_step_text,
     payout_row_title,
     run_title,
+    run_titles,
     step_words,
 )
 from dashboard.presentation.run_values import (
@@ -145,12 +148,54 @@ _STEP_STATES = {
 }
 
 
+_TRAINING_WAIT = "training_module_completed signal for "
+
+
+def _training_named(training: Mapping[str, Any], titles: Mapping[str, str]) -> dict[str, Any]:
+    """The onboarding's training section with each module code as its catalogue title."""
+
+    def title(code: Any) -> Any:
+        return titles.get(code, code) if isinstance(code, str) else code
+
+    out = dict(training)
+    for key in ("assigned", "completed"):
+        if isinstance(out.get(key), list):
+            out[key] = [title(c) for c in out[key]]
+    if isinstance(out.get("completions"), list):
+        out["completions"] = [
+            {**c, "module": title(c.get("module"))} if isinstance(c, Mapping) else c
+            for c in out["completions"]
+        ]
+    return out
+
+
+def _training_codes(training: Any) -> list[Any]:
+    if not isinstance(training, Mapping):
+        return []
+    codes = [*(training.get("assigned") or []), *(training.get("completed") or [])]
+    codes += [c.get("module") for c in training.get("completions") or [] if isinstance(c, Mapping)]
+    return codes
+
+
+def _waiting_words(waiting_for: Any, titles: Mapping[str, str]) -> str:
+    """What a step waits for in words; the modules still to complete by their titles."""
+    text = str(waiting_for)
+    if text.startswith(_TRAINING_WAIT):
+        missing = [m.strip() for m in text[len(_TRAINING_WAIT) :].split(",") if m.strip()]
+        return "modules completed: " + ", ".join(titles.get(m, m) for m in missing)
+    return words(text)
+
+
 def _onboarding(progress: Mapping[str, Any], names: Names) -> RunView:
     view = _head(RunView("onboarding"), progress)
     current = progress.get("current_step")
     if current in ONBOARDING_STEPS:
         view.stage = onboarding_step_text(current)
     steps = progress.get("steps") if isinstance(progress.get("steps"), Mapping) else {}
+    training = progress.get("training")
+    titles = module_titles(_training_codes(training))
+    if progress.get("waiting_for"):
+        view.waiting_for = _waiting_words(progress["waiting_for"], titles)
     for name in ONBOARDING_STEPS:
         step = steps.get(name) if isinstance(steps.get(name), Mapping) else {}
         state, label = _STEP_STATES.get(str(step.get("state")), ("waiting", "not started"))
@@ -159,7 +204,9 @@ def _onboarding(progress: Mapping[str, Any], names: Names) -> RunView:
         detail = ""
         if step.get("waiting_for") and state in ("current", "stalled"):
             who = step.get("waiting_on")
-            detail = f"waiting for {words(step['waiting_for'])}" + (f" ({who})" if who else "")
+            detail = f"waiting for {_waiting_words(step['waiting_for'], titles)}" + (
+                f" ({who})" if who else ""
+            )
         reminders = step.get("reminders_sent") or []
         if reminders:
             detail += ("; " if detail else "") + f"{len(reminders)} reminder(s) sent"
@@ -178,6 +225,8 @@ def _onboarding(progress: Mapping[str, Any], names: Names) -> RunView:
         )
     for key in ("documents", "background_check", "training", "subscription", "rejection"):
         value = progress.get(key)
+        if key == "training" and isinstance(value, Mapping):
+            value = _training_named(value, titles)
         if isinstance(value, Mapping) and value:
             view.sections.append((humanise_key(key), fields_of(value)))
     if progress.get("services"):
@@ -496,4 +545,7 @@ def register_template_globals(app: Any) -> None:
     app.add_template_global(fields_of, "value_fields")
     app.add_template_global(payout_row_title, "payout_title")
     app.add_template_global(id_title, "run_id_title")
+    app.add_template_global(run_titles, "run_titles")
+    app.add_template_global(module_titles, "module_titles")
+    app.add_template_global(id_titles, "run_id_titles")
     app.add_template_global(onboarding_step_text, "onboarding_step")

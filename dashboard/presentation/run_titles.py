@@ -34,6 +34,7 @@ from estuary.models import (
     Payout,
     Practitioner,
     Subscription,
+    TrainingModule,
 )
 
 _WORDS = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -98,6 +99,8 @@ class Names:
     subscriptions: dict[int, Subscription] = field(default_factory=dict)
     onboardings: dict[int, OnboardingProgress] = field(default_factory=dict)
     checks_by_reference: dict[str, BackgroundCheck] = field(default_factory=dict)
+    # A batch's child payouts by the batch's workflow id (their reason is "batch <id>").
+    batch_payouts: dict[str, list[Payout]] = field(default_factory=dict)
 
     def practitioner_name(self, practitioner_id: Any) -> str:
         pid = _int(practitioner_id)
@@ -128,6 +131,12 @@ class Names:
             if eid is not None and getattr(run, "entity_type", None):
                 ids.setdefault(run.entity_type, set()).add(eid)
         money_ids = [r.workflow_id for r in runs if "payout" in (r.workflow_type or "").lower()]
+        batch_ids = [
+            r.workflow_id
+            for r in runs
+            if r.workflow_type == "BatchPractitionerPayoutWorkflow"
+            and getattr(r, "status", None) == "Completed"
+        ]
         check_refs = [
             str(r.entity_id)
             for r in runs
@@ -135,9 +144,19 @@ class Names:
         ]
         try:
             out._load(ids, money_ids, check_refs, set(extra_practitioners))
+            out._load_batches(batch_ids)
         except Exception:  # a title never breaks a page: fall back to ids
             db.session.rollback()
         return out
+
+    def _load_batches(self, batch_workflow_ids: list[str]) -> None:
+        """The payouts the finished batches among these runs started (one query)."""
+        if not batch_workflow_ids:
+            return
+        self.batch_payouts = {w: [] for w in batch_workflow_ids}
+        reasons = {f"batch {w}": w for w in batch_workflow_ids}
+        for p in db.session.scalars(select(Payout).where(Payout.reason.in_(list(reasons)))):
+            self.batch_payouts[reasons[p.reason]].append(p)
 
     def _load(
         self,
@@ -188,6 +207,22 @@ class Names:
                 )
             ):
                 self.onboardings[o.practitioner_id] = o
+
+
+def module_titles(codes: Iterable[Any]) -> dict[str, str]:
+    """The training catalogue's titles of these module codes ("platform-101" -> "Using
+    the Estuary platform"), one query; codes not in the catalogue are left out."""
+    wanted = {str(c) for c in codes if isinstance(c, str) and c}
+    if not wanted or not has_app_context():
+        return {}
+    try:
+        rows = db.session.execute(
+            select(TrainingModule.code, TrainingModule.title).where(TrainingModule.code.in_(wanted))
+        )
+        return {code: title for code, title in rows}
+    except Exception:  # a title never breaks a page: the codes stay
+        db.session.rollback()
+        return {}
 
 
 # --- what is known of one run ----------------------------------------------------------------
@@ -480,17 +515,28 @@ class _IdOnly:
     is_running: bool = True
 
 
-def id_title(workflow_id: str | None) -> str:
-    """The title of the run a business id names ("Onboarding of Ines Moreau (step 4 of 6:
-    training)"), or the id itself when its shape is not known."""
-    wid = workflow_id or ""
+def _id_only(workflow_id: str) -> _IdOnly | None:
     for prefix, workflow_type, entity_type in ID_PREFIXES:
-        if wid.startswith(prefix):
-            rest = wid[len(prefix) :]
+        if workflow_id.startswith(prefix):
+            rest = workflow_id[len(prefix) :]
             number = _LEADING_NUMBER.match(rest)
             entity_id = number[1] if number and entity_type else None
             if entity_type == "background_check":  # the check's reference, not a number
                 entity_id = rest
-            run = _IdOnly(wid, workflow_type, entity_type, entity_id)
-            return run_title(run).text
-    return wid
+            return _IdOnly(workflow_id, workflow_type, entity_type, entity_id)
+    return None
+
+
+def id_titles(workflow_ids: Iterable[str]) -> dict[str, str]:
+    """Titles for many business ids (a batch's child payouts) with one query per kind of
+    entity; ids of an unknown shape are left out."""
+    runs = [r for r in (_id_only(w) for w in dict.fromkeys(workflow_ids)) if r is not None]
+    names = Names.load(runs)
+    return {r.workflow_id: run_title(r, names).text for r in runs}
+
+
+def id_title(workflow_id: str | None) -> str:
+    """The title of the run a business id names ("Onboarding of Ines Moreau (step 4 of 6:
+    training)"), or the id itself when its shape is not known."""
+    run = _id_only(workflow_id or "")
+    return run_title(run).text if run is not None else (workflow_id or "")

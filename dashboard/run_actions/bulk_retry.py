@@ -15,6 +15,7 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
 from dashboard import visibility
+from dashboard.gateway_calls import console_scope
 from dashboard.run_actions.control import workflow_for_run
 from dashboard.run_actions.retry import rerun
 from dashboard.writes import (
@@ -61,7 +62,7 @@ def bulk_filters(source: Mapping[str, Any]) -> tuple[visibility.RunFilters, dict
             errors["q"] = search_problem
     status = filters.status if filters.status in CLOSED_FAILED_STATUSES else "Failed"
     filters = dataclasses.replace(filters, status=status)
-    scope = visibility.console_scope(gateway().prefix)
+    scope = console_scope()
     # No ORDER BY: the dev server's visibility store refuses it; Temporal lists newest first.
     query = visibility.build_query(filters, scope=scope) if not errors else ""
     return filters, errors, query
@@ -77,7 +78,7 @@ def bulk_preview(query: str) -> tuple[int, list[BulkRow]]:
     when the read stopped at the cap.
     """
     gw = gateway()
-    scope = visibility.console_scope(gw.prefix)
+    scope = console_scope()
     offered: list[RunInfo] = []
     superseded = 0
     token: bytes | None = None

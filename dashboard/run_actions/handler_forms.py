@@ -1,7 +1,8 @@
 """Signals and updates as forms: one form per handler the workflow's spec names
-(`@monitored_workflow(signals=..., updates=...)`), generated from its argument dataclass;
-`actor` is filled from the signed-in user. A refusal or field message is shown in the form
-(the htmx fragment, or the form on a page of its own); a success goes back to the page.
+(`WorkflowSpec.signals`, `.updates` in `estuary/contracts/specs/`), generated from its
+argument dataclass; `actor` is filled from the signed-in user. A refusal or field message
+is shown in the form (the htmx fragment, or the form on a page of its own); a success goes
+back to the page.
 """
 
 from __future__ import annotations

@@ -25,13 +25,13 @@ from dashboard.writes import (
     record_invalid,
     run_url,
     safe_next,
+    start_as_staff,
 )
 from estuary.contracts.approval_rules import reason_codes_for
 from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.money import format_money
 from estuary.db import db
 from estuary.models import Payout, Transfer
-from estuary.services.staff import staff_ref
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import (
     CLOSED_FAILED_STATUSES,
@@ -112,15 +112,7 @@ def rerun(
         raise GatewayError(
             history.input_error or "the run's input could not be read from its history"
         )
-    started = gateway().start(
-        wf.name,
-        history.input,
-        triggered_by=current_user.email,
-        triggered_by_ref=staff_ref(current_user),
-        reason=reason,
-        workflow_id=run.workflow_id,
-        memo=memo,
-    )
+    started = start_as_staff(wf.name, history.input, reason, workflow_id=run.workflow_id, memo=memo)
     return started.run_id, started.existing
 
 

@@ -157,6 +157,34 @@ def payout_decision(payout: Payout) -> PayoutDecision | None:
     return _decision(payout)
 
 
+def waiting_for(user: StaffUser) -> int:
+    """How many waiting payouts `user` may decide now (`why_not` is None): two small
+    database reads (the waiting payouts and their decisions), no Temporal call."""
+    payouts = db.session.scalars(
+        select(Payout)
+        .where(Payout.status == "pending_approval")
+        .options(selectinload(Payout.approvals))
+        .limit(QUEUE_LIMIT)
+    ).all()
+    return sum(1 for p in payouts if why_not(user, p, list(p.approvals)) is None)
+
+
+@bp.app_template_global("approvals_waiting_for_me")
+def approvals_waiting_for_me() -> int | None:
+    """The navigation's count for the signed-in approver; None for staff who do not
+    decide payouts (no count is shown)."""
+    if not current_user.is_authenticated or not can(current_user, "approve_payout"):
+        return None
+    return waiting_for(current_user)
+
+
+@bp.get("/count")
+@guard("view")
+def nav_count():
+    """The navigation's count alone (its own poll)."""
+    return render_template("approvals/_nav_count.html", oob=False)
+
+
 def _queue(focus: PayoutDecision | None = None) -> list[PayoutDecision]:
     payouts = db.session.scalars(
         select(Payout)
@@ -333,14 +361,27 @@ def _decide(payout_id: int, name: str):
             return _render_queue(focus, 409 if isinstance(exc, UpdateRejected) else 503)
         detail = f"{name}: {result}" if result is not None else name
         record("success", target=target, params=params, reason=audit_reason, detail=detail[:1000])
-    money = current_app.jinja_env.filters["money"]
-    verb = "Approved" if name == "approve" else "Rejected"
-    flash(
-        f"{verb} payout #{payout_id}: {money(arg.amount_cents, payout.currency)} to "
-        f"practitioner #{arg.practitioner_id}.",
-        "success",
-    )
+    flash(decided_message(name, payout, arg.amount_cents, result), "success")
     return redirect(safe_next(url_for("approvals.index")), code=303)
+
+
+def decided_message(name: str, payout: Payout, amount_cents: int, result: object) -> str:
+    """What the approver is told after a decision: an approval that is not the last one
+    says the payout now waits for another approver, never as if it were done."""
+    money = current_app.jinja_env.filters["money"]
+    practitioner = db.session.get(Practitioner, payout.practitioner_id)
+    payee = practitioner.name if practitioner else f"practitioner #{payout.practitioner_id}"
+    what = f"payout #{payout.id}, {money(amount_cents, payout.currency)} to {payee}"
+    if name == "reject":
+        return f"Rejected {what}: it will not be paid and the held amount is returned."
+    answer = result if isinstance(result, dict) else {}
+    given = answer.get("approvals")
+    needed = answer.get("approvals_required") or payout.approvals_required or 1
+    if answer.get("status") == "pending_approval" and isinstance(given, int) and given < needed:
+        left = needed - given
+        which = "a second approver" if given == 1 and needed == 2 else f"{left} more approver(s)"
+        return f"Approved — waiting for {which}: {what} ({given} of {needed} approvals)."
+    return f"Approved {what}: it has the approvals it needs and is being paid."
 
 
 @bp.post("/<int:payout_id>/approve")

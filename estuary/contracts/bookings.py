@@ -39,6 +39,11 @@ def utc_iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+def lifecycle_workflow_id(booking_id: int) -> str:
+    """The business id of a booking's lifecycle run."""
+    return f"bookings-lifecycle-{booking_id}"
+
+
 def reminder_key(booking_id: int, reminder_type: str, start_at: datetime) -> str:
     """Notification key of one reminder: per booking, reminder type and start time, so the
     batch and the lifecycle never send the same reminder twice and a moved booking's new

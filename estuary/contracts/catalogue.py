@@ -1,13 +1,13 @@
 """The workflow catalogue: which domains exist, the task queue each polls, and what the
 console and the commands know about each workflow (its `WorkflowSpec`: input type,
-business id, entity, signals and updates, money or not).
+business id, entity, signals, updates and queries, money or not) and each schedule.
 
-The domains themselves (`DOMAINS`, `task_queue`) are named once in
-`estuary.contracts.domains` and re-exported here. The workers' registry
-(`workers.temporal.registry`) discovers the workflow classes and is installed here as
-the process's catalogue by the composition root (`estuary_ops.create_app`), so the
-console looks workflows up by *name* through this module and never imports workflow
-code; a test checks that what the registry finds equals `DOMAINS`.
+It is data: the domains are named once in `estuary.contracts.domains` (re-exported here),
+each domain's workflows and schedules are declared in `estuary.contracts.specs.<domain>`.
+The console and the gateway look workflows up by *name* here and start them with the
+contract dataclasses, so no console process imports workflow or activity code. The
+workers' registry (`workers.temporal.registry`) checks the classes it discovers against
+this catalogue and refuses a worker whose classes disagree with it.
 """
 
 from __future__ import annotations
@@ -15,14 +15,22 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from functools import cache
+from types import ModuleType
+from typing import Any
 
 from estuary.contracts.domains import DOMAINS as DOMAINS
 from estuary.contracts.domains import task_queue as task_queue
 from estuary.contracts.inputs import is_internal_field
+from estuary.contracts.spec import ScheduleDefinition as ScheduleDefinition
 from estuary.contracts.spec import WorkflowSpec as WorkflowSpec
+from estuary.contracts.specs import bookings, maintenance, payments, practitioners
+
+# Each domain's spec module, by the domain it declares.
+SPEC_MODULES: dict[str, ModuleType] = {
+    m.DOMAIN: m for m in (bookings, maintenance, payments, practitioners)
+}
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,9 @@ class InputField:
 
 @dataclass(frozen=True)
 class RegisteredWorkflow:
+    """A workflow of the catalogue: its type name and spec."""
+
     name: str
-    cls: type
     spec: WorkflowSpec
 
     @property
@@ -52,60 +61,30 @@ class RegisteredWorkflow:
         return input_fields(self.spec.input_type)
 
 
-@dataclass(frozen=True)
-class ScheduleDefinition:
-    schedule_id: str
-    workflow_name: str
-    # Builds the input each time a schedule is synced (not each time it fires).
-    make_input: Any
-    cron: str  # read in the schedule's time zone (see time_zones)
-    description: str
-    # Workflow id prefix; Temporal appends the fire time, so each firing is distinct.
-    workflow_id_prefix: str
-    # IANA zone of the cron; None: SCHEDULE_TIME_ZONE. SCHEDULE_TIME_ZONES overrides both.
-    time_zone: str | None = None
-
-
-class DomainEntry(Protocol):
+@dataclass
+class CatalogueDomain:
     """One domain as the catalogue shows it: its name and workflows by type name."""
 
     name: str
-    workflows: dict[str, RegisteredWorkflow]
+    workflows: dict[str, RegisteredWorkflow] = field(default_factory=dict)
 
-    def task_queue(self, prefix: str = "") -> str: ...
-
-
-class WorkflowSource(Protocol):
-    """What provides the catalogue (the workers' registry)."""
-
-    def domains(self) -> Mapping[str, DomainEntry]: ...
-
-    def schedules(self) -> list[ScheduleDefinition]: ...
+    def task_queue(self, prefix: str = "") -> str:
+        return task_queue(self.name, prefix)
 
 
-_source: WorkflowSource | None = None
+@cache
+def domains() -> dict[str, CatalogueDomain]:
+    """Every domain, by name, in `DOMAINS` order, with its workflows in declared order."""
+    found: dict[str, CatalogueDomain] = {}
+    for name in DOMAINS:
+        entry = CatalogueDomain(name)
+        for spec in SPEC_MODULES[name].WORKFLOWS:
+            entry.workflows[spec.name] = RegisteredWorkflow(spec.name, spec)
+        found[name] = entry
+    return found
 
 
-def install(source: WorkflowSource) -> None:
-    """Make `source` this process's catalogue (the composition root does, once)."""
-    global _source
-    _source = source
-
-
-def _installed() -> WorkflowSource:
-    if _source is None:
-        raise RuntimeError(
-            "no workflow catalogue installed: build the app with estuary_ops.create_app()"
-        )
-    return _source
-
-
-def domains() -> Mapping[str, DomainEntry]:
-    """Every domain with workflows, by name, in a stable order."""
-    return _installed().domains()
-
-
-def domain(name: str) -> DomainEntry:
+def domain(name: str) -> CatalogueDomain:
     try:
         return domains()[name]
     except KeyError:
@@ -129,8 +108,8 @@ def all_workflows() -> list[RegisteredWorkflow]:
 
 
 def schedules() -> list[ScheduleDefinition]:
-    """The Temporal Schedules defined in code, every domain's."""
-    return _installed().schedules()
+    """The Temporal Schedules defined in code, every domain's (read at each call)."""
+    return [s for name in DOMAINS for s in SPEC_MODULES[name].SCHEDULES]
 
 
 def _type_name(tp: Any) -> str:

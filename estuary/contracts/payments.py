@@ -492,6 +492,9 @@ class SelectPayoutCandidatesInput:
     limit: int
     practitioner_ids: list[int] | None = None
     max_scan: int = 2000
+    # The batch's payout day (yyyymmdd): a practitioner whose payout under that day's id
+    # is used up is skipped with the reason (None: not checked, as runs started before).
+    payout_date: str | None = None
 
 
 @dataclass

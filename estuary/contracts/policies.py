@@ -29,41 +29,32 @@ class ActivityPolicy:
     heartbeat: timedelta | None = None
 
 
-# Reads and writes of the app database: fast, retried briefly on connection trouble.
-DATABASE = ActivityPolicy(
-    name="database",
-    start_to_close=timedelta(seconds=30),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
+def doubling(first: timedelta, up_to: timedelta, attempts: int = 0) -> RetryPolicy:
+    """Retry after `first`, then after twice as long each time, never more than `up_to`
+    apart; at most `attempts` attempts (0: until the activity's schedule-to-close)."""
+    return RetryPolicy(
+        initial_interval=first,
         backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=10,
-    ),
-)
+        maximum_interval=up_to,
+        maximum_attempts=attempts,
+    )
+
+
+SECOND = timedelta(seconds=1)
+MINUTE = timedelta(minutes=1)
+
+# Reads and writes of the app database: fast, retried briefly on connection trouble.
+DATABASE = ActivityPolicy("database", 30 * SECOND, doubling(SECOND, 30 * SECOND, 10))
 
 # Messages to people: retried for a long time; sending is idempotent by key.
 NOTIFICATION = ActivityPolicy(
-    name="notification",
-    start_to_close=timedelta(seconds=30),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=5),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=10),
-    ),
-    schedule_to_close=timedelta(hours=12),
+    "notification", 30 * SECOND, doubling(5 * SECOND, 10 * MINUTE), timedelta(hours=12)
 )
 
 # Money through the payment provider: every call carries an idempotency key, so retrying
 # is safe; the window is bounded so a stuck provider surfaces as a failed payout.
 PAYMENT_PROVIDER = ActivityPolicy(
-    name="payment_provider",
-    start_to_close=timedelta(seconds=60),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=2),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=5),
-        maximum_attempts=12,
-    ),
+    "payment_provider", 60 * SECOND, doubling(2 * SECOND, 5 * MINUTE, 12)
 )
 
 # The payout transfer: a short attempt timeout, so an attempt lost with its worker
@@ -72,47 +63,22 @@ PAYMENT_PROVIDER = ActivityPolicy(
 # `reconciling` (hold kept) and asks the provider by key on durable timers instead of
 # hammering it. Safe because the transfer carries its idempotency key.
 PAYOUT_TRANSFER = ActivityPolicy(
-    name="payout_transfer",
-    start_to_close=timedelta(seconds=15),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=2),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=4,
-    ),
+    "payout_transfer", 15 * SECOND, doubling(2 * SECOND, 30 * SECOND, 4)
 )
 
 # One more send of a payout whose outcome is unknown and of which the provider has no
 # record yet, from the reconciling loop (same idempotency key: at most one transfer).
 PAYOUT_TRANSFER_RESEND = ActivityPolicy(
-    name="payout_transfer_resend",
-    start_to_close=timedelta(seconds=15),
-    retry=RetryPolicy(maximum_attempts=1),
+    "payout_transfer_resend", 15 * SECOND, RetryPolicy(maximum_attempts=1)
 )
 
 # Calls to outside verification providers (background checks).
 EXTERNAL_PROVIDER = ActivityPolicy(
-    name="external_provider",
-    start_to_close=timedelta(minutes=2),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=10),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=30),
-        maximum_attempts=20,
-    ),
+    "external_provider", 2 * MINUTE, doubling(10 * SECOND, 30 * MINUTE, 20)
 )
 
 # Bulk reads/writes over many rows (batch selection): longer, still bounded.
-BATCH = ActivityPolicy(
-    name="batch",
-    start_to_close=timedelta(minutes=5),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=2),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(minutes=1),
-        maximum_attempts=10,
-    ),
-)
+BATCH = ActivityPolicy("batch", 5 * MINUTE, doubling(2 * SECOND, MINUTE, 10))
 
 POLICIES = {
     p.name: p

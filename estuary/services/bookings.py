@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from estuary.contracts.bookings import utc_iso
+from estuary.contracts.bookings import BookingOutcome, utc_iso
 from estuary.db import add_once, db
 from estuary.models import Booking, Client, Feedback, OpsFlag, Practitioner
 from estuary.services import booking_policies, ledger, notifications, ops_flags
@@ -185,16 +185,6 @@ def send_notice(
 # --- outcomes ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Outcome:
-    booking_id: int
-    status: str
-    credit_cents: int
-    fee_cents: int
-    note: str
-    changed: bool
-
-
 def _transition(booking: Booking, to_status: str, **values: Any) -> bool:
     """Move a confirmed booking to `to_status` atomically; False if it was not confirmed."""
     result = db.session.execute(
@@ -207,10 +197,10 @@ def _transition(booking: Booking, to_status: str, **values: Any) -> bool:
     return result.rowcount == 1
 
 
-def _repeat_or_refuse(booking: Booking, wanted: str) -> Outcome:
+def _repeat_or_refuse(booking: Booking, wanted: str) -> BookingOutcome:
     """The outcome already recorded, if it is `wanted`; otherwise a refusal."""
     if booking.status == wanted:
-        return Outcome(
+        return BookingOutcome(
             booking.id,
             booking.status,
             booking.credit_issued_cents or 0,
@@ -258,17 +248,17 @@ def _settle(booking: Booking, key: str, kind: str, settlement: booking_policies.
         )
 
 
-def complete(booking_id: int, *, actor: str, at: datetime) -> Outcome:
+def complete(booking_id: int, *, actor: str, at: datetime) -> BookingOutcome:
     booking = get_booking(booking_id)
     if not _transition(booking, "completed", completed_at=at, outcome_at=at, outcome_by=actor):
         return _repeat_or_refuse(booking, "completed")
     _clear_unresolved_flag(booking)
-    return Outcome(booking.id, "completed", 0, 0, "session completed", changed=True)
+    return BookingOutcome(booking.id, "completed", 0, 0, "session completed", changed=True)
 
 
 def apply_no_show(
     booking_id: int, *, actor: str, at: datetime, fee_percent: int, credit_forfeited: bool
-) -> Outcome:
+) -> BookingOutcome:
     booking = get_booking(booking_id)
     if at < booking.start_at:
         raise BusinessRuleError(
@@ -294,7 +284,7 @@ def apply_cancellation(
     at: datetime,
     full_credit_hours: int,
     late_credit_percent: int,
-) -> Outcome:
+) -> BookingOutcome:
     booking = get_booking(booking_id)
     if by not in ("client", "practitioner", "ops"):
         raise BusinessRuleError(f"unknown canceller {by!r}", field="by")
@@ -331,7 +321,7 @@ def _close_with_settlement(
     event: str,
     settlement: booking_policies.Settlement,
     **values: Any,
-) -> Outcome:
+) -> BookingOutcome:
     """Move a confirmed booking to `status` with the policy's credit and fee, post them
     once (ledger key `booking:{id}:{event}`) and clear its unresolved-session flag; a
     booking that was no longer confirmed gets the repeat-or-refuse answer instead."""
@@ -345,7 +335,7 @@ def _close_with_settlement(
         return _repeat_or_refuse(booking, status)
     _settle(booking, f"booking:{booking.id}:{event}", f"booking_{event}", settlement)
     _clear_unresolved_flag(booking)
-    return Outcome(
+    return BookingOutcome(
         booking.id, status, settlement.credit_cents, settlement.fee_cents, settlement.note, True
     )
 

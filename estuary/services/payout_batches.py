@@ -12,10 +12,11 @@ from estuary.contracts.payments import (
     BatchPayoutResult,
     PayoutCandidate,
     PayoutCandidatePage,
+    payout_workflow_id,
 )
 from estuary.db import db
-from estuary.models import Practitioner
-from estuary.services import ledger
+from estuary.models import Payout, Practitioner
+from estuary.services import ledger, payout_checks
 from estuary.services.errors import BusinessRuleError
 
 
@@ -43,14 +44,16 @@ def _window(
     return [p.id for p in rows], {p.id: p for p in rows}
 
 
-def _why_not_paid(practitioner: Practitioner | None) -> str | None:
+def _why_not_paid(practitioner: Practitioner | None, used_today: Payout | None) -> str | None:
     if practitioner is None:
         return "unknown practitioner"
     if practitioner.status != "active":
         return f"practitioner is {practitioner.status}"
     if not practitioner.payout_destination:
         return "no payout destination"
-    return None
+    # The same check as a single payout's confirmation (payout_checks).
+    problem = payout_checks.day_used_up_problem(practitioner, used_today)
+    return problem.message if problem is not None else None
 
 
 def select_candidates(
@@ -60,6 +63,7 @@ def select_candidates(
     limit: int,
     practitioner_ids: list[int] | None = None,
     max_scan: int = 2000,
+    payout_date: str | None = None,
 ) -> PayoutCandidatePage:
     """The next practitioners (by id, after the cursor) whose available balance is at
     least the minimum, at most `limit` of them, looking at no more than `max_scan` ids.
@@ -67,7 +71,10 @@ def select_candidates(
     Practitioners at or above the minimum who cannot be paid (not active, no payout
     destination) come back as skipped; with an explicit id list, unknown ids and those
     below the minimum are reported as skipped too. Reads in windows of `limit` ids, so a
-    page costs two small queries when most practitioners qualify.
+    page costs two small queries when most practitioners qualify. With `payout_date`, a
+    practitioner whose payout that day is used up (paid, rejected, expired: its id cannot
+    run again) is skipped with the reason in words, instead of failing to start (one
+    more query per window).
     """
     if limit < 1 or max_scan < 1:
         raise BusinessRuleError("limit and max_scan must be positive")
@@ -81,6 +88,11 @@ def select_candidates(
             page.exhausted = True
             return page
         balances = ledger.balances([ledger.available_account(i) for i in ids])
+        used = (
+            payout_checks.used_up([payout_workflow_id(i, payout_date) for i in ids])
+            if payout_date
+            else {}
+        )
         for pid in ids:
             if len(page.candidates) >= limit:
                 return page
@@ -92,7 +104,8 @@ def select_candidates(
                 if explicit is not None:
                     page.skipped.append(_skipped(pid, available, "below the minimum amount"))
                 continue
-            reason = _why_not_paid(practitioner)
+            used_today = used.get(payout_workflow_id(pid, payout_date)) if payout_date else None
+            reason = _why_not_paid(practitioner, used_today)
             if reason is not None:
                 page.skipped.append(_skipped(pid, available, reason))
                 continue
@@ -108,10 +121,13 @@ def dry_run(
     min_amount_cents: int,
     practitioner_ids: list[int] | None = None,
     page_size: int = 500,
+    payout_date: str | None = None,
 ) -> BatchPayoutResult:
     """What a batch payout with these terms would pay now, read like its dry run reads it
     (the same candidate pages, skipped lines and totals) without starting a run: the
-    console's confirmation page shows it, and leaves nothing behind in the runs list."""
+    console's confirmation page shows it, and leaves nothing behind in the runs list.
+    `payout_date` (yyyymmdd, the batch's day) skips those whose payout that day is used
+    up, as the batch itself does."""
     result = BatchPayoutResult(dry_run=True)
     cursor = 0
     while True:
@@ -120,6 +136,7 @@ def dry_run(
             after_practitioner_id=cursor,
             limit=page_size,
             practitioner_ids=practitioner_ids,
+            payout_date=payout_date,
         )
         lines = [
             *page.skipped,

@@ -42,7 +42,7 @@ from estuary.contracts.payments import (
 from estuary.db import add_once, db
 from estuary.models import Payout, PayoutApproval, Practitioner
 from estuary.models.base import utcnow
-from estuary.services import ledger, ops_flags, payment_provider, payout_policy
+from estuary.services import ledger, ops_flags, payment_provider, payout_checks, payout_policy
 from estuary.services.errors import BusinessRuleError, NotFoundError
 from estuary.services.practitioners import email_practitioner, get_practitioner
 
@@ -156,7 +156,7 @@ def create_payout(
     )
     if resumed is not None:
         return resumed
-    amount = _amount_to_pay(practitioner, amount_cents)
+    amount = _amount_to_pay(practitioner, amount_cents, str(config.get("CURRENCY", "USD")))
     previous = db.session.scalar(
         select(func.count(Payout.id)).where(Payout.workflow_id == workflow_id)
     )
@@ -225,25 +225,12 @@ def _resume_unfinished(
     return _view(unfinished, reused=True)
 
 
-def _amount_to_pay(practitioner: Practitioner, amount_cents: int | None) -> int:
-    """The amount asked for (None: the whole available balance), if it can be paid now."""
-    practitioner_id = practitioner.id
-    if not practitioner.payout_destination:
-        raise BusinessRuleError(
-            f"practitioner {practitioner_id} has no payout destination", field="practitioner_id"
-        )
-    available = ledger.balance(ledger.available_account(practitioner_id))
-    amount = available if amount_cents is None else amount_cents
-    if not isinstance(amount, int) or amount <= 0:
-        raise BusinessRuleError(
-            f"practitioner {practitioner_id} has nothing available to pay out", field="amount"
-        )
-    if amount > available:
-        raise BusinessRuleError(
-            f"amount {amount} cents is more than practitioner {practitioner_id}'s available "
-            f"balance of {available} cents",
-            field="amount",
-        )
+def _amount_to_pay(practitioner: Practitioner, amount_cents: int | None, currency: str) -> int:
+    """The amount asked for (None: the whole available balance), if it can be paid now:
+    the same pre-check the console's confirmation page shows (`payout_checks`)."""
+    amount, _available, problem = payout_checks.payable_amount(practitioner, amount_cents, currency)
+    if problem is not None:
+        raise BusinessRuleError(problem.message, field=problem.field)
     return amount
 
 

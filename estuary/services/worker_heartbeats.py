@@ -31,14 +31,10 @@ class Beat:
 
 
 @dataclass(frozen=True)
-class WorkerProcess:
-    identity: str
-    host: str
-    pid: int
-    task_queues: tuple[str, ...]
-    build_id: str | None
-    activity_slots_used: int
-    activity_slots_max: int
+class WorkerProcess(Beat):
+    """A worker process as its last beat left it, with when it started, last beat and
+    stopped, and its state."""
+
     started_at: datetime
     last_beat_at: datetime
     stopped_at: datetime | None
@@ -101,6 +97,7 @@ def worker_processes(now: datetime | None = None) -> list[WorkerProcess]:
             build_id=r.build_id,
             activity_slots_used=r.activity_slots_used,
             activity_slots_max=r.activity_slots_max,
+            interval_seconds=r.interval_seconds,
             started_at=r.started_at,
             last_beat_at=r.last_beat_at,
             stopped_at=r.stopped_at,

@@ -39,3 +39,74 @@ document.addEventListener("submit", (event) => {
     })
     .catch(function () {});
 })();
+
+// Live pages (dashboard/presentation/live.py): htmx polls (`hx-trigger="every …"`) are
+// paused while the tab is hidden and resume, with one refresh at once, when it is shown
+// again; a live region is not refreshed while someone types in one of its forms or has a
+// form's fold open (the refresh would take their typing away); an answer that is the
+// sign-in page (the session ended) is never swapped into a region.
+(function () {
+  function polls(elt) {
+    const trigger = (elt && elt.getAttribute && elt.getAttribute("hx-trigger")) || "";
+    return /(^|,)\s*every\s/.test(trigger);
+  }
+  function busy(region) {
+    if (!region || region.getAttribute("data-live") !== "on") return false;
+    const active = document.activeElement;
+    if (active && active !== document.body && region.contains(active) && active.form) {
+      if (active.matches("input:not([type=hidden]):not([type=submit]), textarea, select")) {
+        return true;
+      }
+    }
+    if (region.querySelector("form[data-submitted=yes]")) return true;
+    if (region.querySelector("details[open] form")) return true;
+    // Something typed or chosen and not sent yet.
+    return Array.prototype.some.call(
+      region.querySelectorAll("form input:not([type=hidden]), form textarea, form select"),
+      function (field) {
+        if (field.type === "checkbox" || field.type === "radio") {
+          return field.checked !== field.defaultChecked;
+        }
+        if (field.tagName === "SELECT") {
+          // Without a `selected` option the browser shows the first one.
+          let shown = field.multiple ? -1 : 0;
+          Array.prototype.forEach.call(field.options, function (o, i) {
+            if (o.defaultSelected && shown <= 0) shown = i;
+          });
+          if (field.multiple) {
+            return Array.prototype.some.call(field.options, function (o) {
+              return o.selected !== o.defaultSelected;
+            });
+          }
+          return field.selectedIndex !== shown;
+        }
+        return field.value !== field.defaultValue;
+      }
+    );
+  }
+  window.estuaryLive = { paused: 0, sent: 0 };
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const elt = event.detail.elt;
+    if (!polls(elt)) return;
+    const why = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent;
+    const resumed = why && why.type === "live-resume";
+    if ((document.hidden && !resumed) || busy(elt)) {
+      window.estuaryLive.paused += 1;
+      event.preventDefault();
+      return;
+    }
+    window.estuaryLive.sent += 1;
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const xhr = event.detail.xhr;
+    if (polls(event.detail.elt) && xhr && /\/auth\/login/.test(xhr.responseURL || "")) {
+      event.detail.shouldSwap = false;
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden || !window.htmx) return;
+    document.querySelectorAll('[hx-trigger*="live-resume"]').forEach(function (elt) {
+      window.htmx.trigger(elt, "live-resume");
+    });
+  });
+})();

@@ -28,7 +28,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from estuary.contracts.bookings import BookingLifecycleInput
+from estuary.contracts.bookings import BookingLifecycleInput, lifecycle_workflow_id
 from estuary.contracts.payments import (
     BookingCommissionInput,
     BookingCommissionResult,
@@ -48,7 +48,7 @@ from estuary.models import (
     Client as ClientModel,
 )
 from tests.conftest import running_workers
-from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow, lifecycle_workflow_id
+from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow
 
 _seq = count(1)
 _id_blocks = count(random.randint(1_000, 900_000) * 1_000, 1_000)

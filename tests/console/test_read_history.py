@@ -109,3 +109,36 @@ def test_activity_retries_and_timer_fire_time():
     assert timer.status == "pending"
     assert timer.fire_at == T0 + timedelta(seconds=40, days=1)
     assert timeline.pending_timers == [timer]
+
+
+def test_a_child_that_could_not_start_because_its_id_is_taken_says_so_in_words():
+    from temporalio.api.enums.v1 import StartChildWorkflowExecutionFailedCause as Cause
+
+    wid = "payments-payout-12-20261127"
+    events = [
+        _event(1, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, 0),
+        _event(
+            5,
+            EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+            1,
+            start_child_workflow_execution_initiated_event_attributes={
+                "workflow_id": wid,
+                "workflow_type": {"name": "PractitionerPayoutWorkflow"},
+            },
+        ),
+        _event(
+            6,
+            EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED,
+            2,
+            start_child_workflow_execution_failed_event_attributes={
+                "workflow_id": wid,
+                "initiated_event_id": 5,
+                "cause": Cause.START_CHILD_WORKFLOW_EXECUTION_FAILED_CAUSE_WORKFLOW_ALREADY_EXISTS,
+            },
+        ),
+    ]
+    (child,) = summarise(events).children
+    assert child.status == "start_failed"
+    assert child.failure is not None
+    assert child.failure.message.startswith(f"not started: a run under {wid} already ran or runs")
+    assert "payout for the day is already taken" in child.failure.message

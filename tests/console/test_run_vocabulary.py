@@ -414,6 +414,8 @@ def test_a_business_id_alone_is_enough_for_a_title(demo):
         f"Onboarding of {INES}"
     )
     assert run_titles.id_title("something-else-7") == "something-else-7"
+    many = run_titles.id_titles([wid, wid, "something-else-7"])
+    assert many == {wid: f"Payout to {MAYA} · 1,842.50 USD"}
 
 
 def test_a_background_check_is_named_by_its_practitioner(demo):
@@ -431,3 +433,201 @@ def test_a_background_check_is_named_by_its_practitioner(demo):
     )
     assert run_outcomes.run_labels([r])[r.run_id].title.text == f"Background check of {INES}"
     assert run_titles.id_title(r.workflow_id) == f"Background check of {INES}"
+
+
+# --- the last gaps: batch rows, module titles, entity action panels --------------------------
+
+
+def _batch_payout(practitioner_id: int, batch_id: str, status: str, cents: int) -> Payout:
+    payout = _payout(practitioner_id, f"payments-payout-{practitioner_id}-20261201", status)
+    payout.reason = f"batch {batch_id}"
+    payout.amount_cents = cents
+    db.session.flush()
+    return payout
+
+
+def test_a_batch_row_in_the_runs_list_says_what_it_paid(demo):
+    """A list has no results at hand: a finished batch's row reads the payouts it started
+    (their reason is "batch <workflow id>") instead of a green "Completed"."""
+    paying = "payments-batch-payout-2026-12-01"
+    _batch_payout(demo[MAYA], paying, "paid", 184250)
+    _batch_payout(demo[INES], paying, "pending_approval", 900000)
+    rafael = db.session.scalar(select(Practitioner.id).where(Practitioner.name == "Rafael Duarte"))
+    moving = _batch_payout(rafael, paying, "reconciling", 100)
+    nobody = "payments-batch-payout-2026-11-30"
+    dry = "payments-batch-payout-dry-run-2026-12-01-101500"
+    running = "payments-batch-payout-2026-12-02"
+    runs = [
+        run("BatchPractitionerPayoutWorkflow", paying, status="Completed"),
+        run("BatchPractitionerPayoutWorkflow", nobody, status="Completed"),
+        run("BatchPractitionerPayoutWorkflow", dry, status="Completed"),
+        run("BatchPractitionerPayoutWorkflow", running),
+    ]
+    labels = run_outcomes.run_labels(runs)
+    paid = labels[runs[0].run_id]
+    assert paid.outcome.label == (
+        "Paid 1 of 3 · 1,842.50 USD; 1 waiting for approval; 1 being paid"
+    )
+    assert paid.tone_class == "stalled"
+    assert labels[runs[1].run_id].outcome.label == "Nothing paid"
+    assert labels[runs[1].run_id].tone_class == "stalled"
+    assert labels[runs[2].run_id].outcome.label == "Dry run: no money moved"
+    assert labels[runs[2].run_id].tone_class == "canceled"
+    assert labels[runs[3].run_id].outcome is None  # running: its status as it is
+
+    db.session.delete(moving)
+    all_paid = "payments-batch-payout-2026-11-29"
+    db.session.query(Payout).filter(Payout.reason == f"batch {paying}").update(
+        {"reason": f"batch {all_paid}", "status": "paid"}
+    )
+    r = run("BatchPractitionerPayoutWorkflow", all_paid, status="Completed")
+    label = run_outcomes.run_labels([r])[r.run_id]
+    assert (label.outcome.label, label.tone_class) == (
+        "Paid 2 of 2 · 10,842.50 USD",
+        "completed",
+    )
+
+
+def test_a_batch_row_costs_one_query_for_all_batches(demo, app):
+    from sqlalchemy import event
+
+    runs = [
+        run(
+            "BatchPractitionerPayoutWorkflow",
+            f"payments-batch-payout-2026-11-{d:02}",
+            status="Completed",
+        )
+        for d in range(1, 21)
+    ]
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if "FROM payout" in statement and "payout.reason IN" in statement:
+            statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        labels = run_outcomes.run_labels(runs)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    assert {labels[r.run_id].outcome.label for r in runs} == {"Nothing paid"}
+
+
+def test_training_modules_are_shown_by_their_catalogue_titles(demo):
+    progress = {
+        "stage": "training",
+        "current_step": "training",
+        "waiting_for": "training_module_completed signal for platform-101, privacy-101",
+        "steps": {
+            **_steps(profile="done", documents="done", background_check="done", training="waiting"),
+        },
+        "training": {
+            "assigned": ["safety-101", "privacy-101", "platform-101"],
+            "completed": ["safety-101"],
+            "completions": [{"module": "safety-101", "at": "2026-12-01T10:00:00+00:00"}],
+        },
+    }
+    progress["steps"]["training"]["waiting_for"] = progress["waiting_for"]
+    view = run_progress.progress_view("PractitionerOnboardingWorkflow", progress)
+    assert view.waiting_for == (
+        "modules completed: Using the Estuary platform, Privacy and records"
+    )
+    assert view.checklist[3].detail.startswith(
+        "waiting for modules completed: Using the Estuary platform, Privacy and records"
+    )
+    template = '{% from "runs/_progress.html" import run_view %}{{ run_view(view) }}'
+    html = render_template_string(template, view=view)
+    for title in (
+        "Client safety and boundaries",
+        "Privacy and records",
+        "Using the Estuary platform",
+    ):
+        assert title in html
+    for code in ("safety-101", "privacy-101", "platform-101", "training_module_completed"):
+        assert code not in html
+    assert_speaks_business(html, "PractitionerOnboardingWorkflow")
+
+
+def test_an_unknown_module_code_stays_a_code(demo):
+    progress = {"training": {"assigned": ["retired-9"], "completed": [], "completions": []}}
+    view = run_progress.progress_view("PractitionerOnboardingWorkflow", progress)
+    html = render_template_string(
+        '{% from "runs/_progress.html" import run_view %}{{ run_view(view) }}', view=view
+    )
+    assert "retired-9" in html
+
+
+def test_entity_action_panels_head_each_run_with_its_title(demo):
+    from types import SimpleNamespace
+
+    wid = f"payments-payout-{demo[MAYA]}-20261201"
+    _payout(demo[MAYA], wid)
+    onboarding = run(
+        "PractitionerOnboardingWorkflow",
+        f"practitioners-onboarding-{demo[INES]}",
+        "practitioner",
+        demo[INES],
+    )
+    payout_run = run("PractitionerPayoutWorkflow", wid, "practitioner", demo[MAYA])
+
+    def actions(r):
+        return SimpleNamespace(
+            run=r,
+            payout_id=None,
+            empty_pickers=[],
+            forms=[],
+            next="/",
+            money=False,
+            can_cancel=False,
+            can_retry=False,
+            can_terminate=False,
+            can_reset=False,
+        )
+
+    ea = SimpleNamespace(
+        error=None,
+        runs=[actions(onboarding), actions(payout_run)],
+        start_first=[],
+        starts=[],
+        entity_type="practitioner",
+        any=True,
+    )
+    html = render_template_string('{% include "actions/_entity_actions.html" %}', ea=ea)
+    assert "Onboarding of Ines Moreau" in html
+    assert "Payout to Maya Okafor · 1,842.50 USD" in html
+    heads = html.split('data-testid="entity-run-title">')[1:]
+    assert heads[0].startswith("Onboarding of Ines Moreau")
+    assert heads[1].startswith("Payout to Maya Okafor")
+    # The workflow type stays, secondary: small and muted, after the title.
+    assert '<span class="small muted">PractitionerOnboardingWorkflow</span>' in html
+    payout = db.session.scalar(select(Payout).where(Payout.workflow_id == wid))
+    ra = actions(payout_run)
+    ra.can_cancel = True
+    html = render_template_string(
+        '{% include "domains/_payout_actions.html" %}',
+        payout=payout,
+        payout_decision=lambda p: None,
+        payout_run_actions=lambda p: ra,
+    )
+    assert 'data-testid="entity-run-title">Payout to Maya Okafor · 1,842.50 USD</span>' in html
+    assert '<span class="small muted">PractitionerPayoutWorkflow</span>' in html
+
+
+def test_the_practitioner_page_lists_completed_modules_by_title(app):
+    from estuary.models import TrainingCompletion
+    from tests.console.read_support import login, unreachable_gateway
+
+    with app.app_context():
+        seed_demo()
+        pid = db.session.scalar(select(Practitioner.id).where(Practitioner.name == INES))
+        for code in ("safety-101", "retired-9"):
+            db.session.add(TrainingCompletion(practitioner_id=pid, module_code=code))
+        db.session.commit()
+    unreachable_gateway(app)
+    html = login(app).get(f"/practitioners/{pid}").get_data(as_text=True)
+    listed = html.split('data-testid="training-completed">', 1)[1].split("</ul>", 1)[0]
+    assert "Client safety and boundaries · " in listed
+    assert "safety-101" not in listed
+    assert "retired-9 · " in listed  # not in the catalogue: its code, not a blank

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import uuid
 
 import pytest
 from sqlalchemy import func, select
@@ -15,10 +16,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from dashboard.run_actions import bulk_retry, control
+from estuary.contracts.bookings import BookingLifecycleInput, lifecycle_workflow_id
 from estuary.db import db
 from estuary.models import Booking, Payout, Transfer
 from temporal_gateway.run_history import HistorySummary
-from tests.conftest import running_workers
+from tests.conftest import running_workers, unique_prefix
 from tests.console.write_support import (
     audit_events,
     counting_gateway_for,
@@ -29,7 +31,6 @@ from tests.console.write_support import (
     unreachable_gateway,
     wait_for,
 )
-from workers.bookings.lifecycle.workflows import lifecycle_workflow_id
 
 LIFECYCLE = "BookingLifecycleWorkflow"
 PAYOUT = "PractitionerPayoutWorkflow"
@@ -526,6 +527,47 @@ async def test_bulk_retry_previews_caps_and_confirms(app, local_env, monkeypatch
             assert asyncio.get_running_loop().time() < deadline, "retried runs still offered"
             await asyncio.sleep(0.3)
         assert wids[2] in body and wids[0] not in body and wids[1] not in body
+
+
+async def test_runs_page_and_bulk_retry_see_the_same_runs(app, local_env):
+    """One scope (`visibility.console_scope`) for every page: the runs page lists and bulk
+    retry offers the same runs, those on a queue under this console's prefix (a domain's,
+    or another it runs there), and neither shows a run of another deployment."""
+    prefix = unique_prefix()
+    counting_gateway_for(app, local_env, prefix)
+    operator, _ = login(app, "operator")
+    ours, shadow, foreign = (f"bookings-lifecycle-scope{uuid.uuid4().hex[:8]}" for _ in range(3))
+    queues = {
+        ours: f"{prefix}bookings",
+        shadow: f"{prefix}bookings-shadow",
+        foreign: f"{unique_prefix()}bookings",
+    }
+    for wid, queue in queues.items():
+        handle = await local_env.client.start_workflow(
+            LIFECYCLE, BookingLifecycleInput(booking_id=1), id=wid, task_queue=queue
+        )
+        await handle.terminate(reason="scope test")
+    query = f"?workflow_type={LIFECYCLE}&status=Terminated"
+
+    async def pages() -> tuple[str, str]:
+        runs = _text(await _get(operator, f"/runs{query}"))
+        offered = _text(await _get(operator, f"/runs/bulk-retry{query}"))
+        return runs, offered
+
+    def listed(page: str) -> set[str]:
+        return {wid for wid in queues if wid in page}
+
+    deadline = asyncio.get_running_loop().time() + 15
+    runs, offered = await pages()
+    while listed(runs) != {ours, shadow} or listed(offered) != {ours, shadow}:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError((listed(runs), listed(offered), runs[runs.find("<main") :][:2000]))
+        await asyncio.sleep(0.3)
+        runs, offered = await pages()
+    # The other deployment's run is in Temporal's lists, on no page of this console.
+    visible = await local_env.client.count_workflows(f"WorkflowId = '{foreign}'")
+    assert visible.count == 1
+    assert "<strong>2</strong> runs match" in offered
 
 
 @pytest.mark.parametrize(

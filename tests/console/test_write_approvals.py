@@ -279,3 +279,29 @@ async def test_two_approvers_clicking_at_once_give_one_decision(app, local_env):
         assert sorted(e.outcome for e in events) == ["denied", "success"]
         await wait_for(lambda: _payout(app).status == "paid", what="paid once")
         assert count_rows(app, PayoutApproval) == 1
+
+
+async def test_first_of_two_approvals_says_it_waits_for_a_second_approver(app, local_env):
+    pid = seed_practitioner(app, balance_cents=700_000, name="Rafael Duarte")
+    requester, _ = login(app, "approver")
+    first, _ = login(app, "approver")
+    second, _ = login(app, "approver")
+    async with running_workers(local_env.client, app, ["payments"]) as prefix:
+        counting_gateway_for(app, local_env, prefix)
+        payout = await _request_payout(app, requester, pid, "5200.00")  # above the dual tier
+        assert payout.approvals_required == 2
+        url = f"/approvals/{payout.id}/approve"
+        seen = {"amount_cents": "5200.00", "practitioner_id": str(pid)}
+        once = await asyncio.to_thread(first.post, url, data=seen, follow_redirects=True)
+        flashed = _text(once)
+        assert (
+            f"Approved — waiting for a second approver: payout #{payout.id}, 5,200.00 USD to "
+            "Rafael Duarte (1 of 2 approvals)." in flashed
+        )
+        assert "is being paid" not in flashed
+        twice = await asyncio.to_thread(second.post, url, data=seen, follow_redirects=True)
+        assert (
+            f"Approved payout #{payout.id}, 5,200.00 USD to Rafael Duarte: it has the "
+            "approvals it needs and is being paid." in _text(twice)
+        )
+        await wait_for(lambda: _payout(app).status == "paid", what="the payout paid")

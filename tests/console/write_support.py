@@ -456,10 +456,10 @@ def unique_batch_ids(monkeypatch: Any) -> str:
     never runs again under its id, so on the session's shared Temporal server a second
     test starting "today's" batch would find the first one's. Returns the id prefix.
     """
-    from workers.temporal import registry
+    from estuary.contracts import catalogue
 
     name = "BatchPractitionerPayoutWorkflow"
-    wf = registry.workflow(name)
+    wf = catalogue.workflow(name)
     tag = f"payments-batch-payout-test{uuid.uuid4().hex[:8]}"
     original = wf.spec.business_id
 
@@ -467,5 +467,5 @@ def unique_batch_ids(monkeypatch: Any) -> str:
         return original(inp, now).replace("payments-batch-payout", tag, 1)
 
     patched = dataclasses.replace(wf, spec=dataclasses.replace(wf.spec, business_id=business_id))
-    monkeypatch.setitem(registry.domain(wf.domain).workflows, name, patched)
+    monkeypatch.setitem(catalogue.domain(wf.domain).workflows, name, patched)
     return tag

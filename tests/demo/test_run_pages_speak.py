@@ -133,6 +133,8 @@ def test_every_main_run_page_speaks_the_business(demo_stack, demo_runs):  # noqa
     assert [s for s, _label in steps] == ["done", "done", "done", "current", "waiting", "waiting"]
     assert [label for _s, label in steps][3] == "4. Training"
     assert "Settings" in onboarding and "Documents" in onboarding
+    # Its child runs are named too: the background check it started.
+    assert f"Background check of {INES}" in visible_text(onboarding)
     # The live refresh brings the title along (out of band): it follows the step.
     live = re.search(r'hx-get="([^"]+/live)\?seen=', onboarding)[1]
     fragment = client.get(live).get_data(as_text=True)
@@ -181,6 +183,15 @@ def test_lists_name_runs_by_what_they_do(demo_stack, demo_runs):  # noqa: F811
     # The rejected payout is not a green Completed in the list either.
     assert "Rejected by approver2@estuary.local" in listing
     assert "running for " in listing and "Took: open" not in listing
+    # Finished batches say what they paid, read from the payouts they started.
+    rows = re.findall(r'<tr id="run-.*?</tr>', listing, re.S)
+
+    def row_of(workflow_id: str) -> str:
+        return next(r for r in rows if f'<span class="mono">{workflow_id}</span>' in r)
+
+    for key, said in (("dry", "Dry run: no money moved"), ("nobody", "Nothing paid")):
+        outcome = re.search(r'data-testid="run-outcome"[^>]*>([^<]+)<', row_of(demo_runs[key]))
+        assert outcome is not None and outcome[1] == said, (key, outcome)
 
     pages = ("/", "/approvals/", f"/practitioners/{demo_runs['ids'][INES]}", "/notifications")
     pages += ("/payouts", "/bookings", f"/bookings/{demo_runs['booking_id']}", "/practitioners")
@@ -191,6 +202,19 @@ def test_lists_name_runs_by_what_they_do(demo_stack, demo_runs):  # noqa: F811
         assert_speaks_business(page.get_data(as_text=True), url)
     practitioner = client.get(f"/practitioners/{demo_runs['ids'][INES]}").get_data(as_text=True)
     assert f"Onboarding of {INES} (step 4 of 6: training)" in practitioner
+    # Its action panel heads the run with its title, the workflow type secondary.
+    heads = re.findall(r'data-testid="entity-run-title">([^<]+)<', practitioner)
+    assert f"Onboarding of {INES} (step 4 of 6: training)" in heads, heads
+    # The training step's progress names the catalogue's modules, not their codes (the
+    # module picker shows the code after the title).
+    onboarding = _run_page(client, demo_runs["onboarding"])
+    card = re.search(
+        r'<section class="card" data-testid="progress">(.*?)</section>', onboarding, re.S
+    )
+    text = visible_text(card[1])
+    assert "modules completed: Using the Estuary platform" in text, text
+    for code in ("platform-101", "privacy-101", "safety-101", "training_module"):
+        assert code not in text, (code, text)
     approvals = client.get("/approvals/").get_data(as_text=True)
     assert f"Payout to {RAFAEL} · " in approvals
 

@@ -12,8 +12,8 @@ import pytest
 from temporalio.client import ScheduleOverlapPolicy
 from temporalio.service import RPCError
 
+from estuary.contracts.specs import payments as payment_schedules
 from tests.conftest import gateway_for
-from workers.payments import schedules as payment_schedules
 from workers.temporal.schedules import ScheduleConfigError, definitions, time_zones
 
 PAYOUT = "payments-weekly-batch-payout"

@@ -30,6 +30,7 @@ from estuary.contracts.bookings import (
     MarkSessionArg,
     RescheduleArg,
     ReschedulingInput,
+    lifecycle_workflow_id,
     utc_iso,
 )
 from estuary.contracts.inputs import InputError, parse_input
@@ -38,7 +39,6 @@ from estuary.services.command_audit import cli_actor, note_temporal_call
 from estuary.services.errors import BusinessRuleError
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import GatewayError, RunNotFound, StartedRun
-from workers.bookings.lifecycle.workflows import lifecycle_workflow_id
 from workers.temporal.command_support import start_and_report
 
 T = TypeVar("T")

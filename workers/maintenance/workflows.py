@@ -12,24 +12,12 @@ from estuary.contracts.maintenance import (
     SecurityUpkeepResult,
 )
 from workers.temporal.base_workflows import StepsWorkflow
-from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.maintenance.activities as activities
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="maintenance",
-    input=SecurityUpkeepInput,
-    description=(
-        "Prunes old sign-in attempts and ended sessions, and anchors the audit chain head "
-        "in the anchor file outside the database (every 5 minutes on a schedule)."
-    ),
-    business_id=lambda inp, now: f"maintenance-security-upkeep-{now:%Y%m%d-%H%M%S}",
-    entity_type="audit",
-    entity_id=lambda inp: "all",
-)
 class SecurityUpkeepWorkflow(StepsWorkflow):
     @workflow.run
     async def run(self, inp: SecurityUpkeepInput) -> SecurityUpkeepResult:

@@ -85,6 +85,7 @@ from estuary.services import (
     subscription_billing,
 )
 from workers.temporal.base_activities import (
+    as_kwargs,
     bound_app,
     bound_client,
     read_activity,
@@ -341,13 +342,7 @@ def notify_payout(inp: NotifyPayoutInput) -> None:
 
 @read_activity
 def select_payout_candidates(inp: SelectPayoutCandidatesInput) -> PayoutCandidatePage:
-    return payout_batches.select_candidates(
-        min_amount_cents=inp.min_amount_cents,
-        after_practitioner_id=inp.after_practitioner_id,
-        limit=inp.limit,
-        practitioner_ids=inp.practitioner_ids,
-        max_scan=inp.max_scan,
-    )
+    return payout_batches.select_candidates(**as_kwargs(inp))
 
 
 # --- the payout sweep and the reconciliation ---------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime
 
 from temporalio import workflow
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -38,7 +37,6 @@ from estuary.contracts.search_attributes import TRIGGERED_BY
 from workers.payments.payout_workflow import PractitionerPayoutWorkflow
 from workers.payments.workflow_support import refuse_bad_input
 from workers.temporal.base_workflows import BaseWorkflow
-from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.payments.activities as activities
@@ -47,12 +45,6 @@ with workflow.unsafe.imports_passed_through():
 # next starts as soon as one ends, the next page is read while they run) instead of
 # starting a chunk and waiting for all of it; earlier runs replay the chunked path.
 SLIDING_WINDOW_PATCH = "batch-sliding-window"
-
-
-def _batch_business_id(inp: BatchPayoutInput, now: datetime) -> str:
-    if inp.dry_run:
-        return f"payments-batch-payout-dry-run-{now:%Y-%m-%d-%H%M%S}"
-    return f"payments-batch-payout-{now:%Y-%m-%d}"
 
 
 PayoutFor = Callable[[PayoutCandidate], tuple[str, PractitionerPayoutInput]]
@@ -104,20 +96,6 @@ def _outcome_line(
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="payments",
-    input=BatchPayoutInput,
-    description=(
-        "Pays every practitioner whose available balance is at least the minimum, one "
-        "PractitionerPayoutWorkflow child each, a bounded number in flight at once "
-        "(continues as new for big batches). Dry run lists what would be paid and moves "
-        "nothing."
-    ),
-    business_id=_batch_business_id,
-    entity_type="payout_batch",
-    entity_id=lambda inp: "dry-run" if inp.dry_run else "all",
-    money=True,
-)
 class BatchPractitionerPayoutWorkflow(BaseWorkflow):
     """Children below the approval threshold are awaited (paid or failed); children that
     need approval are started and left to wait for their approvers (ParentClosePolicy
@@ -215,6 +193,7 @@ class BatchPractitionerPayoutWorkflow(BaseWorkflow):
                     after_practitioner_id=self._cursor,
                     limit=inp.chunk_size,
                     practitioner_ids=inp.practitioner_ids,
+                    payout_date=payout_date,
                 ),
                 policy=policies.BATCH,
             )

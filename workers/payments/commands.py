@@ -28,7 +28,7 @@ from estuary.contracts.payments import (
 )
 from estuary.db import db
 from estuary.models import PackagePurchase, Practitioner
-from estuary.services import ledger, payout_policy, payout_reconciliation
+from estuary.services import ledger, payout_checks, payout_policy, payout_reconciliation
 from estuary.services.command_audit import cli_actor
 from estuary.services.errors import BusinessRuleError
 from workers.temporal.command_support import start_and_report
@@ -189,22 +189,19 @@ def payout_command(
         },
     )
     practitioner = _practitioner(practitioner_id)
-    if not practitioner.payout_destination:
-        raise click.ClickException(
-            f"PRACTITIONER_ID: practitioner {practitioner_id} has no payout destination"
-        )
-    available = ledger.balance(ledger.available_account(practitioner_id))
-    wanted = available if inp.amount_cents is None else inp.amount_cents
-    if wanted <= 0:
-        raise click.ClickException(
-            f"PRACTITIONER_ID: practitioner {practitioner_id} has nothing available to pay out"
-        )
-    if wanted > available:
-        currency = current_app.config.get("CURRENCY", "USD")
+    # The checks of the workflow's first step and the console's confirmation, written once
+    # (today's payout already taken is Temporal's answer here: "already ran (Completed)").
+    currency = current_app.config.get("CURRENCY", "USD")
+    wanted, available, problem = payout_checks.payable_amount(
+        practitioner, inp.amount_cents, currency
+    )
+    if problem is not None and problem.code == "above_balance":
         raise click.ClickException(
             f"--amount: {format_money(wanted, currency)} is more than the available "
             f"balance of {format_money(available, currency)}"
         )
+    if problem is not None:
+        raise click.ClickException(f"PRACTITIONER_ID: {problem.message}")
     try:
         inp = with_payout_policy(inp)
     except BusinessRuleError as exc:

@@ -36,21 +36,12 @@ from estuary.contracts.payout_upkeep import (
 )
 from workers.payments.workflow_support import refuse_bad_input
 from workers.temporal.base_workflows import BaseWorkflow, StepsWorkflow, progress_answer
-from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.payments.activities as activities
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="payments",
-    input=LedgerReconciliationInput,
-    description="Checks that every ledger transaction balances to zero; lists any that do not.",
-    business_id=lambda inp, now: f"payments-ledger-check-{now:%Y%m%d-%H%M%S}",
-    entity_type="ledger",
-    entity_id=lambda inp: "all",
-)
 class LedgerReconciliationWorkflow(StepsWorkflow):
     @workflow.run
     async def run(self, inp: LedgerReconciliationInput) -> LedgerReconciliationResult:
@@ -69,19 +60,6 @@ SWEEP_PAGE = 200
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="payments",
-    input=PayoutSweepInput,
-    description=(
-        "Finds payouts that still hold money while their run is gone (terminated, timed "
-        "out, failed) and settles them safely: paid if the provider paid, hold returned if "
-        "no transfer was ever sent, otherwise left reconciling and flagged to ops. Also "
-        "audits the outcome of decisions the console reported as pending delivery."
-    ),
-    business_id=lambda inp, now: f"payments-payout-sweep-{now:%Y%m%d-%H%M%S}",
-    entity_type="payout_sweep",
-    entity_id=lambda inp: "all",
-)
 class PayoutSweepWorkflow(BaseWorkflow):
     @workflow.init
     def __init__(self, inp: PayoutSweepInput) -> None:
@@ -152,18 +130,6 @@ class PayoutSweepWorkflow(BaseWorkflow):
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="payments",
-    input=PayoutReconciliationInput,
-    description=(
-        "Compares the payment provider's transfers with payouts and the ledger (missing, "
-        "duplicate, amount mismatch, totals); settles what the provider proves paid, once; "
-        "flags the rest to ops with the evidence (console: Reconciliation)."
-    ),
-    business_id=lambda inp, now: f"payments-payout-reconciliation-{now:%Y%m%d-%H%M%S}",
-    entity_type="payout_reconciliation",
-    entity_id=lambda inp: "all",
-)
 class PayoutReconciliationWorkflow(BaseWorkflow):
     @workflow.init
     def __init__(self, inp: PayoutReconciliationInput) -> None:
@@ -196,18 +162,6 @@ COMMISSION_FAILURE_LIMIT = 100
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="payments",
-    input=CommissionCalculationInput,
-    description=(
-        "Records the platform commission (by practitioner tier) of every completed booking "
-        "in a period; each booking's commission row and ledger entries are written once, "
-        "however often this runs."
-    ),
-    business_id=lambda inp, now: f"payments-commissions-{inp.period_start}-{inp.period_end}",
-    entity_type="commission_period",
-    entity_id=lambda inp: f"{inp.period_start}..{inp.period_end}",
-)
 class CommissionCalculationWorkflow(BaseWorkflow):
     """Not a `money=True` run on purpose: running it again is safe (once per booking by
     unique constraints) and needed to pick up bookings completed late in the period."""

@@ -21,31 +21,15 @@ from estuary.contracts.payments import (
     ReleasePackageSessionInput,
     SessionCompletedSignal,
     SettleExpiredPackageInput,
-    package_payout_workflow_id,
 )
 from workers.payments.workflow_support import refuse_bad_input
 from workers.temporal.base_workflows import BaseWorkflow
-from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.payments.activities as activities
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="payments",
-    input=PackagePayoutInput,
-    description=(
-        "Releases a practitioner's net earnings for a package one exact part per completed "
-        "session (signal session_completed); ends when all are released or the package "
-        "expires (expiry policy)."
-    ),
-    business_id=lambda inp, now: package_payout_workflow_id(inp.package_purchase_id),
-    entity_type="package_purchase",
-    entity_id=lambda inp: inp.package_purchase_id,
-    money=True,
-    signals=(("session_completed", SessionCompletedSignal),),
-)
 class ProgressivePackagePayoutWorkflow(BaseWorkflow):
     """One run per package purchase.
 

@@ -31,38 +31,17 @@ from estuary.contracts.payments import (
     RecordPayoutDecisionInput,
     RejectPayoutDecision,
     SetPayoutStatusInput,
-    payout_workflow_id,
     policy_given,
 )
 from estuary.contracts.search_attributes import TRIGGERED_BY
 from workers.payments.payout_settlement import PayoutSettlement
 from workers.payments.workflow_support import refuse_bad_input
-from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.payments.activities as activities
 
 
-def _payout_business_id(inp: PractitionerPayoutInput, now: datetime) -> str:
-    return payout_workflow_id(inp.practitioner_id, now)
-
-
 @workflow.defn
-@monitored_workflow(
-    domain="payments",
-    input=PractitionerPayoutInput,
-    description=(
-        "Pays one practitioner: payout record and hold, approval at or above the threshold "
-        "(two approvers above the dual threshold; expires after the timeout), transfer with "
-        "the payout's idempotency key, ledger settlement, notification. An unknown transfer "
-        "outcome keeps the hold and asks the provider again until the settle window ends."
-    ),
-    business_id=_payout_business_id,
-    entity_type="practitioner",
-    entity_id=lambda inp: inp.practitioner_id,
-    money=True,
-    updates=(("approve", ApprovePayoutDecision), ("reject", RejectPayoutDecision)),
-)
 class PractitionerPayoutWorkflow(PayoutSettlement):
     """One payout. Updates `approve(ApprovePayoutDecision)` / `reject(RejectPayoutDecision)`
     are validated against the payout as recorded (loaded by `create_payout` before any

@@ -14,7 +14,7 @@ from estuary.contracts.practitioners import (
     ModuleCompletionInput,
 )
 from estuary.services import onboarding
-from workers.temporal.base_activities import write_activity
+from workers.temporal.base_activities import as_kwargs, write_activity
 
 
 def parse_time(value: str) -> datetime:
@@ -23,6 +23,4 @@ def parse_time(value: str) -> datetime:
 
 @write_activity
 def record_module_completion(inp: ModuleCompletionInput) -> bool:
-    return onboarding.record_module_completion(
-        practitioner_id=inp.practitioner_id, module=inp.module, completed_at=inp.completed_at
-    )
+    return onboarding.record_module_completion(**as_kwargs(inp))

@@ -60,6 +60,7 @@ from estuary.contracts.practitioners import (
     training_workflow_id,
     verification_workflow_id,
 )
+from estuary.contracts.specs.practitioners import ONBOARDING_SIGNALS
 from estuary.db import db
 from estuary.models import BackgroundCheck, Practitioner, Service, Subscription
 from estuary.services import background_checks, onboarding, training
@@ -67,7 +68,6 @@ from estuary.services.command_audit import cli_actor, note_temporal_call
 from estuary.services.errors import BusinessRuleError
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import GatewayError
-from workers.practitioners.onboarding.workflows import ONBOARDING_SIGNALS
 from workers.temporal.command_support import start_and_report
 
 trigger_practitioner_workflows = AppGroup(

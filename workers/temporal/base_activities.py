@@ -9,6 +9,7 @@ so each gets its own SQLAlchemy session (flask-sqlalchemy scopes sessions by app
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -24,6 +25,13 @@ from workers.temporal.decorators import monitored_activity
 
 T = TypeVar("T")
 B = TypeVar("B")
+
+
+def as_kwargs(inp: Any) -> dict[str, Any]:
+    """An activity input's fields by name, as they are (nested dataclasses stay objects,
+    unlike `dataclasses.asdict`): for the activity whose service takes exactly its
+    input's fields, `return service.call(**as_kwargs(inp))`."""
+    return {f.name: getattr(inp, f.name) for f in dataclasses.fields(inp)}
 
 
 class _Binding(Generic[B]):

@@ -1,9 +1,9 @@
-"""`monitored_workflow` (catalogue metadata + start/end logging) and `monitored_activity`.
+"""`monitored_activity`: start, end, duration and failure of every activity in the log.
 
-Imported by workflow modules, so nothing here may have side effects or import Flask.
-Workflow logging itself happens in `MonitoringInterceptor` (workers.temporal.worker):
-an interceptor sees start, end, duration and failure of every run of a monitored class
-without wrapping `run`, which `@workflow.defn` must see undecorated.
+Workflow logging happens in `MonitoringInterceptor` (workers.temporal.worker): an
+interceptor sees start, end, duration and failure of every run without wrapping `run`,
+which `@workflow.defn` must see undecorated. What the console knows of a workflow is not
+declared on its class but in the catalogue (`estuary.contracts.specs.<domain>`).
 """
 
 from __future__ import annotations
@@ -12,59 +12,16 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from estuary.contracts.spec import WorkflowSpec
 from workers.temporal import failures
 
 log = logging.getLogger("estuary.activity")
 
 T = TypeVar("T")
-
-
-def monitored_workflow(
-    *,
-    domain: str,
-    input: type,
-    description: str,
-    business_id: Callable[[Any, datetime], str],
-    entity_type: str,
-    entity_id: Callable[[Any], str | int],
-    money: bool = False,
-    signals: tuple[tuple[str, type | None], ...] = (),
-    updates: tuple[tuple[str, type | None], ...] = (),
-    actions_now: Callable[[Any], tuple[str, ...]] | None = None,
-    console_signals: tuple[str, ...] | None = None,
-) -> Callable[[type[T]], type[T]]:
-    """Attach a `WorkflowSpec` to a workflow class and mark it for run monitoring."""
-
-    spec = WorkflowSpec(
-        domain=domain,
-        input_type=input,
-        description=description,
-        business_id=business_id,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        money=money,
-        signals=signals,
-        updates=updates,
-        actions_now=actions_now,
-        console_signals=console_signals,
-    )
-
-    def attach(cls: type[T]) -> type[T]:
-        cls.__estuary_spec__ = spec  # type: ignore[attr-defined]
-        return cls
-
-    return attach
-
-
-def spec_of(cls: type) -> WorkflowSpec | None:
-    return getattr(cls, "__estuary_spec__", None)
 
 
 def monitored_activity(fn: Callable[..., T]) -> Callable[..., T]:

@@ -1,5 +1,5 @@
-"""Temporal Schedules defined in code (`workers/<domain>/schedules.py: SCHEDULES`) and
-`flask schedules sync|list`, which creates or updates them on the server."""
+"""Temporal Schedules defined in code (the catalogue's: `estuary.contracts.specs.<domain>`,
+`SCHEDULES`) and `flask schedules sync|list`, which creates or updates them on the server."""
 
 from __future__ import annotations
 
@@ -21,12 +21,11 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from estuary.contracts import policies
+from estuary.contracts import catalogue, policies
 from estuary.contracts.catalogue import ScheduleDefinition
 from estuary.contracts.search_attributes import run_attributes
 from temporal_gateway.access import gateway
 from temporal_gateway.gateway import GatewayError
-from workers.temporal import registry
 
 # How often an update is retried when someone changed the schedule between our describe
 # and our update (the server refuses a stale conflict token).
@@ -38,8 +37,8 @@ class ScheduleConfigError(ValueError):
 
 
 def definitions() -> list[ScheduleDefinition]:
-    """Every schedule defined in code (`workers/<domain>/schedules.py: SCHEDULES`)."""
-    return registry.schedules()
+    """Every schedule defined in code (`estuary.contracts.specs.<domain>: SCHEDULES`)."""
+    return catalogue.schedules()
 
 
 def time_zones(
@@ -86,14 +85,14 @@ def configured_time_zones(defs: list[ScheduleDefinition]) -> dict[str, str]:
 def desired_schedule(defn: ScheduleDefinition, prefix: str, time_zone: str) -> Schedule:
     """The parts of the schedule the code owns: its action, spec and policy (the state,
     paused or not and why, is the operators')."""
-    wf = registry.workflow(defn.workflow_name)
+    wf = catalogue.workflow(defn.workflow_name)
     payload = defn.make_input()
     return Schedule(
         action=ScheduleActionStartWorkflow(
             defn.workflow_name,
             payload,
             id=defn.workflow_id_prefix,
-            task_queue=f"{prefix}{wf.domain}",
+            task_queue=catalogue.task_queue(wf.domain, prefix),
             typed_search_attributes=run_attributes(
                 wf.domain, wf.spec.entity_type, wf.spec.entity_id(payload), "schedule"
             ),

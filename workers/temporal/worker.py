@@ -25,13 +25,13 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from estuary.contracts import catalogue
 from estuary.database import activity_threads
 from estuary.logs import defer_records_of_this_thread
 from temporal_gateway.client import connect
 from temporal_gateway.telemetry import worker_runtime
 from workers.temporal import code_cache, failures, registry
 from workers.temporal.base_activities import bind_app, bind_client
-from workers.temporal.decorators import spec_of
 from workers.temporal.heartbeat import ActivitySlots, HeartbeatWriter, build_id_of, process_identity
 from workers.temporal.versioning import deployment_config
 
@@ -52,8 +52,8 @@ log = logging.getLogger("estuary.worker")
 # each other (tests/test_sandbox_passthrough.py checks the imports). The workflow modules
 # themselves stay sandboxed, and the sandbox's runtime checks still apply to workflow code.
 WORKFLOW_PASSTHROUGH_MODULES = (
-    # The contracts (estuary.contracts, but not its catalogue, which holds the installed
-    # registry): names, dataclasses, policies, approval rules, input checks.
+    # The contracts (estuary.contracts, but not the catalogue and its specs, which no
+    # workflow imports): names, dataclasses, policies, approval rules, input checks.
     "estuary.contracts.approval_rules",
     "estuary.contracts.bookings",
     "estuary.contracts.checks",
@@ -70,11 +70,9 @@ WORKFLOW_PASSTHROUGH_MODULES = (
     "estuary.contracts.practitioner_upkeep",
     "estuary.contracts.practitioners",
     "estuary.contracts.search_attributes",
-    "estuary.contracts.spec",
     # Workflow helpers of our own with the same properties.
     "workers.payments.workflow_support",
     "workers.temporal.base_workflows",
-    "workers.temporal.decorators",
     "workers.temporal.failures",
 )
 
@@ -112,8 +110,6 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
         info = workflow.info()
-        if spec_of(input.type) is None:
-            return await super().execute_workflow(input)
         started = workflow.now()
         workflow.logger.info("workflow start %s id=%s", info.workflow_type, info.workflow_id)
 
@@ -157,7 +153,7 @@ class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
 
 
 class MonitoringInterceptor(Interceptor):
-    """Logs start, end, duration and failure of every run of a `@monitored_workflow`."""
+    """Logs start, end, duration and failure of every run a worker executes."""
 
     def workflow_interceptor_class(
         self, input: WorkflowInterceptorClassInput
@@ -295,7 +291,7 @@ def _build(
         build_worker(
             client,
             name,
-            task_queue=task_queue or f"{prefix}{name}",
+            task_queue=task_queue or catalogue.task_queue(name, prefix),
             executor=executor,
             max_concurrent_activities=max_acts,
             extra_interceptors=[slots],

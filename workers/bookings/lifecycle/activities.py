@@ -25,17 +25,6 @@ from estuary.services import booking_policies, bookings, reminders
 from workers.temporal.base_activities import read_activity, write_activity
 
 
-def _outcome(result: bookings.Outcome) -> BookingOutcome:
-    return BookingOutcome(
-        booking_id=result.booking_id,
-        status=result.status,
-        credit_cents=result.credit_cents,
-        fee_cents=result.fee_cents,
-        note=result.note,
-        changed=result.changed,
-    )
-
-
 @read_activity
 def load_booking(inp: BookingRef) -> BookingSnapshot:
     booking = bookings.get_booking(inp.booking_id)
@@ -74,34 +63,30 @@ def send_booking_reminder(inp: ReminderInput) -> ReminderResult:
 
 @write_activity
 def complete_booking(inp: CompleteBookingInput) -> BookingOutcome:
-    return _outcome(bookings.complete(inp.booking_id, actor=inp.actor, at=inp.workflow_time))
+    return bookings.complete(inp.booking_id, actor=inp.actor, at=inp.workflow_time)
 
 
 @write_activity
 def apply_no_show(inp: NoShowInput) -> BookingOutcome:
-    return _outcome(
-        bookings.apply_no_show(
-            inp.booking_id,
-            actor=inp.actor,
-            at=inp.workflow_time,
-            fee_percent=inp.fee_percent,
-            credit_forfeited=inp.credit_forfeited,
-        )
+    return bookings.apply_no_show(
+        inp.booking_id,
+        actor=inp.actor,
+        at=inp.workflow_time,
+        fee_percent=inp.fee_percent,
+        credit_forfeited=inp.credit_forfeited,
     )
 
 
 @write_activity
 def apply_cancellation(inp: CancellationInput) -> BookingOutcome:
-    return _outcome(
-        bookings.apply_cancellation(
-            inp.booking_id,
-            actor=inp.actor,
-            by=inp.by,
-            reason=inp.reason,
-            at=inp.workflow_time,
-            full_credit_hours=inp.full_credit_hours,
-            late_credit_percent=inp.late_credit_percent,
-        )
+    return bookings.apply_cancellation(
+        inp.booking_id,
+        actor=inp.actor,
+        by=inp.by,
+        reason=inp.reason,
+        at=inp.workflow_time,
+        full_credit_hours=inp.full_credit_hours,
+        late_credit_percent=inp.late_credit_percent,
     )
 
 

@@ -21,7 +21,6 @@ from temporalio.exceptions import (
 from estuary.contracts import policies
 from estuary.contracts.failures import innermost_message
 from workers.temporal.base_workflows import as_utc, refusal
-from workers.temporal.decorators import monitored_workflow
 
 # The shared dataclasses pass through the sandbox too: the payload converter recognises
 # `datetime` fields only by the real class, not the sandbox's restricted stand-in.
@@ -38,17 +37,12 @@ with workflow.unsafe.imports_passed_through():
         RescheduleArg,
         RescheduledAwayArg,
         RescheduleResult,
-        lifecycle_actions,
         utc_iso,
     )
 from workers.bookings.lifecycle.inbox import FINAL_STAGES, LifecycleInbox
 
 with workflow.unsafe.imports_passed_through():
     import workers.bookings.lifecycle.activities as activities
-
-
-def lifecycle_workflow_id(booking_id: int) -> str:
-    return f"bookings-lifecycle-{booking_id}"
 
 
 @dataclass
@@ -66,26 +60,6 @@ class _Request:
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="bookings",
-    input=BookingLifecycleInput,
-    description=(
-        "One booking from confirmation to outcome: confirmation, reminders 24 h and 1 h "
-        "ahead, waits for mark_completed / mark_no_show (flags ops after the grace period), "
-        "then follow-up and one feedback reminder; no-show and cancellation apply their "
-        "policies; reschedule moves the timers in place."
-    ),
-    business_id=lambda inp, now: lifecycle_workflow_id(inp.booking_id),
-    entity_type="booking",
-    entity_id=lambda inp: inp.booking_id,
-    signals=(
-        ("mark_completed", MarkSessionArg),
-        ("mark_no_show", MarkSessionArg),
-        ("feedback_received", FeedbackArg),
-    ),
-    updates=(("cancel", CancelArg), ("reschedule", RescheduleArg)),
-    actions_now=lifecycle_actions,
-)
 class BookingLifecycleWorkflow(LifecycleInbox):
     """Signals and updates only queue work; the main loop carries it out in arrival
     order, so a reminder, a cancellation and a move never race each other."""

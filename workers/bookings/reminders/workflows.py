@@ -14,7 +14,6 @@ from temporalio import workflow
 
 from estuary.contracts import policies
 from workers.temporal.base_workflows import BaseWorkflow, as_utc, progress_answer
-from workers.temporal.decorators import monitored_workflow
 
 # The shared dataclasses pass through the sandbox too: the payload converter recognises
 # `datetime` fields only by the real class, not the sandbox's restricted stand-in.
@@ -33,25 +32,7 @@ with workflow.unsafe.imports_passed_through():
     import workers.bookings.reminders.activities as activities
 
 
-def _batch_id(inp: BatchReminderInput, now: datetime) -> str:
-    if inp.window_start is None:
-        return f"bookings-batch-reminders-{inp.reminder_type}-daily-{now:%Y%m%d}"
-    return f"bookings-batch-reminders-{inp.window_label()}"
-
-
 @workflow.defn
-@monitored_workflow(
-    domain="bookings",
-    input=BatchReminderInput,
-    description=(
-        "Sends a reminder (24h or 1h) to every confirmed booking starting in the window "
-        "that has not had it, in bounded chunks; lifecycle reminders are never repeated "
-        "(same notification key). Without a window: bookings starting 24-48 h ahead."
-    ),
-    business_id=_batch_id,
-    entity_type="reminder_window",
-    entity_id=lambda inp: inp.window_label(),
-)
 class BatchReminderWorkflow(BaseWorkflow):
     @workflow.init
     def __init__(self, inp: BatchReminderInput) -> None:

@@ -22,7 +22,6 @@ from estuary.contracts import policies
 from estuary.contracts.failures import innermost_message
 from estuary.contracts.search_attributes import TRIGGERED_BY
 from workers.temporal.base_workflows import BaseWorkflow, as_utc, progress_answer, refusal
-from workers.temporal.decorators import monitored_workflow
 
 # The shared dataclasses pass through the sandbox too: the payload converter recognises
 # `datetime` fields only by the real class, not the sandbox's restricted stand-in.
@@ -34,9 +33,10 @@ with workflow.unsafe.imports_passed_through():
         RescheduleRequestInput,
         ReschedulingInput,
         ReschedulingResult,
+        lifecycle_workflow_id,
         utc_iso,
     )
-from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow, lifecycle_workflow_id
+from workers.bookings.lifecycle.workflows import BookingLifecycleWorkflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.bookings.activities as shared_activities
@@ -44,18 +44,6 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="bookings",
-    input=ReschedulingInput,
-    description=(
-        "Moves a booking to a new booking at a new time: validates the slot, ends the old "
-        "lifecycle, creates the new booking and its lifecycle, notifies both parties. "
-        "Running the same request twice changes nothing the second time."
-    ),
-    business_id=lambda inp, now: f"bookings-reschedule-{inp.booking_id}-{inp.key()}",
-    entity_type="booking",
-    entity_id=lambda inp: inp.booking_id,
-)
 class ReschedulingWorkflow(BaseWorkflow):
     @workflow.init
     def __init__(self, inp: ReschedulingInput) -> None:

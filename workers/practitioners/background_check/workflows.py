@@ -16,27 +16,14 @@ from estuary.contracts.practitioners import (
     BackgroundCheckProviderResult,
     BackgroundCheckResultSignal,
     LocalBackgroundCheckInput,
-    background_check_workflow_id,
 )
 from workers.temporal.base_workflows import BaseWorkflow, iso
-from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.practitioners.background_check.activities as activities
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="practitioners",
-    input=BackgroundCheckProviderInput,
-    description=(
-        "The local background-check provider: answers an onboarding's check by signal "
-        "after BACKGROUND_CHECK_DELAY_SECONDS (started by the onboarding)."
-    ),
-    business_id=lambda inp, now: background_check_workflow_id(inp.reference),
-    entity_type="background_check",
-    entity_id=lambda inp: inp.reference,
-)
 class BackgroundCheckProviderWorkflow(BaseWorkflow):
     @workflow.init
     def __init__(self, inp: BackgroundCheckProviderInput) -> None:

@@ -27,7 +27,7 @@ from estuary.contracts.practitioners import (
 )
 from estuary.services import background_checks, onboarding, subscriptions
 from workers.practitioners.activities import parse_time
-from workers.temporal.base_activities import read_activity, write_activity
+from workers.temporal.base_activities import as_kwargs, read_activity, write_activity
 
 
 @write_activity
@@ -37,57 +37,22 @@ def start_onboarding(inp: OnboardingStartInput) -> OnboardingStart:
 
 @write_activity
 def record_onboarding_progress(inp: OnboardingProgressInput) -> bool:
-    return onboarding.record_progress(
-        practitioner_id=inp.practitioner_id,
-        workflow_id=inp.workflow_id,
-        sequence=inp.sequence,
-        current_step=inp.current_step,
-        status=inp.status,
-        stalled=inp.stalled,
-        steps=inp.steps,
-        resolve_flag_keys=inp.resolve_flag_keys,
-    )
+    return onboarding.record_progress(**as_kwargs(inp))
 
 
 @write_activity
 def send_onboarding_reminder(inp: OnboardingReminderInput) -> bool:
-    return onboarding.send_reminder(
-        practitioner_id=inp.practitioner_id,
-        key=inp.key,
-        step=inp.step,
-        number=inp.number,
-        waiting_for=inp.waiting_for,
-        waiting_on=inp.waiting_on,
-        deadline=inp.deadline,
-        sent_at=inp.sent_at,
-    )
+    return onboarding.send_reminder(**as_kwargs(inp))
 
 
 @write_activity
 def flag_stalled_onboarding(inp: StalledOnboardingInput) -> int:
-    return onboarding.flag_stalled(
-        practitioner_id=inp.practitioner_id,
-        workflow_id=inp.workflow_id,
-        flag_key=inp.flag_key,
-        step=inp.step,
-        waiting_for=inp.waiting_for,
-        deadline=inp.deadline,
-    )
+    return onboarding.flag_stalled(**as_kwargs(inp))
 
 
 @write_activity
 def record_onboarding_extension(inp: OnboardingExtensionInput) -> None:
-    onboarding.record_extension(
-        practitioner_id=inp.practitioner_id,
-        workflow_id=inp.workflow_id,
-        flag_key=inp.flag_key,
-        step=inp.step,
-        days=inp.days,
-        new_deadline=inp.new_deadline,
-        reason=inp.reason,
-        actor=inp.actor,
-        notification_key=inp.notification_key,
-    )
+    onboarding.record_extension(**as_kwargs(inp))
 
 
 @write_activity
@@ -97,24 +62,12 @@ def complete_practitioner_profile(inp: ProfileCompletionInput) -> None:
 
 @write_activity
 def record_documents_submitted(inp: DocumentsSubmissionInput) -> list[int]:
-    return onboarding.record_documents_submitted(
-        practitioner_id=inp.practitioner_id,
-        submission_key=inp.submission_key,
-        kinds=inp.kinds,
-        licence_expires_on=inp.licence_expires_on,
-    )
+    return onboarding.record_documents_submitted(**as_kwargs(inp))
 
 
 @write_activity
 def record_document_review(inp: DocumentReviewInput) -> int:
-    return onboarding.review_documents(
-        practitioner_id=inp.practitioner_id,
-        submission_key=inp.submission_key,
-        approved=inp.approved,
-        notes=inp.notes,
-        reviewer=inp.reviewer,
-        reviewed_at=inp.reviewed_at,
-    )
+    return onboarding.review_documents(**as_kwargs(inp))
 
 
 @write_activity
@@ -160,24 +113,14 @@ def settle_first_subscription_charge(inp: FirstChargeOutcomeInput) -> Subscripti
 
 @read_activity
 def confirm_onboarding_service(inp: ServiceConfirmationInput) -> None:
-    onboarding.confirm_service(practitioner_id=inp.practitioner_id, service_id=inp.service_id)
+    onboarding.confirm_service(**as_kwargs(inp))
 
 
 @write_activity
 def activate_practitioner(inp: ActivationInput) -> None:
-    onboarding.activate(
-        practitioner_id=inp.practitioner_id,
-        workflow_id=inp.workflow_id,
-        activated_at=inp.activated_at,
-    )
+    onboarding.activate(**as_kwargs(inp))
 
 
 @write_activity
 def reject_onboarding(inp: OnboardingRejectionInput) -> None:
-    onboarding.reject(
-        practitioner_id=inp.practitioner_id,
-        workflow_id=inp.workflow_id,
-        reason=inp.reason,
-        actor=inp.actor,
-        open_flag_keys=inp.open_flag_keys,
-    )
+    onboarding.reject(**as_kwargs(inp))

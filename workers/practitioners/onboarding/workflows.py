@@ -20,7 +20,6 @@ from typing import Any
 
 from temporalio import workflow
 
-from estuary.contracts.onboarding_actions import CONSOLE_SIGNALS, onboarding_actions
 from estuary.contracts.practitioners import (
     ONBOARDING_STEPS,
     TIERS,
@@ -40,56 +39,18 @@ from estuary.contracts.practitioners import (
     SubscriptionSelectedSignal,
     TrainingModuleCompletedSignal,
     VerificationInput,
-    onboarding_workflow_id,
     verification_workflow_id,
 )
 from workers.practitioners.onboarding.facts import OnboardingFacts
 from workers.practitioners.onboarding.timers import Step
 from workers.practitioners.verification.workflows import PractitionerVerificationWorkflow
 from workers.temporal.base_workflows import iso, require_text
-from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.practitioners.onboarding.activities as activities
 
-ONBOARDING_SIGNALS = (
-    ("profile_completed", ProfileCompletedSignal),
-    ("documents_submitted", DocumentsSubmittedSignal),
-    ("background_check_result", BackgroundCheckResultSignal),
-    ("training_module_completed", TrainingModuleCompletedSignal),
-    ("subscription_selected", SubscriptionSelectedSignal),
-    ("service_configured", ServiceConfiguredSignal),
-)
-ONBOARDING_UPDATES = (
-    ("complete_profile", ProfileCompletedSignal),
-    ("submit_documents", DocumentsSubmittedSignal),
-    ("review_documents", ReviewDocumentsUpdate),
-    ("record_background_check", BackgroundCheckResultSignal),
-    ("complete_training_module", TrainingModuleCompletedSignal),
-    ("select_subscription", SubscriptionSelectedSignal),
-    ("configure_service", ServiceConfiguredSignal),
-    ("extend", ExtendStepUpdate),
-    ("reject", RejectOnboardingUpdate),
-)
-
 
 @workflow.defn
-@monitored_workflow(
-    domain="practitioners",
-    input=OnboardingInput,
-    description=(
-        "Onboards a practitioner: profile, documents (ops review), background check, "
-        "training, subscription (first charge), services; each step with reminders and a "
-        "deadline, stalled steps wait for ops to extend or reject. Completion activates."
-    ),
-    business_id=lambda inp, now: onboarding_workflow_id(inp.practitioner_id),
-    entity_type="practitioner",
-    entity_id=lambda inp: inp.practitioner_id,
-    signals=ONBOARDING_SIGNALS,
-    updates=ONBOARDING_UPDATES,
-    actions_now=onboarding_actions,
-    console_signals=CONSOLE_SIGNALS,
-)
 class PractitionerOnboardingWorkflow(OnboardingFacts):
     @workflow.init
     def __init__(self, inp: OnboardingInput) -> None:

@@ -27,31 +27,14 @@ from estuary.contracts.practitioners import (
     SubscriptionRenewalResult,
     SubscriptionSnapshot,
     WaiveChargeUpdate,
-    subscription_workflow_id,
 )
 from workers.temporal.base_workflows import BaseWorkflow, require_text
-from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.practitioners.subscription.activities as activities
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="practitioners",
-    input=SubscriptionRenewalInput,
-    description=(
-        "Renews a subscription each period: reminders 14/7/3/1 days before period end, the "
-        "charge through payments (one per period), daily dunning with retry_now/waive, "
-        "expiry suspends the practitioner; cancel ends it at period end."
-    ),
-    business_id=lambda inp, now: subscription_workflow_id(inp.subscription_id),
-    entity_type="subscription",
-    entity_id=lambda inp: inp.subscription_id,
-    money=True,
-    signals=(("cancel", CancelSubscriptionSignal),),
-    updates=(("retry_now", RetryNowUpdate), ("waive", WaiveChargeUpdate)),
-)
 class SubscriptionRenewalWorkflow(BaseWorkflow):
     @workflow.init
     def __init__(self, inp: SubscriptionRenewalInput) -> None:

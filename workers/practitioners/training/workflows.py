@@ -20,10 +20,8 @@ from estuary.contracts.practitioners import (
     TrainingCertificationInput,
     TrainingCertificationResult,
     TrainingModuleCompletedSignal,
-    training_workflow_id,
 )
 from workers.temporal.base_workflows import BaseWorkflow, note_ignored
-from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.practitioners.activities as shared_activities
@@ -31,19 +29,6 @@ with workflow.unsafe.imports_passed_through():
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="practitioners",
-    input=TrainingCertificationInput,
-    description=(
-        "Certifies a practitioner: assigns the certification's modules, tracks completions "
-        "(training_module_completed), issues the certificate, reminds before expiry and "
-        "opens re-certification (continues as new for each cycle)."
-    ),
-    business_id=lambda inp, now: training_workflow_id(inp.practitioner_id, inp.certification),
-    entity_type="practitioner",
-    entity_id=lambda inp: inp.practitioner_id,
-    signals=(("training_module_completed", TrainingModuleCompletedSignal),),
-)
 class TrainingCertificationWorkflow(BaseWorkflow):
     @workflow.init
     def __init__(self, inp: TrainingCertificationInput) -> None:

@@ -13,7 +13,7 @@ from estuary.contracts.practitioners import (
 )
 from estuary.services import verification
 from workers.practitioners.activities import parse_time
-from workers.temporal.base_activities import write_activity
+from workers.temporal.base_activities import as_kwargs, write_activity
 
 
 def _watched(items: list[verification.Watched]) -> list[WatchedDocument]:
@@ -35,11 +35,4 @@ def check_practitioner_documents(inp: DocumentCheckInput) -> DocumentCheck:
 
 @write_activity
 def send_document_expiry_reminder(inp: ExpiryReminderInput) -> bool:
-    return verification.send_expiry_reminder(
-        practitioner_id=inp.practitioner_id,
-        document_id=inp.document_id,
-        kind=inp.kind,
-        expires_on=inp.expires_on,
-        days_before=inp.days_before,
-        sent_at=inp.sent_at,
-    )
+    return verification.send_expiry_reminder(**as_kwargs(inp))

@@ -19,10 +19,8 @@ from estuary.contracts.practitioners import (
     RecheckDocumentsSignal,
     VerificationInput,
     VerificationResult,
-    verification_workflow_id,
 )
 from workers.temporal.base_workflows import BaseWorkflow
-from workers.temporal.decorators import monitored_workflow
 
 with workflow.unsafe.imports_passed_through():
     import workers.practitioners.verification.activities as activities
@@ -40,18 +38,6 @@ def _lapses_at(expires_on: str) -> datetime:
 
 
 @workflow.defn
-@monitored_workflow(
-    domain="practitioners",
-    input=VerificationInput,
-    description=(
-        "Re-verifies a practitioner's documents periodically: reminders before a document "
-        "expires, suspension when a required one lapses, reinstatement once valid again."
-    ),
-    business_id=lambda inp, now: verification_workflow_id(inp.practitioner_id),
-    entity_type="practitioner",
-    entity_id=lambda inp: inp.practitioner_id,
-    signals=(("recheck", RecheckDocumentsSignal),),
-)
 class PractitionerVerificationWorkflow(BaseWorkflow):
     @workflow.init
     def __init__(self, inp: VerificationInput) -> None:

@@ -1,9 +1,27 @@
-"""Maintenance schedules (`flask schedules sync` creates them)."""
+"""The maintenance domain's workflow and schedule (the class is in
+`workers/maintenance/workflows.py`)."""
 
 from __future__ import annotations
 
-from estuary.contracts.catalogue import ScheduleDefinition
 from estuary.contracts.maintenance import SecurityUpkeepInput
+from estuary.contracts.spec import ScheduleDefinition, WorkflowSpec, for_all, timestamped_id
+
+DOMAIN = "maintenance"
+
+WORKFLOWS = (
+    WorkflowSpec(
+        name="SecurityUpkeepWorkflow",
+        domain=DOMAIN,
+        input_type=SecurityUpkeepInput,
+        description=(
+            "Prunes old sign-in attempts and ended sessions, and anchors the audit chain "
+            "head in the anchor file outside the database (every 5 minutes on a schedule)."
+        ),
+        business_id=timestamped_id("maintenance-security-upkeep"),
+        entity_type="audit",
+        entity_id=for_all,
+    ),
+)
 
 
 def upkeep_input() -> SecurityUpkeepInput:
