@@ -29,6 +29,7 @@ NOT_PAGES: dict[str, str] = {
     "runs.live": "an htmx fragment of the runs page",
     "runs.detail_live": "an htmx fragment of the run page",
     "home.runs_chart": "an htmx fragment of the home page",
+    "approvals.nav_count": "an htmx fragment: the navigation's count of waiting approvals",
     "runs.latest": "a redirect to the run's page (walked through runs.detail)",
     "auth.login": "the sign-in page (walked signed out, before any role signs in)",
 }
