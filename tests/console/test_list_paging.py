@@ -1,6 +1,6 @@
-"""Domain lists page by 50: every list answers with 0, 1, 50 and 51 rows, and a list with
-more than a page links to the next, which shows the rest (the pager once answered 500 as
-soon as a list had a second page)."""
+"""Domain lists page by 50: every list answers with 0, 1, 50, 51 and 500 rows, and a list
+with more than a page links to the next, which shows the rest (the pager once answered
+500 as soon as a list had a second page); following Next to the end shows every row once."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def seed_rows(app, count: int) -> None:
 LISTS = ["/practitioners", "/bookings", "/payouts", "/notifications"]
 
 
-@pytest.mark.parametrize("count", [0, 1, 50, 51])
+@pytest.mark.parametrize("count", [0, 1, 50, 51, 500])
 def test_every_list_answers_whatever_its_length(app, count):
     seed_rows(app, count)
     client = login(app, "viewer")
@@ -81,3 +81,26 @@ def test_every_list_answers_whatever_its_length(app, count):
             second = client.get(next_link[1].replace("&amp;", "&"))
             assert second.status_code == 200, url
             assert "Previous" in second.get_data(as_text=True)
+
+
+def _body_rows(html: str) -> int:
+    body = html.split("<tbody", 1)[1].split("</tbody>", 1)[0] if "<tbody" in html else ""
+    return body.count("<tr")
+
+
+def test_next_pages_show_all_500_rows_once(app):
+    seed_rows(app, 500)
+    client = login(app, "viewer")
+    for start in LISTS:
+        url, seen, pages = start, 0, 0
+        while url:
+            page = client.get(url)
+            assert page.status_code == 200, (url, page.status_code)
+            html = page.get_data(as_text=True)
+            rows = _body_rows(html)
+            assert rows <= 50, (url, rows)
+            seen, pages = seen + rows, pages + 1
+            next_link = re.search(r'href="([^"]*page=\d+[^"]*)" data-testid="next-page"', html)
+            url = next_link[1].replace("&amp;", "&") if next_link else ""
+            assert pages <= 11, "the pager never ends"
+        assert (seen, pages) == (500, 10), start

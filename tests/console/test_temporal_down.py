@@ -1,5 +1,6 @@
 """Fast when Temporal is not (issue 14): once the console has found Temporal unreachable,
-every Temporal-backed page answers at once with the unreachable banner, whether the
+every GET page (from the url_map, tests/console/page_list.py) answers in under 1 s, and
+each one that asks Temporal shows the unreachable banner, whether the
 server was stopped (connections refused) or hung (SIGSTOP: connections accepted, nothing
 answered), and the pages come back by themselves once the server answers again.
 
@@ -21,11 +22,13 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
+from estuary.contracts import catalogue
 from estuary.contracts.payout_upkeep import LedgerReconciliationInput
 from estuary.contracts.search_attributes import ALL_KEYS
 from temporal_gateway.access import set_gateway
 from temporal_gateway.gateway import TemporalGateway
-from tests.console.write_support import login, make_world, seed_booking
+from tests.console import page_list
+from tests.console.write_support import CountingGateway, login, make_world, seed_booking
 
 TEMPORAL = Path(sys.executable).parent / "temporal"
 # Far above what a page costs here when it does not wait for Temporal (tens of ms), far
@@ -89,7 +92,7 @@ def own_temporal() -> Iterator[OwnTemporal]:
 
 
 def _gateway(app: Flask, server: OwnTemporal) -> TemporalGateway:
-    gw = TemporalGateway(
+    gw = CountingGateway(
         {**app.config, "TEMPORAL_ADDRESS": server.address, "TEMPORAL_TASK_QUEUE_PREFIX": "down-"}
     )
     set_gateway(app, gw)
@@ -114,8 +117,11 @@ def _answers(gw: TemporalGateway) -> bool:
 
 
 def _pages(app: Flask, gw: TemporalGateway) -> tuple[list[str], set[str]]:
-    """Every GET page that asks Temporal, for rows that exist (a practitioner, a payout
-    and a booking in the database, a run in Temporal), and those that show the banner."""
+    """Every GET page of the url_map (tests/console/page_list.py), for rows that exist (a
+    practitioner, a payout and a booking in the database, a run in Temporal), and the
+    fragments, download and probes that also ask Temporal; and which of them show the
+    unreachable banner: the hand-picked ones, and every page that called Temporal while
+    it answered."""
     world = make_world(app)
     booking = seed_booking(app, practitioner_id=world.practitioner_id)
     with app.app_context():
@@ -125,8 +131,19 @@ def _pages(app: Flask, gw: TemporalGateway) -> tuple[list[str], set[str]]:
             triggered_by="tests",
             reason="Temporal-down test",
         )
+        names = [w.name for w in catalogue.all_workflows()]
     wid, rid = run.workflow_id, run.run_id
-    with_banner = [
+    samples = [
+        {
+            "practitioner_id": world.practitioner_id,
+            "payout_id": world.payout_id,
+            "booking_id": booking,
+        },
+        {"workflow_id": wid, "run_id": rid},
+        *({"name": n} for n in names),
+    ]
+    every = page_list.pages(app, samples)
+    hand_picked = [
         "/",
         "/runs",
         "/runs?domain=payments&status=Running",
@@ -140,18 +157,24 @@ def _pages(app: Flask, gw: TemporalGateway) -> tuple[list[str], set[str]]:
         "/schedules/",
         "/runs/bulk-retry",
     ]
-    others = [  # fragments, a download, JSON, and pages without the banner
+    with_banner = set(hand_picked)
+    assert with_banner - {"/runs?domain=payments&status=Running"} <= {p.path for p in every}
+    admin, _ = login(app, "admin")
+    for page in every:
+        before = gw.calls  # type: ignore[attr-defined]
+        assert admin.get(page.path).status_code == 200, page
+        if gw.calls > before:  # type: ignore[attr-defined]
+            with_banner.add(page.path)
+    others = [  # fragments, a download, JSON, and a probe
         f"/runs/live?run={rid}",
         f"/runs/{wid}",
         f"/runs/{wid}/{rid}/live",
         f"/runs/{wid}/{rid}/history.json",
         "/charts/runs",
-        "/workflows/LedgerReconciliationWorkflow/start",
-        "/approvals/",
-        "/reconciliation/",
         "/readyz",
     ]
-    return with_banner + others, set(with_banner)
+    paths = list(dict.fromkeys([*hand_picked, *(p.path for p in every), *others]))
+    return paths, with_banner
 
 
 def _look(client, pages: list[str]) -> dict[str, tuple[int, bool, float]]:

@@ -1,8 +1,9 @@
 """Finding runs by typing what staff know: `practitioner 6` in the runs search box lists the
 practitioner's own run and the runs of their subscription and background check (each run
 carries only its own EntityType + EntityId); a name finds the same; text the box does not
-understand is answered on the page with how to search. With ESTUARY_SCREENSHOTS=<dir> it
-saves runs-search.png."""
+understand is answered on the page with how to search. From the home page it takes two
+clicks (Runs, the search box) and the typing. With ESTUARY_SCREENSHOTS=<dir> it saves
+runs-search.png."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from estuary.db import db
 from estuary.models import BackgroundCheck, Practitioner, Subscription
 from estuary.models.base import utcnow
 from tests.console.read_workflows import QUEUE, ReadSideTestWorkflow, ReadTestInput
+from tests.e2e.clicks import Clicks
 from tests.e2e.conftest import sign_in
 from tests.e2e.test_browser_read import ReadTestWorkers, _reload_until
 from tests.e2e.test_browser_write import shot
@@ -72,10 +74,14 @@ def test_practitioner_6_finds_all_its_runs(page, live_stack):
         other = start("practitioner", "66")
 
     sign_in(page, live_stack.make_staff("viewer"))
-    page.goto("/runs")
-    page.fill("input[name=q]", "practitioner 6")
-    page.press("input[name=q]", "Enter")
+    # From the home page: Runs in the navigation, into the search box, type, Enter.
+    clicks = Clicks(page)
+    clicks.click("nav.sidebar a[href$='/runs']")
+    clicks.click("input[name=q]")
+    page.keyboard.type("practitioner 6")
+    page.keyboard.press("Enter")
     page.wait_for_url(lambda url: "q=practitioner" in url)
+    assert clicks.count <= 2
     for workflow_id in wanted:
         _reload_until(page, f"tr:has-text('{workflow_id}')")
     table = page.inner_text("[data-testid=runs-table]")
