@@ -260,8 +260,17 @@ def describe_value(input_type: type, name: str, value: Any) -> str:
         return cents_text(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
+    labels = dict(f.metadata.get("choice_labels") or {}) if f is not None else {}
+    known = _literal_choices(typing.get_type_hints(input_type).get(name)) if f else ()
+
+    def said(v: Any) -> str:
+        # A known value as the form's picker shows it (`bank_transfer` -> "bank transfer").
+        if isinstance(v, str) and v in known:
+            return labels.get(v) or v.replace("_", " ")
+        return str(v)
+
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
+        return ", ".join(said(v) for v in value)
     if isinstance(value, datetime):
         return times.format_local(value)
-    return str(value)
+    return said(value)

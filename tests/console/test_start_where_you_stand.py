@@ -108,7 +108,7 @@ async def test_onboarding_started_from_the_practitioner_page_leads_back_to_it(ap
         landed = _text(await asyncio.to_thread(operator.get, back))
         assert 'data-testid="entity-run-PractitionerOnboardingWorkflow"' in landed
         assert f"practitioners-onboarding-{pid}" in landed and "Start onboarding" not in landed
-        assert f"as practitioners-onboarding-{pid}." in landed  # the start's flash
+        assert f"Started: Practitioner onboarding (practitioners-onboarding-{pid})." in landed
         # A `next` that leaves the console is ignored: the run's own page instead.
         elsewhere = await asyncio.to_thread(
             operator.post,

@@ -79,7 +79,7 @@ def test_start_batch_payout_via_form_and_confirmation(page, live_stack, monkeypa
     assert page.inner_text("[data-testid=dry-run-total]") == "370.50 USD"
     page.click("[data-testid=confirm-start]")
     page.wait_for_url(re.compile(rf"/runs/{batch_id}"))
-    assert "Started BatchPractitionerPayoutWorkflow" in page.inner_text(".flashes")
+    assert "Started: Batch practitioner payout" in page.inner_text(".flashes")
 
     workflow_id = page.url.split("/runs/")[1].split("/")[0]
     row = audit_row(page, "catalog.start", f"workflow:{workflow_id}")
