@@ -23,20 +23,31 @@ from estuary.models import Service, TrainingModule
 
 Choices = list[tuple[str, str]]  # (value, what a person reads)
 ONBOARDING = "PractitionerOnboardingWorkflow"
+TRAINING = "TrainingCertificationWorkflow"
 
 
 def _progress(progress: Any) -> Mapping[str, Any]:
     return progress if isinstance(progress, Mapping) else {}
 
 
-def _modules(progress: Mapping[str, Any]) -> Choices:
-    codes = pending_modules(progress)
+def _module_choices(codes: list[str]) -> Choices:
     titles = dict(
         db.session.execute(
             select(TrainingModule.code, TrainingModule.title).where(TrainingModule.code.in_(codes))
         ).all()
     )
     return [(c, f"{titles[c]} ({c})" if c in titles else c) for c in codes]
+
+
+def _modules(progress: Mapping[str, Any]) -> Choices:
+    return _module_choices(pending_modules(progress))
+
+
+def _certification_modules(progress: Mapping[str, Any]) -> Choices:
+    """A training certification run's modules still to do (its progress's `modules`)."""
+    modules = progress.get("modules") or {}
+    done = set(modules.get("completed") or ())
+    return _module_choices([m for m in modules.get("assigned") or () if m not in done])
 
 
 def _services(progress: Mapping[str, Any]) -> Choices:
@@ -78,6 +89,7 @@ PICKERS: dict[tuple[str, str, str], Callable[[Mapping[str, Any]], Choices]] = {
     (ONBOARDING, "extend", "step"): _current_step,
     (ONBOARDING, "extend", "reason"): _codes("extend_step"),
     (ONBOARDING, "reject", "reason"): _codes("reject_onboarding"),
+    (TRAINING, "complete_training_module", "module"): _certification_modules,
 }
 
 
@@ -87,6 +99,7 @@ EMPTY = {
         "the practitioner has no active service left to configure; one must be added first"
     ),
     (ONBOARDING, "complete_training_module", "module"): "no required module is left to do",
+    (TRAINING, "complete_training_module", "module"): "every module of this certification is done",
 }
 
 

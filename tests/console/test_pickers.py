@@ -63,3 +63,33 @@ def test_pickers_offer_what_applies(app):
         fields = list(_fields("configure_service", ServiceConfiguredSignal, progress).values())
         assert not has_choices(fields)
         assert "no active service left" in empty_reason(WF, "configure_service", fields)
+
+
+def test_a_training_run_offers_its_certifications_modules_still_to_do(app):
+    with app.app_context():
+        db.session.add(TrainingModule(code="cert-201", title="Safe touch", certification="c"))
+        db.session.commit()
+        progress = {"modules": {"assigned": ["cert-201", "cert-202"], "completed": ["cert-202"]}}
+        fields = forms.form_fields(TrainingModuleCompletedSignal)
+        module = {
+            f.name: f
+            for f in apply_pickers(
+                "TrainingCertificationWorkflow", "complete_training_module", fields, progress
+            )
+        }["module"]
+        assert module.widget == "select"
+        assert module.choices == ("cert-201",)
+        assert module.choice_labels == {"cert-201": "Safe touch (cert-201)"}
+        assert module.value == "cert-201"  # the one left is preselected
+
+        done = {"modules": {"assigned": ["cert-201"], "completed": ["cert-201"]}}
+        fields = apply_pickers(
+            "TrainingCertificationWorkflow",
+            "complete_training_module",
+            forms.form_fields(TrainingModuleCompletedSignal),
+            done,
+        )
+        assert not has_choices(fields)
+        assert empty_reason(
+            "TrainingCertificationWorkflow", "complete_training_module", fields
+        ) == ("every module of this certification is done")
