@@ -49,6 +49,19 @@ _ids = itertools.count(random.randrange(10_000_000, 2_000_000_000, 1_000_000))
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+def _fresh_id(model: Any) -> int:
+    """The next row id from `_ids`, moved past any id the table already holds: SQLite gives
+    a row inserted without an id max(id)+1, so rows seeded that way (by another test of the
+    same live stack) may sit on the counter's next values."""
+    global _ids
+    value = next(_ids)
+    taken = db.session.scalar(select(func.max(model.id))) or 0
+    if value <= taken:
+        value = taken + 1
+        _ids = itertools.count(value + 1)
+    return value
+
+
 def login(
     app: Flask, role: str = "operator", email: str | None = None, *, csrf: bool = False
 ) -> tuple[FlaskClient, StaffUser]:
@@ -135,7 +148,7 @@ def seed_practitioner(
     with app.app_context():
         tag = uuid.uuid4().hex[:8]
         p = Practitioner(
-            id=next(_ids),
+            id=_fresh_id(Practitioner),
             name=name or f"Practitioner {tag}",
             email=f"p-{tag}@practitioners.test",
             status=status,
@@ -177,7 +190,7 @@ def seed_booking(
         db.session.flush()
         start = utcnow().replace(microsecond=0) + timedelta(hours=hours_ahead)
         booking = Booking(
-            id=next(_ids),
+            id=_fresh_id(Booking),
             client_id=client.id,
             practitioner_id=pid,
             service_id=service.id,
