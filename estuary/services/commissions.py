@@ -31,6 +31,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from estuary.contracts.payments import BookingCommissionResult
 from estuary.db import db
 from estuary.models import Booking, Commission, PackagePurchase, Practitioner
 from estuary.services import ledger, ops_flags
@@ -59,22 +60,13 @@ def commission_for(gross_cents: int, bps: int) -> int:
     return int(amount)
 
 
-@dataclass(frozen=True)
-class RecordedCommission:
-    booking_id: int
-    commission_cents: int
-    net_released_cents: int
-    created: bool
-    package_purchase_id: int | None = None
-
-
 def _lock_row(model: type, row_id: int) -> None:
     """Serialise writers on one row: a no-op UPDATE takes the row lock on PostgreSQL and
     the write lock on SQLite (where SELECT ... FOR UPDATE does nothing)."""
     db.session.execute(update(model).where(model.id == row_id).values(id=model.id))
 
 
-def record_booking_commission(booking_id: int) -> RecordedCommission:
+def record_booking_commission(booking_id: int) -> BookingCommissionResult:
     """Write the booking's commission row and ledger entries unless already written."""
     booking = db.session.get(Booking, booking_id)
     if booking is None:
@@ -105,10 +97,12 @@ def record_booking_commission(booking_id: int) -> RecordedCommission:
         ledger.Leg(ledger.available_account(practitioner.id), net),
     ]
     _post(booking, legs, "booking_earning")
-    return RecordedCommission(booking.id, commission, net, created=True)
+    return BookingCommissionResult(booking.id, commission, created=True, net_released_cents=net)
 
 
-def _record_package_session(booking: Booking, practitioner: Practitioner) -> RecordedCommission:
+def _record_package_session(
+    booking: Booking, practitioner: Practitioner
+) -> BookingCommissionResult:
     """A package session's commission: the next exact part of the package's commission
     (parts sum to it), once per booking, posted to the ledger."""
     purchase_id = booking.package_purchase_id
@@ -151,8 +145,8 @@ def _record_package_session(booking: Booking, practitioner: Practitioner) -> Rec
         ],
         "package_commission",
     )
-    return RecordedCommission(
-        booking.id, commission, 0, created=True, package_purchase_id=purchase_id
+    return BookingCommissionResult(
+        booking.id, commission, created=True, package_purchase_id=purchase_id
     )
 
 
@@ -166,7 +160,7 @@ def _effective_rate_bps(commission_cents: int, total_cents: int) -> int:
 
 def _overbooked_session(
     booking: Booking, practitioner: Practitioner, purchase: PackagePurchase
-) -> RecordedCommission:
+) -> BookingCommissionResult:
     """More completed sessions than the package holds: take nothing (the package's
     commission is fully taken), keep a zero row so this is decided once, and ask ops."""
     ops_flags.raise_flag(
@@ -184,7 +178,7 @@ def _overbooked_session(
         booking, practitioner, 0, 0, 0, purchase.currency, package_purchase_id=purchase.id
     )
     created = _insert(row)
-    return RecordedCommission(booking.id, 0, 0, created, purchase.id)
+    return BookingCommissionResult(booking.id, 0, created, package_purchase_id=purchase.id)
 
 
 def _commission_row(
@@ -240,10 +234,14 @@ def _by_booking(booking_id: int) -> Commission:
     return row
 
 
-def _recorded(row: Commission, *, created: bool) -> RecordedCommission:
+def _recorded(row: Commission, *, created: bool) -> BookingCommissionResult:
     net = 0 if row.package_purchase_id is not None else row.gross_cents - row.commission_cents
-    return RecordedCommission(
-        row.booking_id, row.commission_cents, net, created, row.package_purchase_id
+    return BookingCommissionResult(
+        row.booking_id,
+        row.commission_cents,
+        created,
+        net_released_cents=net,
+        package_purchase_id=row.package_purchase_id,
     )
 
 

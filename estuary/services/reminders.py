@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from estuary.contracts.bookings import REMINDER_OFFSETS, reminder_key, utc_iso
+from estuary.contracts.bookings import REMINDER_OFFSETS, ReminderResult, reminder_key, utc_iso
 from estuary.db import db
 from estuary.models import Booking, Client, Notification
 from estuary.services import notifications
@@ -19,13 +19,6 @@ from estuary.services.bookings import ACTIVE, booking_payload, get_booking
 from estuary.services.errors import BusinessRuleError
 
 TEMPLATE = "booking_reminder"
-
-
-@dataclass(frozen=True)
-class ReminderOutcome:
-    key: str
-    state: str  # sent / already_sent / skipped
-    reason: str = ""
 
 
 def _check_type(reminder_type: str) -> None:
@@ -43,7 +36,7 @@ def send_reminder(
     start_at: datetime,
     now: datetime,
     sent_by: str,
-) -> ReminderOutcome:
+) -> ReminderResult:
     """Remind the client of a session starting at `start_at`, once per key.
 
     Skipped (not an error) when the booking is no longer confirmed, has moved away from
@@ -53,11 +46,11 @@ def send_reminder(
     booking = get_booking(booking_id)
     key = reminder_key(booking_id, reminder_type, start_at)
     if booking.status != ACTIVE:
-        return ReminderOutcome(key, "skipped", f"booking is {booking.status}")
+        return ReminderResult(key, "skipped", f"booking is {booking.status}")
     if booking.start_at != start_at:
-        return ReminderOutcome(key, "skipped", f"booking moved to {utc_iso(booking.start_at)}")
+        return ReminderResult(key, "skipped", f"booking moved to {utc_iso(booking.start_at)}")
     if booking.start_at <= now:
-        return ReminderOutcome(key, "skipped", "session already started")
+        return ReminderResult(key, "skipped", "session already started")
     client = db.session.get(Client, booking.client_id)
     sent = notifications.send(
         key=key,
@@ -68,7 +61,7 @@ def send_reminder(
         entity_type="booking",
         entity_id=booking_id,
     )
-    return ReminderOutcome(key, "sent" if sent.created else "already_sent")
+    return ReminderResult(key, "sent" if sent.created else "already_sent")
 
 
 @dataclass(frozen=True)

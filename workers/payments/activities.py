@@ -185,14 +185,7 @@ def record_booking_commission(inp: BookingCommissionInput) -> BookingCommissionR
     session only takes its commission part (its earnings are released by the
     progressive package payout). Ledger legs: see estuary.services.commissions.
     """
-    recorded = commissions.record_booking_commission(inp.booking_id)
-    return BookingCommissionResult(
-        booking_id=recorded.booking_id,
-        commission_cents=recorded.commission_cents,
-        created=recorded.created,
-        net_released_cents=recorded.net_released_cents,
-        package_purchase_id=recorded.package_purchase_id,
-    )
+    return commissions.record_booking_commission(inp.booking_id)
 
 
 @write_activity

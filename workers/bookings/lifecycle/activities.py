@@ -51,14 +51,13 @@ def load_booking(inp: BookingRef) -> BookingSnapshot:
 
 @write_activity
 def send_booking_reminder(inp: ReminderInput) -> ReminderResult:
-    outcome = reminders.send_reminder(
+    return reminders.send_reminder(
         inp.booking_id,
         inp.reminder_type,
         start_at=inp.start_at,
         now=inp.workflow_time,
         sent_by=inp.sent_by,
     )
-    return ReminderResult(key=outcome.key, state=outcome.state, reason=outcome.reason)
 
 
 @write_activity
