@@ -25,6 +25,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard import forms
+from dashboard.presentation.run_titles import type_words
 from dashboard.writes import (
     REASON_CODE_KEY,
     REASON_TEXT_KEY,
@@ -44,7 +45,6 @@ from estuary.contracts.catalogue import RegisteredWorkflow
 from estuary.contracts.inputs import InputError
 from estuary.contracts.money import format_money
 from estuary.contracts.payments import BatchPayoutInput, PractitionerPayoutInput
-from estuary.contracts.spec import workflow_label
 from estuary.db import db
 from estuary.services import payout_checks, payout_policy
 from temporal_gateway.access import gateway
@@ -184,7 +184,7 @@ def _start(wf: RegisteredWorkflow, payload: Any, reason: Reason):
         )
     else:
         detail = f"started run {started.run_id}"
-        flash(f"Started: {workflow_label(wf.name)} ({started.workflow_id}).", "success")
+        flash(f"Started: {type_words(wf.name)} ({started.workflow_id}).", "success")
     record(
         "success",
         target=f"workflow:{started.workflow_id}",

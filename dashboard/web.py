@@ -28,7 +28,6 @@ from dashboard import times
 from dashboard.extensions import login_manager
 from estuary.contracts.inputs import MAX_ID, is_id_text
 from estuary.contracts.money import format_money, input_text
-from estuary.contracts.spec import workflow_label
 from estuary.db import db
 from estuary.models import StaffUser
 
@@ -111,7 +110,6 @@ def _template_helpers(app: Flask) -> None:
     app.jinja_env.filters["money"] = format_money
     app.jinja_env.filters["money_input"] = input_text
     # Times: one format, in the staff member's zone, UTC in the tooltip (dashboard/times.py).
-    app.jinja_env.filters["workflow_label"] = workflow_label
     app.jinja_env.filters["dt"] = times.time_element
     app.jinja_env.filters["dt_text"] = times.format_local
     app.jinja_env.filters["dt_utc"] = times.format_utc

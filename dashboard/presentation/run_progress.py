@@ -29,6 +29,7 @@ from dashboard.presentation.run_titles import (
     run_title,
     run_titles,
     step_words,
+    type_words,
 )
 from dashboard.presentation.run_values import (
     Field,
@@ -541,6 +542,7 @@ def run_page(run: Any, timeline: Any, progress: Any) -> RunPage:
 
 def register_template_globals(app: Any) -> None:
     app.add_template_global(run_labels, "run_labels")
+    app.add_template_filter(type_words, "type_words")
     app.add_template_global(TONE_CLASSES, "outcome_classes")
     app.add_template_global(fields_of, "value_fields")
     app.add_template_global(payout_row_title, "payout_title")

@@ -6,7 +6,6 @@ against them (`workers.temporal.registry`). Imports only the standard library.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,13 +71,3 @@ class ScheduleDefinition:
     workflow_id_prefix: str
     # IANA zone of the cron; None: SCHEDULE_TIME_ZONE. SCHEDULE_TIME_ZONES overrides both.
     time_zone: str | None = None
-
-
-def workflow_label(name: str) -> str:
-    """A workflow type as staff say it, for titles and messages:
-    `BatchPractitionerPayoutWorkflow` -> "Batch practitioner payout"."""
-    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+", name.removesuffix("Workflow"))
-    if not words:
-        return name
-    text = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
-    return text[:1].upper() + text[1:]
