@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from dashboard.forms import FormField
 from estuary.contracts.approval_rules import reason_codes_for
-from estuary.contracts.onboarding_actions import pending_modules
+from estuary.contracts.onboarding_actions import modules_to_do, pending_modules
 from estuary.db import db
 from estuary.models import Service, TrainingModule
 
@@ -45,9 +45,7 @@ def _modules(progress: Mapping[str, Any]) -> Choices:
 
 def _certification_modules(progress: Mapping[str, Any]) -> Choices:
     """A training certification run's modules still to do (its progress's `modules`)."""
-    modules = progress.get("modules") or {}
-    done = set(modules.get("completed") or ())
-    return _module_choices([m for m in modules.get("assigned") or () if m not in done])
+    return _module_choices(modules_to_do(progress.get("modules")))
 
 
 def _services(progress: Mapping[str, Any]) -> Choices:

@@ -35,10 +35,17 @@ SIGNAL_OF_UPDATE = {
 CONSOLE_SIGNALS: tuple[str, ...] = ()
 
 
+def modules_to_do(modules: Any) -> list[str]:
+    """The assigned modules not completed yet, from a progress's `{"assigned": [...],
+    "completed": [...]}` (the onboarding's `training`, a certification run's `modules`)."""
+    if not isinstance(modules, Mapping):
+        return []
+    done = set(modules.get("completed") or ())
+    return [m for m in modules.get("assigned") or () if m not in done]
+
+
 def _pending_modules(progress: Mapping[str, Any]) -> list[str]:
-    training = progress.get("training") or {}
-    done = set(training.get("completed") or ())
-    return [m for m in training.get("assigned") or () if m not in done]
+    return modules_to_do(progress.get("training"))
 
 
 def step_action(progress: Mapping[str, Any]) -> str | None:
