@@ -9,12 +9,9 @@ own, so other browser tests that look rows up by name are not confused by them.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from estuary.contracts import catalogue
 from estuary.contracts.bookings import BookingLifecycleInput
@@ -95,14 +92,27 @@ def signed_in_context(browser, live_stack, role: str, viewport: dict[str, int]):
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/auth/login" not in url)
+    # The first page signed in saves the browser's time zone (a fetch, and a reload unless
+    # the zone is UTC); wait for that once so that no page of the walk is left mid-way.
+    page.wait_for_load_state("networkidle")
     return context, page
 
 
-def settle(page) -> None:
-    """Let htmx load what a page loads after itself (charts, live parts)."""
-    # A page that polls may never be idle for long; what is there by then is enough.
-    with contextlib.suppress(PlaywrightTimeout):
-        page.wait_for_load_state("networkidle", timeout=2_000)
+# The page has loaded and htmx has nothing under way: every part it loads right after the
+# page (`hx-trigger="load"`, the home page's chart) has been asked for, and no request,
+# swap or settle is in flight (a poll that happens to be on its way is waited for too).
+SETTLED = """() => document.readyState === 'complete'
+  && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')
+  && Array.from(document.querySelectorAll('[hx-trigger]')).every(el =>
+       !/(^|,)\\s*load(\\s|,|$)/.test(el.getAttribute('hx-trigger'))
+       || (el['htmx-internal-data'] || {}).loaded)"""
+
+
+def settle(page, timeout_ms: int = 10_000) -> None:
+    """Wait until htmx has loaded what a page loads after itself (charts); polls come
+    later and only refresh what is there. This waits on htmx's own state, not for the
+    network to be quiet for 500 ms (networkidle), which every page view paid."""
+    page.wait_for_function(SETTLED, timeout=timeout_ms)
 
 
 def walk(page, world: World) -> Iterator[tuple[Page, int]]:
