@@ -168,3 +168,20 @@ def sign_in(page, user: StaffUser, password: str = PASSWORD) -> None:
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/auth/login" not in url)
+
+
+# The page has loaded and htmx has nothing under way: every part it loads right after the
+# page (`hx-trigger="load"`, the home page's chart) has been asked for, and no request,
+# swap or settle is in flight (a poll that happens to be on its way is waited for too).
+SETTLED = """() => document.readyState === 'complete'
+  && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')
+  && Array.from(document.querySelectorAll('[hx-trigger]')).every(el =>
+       !/(^|,)\\s*load(\\s|,|$)/.test(el.getAttribute('hx-trigger'))
+       || (el['htmx-internal-data'] || {}).loaded)"""
+
+
+def settle(page, timeout_ms: int = 10_000) -> None:
+    """Wait until htmx has loaded what a page loads after itself (charts); polls come
+    later and only refresh what is there. This waits on htmx's own state, not for the
+    network to be quiet for 500 ms (networkidle), which every page view paid."""
+    page.wait_for_function(SETTLED, timeout=timeout_ms)

@@ -20,7 +20,7 @@ from estuary.contracts.practitioners import OnboardingInput
 from tests.console.page_list import Page, pages
 from tests.console.write_support import seed_booking, seed_practitioner
 from tests.e2e.clicks import start_payout, wait_for
-from tests.e2e.conftest import PASSWORD
+from tests.e2e.conftest import PASSWORD, settle
 
 ROLES = ("viewer", "operator", "approver", "admin")
 
@@ -96,23 +96,6 @@ def signed_in_context(browser, live_stack, role: str, viewport: dict[str, int]):
     # the zone is UTC); wait for that once so that no page of the walk is left mid-way.
     page.wait_for_load_state("networkidle")
     return context, page
-
-
-# The page has loaded and htmx has nothing under way: every part it loads right after the
-# page (`hx-trigger="load"`, the home page's chart) has been asked for, and no request,
-# swap or settle is in flight (a poll that happens to be on its way is waited for too).
-SETTLED = """() => document.readyState === 'complete'
-  && !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')
-  && Array.from(document.querySelectorAll('[hx-trigger]')).every(el =>
-       !/(^|,)\\s*load(\\s|,|$)/.test(el.getAttribute('hx-trigger'))
-       || (el['htmx-internal-data'] || {}).loaded)"""
-
-
-def settle(page, timeout_ms: int = 10_000) -> None:
-    """Wait until htmx has loaded what a page loads after itself (charts); polls come
-    later and only refresh what is there. This waits on htmx's own state, not for the
-    network to be quiet for 500 ms (networkidle), which every page view paid."""
-    page.wait_for_function(SETTLED, timeout=timeout_ms)
 
 
 def walk(page, world: World) -> Iterator[tuple[Page, int]]:

@@ -21,7 +21,7 @@ from estuary.contracts.practitioners import RejectOnboardingUpdate
 from estuary.db import db
 from estuary.models import Booking, Practitioner, Service, TrainingModule
 from tests.console.write_support import seed_booking, seed_practitioner
-from tests.e2e.conftest import sign_in
+from tests.e2e.conftest import settle, sign_in
 
 ONBOARDING_MODULES = (
     ("platform-101", "Using the platform"),
@@ -80,7 +80,7 @@ def _send(clicks: Clicks, page, name: str) -> None:
     """Send a form; the answer sends the browser back to the page (a new document)."""
     with page.expect_navigation():
         clicks.click(f"[data-testid=action-{name}] button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert not page.locator("[data-testid=action-error]").count(), page.inner_text("main")
 
 
@@ -183,7 +183,7 @@ def test_cancel_a_booking_that_has_no_lifecycle_run(page, live_stack):
     clicks.pick("[data-testid=start-first] [data-testid=action-cancel] select[name=by]", "ops")
     with page.expect_navigation():
         clicks.click("[data-testid=start-first] [data-testid=action-cancel] button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    settle(page)
     assert not page.locator("[data-testid=action-error]").count(), page.inner_text("main")
 
     def cancelled() -> bool:
