@@ -147,12 +147,16 @@ def init_database(app: Flask, engine: Engine) -> None:
     turn = _WriterTurn(busy_ms / 1000)
     WRITER_TURNS[engine] = turn
     _give_back_turn_after(engine, turn)
+    # The config, not the app: Flask-SQLAlchemy keeps each app's engines in a dict keyed
+    # weakly by the app, and a listener on the engine holding the app would keep both
+    # alive for good (a process that makes many apps, the test suite, grew without end).
+    config = app.config
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         mode = conn.get_execution_options().get(SQLITE_BEGIN)
         if mode is None:
-            mode = "IMMEDIATE" if app.config.get("SQLITE_BEGIN_IMMEDIATE") else "LEGACY"
+            mode = "IMMEDIATE" if config.get("SQLITE_BEGIN_IMMEDIATE") else "LEGACY"
         dbapi_connection = conn.connection.dbapi_connection
         if mode != "IMMEDIATE":
             # pysqlite's own handling (the console's): reads run outside a transaction
