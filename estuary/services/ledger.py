@@ -47,16 +47,28 @@ class Leg:
 
 
 def post(
-    key: str, kind: str, legs: list[Leg], *, description: str = "", currency: str = "USD"
+    key: str,
+    kind: str,
+    legs: list[Leg],
+    *,
+    description: str = "",
+    currency: str = "USD",
+    new_key: bool = False,
 ) -> LedgerTransaction:
     """Post one balanced transaction, or return the one already posted under `key`.
 
     Flushes but does not commit: the caller's transaction decides. A concurrent post of
     the same key loses on the unique constraint and gets the winner's transaction.
+
+    `new_key`: the caller knows no transaction can hold `key` yet, because the key is
+    made from a row's unique key that this same transaction inserted (the payout's hold):
+    the look-up and the savepoint are left out. A duplicate would still be refused by the
+    unique constraint, and the caller's whole transaction rolled back with it.
     """
-    existing = db.session.scalar(select(LedgerTransaction).where(LedgerTransaction.key == key))
-    if existing is not None:
-        return existing
+    if not new_key:
+        existing = db.session.scalar(select(LedgerTransaction).where(LedgerTransaction.key == key))
+        if existing is not None:
+            return existing
     if not legs:
         raise BusinessRuleError(f"ledger transaction {key} has no entries")
     if sum(leg.amount_cents for leg in legs) != 0:
@@ -68,6 +80,10 @@ def post(
         LedgerEntry(account=leg.account, amount_cents=leg.amount_cents, currency=currency)
         for leg in legs
     ]
+    if new_key:
+        db.session.add(txn)
+        db.session.flush()
+        return txn
     try:
         with db.session.begin_nested():
             db.session.add(txn)

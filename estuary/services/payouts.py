@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from estuary.contracts import approval_rules
 from estuary.contracts.money import format_money
@@ -67,6 +67,20 @@ def _lock_practitioner(practitioner_id: int) -> None:
     )
 
 
+def _lock_and_get_practitioner(practitioner_id: int) -> Practitioner:
+    """`_lock_practitioner` and `get_practitioner` in one statement: the same no-op UPDATE,
+    returning the row (UPDATE ... RETURNING, PostgreSQL and SQLite alike)."""
+    practitioner = db.session.scalars(
+        update(Practitioner)
+        .where(Practitioner.id == practitioner_id)
+        .values(id=Practitioner.id)
+        .returning(Practitioner)
+    ).one_or_none()
+    if practitioner is None:
+        return get_practitioner(practitioner_id)  # raises NotFoundError, as it always did
+    return practitioner
+
+
 def get_payout(payout_id: int) -> Payout:
     payout = db.session.get(Payout, payout_id)
     if payout is None:
@@ -97,9 +111,16 @@ def _rejection(decisions: list[PayoutApproval]) -> dict | None:
 
 
 def _view(
-    payout: Payout, *, reused: bool, closed_rejected: list[int] | None = None
+    payout: Payout,
+    *,
+    reused: bool,
+    closed_rejected: list[int] | None = None,
+    decisions: list[PayoutApproval] | None = None,
 ) -> PayoutRecord:
-    decisions = _decisions(payout.id)
+    """The payout as the workflow sees it; `decisions` are read unless given (a payout
+    this transaction just created has none)."""
+    if decisions is None:
+        decisions = _decisions(payout.id)
     return PayoutRecord(
         payout_id=payout.id,
         idempotency_key=payout.idempotency_key,
@@ -148,19 +169,22 @@ def create_payout(
     payout_policy.check_not_looser(
         config, approval_threshold_cents, dual_approval_threshold_cents, approval_timeout_seconds
     )
-    _lock_practitioner(practitioner_id)
-    practitioner = get_practitioner(practitioner_id)
+    practitioner = _lock_and_get_practitioner(practitioner_id)
     closed_rejected: list[int] = []
+    # Every payout made under this id (a handful at most): the unfinished one, if any,
+    # and the count that numbers the next key, from one read.
+    under_id = list(
+        db.session.scalars(
+            select(Payout).where(Payout.workflow_id == workflow_id).order_by(Payout.id)
+        )
+    )
     resumed = _resume_unfinished(
-        workflow_id, practitioner_id, requested_by, amount_cents, run_id, closed_rejected
+        workflow_id, practitioner_id, requested_by, amount_cents, run_id, closed_rejected, under_id
     )
     if resumed is not None:
         return resumed
     amount = _amount_to_pay(practitioner, amount_cents, str(config.get("CURRENCY", "USD")))
-    previous = db.session.scalar(
-        select(func.count(Payout.id)).where(Payout.workflow_id == workflow_id)
-    )
-    key = f"payout:{workflow_id}:{int(previous or 0) + 1}"
+    key = f"payout:{workflow_id}:{len(under_id) + 1}"
     required = approvals_needed(amount, approval_threshold_cents, dual_approval_threshold_cents)
     payout = Payout(
         practitioner_id=practitioner_id,
@@ -177,6 +201,9 @@ def create_payout(
     )
     db.session.add(payout)
     db.session.flush()
+    # The payout's key is unique and was inserted just now, in this transaction: no
+    # hold can exist under it yet (a duplicate would fail the unique constraint and roll
+    # the payout back with it).
     ledger.post(
         f"payout-hold:{key}",
         "payout_hold",
@@ -186,8 +213,9 @@ def create_payout(
         ],
         description=f"Hold for payout {payout.id}",
         currency=payout.currency,
+        new_key=True,
     )
-    return _view(payout, reused=False, closed_rejected=closed_rejected)
+    return _view(payout, reused=False, closed_rejected=closed_rejected, decisions=[])
 
 
 def _resume_unfinished(
@@ -197,16 +225,13 @@ def _resume_unfinished(
     amount_cents: int | None,
     run_id: str | None,
     closed_rejected: list[int],
+    under_id: list[Payout],
 ) -> PayoutRecord | None:
-    """The unfinished payout under `workflow_id` when this run may carry it on, or None
-    when there is none or it was closed now because a rejection is recorded on it (its
-    id is appended to `closed_rejected`). Another request under the same id is refused."""
-    unfinished = db.session.scalar(
-        select(Payout)
-        .where(Payout.workflow_id == workflow_id, Payout.status.in_(UNFINISHED))
-        .order_by(Payout.id.desc())
-        .limit(1)
-    )
+    """The unfinished payout under `workflow_id` (the latest of `under_id`, its payouts
+    in id order) when this run may carry it on, or None when there is none or it was
+    closed now because a rejection is recorded on it (its id is appended to
+    `closed_rejected`). Another request under the same id is refused."""
+    unfinished = next((p for p in reversed(under_id) if p.status in UNFINISHED), None)
     if unfinished is None:
         return None
     if unfinished.practitioner_id != practitioner_id:
