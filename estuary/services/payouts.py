@@ -88,6 +88,20 @@ def get_payout(payout_id: int) -> Payout:
     return payout
 
 
+def _payout_and_practitioner(payout_id: int) -> tuple[Payout, Practitioner]:
+    """The payout and its practitioner, read together (one statement where `get_payout`
+    and `get_practitioner` took two); NotFoundError as they raise it."""
+    row = db.session.execute(
+        select(Payout, Practitioner)
+        .join(Practitioner, Practitioner.id == Payout.practitioner_id)
+        .where(Payout.id == payout_id)
+    ).first()
+    if row is None:
+        payout = get_payout(payout_id)
+        return payout, get_practitioner(payout.practitioner_id)
+    return row[0], row[1]
+
+
 def _decisions(payout_id: int) -> list[PayoutApproval]:
     return list(
         db.session.scalars(
@@ -201,9 +215,6 @@ def create_payout(
     )
     db.session.add(payout)
     db.session.flush()
-    # The payout's key is unique and was inserted just now, in this transaction: no
-    # hold can exist under it yet (a duplicate would fail the unique constraint and roll
-    # the payout back with it).
     ledger.post(
         f"payout-hold:{key}",
         "payout_hold",
@@ -213,7 +224,6 @@ def create_payout(
         ],
         description=f"Hold for payout {payout.id}",
         currency=payout.currency,
-        new_key=True,
     )
     return _view(payout, reused=False, closed_rejected=closed_rejected, decisions=[])
 
@@ -397,10 +407,9 @@ def transfer(payout_id: int) -> TransferPayoutResult:
     completes the settlement, which is itself keyed. A transfer the provider accepted but
     has not paid out yet leaves the payout `reconciling` with its hold in place.
     """
-    payout = get_payout(payout_id)
+    payout, practitioner = _payout_and_practitioner(payout_id)
     if payout.status not in ("approved", "processing", "reconciling", "paid"):
         raise BusinessRuleError(f"payout {payout_id} is {payout.status}; it cannot be sent")
-    practitioner = get_practitioner(payout.practitioner_id)
     if payout.status == "paid":
         receipt = payment_provider.find_transfer(payout.idempotency_key)
         if receipt is None:
@@ -582,8 +591,7 @@ def _flag_paid_but_closed(payout: Payout, reference: str) -> None:
 
 def notify(payout_id: int, event: str) -> None:
     """Tell the practitioner what happened to their payout (once per payout and event)."""
-    payout = get_payout(payout_id)
-    practitioner = get_practitioner(payout.practitioner_id)
+    payout, practitioner = _payout_and_practitioner(payout_id)
     email_practitioner(
         practitioner,
         key=f"payout-{event}:{payout.idempotency_key}",
