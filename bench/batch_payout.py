@@ -14,7 +14,8 @@ locked" lines in its log, and the batch's runs (continue-as-new) with their larg
 history.
 
 `--profile DIR` records both workers with py-spy (`PY_SPY=/path/to/py-spy`; not a
-dependency of the project) and prints the top frames of each.
+dependency of the project) and prints the top frames of each; `--profile-gil` samples only
+the thread holding the GIL, so the shares follow CPU rather than runnable threads.
 
     .venv/bin/python bench/batch_payout.py                      # 2,000 practitioners, 3 rounds
     .venv/bin/python bench/batch_payout.py --practitioners 200 --rounds 1
@@ -85,6 +86,9 @@ def peak_rss_mb(pid: int) -> float:
 class Profile:
     """py-spy recording one process (raw collapsed stacks), when --profile is given."""
 
+    # --profile-gil: only the thread holding the GIL is sampled (py-spy --gil).
+    gil = False
+
     def __init__(self, pid: int, directory: Path | None, name: str) -> None:
         self.proc = None
         self.path = None
@@ -100,7 +104,7 @@ class Profile:
         self.path = directory / f"{name}.txt"
         self.proc = subprocess.Popen(
             [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
-             "--nonblocking", "--output", str(self.path)],
+             "--nonblocking", "--output", str(self.path), *(["--gil"] if self.gil else [])],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -462,7 +466,15 @@ async def main() -> None:
     )
     parser.add_argument("--no-anchor", action="store_true", help="only our batch (big N)")
     parser.add_argument("--profile", type=Path, help="py-spy both workers into this folder")
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile, sample only the thread holding the GIL (py-spy --gil): the "
+        "samples then follow the worker's CPU; without it a thread that is runnable but "
+        "waiting for a core on a busy machine counts as busy",
+    )
     args = parser.parse_args()
+    Profile.gil = args.profile_gil
     db_kind = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL") else "SQLite"
     print(
         f"batch payout, {args.practitioners} practitioners, {args.window} in flight, app "
