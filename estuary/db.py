@@ -55,8 +55,10 @@ def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> i
     and SQLite alike) where `add_once` takes a savepoint, an ORM flush and its release.
     The same guarantee under concurrency: on PostgreSQL an insert of a key another
     transaction has inserted but not committed waits for it, then does nothing if it
-    committed; on SQLite writers are serialised. Column defaults apply (Core inserts
-    them); the row is not in the session's identity map until read.
+    committed; on SQLite writers are serialised. A Core statement on the model's table
+    (the ORM's bulk-insert path around it cost more than the statement): column defaults
+    apply, the session is not flushed first, and the row is not in the session's
+    identity map until read.
     """
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -65,10 +67,11 @@ def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> i
         insert = sqlite.insert
     else:
         raise RuntimeError(f"insert_unless_present: no ON CONFLICT support for {dialect}")
+    table = model.__table__  # type: ignore[attr-defined]
     statement = (
-        insert(model)
+        insert(table)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[key])
-        .returning(model.id)  # type: ignore[attr-defined]
+        .returning(table.c.id)
     )
     return db.session.scalar(statement)

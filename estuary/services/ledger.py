@@ -71,7 +71,7 @@ def post(
             raise BusinessRuleError(f"ledger transaction {key} was refused")
         return existing
     db.session.execute(
-        insert(LedgerEntry),
+        insert(LedgerEntry.__table__),
         [
             {
                 "transaction_id": txn_id,
