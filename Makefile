@@ -57,6 +57,8 @@ record-histories: setup
 
 # Figures beside their anchors measured in the same run (docs/performance.md says how to
 # read them); BENCH_DATABASE_URL=postgresql+psycopg://... puts the app database on PostgreSQL.
+# One batch round per run (about 15 minutes in all); BENCH_BATCH_ARGS="--rounds 3" for more.
+BENCH_BATCH_ARGS ?= --rounds 1
 bench: setup
 	$(BIN)/python bench/batch_payout.py $(BENCH_BATCH_ARGS)
 	$(BIN)/python bench/runs_page.py $(BENCH_RUNS_ARGS)

@@ -156,6 +156,22 @@ def _check_payload_keys(cls: type[Config]) -> None:
         raise RuntimeError(str(exc)) from exc
 
 
+# What may end a task-queue prefix. The console's scope is "TaskQueue STARTS_WITH prefix":
+# without a separator, prefix "t1" would also take in the runs of "t12"'s deployment.
+TASK_QUEUE_PREFIX_ENDINGS = ("-", "_", ".", ":", "/")
+
+
+def check_task_queue_prefix(prefix: str) -> None:
+    """Refuse a `TEMPORAL_TASK_QUEUE_PREFIX` that could be the start of another one's."""
+    if prefix and not prefix.endswith(TASK_QUEUE_PREFIX_ENDINGS):
+        raise RuntimeError(
+            f"TEMPORAL_TASK_QUEUE_PREFIX={prefix!r} must end in one of "
+            f"{' '.join(TASK_QUEUE_PREFIX_ENDINGS)} (for example {prefix + '-'!r}): the "
+            "console shows the runs on every task queue that starts with it, so "
+            f"{prefix!r} would also show another deployment's {prefix + '2-'!r} runs"
+        )
+
+
 class Config:
     ENV_NAME = "development"
     TESTING = False
@@ -295,6 +311,7 @@ class Config:
     @classmethod
     def init(cls) -> None:
         """Fill settings that need side effects (the dev secret, audit and payload key files)."""
+        check_task_queue_prefix(cls.TEMPORAL_TASK_QUEUE_PREFIX)
         if not cls.SECRET_KEY:
             cls.SECRET_KEY = _dev_secret_key()
         if not cls.PAYLOAD_KEYS:
@@ -360,6 +377,8 @@ class ProductionConfig(Config):
         cls.PAYLOAD_KEY_ID = os.environ.get("PAYLOAD_KEY_ID") or None
         cls.AUDIT_KEY = audit_key
         cls.SQLALCHEMY_DATABASE_URI = database_url
+        cls.TEMPORAL_TASK_QUEUE_PREFIX = os.environ.get("TEMPORAL_TASK_QUEUE_PREFIX", "")
+        check_task_queue_prefix(cls.TEMPORAL_TASK_QUEUE_PREFIX)
         _check_payload_keys(cls)
         _warn_plaintext_api_key(cls)
 

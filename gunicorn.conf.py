@@ -52,6 +52,14 @@ accesslog = (
 errorlog = "-"
 
 
+def post_worker_init(worker: object) -> None:
+    """Before a process serves anyone (at start and after each `max_requests` recycle):
+    templates compiled, database and Temporal connected (dashboard/warm_up.py)."""
+    from dashboard.warm_up import warm_up
+
+    warm_up(worker.wsgi)  # type: ignore[attr-defined]
+
+
 def child_exit(server: object, worker: object) -> None:
     """Console metrics in multiprocess mode (docs/observability.md): drop the live gauges
     of a worker that exited, so a scrape no longer adds them up."""

@@ -10,11 +10,14 @@ a warmer machine. The anchor runs the same steps per payout as ours (the activit
 local activities one of our payouts recorded in its history, in order). Printed per
 round: payouts per second and the worker process's CPU seconds (user + system, all
 threads, from /proc), the ratios ours/anchor, our worker's peak RSS, the "database is
-locked" lines in its log, and the batch's runs (continue-as-new) with their largest
-history.
+locked" lines in its log, the batch's runs (continue-as-new) with their largest
+history, and where a payout's time goes on each side: the median, over 40 completed
+payouts, of the time its activities waited for a worker slot, ran, and the same for its
+workflow tasks (from the server's event timestamps).
 
 `--profile DIR` records both workers with py-spy (`PY_SPY=/path/to/py-spy`; not a
-dependency of the project) and prints the top frames of each.
+dependency of the project) and prints the top frames of each; `--profile-gil` samples only
+the thread holding the GIL, so the shares follow CPU rather than runnable threads.
 
     .venv/bin/python bench/batch_payout.py                      # 2,000 practitioners, 3 rounds
     .venv/bin/python bench/batch_payout.py --practitioners 200 --rounds 1
@@ -69,6 +72,8 @@ class Measure:
     max_history_events: int = 0
     max_history_bytes: int = 0
     steps: list[str] | None = None
+    # Median seconds per payout of each leg (`payout_legs`), over a sample of payouts.
+    legs: dict[str, float] | None = None
 
     def rate(self) -> float:
         return self.paid / self.seconds if self.seconds else 0.0
@@ -85,6 +90,9 @@ def peak_rss_mb(pid: int) -> float:
 class Profile:
     """py-spy recording one process (raw collapsed stacks), when --profile is given."""
 
+    # --profile-gil: only the thread holding the GIL is sampled (py-spy --gil).
+    gil = False
+
     def __init__(self, pid: int, directory: Path | None, name: str) -> None:
         self.proc = None
         self.path = None
@@ -100,7 +108,7 @@ class Profile:
         self.path = directory / f"{name}.txt"
         self.proc = subprocess.Popen(
             [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "100",
-             "--nonblocking", "--output", str(self.path)],
+             "--nonblocking", "--output", str(self.path), *(["--gil"] if self.gil else [])],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -176,6 +184,60 @@ def payout_steps(events: list) -> list[str]:
         ):
             steps.append("local")
     return steps
+
+
+LEG_NAMES = (
+    "activity queued",  # scheduled -> started: waiting for a free activity slot / poller
+    "activity running",  # started -> completed: the activity's own work
+    "workflow task queued",  # scheduled -> started
+    "workflow task running",  # started -> completed: the workflow code (and its sandbox)
+    "whole payout",  # first event -> last event of the child run
+)
+
+
+def payout_legs(events: list) -> dict[str, float]:
+    """Seconds one payout spent in each leg of `LEG_NAMES` (summed over its activities and
+    workflow tasks), from the server's event timestamps."""
+    from temporalio.api.enums.v1 import EventType as E
+
+    def at(e) -> float:
+        return e.event_time.ToNanoseconds() / 1e9
+
+    legs = dict.fromkeys(LEG_NAMES, 0.0)
+    by_id = {e.event_id: e for e in events}
+    for e in events:
+        if e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            scheduled = by_id[e.activity_task_started_event_attributes.scheduled_event_id]
+            legs["activity queued"] += at(e) - at(scheduled)
+        elif e.event_type == E.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            started = by_id[e.activity_task_completed_event_attributes.started_event_id]
+            legs["activity running"] += at(e) - at(started)
+        elif e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+            scheduled = by_id[e.workflow_task_started_event_attributes.scheduled_event_id]
+            legs["workflow task queued"] += at(e) - at(scheduled)
+        elif e.event_type == E.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            started = by_id[e.workflow_task_completed_event_attributes.started_event_id]
+            legs["workflow task running"] += at(e) - at(started)
+    if events:
+        legs["whole payout"] = at(events[-1]) - at(events[0])
+    return legs
+
+
+async def sample_legs(client: Client, query: str, sample: int = 40) -> dict[str, float]:
+    """The median of each leg over up to `sample` completed payouts matching `query`."""
+    seen: dict[str, list[float]] = {name: [] for name in LEG_NAMES}
+    async for r in client.list_workflows(query, limit=sample):
+        history = await client.get_workflow_handle(r.id, run_id=r.run_id).fetch_history()
+        for name, seconds in payout_legs(list(history.events)).items():
+            seen[name].append(seconds)
+    return {name: statistics.median(v) for name, v in seen.items() if v}
+
+
+def legs_line(who: str, legs: dict[str, float] | None) -> str:
+    if not legs:
+        return ""
+    parts = ", ".join(f"{name} {1000 * legs[name]:.0f} ms" for name in LEG_NAMES if name in legs)
+    return f"\n  {who}: per payout (median): {parts}"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -350,6 +412,11 @@ async def run_ours(
         if one is not None:
             history = await client.get_workflow_handle(one.id, run_id=one.run_id).fetch_history()
             steps = payout_steps(list(history.events))
+        legs = await sample_legs(
+            client,
+            f"WorkflowType = 'PractitionerPayoutWorkflow' AND ExecutionStatus = 'Completed' "
+            f"AND TaskQueue = '{prefix}payments'",
+        )
         stop(worker)
         log_text = (workdir / f"{prefix}worker.log").read_text(errors="replace")
         worker = None
@@ -364,6 +431,7 @@ async def run_ours(
             max_history_events=max((r.history_length for r in runs), default=0),
             max_history_bytes=max(sizes, default=0),
             steps=steps,
+            legs=legs,
         )
     finally:
         if worker is not None:
@@ -426,7 +494,12 @@ async def run_anchor(
         cpu = cpu_seconds(worker.pid) - cpu_before
         rss = peak_rss_mb(worker.pid)
         spy.stop()
-        return Measure(seconds, cpu, paid, peak_rss_mb=rss, steps=steps)
+        legs = await sample_legs(
+            client,
+            f"WorkflowType = 'AnchorPayoutWorkflow' AND ExecutionStatus = 'Completed' "
+            f"AND TaskQueue = '{queue}'",
+        )
+        return Measure(seconds, cpu, paid, peak_rss_mb=rss, steps=steps, legs=legs)
     finally:
         stop(worker)
 
@@ -450,6 +523,8 @@ def _round_line(n: int, ours: Measure, anchor: Measure | None) -> str:
         f"worker log: {ours.locked_lines}; workflow tasks over the SDK's 2 s deadlock "
         f"timeout (TMPRL1101): {ours.deadlock_lines}; "
         f"steps per payout: {', '.join(ours.steps or [])}"
+        + legs_line("ours", ours.legs)
+        + legs_line("anchor", anchor.legs if anchor else None)
     )
 
 
@@ -462,7 +537,15 @@ async def main() -> None:
     )
     parser.add_argument("--no-anchor", action="store_true", help="only our batch (big N)")
     parser.add_argument("--profile", type=Path, help="py-spy both workers into this folder")
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile, sample only the thread holding the GIL (py-spy --gil): the "
+        "samples then follow the worker's CPU; without it a thread that is runnable but "
+        "waiting for a core on a busy machine counts as busy",
+    )
     args = parser.parse_args()
+    Profile.gil = args.profile_gil
     db_kind = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL") else "SQLite"
     print(
         f"batch payout, {args.practitioners} practitioners, {args.window} in flight, app "

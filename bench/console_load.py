@@ -261,7 +261,7 @@ async def main() -> None:
                 "/runs?domain=payments&page_size=50",
                 detail,
                 "/payouts",
-                "/approvals",
+                "/approvals/",  # the navigation's URL (/approvals redirects here)
                 "/practitioners",
             ]
             # Resolve the detail URL once (it redirects to the latest run).

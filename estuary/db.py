@@ -1,12 +1,13 @@
 """The database extensions (Flask-SQLAlchemy `db`, Flask-Migrate `migrate`) and the declarative
 `Base`: created unbound here, bound to an app by `estuary.app.init_domain`."""
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
 
@@ -44,3 +45,33 @@ def add_once(row: T, find: Callable[[], T | None]) -> tuple[T, bool]:
             raise
         return existing, False
     return row, True
+
+
+def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> int | None:
+    """Insert one row of `model` unless a row with the same unique `key` column exists:
+    the new row's id, or None when the key was there (the caller reads that row).
+
+    One statement (`INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id`, PostgreSQL
+    and SQLite alike) where `add_once` takes a savepoint, an ORM flush and its release.
+    The same guarantee under concurrency: on PostgreSQL an insert of a key another
+    transaction has inserted but not committed waits for it, then does nothing if it
+    committed; on SQLite writers are serialised. A Core statement on the model's table
+    (the ORM's bulk-insert path around it cost more than the statement): column defaults
+    apply, the session is not flushed first, and the row is not in the session's
+    identity map until read.
+    """
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        insert = postgresql.insert
+    elif dialect == "sqlite":
+        insert = sqlite.insert
+    else:
+        raise RuntimeError(f"insert_unless_present: no ON CONFLICT support for {dialect}")
+    table = model.__table__  # type: ignore[attr-defined]
+    statement = (
+        insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=[key])
+        .returning(table.c.id)
+    )
+    return db.session.scalar(statement)

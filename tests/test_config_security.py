@@ -37,6 +37,7 @@ def production_env(monkeypatch, tmp_path):
         "TEMPORAL_TLS_CLIENT_KEY",
     ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("TEMPORAL_TASK_QUEUE_PREFIX", raising=False)
     return monkeypatch
 
 
@@ -66,6 +67,7 @@ def test_a_complete_production_environment_is_accepted(production_env):
         ("DATABASE_URL", "mysql://db/estuary", "DATABASE_URL must be a PostgreSQL URL"),
         ("AUDIT_ANCHOR_PATH", None, "AUDIT_ANCHOR_PATH must be set in production"),
         ("TEMPORAL_TLS_SERVER_CA_CERT", "/nonexistent/ca.pem", "TEMPORAL_TLS_SERVER_CA_CERT names"),
+        ("TEMPORAL_TASK_QUEUE_PREFIX", "t1", "TEMPORAL_TASK_QUEUE_PREFIX='t1' must end in"),
     ],
 )
 def test_production_refuses_weak_or_missing_settings(production_env, name, value, message):
@@ -122,3 +124,21 @@ def test_hsts_only_when_cookies_are_secure(app):
     app.config["SESSION_COOKIE_SECURE"] = True
     header = app.test_client().get("/healthz").headers["Strict-Transport-Security"]
     assert header == "max-age=31536000; includeSubDomains"
+
+
+@pytest.mark.parametrize("prefix", ["", "t1-", "prod.", "eu_", "team:", "acme/"])
+def test_a_task_queue_prefix_that_ends_in_a_separator_is_accepted(prefix):
+    config.check_task_queue_prefix(prefix)
+
+
+@pytest.mark.parametrize("prefix", ["t1", "prod", "estuary2"])
+def test_a_task_queue_prefix_that_could_start_another_is_refused(prefix):
+    # "t1" would scope the console to TaskQueue STARTS_WITH 't1': t12-payments too.
+    with pytest.raises(RuntimeError, match=f"{prefix}2-"):
+        config.check_task_queue_prefix(prefix)
+
+
+def test_development_refuses_such_a_prefix_at_start(monkeypatch):
+    monkeypatch.setattr(config.Config, "TEMPORAL_TASK_QUEUE_PREFIX", "t1")
+    with pytest.raises(RuntimeError, match="must end in one of"):
+        config.Config.init()

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, insert, select
 
-from estuary.db import db
+from estuary.db import db, insert_unless_present
 from estuary.models import LedgerEntry, LedgerTransaction
 from estuary.services.errors import BusinessRuleError
 
@@ -48,35 +47,56 @@ class Leg:
 
 def post(
     key: str, kind: str, legs: list[Leg], *, description: str = "", currency: str = "USD"
-) -> LedgerTransaction:
-    """Post one balanced transaction, or return the one already posted under `key`.
+) -> int:
+    """Post one balanced transaction, or find the one already posted under `key`: its id.
 
-    Flushes but does not commit: the caller's transaction decides. A concurrent post of
-    the same key loses on the unique constraint and gets the winner's transaction.
+    Writes in the caller's transaction and does not commit: the caller decides. Two
+    statements for a new transaction (the transaction row, unless its key is there, and
+    its entries in one INSERT), one when the key was posted before plus the read of its
+    id. A concurrent post of the same key finds the winner's transaction: the unique key
+    refuses the second row (`insert_unless_present`).
     """
-    existing = db.session.scalar(select(LedgerTransaction).where(LedgerTransaction.key == key))
-    if existing is not None:
+    problem = _problem(key, legs)
+    if problem is not None:
+        existing = _posted(key)  # a repeat of a posted key returns it, as it always did
+        if existing is not None:
+            return existing
+        raise BusinessRuleError(problem)
+    txn_id = insert_unless_present(
+        LedgerTransaction, {"key": key, "kind": kind, "description": description}, "key"
+    )
+    if txn_id is None:
+        existing = _posted(key)
+        if existing is None:  # pragma: no cover - the conflict was on this key
+            raise BusinessRuleError(f"ledger transaction {key} was refused")
         return existing
+    db.session.execute(
+        insert(LedgerEntry.__table__),
+        [
+            {
+                "transaction_id": txn_id,
+                "account": leg.account,
+                "amount_cents": leg.amount_cents,
+                "currency": currency,
+            }
+            for leg in legs
+        ],
+    )
+    return txn_id
+
+
+def _problem(key: str, legs: list[Leg]) -> str | None:
     if not legs:
-        raise BusinessRuleError(f"ledger transaction {key} has no entries")
+        return f"ledger transaction {key} has no entries"
     if sum(leg.amount_cents for leg in legs) != 0:
-        raise BusinessRuleError(f"ledger transaction {key} does not balance")
+        return f"ledger transaction {key} does not balance"
     if any(not isinstance(leg.amount_cents, int) or leg.amount_cents == 0 for leg in legs):
-        raise BusinessRuleError(f"ledger transaction {key} has a zero or non-integer entry")
-    txn = LedgerTransaction(key=key, kind=kind, description=description)
-    txn.entries = [
-        LedgerEntry(account=leg.account, amount_cents=leg.amount_cents, currency=currency)
-        for leg in legs
-    ]
-    try:
-        with db.session.begin_nested():
-            db.session.add(txn)
-    except IntegrityError:
-        existing = db.session.scalar(select(LedgerTransaction).where(LedgerTransaction.key == key))
-        if existing is None:
-            raise
-        return existing
-    return txn
+        return f"ledger transaction {key} has a zero or non-integer entry"
+    return None
+
+
+def _posted(key: str) -> int | None:
+    return db.session.scalar(select(LedgerTransaction.id).where(LedgerTransaction.key == key))
 
 
 def balance(account: str) -> int:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from estuary.db import add_once, db
+from estuary.db import db, insert_unless_present
 from estuary.models import Notification
 from estuary.models.base import utcnow
 from estuary.services.errors import BusinessRuleError
@@ -36,28 +36,32 @@ def send(
     entity_type: str | None = None,
     entity_id: int | None = None,
 ) -> SentNotification:
-    """Record (and so send) one notification unless its key was sent before. Flushes."""
+    """Record (and so send) one notification unless its key was sent before: one INSERT
+    that does nothing when the key is there (`insert_unless_present`). Writes in the
+    caller's transaction."""
     if channel not in CHANNELS:
         raise BusinessRuleError(f"unknown channel {channel!r}")
 
-    def find() -> Notification | None:
-        return db.session.scalar(select(Notification).where(Notification.key == key))
-
-    existing = find()
-    if existing is not None:
-        return SentNotification(existing.id, key, created=False)
-    row = Notification(
-        key=key,
-        channel=channel,
-        recipient=recipient,
-        template=template,
-        payload_json=json.dumps(payload or {}, sort_keys=True, default=str),
-        entity_type=entity_type,
-        entity_id=entity_id,
-        sent_at=utcnow(),
+    created_id = insert_unless_present(
+        Notification,
+        {
+            "key": key,
+            "channel": channel,
+            "recipient": recipient,
+            "template": template,
+            "payload_json": json.dumps(payload or {}, sort_keys=True, default=str),
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "sent_at": utcnow(),
+        },
+        "key",
     )
-    row, created = add_once(row, find)
-    return SentNotification(row.id, key, created=created)
+    if created_id is not None:
+        return SentNotification(created_id, key, created=True)
+    existing = db.session.scalar(select(Notification.id).where(Notification.key == key))
+    if existing is None:  # pragma: no cover - the conflict was on this key
+        raise BusinessRuleError(f"notification {key} was refused")
+    return SentNotification(existing, key, created=False)
 
 
 def was_sent(key: str) -> bool:

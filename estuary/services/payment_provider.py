@@ -196,7 +196,9 @@ def _commit_transfer(
     key: str, destination: str, amount_cents: int, currency: str, payout_id: int | None
 ) -> TransferReceipt:
     processing = float(_setting("PROVIDER_PROCESSING_SECONDS", "0") or 0)
-    with Session(db.engine) as session:
+    # Not expired on commit: the receipt is read from the row just written, not reloaded
+    # in a second transaction (which, on SQLite in a worker, waits for the write lock).
+    with Session(db.engine, expire_on_commit=False) as session:
         row = Transfer(
             idempotency_key=key,
             payout_id=payout_id,

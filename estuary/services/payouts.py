@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from estuary.contracts import approval_rules
 from estuary.contracts.money import format_money
@@ -67,11 +67,39 @@ def _lock_practitioner(practitioner_id: int) -> None:
     )
 
 
+def _lock_and_get_practitioner(practitioner_id: int) -> Practitioner:
+    """`_lock_practitioner` and `get_practitioner` in one statement: the same no-op UPDATE,
+    returning the row (UPDATE ... RETURNING, PostgreSQL and SQLite alike)."""
+    practitioner = db.session.scalars(
+        update(Practitioner)
+        .where(Practitioner.id == practitioner_id)
+        .values(id=Practitioner.id)
+        .returning(Practitioner)
+    ).one_or_none()
+    if practitioner is None:
+        return get_practitioner(practitioner_id)  # raises NotFoundError, as it always did
+    return practitioner
+
+
 def get_payout(payout_id: int) -> Payout:
     payout = db.session.get(Payout, payout_id)
     if payout is None:
         raise NotFoundError(f"payout {payout_id} does not exist")
     return payout
+
+
+def _payout_and_practitioner(payout_id: int) -> tuple[Payout, Practitioner]:
+    """The payout and its practitioner, read together (one statement where `get_payout`
+    and `get_practitioner` took two); NotFoundError as they raise it."""
+    row = db.session.execute(
+        select(Payout, Practitioner)
+        .join(Practitioner, Practitioner.id == Payout.practitioner_id)
+        .where(Payout.id == payout_id)
+    ).first()
+    if row is None:
+        payout = get_payout(payout_id)
+        return payout, get_practitioner(payout.practitioner_id)
+    return row[0], row[1]
 
 
 def _decisions(payout_id: int) -> list[PayoutApproval]:
@@ -97,9 +125,16 @@ def _rejection(decisions: list[PayoutApproval]) -> dict | None:
 
 
 def _view(
-    payout: Payout, *, reused: bool, closed_rejected: list[int] | None = None
+    payout: Payout,
+    *,
+    reused: bool,
+    closed_rejected: list[int] | None = None,
+    decisions: list[PayoutApproval] | None = None,
 ) -> PayoutRecord:
-    decisions = _decisions(payout.id)
+    """The payout as the workflow sees it; `decisions` are read unless given (a payout
+    this transaction just created has none)."""
+    if decisions is None:
+        decisions = _decisions(payout.id)
     return PayoutRecord(
         payout_id=payout.id,
         idempotency_key=payout.idempotency_key,
@@ -148,19 +183,22 @@ def create_payout(
     payout_policy.check_not_looser(
         config, approval_threshold_cents, dual_approval_threshold_cents, approval_timeout_seconds
     )
-    _lock_practitioner(practitioner_id)
-    practitioner = get_practitioner(practitioner_id)
+    practitioner = _lock_and_get_practitioner(practitioner_id)
     closed_rejected: list[int] = []
+    # Every payout made under this id (a handful at most): the unfinished one, if any,
+    # and the count that numbers the next key, from one read.
+    under_id = list(
+        db.session.scalars(
+            select(Payout).where(Payout.workflow_id == workflow_id).order_by(Payout.id)
+        )
+    )
     resumed = _resume_unfinished(
-        workflow_id, practitioner_id, requested_by, amount_cents, run_id, closed_rejected
+        workflow_id, practitioner_id, requested_by, amount_cents, run_id, closed_rejected, under_id
     )
     if resumed is not None:
         return resumed
     amount = _amount_to_pay(practitioner, amount_cents, str(config.get("CURRENCY", "USD")))
-    previous = db.session.scalar(
-        select(func.count(Payout.id)).where(Payout.workflow_id == workflow_id)
-    )
-    key = f"payout:{workflow_id}:{int(previous or 0) + 1}"
+    key = f"payout:{workflow_id}:{len(under_id) + 1}"
     required = approvals_needed(amount, approval_threshold_cents, dual_approval_threshold_cents)
     payout = Payout(
         practitioner_id=practitioner_id,
@@ -187,7 +225,7 @@ def create_payout(
         description=f"Hold for payout {payout.id}",
         currency=payout.currency,
     )
-    return _view(payout, reused=False, closed_rejected=closed_rejected)
+    return _view(payout, reused=False, closed_rejected=closed_rejected, decisions=[])
 
 
 def _resume_unfinished(
@@ -197,16 +235,13 @@ def _resume_unfinished(
     amount_cents: int | None,
     run_id: str | None,
     closed_rejected: list[int],
+    under_id: list[Payout],
 ) -> PayoutRecord | None:
-    """The unfinished payout under `workflow_id` when this run may carry it on, or None
-    when there is none or it was closed now because a rejection is recorded on it (its
-    id is appended to `closed_rejected`). Another request under the same id is refused."""
-    unfinished = db.session.scalar(
-        select(Payout)
-        .where(Payout.workflow_id == workflow_id, Payout.status.in_(UNFINISHED))
-        .order_by(Payout.id.desc())
-        .limit(1)
-    )
+    """The unfinished payout under `workflow_id` (the latest of `under_id`, its payouts
+    in id order) when this run may carry it on, or None when there is none or it was
+    closed now because a rejection is recorded on it (its id is appended to
+    `closed_rejected`). Another request under the same id is refused."""
+    unfinished = next((p for p in reversed(under_id) if p.status in UNFINISHED), None)
     if unfinished is None:
         return None
     if unfinished.practitioner_id != practitioner_id:
@@ -372,10 +407,9 @@ def transfer(payout_id: int) -> TransferPayoutResult:
     completes the settlement, which is itself keyed. A transfer the provider accepted but
     has not paid out yet leaves the payout `reconciling` with its hold in place.
     """
-    payout = get_payout(payout_id)
+    payout, practitioner = _payout_and_practitioner(payout_id)
     if payout.status not in ("approved", "processing", "reconciling", "paid"):
         raise BusinessRuleError(f"payout {payout_id} is {payout.status}; it cannot be sent")
-    practitioner = get_practitioner(payout.practitioner_id)
     if payout.status == "paid":
         receipt = payment_provider.find_transfer(payout.idempotency_key)
         if receipt is None:
@@ -557,8 +591,7 @@ def _flag_paid_but_closed(payout: Payout, reference: str) -> None:
 
 def notify(payout_id: int, event: str) -> None:
     """Tell the practitioner what happened to their payout (once per payout and event)."""
-    payout = get_payout(payout_id)
-    practitioner = get_practitioner(payout.practitioner_id)
+    payout, practitioner = _payout_and_practitioner(payout_id)
     email_practitioner(
         practitioner,
         key=f"payout-{event}:{payout.idempotency_key}",

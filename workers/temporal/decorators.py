@@ -1,4 +1,4 @@
-"""`monitored_activity`: start, end, duration and failure of every activity in the log.
+"""`monitored_activity`: end, duration and failure of every activity in the log.
 
 Workflow logging happens in `MonitoringInterceptor` (workers.temporal.worker): an
 interceptor sees start, end, duration and failure of every run without wrapping `run`,
@@ -25,7 +25,11 @@ T = TypeVar("T")
 
 
 def monitored_activity(fn: Callable[..., T]) -> Callable[..., T]:
-    """Log start, end, duration and failure of an activity with workflow id and attempt.
+    """Log the end of an activity with its duration, workflow id and attempt: one INFO
+    line when it succeeds (`activity done ... in 0.012s`). Its start is logged at DEBUG
+    only: two INFO lines per activity cost a payout a measurable share of the worker's
+    CPU (docs/performance.md), and an activity still running shows on its run page as
+    pending, with its attempt and last failure.
 
     An expected failure (a business refusal, a provider declining or briefly down) is one
     WARNING line with its reason and no traceback; the SDK's own record of it is dropped
@@ -38,7 +42,7 @@ def monitored_activity(fn: Callable[..., T]) -> Callable[..., T]:
         info = activity.info()
         where = f"{info.activity_type} wf={info.workflow_id} attempt={info.attempt}"
         started = time.monotonic()
-        log.info("activity start %s", where)
+        log.debug("activity start %s", where)
         try:
             result = fn(*args)
         except Exception as exc:
