@@ -27,9 +27,9 @@ T = TypeVar("T")
 def monitored_activity(fn: Callable[..., T]) -> Callable[..., T]:
     """Log the end of an activity with its duration, workflow id and attempt: one INFO
     line when it succeeds (`activity done ... in 0.012s`). Its start is logged at DEBUG
-    only: two INFO lines per activity cost a payout a measurable share of the worker's
-    CPU (docs/performance.md), and an activity still running shows on its run page as
-    pending, with its attempt and last failure.
+    only: the line said nothing the done line does not, and an activity still running
+    shows on its run page as pending, with its attempt and last failure (a payout logged
+    9 INFO lines, now 6; docs/performance.md).
 
     An expected failure (a business refusal, a provider declining or briefly down) is one
     WARNING line with its reason and no traceback; the SDK's own record of it is dropped
