@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
@@ -47,18 +47,18 @@ def add_once(row: T, find: Callable[[], T | None]) -> tuple[T, bool]:
     return row, True
 
 
-def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> int | None:
+def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> tuple[int, bool]:
     """Insert one row of `model` unless a row with the same unique `key` column exists:
-    the new row's id, or None when the key was there (the caller reads that row).
+    (its id, True) for the new row, (the existing row's id, False) when the key was there.
 
-    One statement (`INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id`, PostgreSQL
-    and SQLite alike) where `add_once` takes a savepoint, an ORM flush and its release.
-    The same guarantee under concurrency: on PostgreSQL an insert of a key another
-    transaction has inserted but not committed waits for it, then does nothing if it
-    committed; on SQLite writers are serialised. A Core statement on the model's table
-    (the ORM's bulk-insert path around it cost more than the statement): column defaults
-    apply, the session is not flushed first, and the row is not in the session's
-    identity map until read.
+    One statement for a new row (`INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id`,
+    PostgreSQL and SQLite alike) where `add_once` takes a savepoint, an ORM flush and its
+    release; one more, the read of the existing id, for a repeat. The same guarantee under
+    concurrency: on PostgreSQL an insert of a key another transaction has inserted but not
+    committed waits for it, then does nothing if it committed; on SQLite writers are
+    serialised. A Core statement on the model's table (the ORM's bulk-insert path around it
+    cost more than the statement): column defaults apply, the session is not flushed
+    first, and the row is not in the session's identity map until read.
     """
     dialect = db.session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -74,4 +74,10 @@ def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> i
         .on_conflict_do_nothing(index_elements=[key])
         .returning(table.c.id)
     )
-    return db.session.scalar(statement)
+    created = db.session.scalar(statement)
+    if created is not None:
+        return created, True
+    existing = db.session.scalar(select(table.c.id).where(table.c[key] == values[key]))
+    if existing is None:  # the conflict was on another unique column
+        raise IntegrityError(str(statement), dict(values), Exception(f"{key} not found"))
+    return existing, False

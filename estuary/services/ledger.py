@@ -52,9 +52,9 @@ def post(
 
     Writes in the caller's transaction and does not commit: the caller decides. Two
     statements for a new transaction (the transaction row, unless its key is there, and
-    its entries in one INSERT), one when the key was posted before plus the read of its
-    id. A concurrent post of the same key finds the winner's transaction: the unique key
-    refuses the second row (`insert_unless_present`).
+    its entries in one INSERT); for a key posted before, the insert that does nothing and
+    the read of its id. A concurrent post of the same key finds the winner's transaction:
+    the unique key refuses the second row (`insert_unless_present`).
     """
     problem = _problem(key, legs)
     if problem is not None:
@@ -62,14 +62,11 @@ def post(
         if existing is not None:
             return existing
         raise BusinessRuleError(problem)
-    txn_id = insert_unless_present(
+    txn_id, created = insert_unless_present(
         LedgerTransaction, {"key": key, "kind": kind, "description": description}, "key"
     )
-    if txn_id is None:
-        existing = _posted(key)
-        if existing is None:  # pragma: no cover - the conflict was on this key
-            raise BusinessRuleError(f"ledger transaction {key} was refused")
-        return existing
+    if not created:
+        return txn_id
     db.session.execute(
         insert(LedgerEntry.__table__),
         [

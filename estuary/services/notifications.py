@@ -42,7 +42,7 @@ def send(
     if channel not in CHANNELS:
         raise BusinessRuleError(f"unknown channel {channel!r}")
 
-    created_id = insert_unless_present(
+    row_id, created = insert_unless_present(
         Notification,
         {
             "key": key,
@@ -56,12 +56,7 @@ def send(
         },
         "key",
     )
-    if created_id is not None:
-        return SentNotification(created_id, key, created=True)
-    existing = db.session.scalar(select(Notification.id).where(Notification.key == key))
-    if existing is None:  # pragma: no cover - the conflict was on this key
-        raise BusinessRuleError(f"notification {key} was refused")
-    return SentNotification(existing, key, created=False)
+    return SentNotification(row_id, key, created=created)
 
 
 def was_sent(key: str) -> bool:
