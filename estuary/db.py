@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, select
+from sqlalchemy import MetaData, Update, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
@@ -45,6 +45,19 @@ def add_once(row: T, find: Callable[[], T | None]) -> tuple[T, bool]:
             raise
         return existing, False
     return row, True
+
+
+def row_lock(model: type, row_id: int) -> Update:
+    """A no-op UPDATE of one row (`SET id = id`): it takes the row lock on PostgreSQL and
+    the write lock on SQLite (where SELECT ... FOR UPDATE does nothing), so writers of
+    that row (a balance, a package, a subscription) take turns. Add `.returning(model)` to
+    read the row in the same statement."""
+    return update(model).where(model.id == row_id).values(id=model.id)  # type: ignore[attr-defined]
+
+
+def lock_row(model: type, row_id: int) -> None:
+    """Take `row_lock` on one row until the transaction ends."""
+    db.session.execute(row_lock(model, row_id))
 
 
 def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> tuple[int, bool]:

@@ -28,11 +28,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from estuary.contracts.payments import BookingCommissionResult
-from estuary.db import db
+from estuary.db import db, lock_row
 from estuary.models import Booking, Commission, PackagePurchase, Practitioner
 from estuary.services import ledger, ops_flags
 from estuary.services.errors import BusinessRuleError, NotFoundError
@@ -58,12 +58,6 @@ def commission_for(gross_cents: int, bps: int) -> int:
         Decimal(1), rounding=ROUND_HALF_UP
     )
     return int(amount)
-
-
-def _lock_row(model: type, row_id: int) -> None:
-    """Serialise writers on one row: a no-op UPDATE takes the row lock on PostgreSQL and
-    the write lock on SQLite (where SELECT ... FOR UPDATE does nothing)."""
-    db.session.execute(update(model).where(model.id == row_id).values(id=model.id))
 
 
 def record_booking_commission(booking_id: int) -> BookingCommissionResult:
@@ -107,7 +101,7 @@ def _record_package_session(
     (parts sum to it), once per booking, posted to the ledger."""
     purchase_id = booking.package_purchase_id
     assert purchase_id is not None
-    _lock_row(PackagePurchase, purchase_id)
+    lock_row(PackagePurchase, purchase_id)
     purchase = db.session.get(PackagePurchase, purchase_id)
     if purchase is None:
         raise NotFoundError(f"package purchase {purchase_id} does not exist")

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from estuary.contracts.payments import PackageExpiryResult, PackageReleaseResult, PackageState
-from estuary.db import db
+from estuary.db import db, lock_row
 from estuary.models import Booking, PackagePurchase
 from estuary.models.base import utcnow
 from estuary.models.payments import PackageRelease
@@ -68,11 +68,7 @@ def split_exact(total_cents: int, parts: int) -> list[int]:
 def _purchase(purchase_id: int, *, lock: bool = False) -> PackagePurchase:
     if lock:
         # Serialise releases of one purchase (row lock on PostgreSQL, write lock on SQLite).
-        db.session.execute(
-            update(PackagePurchase)
-            .where(PackagePurchase.id == purchase_id)
-            .values(id=PackagePurchase.id)
-        )
+        lock_row(PackagePurchase, purchase_id)
     purchase = db.session.get(PackagePurchase, purchase_id)
     if purchase is None:
         raise NotFoundError(f"package purchase {purchase_id} does not exist")

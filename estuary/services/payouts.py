@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from estuary.contracts import approval_rules
 from estuary.contracts.money import format_money
@@ -39,7 +39,7 @@ from estuary.contracts.payments import (
     PayoutRecord,
     TransferPayoutResult,
 )
-from estuary.db import add_once, db
+from estuary.db import add_once, db, lock_row, row_lock
 from estuary.models import Payout, PayoutApproval, Practitioner
 from estuary.models.base import utcnow
 from estuary.services import ledger, ops_flags, payment_provider, payout_checks, payout_policy
@@ -62,19 +62,14 @@ approvals_needed = approval_rules.approvals_needed
 def _lock_practitioner(practitioner_id: int) -> None:
     # Serialise holds on one practitioner's balance: a no-op UPDATE takes the row lock on
     # PostgreSQL and the database write lock on SQLite before the balance is read.
-    db.session.execute(
-        update(Practitioner).where(Practitioner.id == practitioner_id).values(id=Practitioner.id)
-    )
+    lock_row(Practitioner, practitioner_id)
 
 
 def _lock_and_get_practitioner(practitioner_id: int) -> Practitioner:
     """`_lock_practitioner` and `get_practitioner` in one statement: the same no-op UPDATE,
     returning the row (UPDATE ... RETURNING, PostgreSQL and SQLite alike)."""
     practitioner = db.session.scalars(
-        update(Practitioner)
-        .where(Practitioner.id == practitioner_id)
-        .values(id=Practitioner.id)
-        .returning(Practitioner)
+        row_lock(Practitioner, practitioner_id).returning(Practitioner)
     ).one_or_none()
     if practitioner is None:
         return get_practitioner(practitioner_id)  # raises NotFoundError, as it always did

@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from estuary.db import db
+from estuary.db import db, lock_row
 from estuary.models import Subscription, SubscriptionCharge
 from estuary.models.base import utcnow
 from estuary.services import ledger, payment_provider
@@ -65,9 +65,7 @@ def charge_subscription(
         raise BusinessRuleError("attempt must be 1 or more")
     period_start = parse_period_start(period_start_text)
     # Serialise charges of one subscription (row lock on PostgreSQL, write lock on SQLite).
-    db.session.execute(
-        update(Subscription).where(Subscription.id == subscription_id).values(id=Subscription.id)
-    )
+    lock_row(Subscription, subscription_id)
     subscription = db.session.get(Subscription, subscription_id)
     if subscription is None:
         raise NotFoundError(f"subscription {subscription_id} does not exist")
