@@ -53,15 +53,13 @@ class OnboardingSteps(OnboardingTimers):
         return True
 
     async def _documents_step(self) -> bool:
+        # The round is open before the step shows as current: `_begin_step` awaits the
+        # progress write, and a query or `submit_documents` in that wait must already see
+        # the documents awaited (the console offers the action from the same state).
+        self._docs_round += 1
+        self._docs_state = "awaiting_submission"
         step = await self._begin_step("documents", "documents_submitted signal (the practitioner)")
         while True:
-            self._docs_round += 1
-            self._docs_state = "awaiting_submission"
-            if self._docs_round > 1:
-                self._restart_phase(step)
-                await self._set_waiting(
-                    step, "documents_submitted signal (new documents after a rejection)"
-                )
             if not await self._wait(step, lambda: self._docs_submission is not None):
                 return False
             submission, self._docs_submission = self._docs_submission, None
@@ -93,6 +91,12 @@ class OnboardingSteps(OnboardingTimers):
             if review.approved:
                 self._docs_state = "approved"
                 return True
+            self._docs_round += 1
+            self._docs_state = "awaiting_submission"
+            self._restart_phase(step)
+            await self._set_waiting(
+                step, "documents_submitted signal (new documents after a rejection)"
+            )
 
     async def _record_review(self, key: str) -> ReviewDocumentsUpdate:
         """Record ops' review of this round's submission (`key`)."""
