@@ -541,7 +541,10 @@ def run_page(run: Any, timeline: Any, progress: Any) -> RunPage:
 
 
 def register_template_globals(app: Any) -> None:
+    from dashboard.presentation.run_rows import run_rows
+
     app.add_template_global(run_labels, "run_labels")
+    app.add_template_global(run_rows, "run_rows")
     app.add_template_filter(type_words, "type_words")
     app.add_template_global(TONE_CLASSES, "outcome_classes")
     app.add_template_global(fields_of, "value_fields")
