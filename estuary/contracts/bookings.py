@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from estuary.contracts.checks import ACTOR_HELP
+from estuary.contracts.field_types import resolve_field_types
 
 TASK_QUEUE = "bookings"
 
@@ -516,3 +517,6 @@ def lifecycle_actions(progress: Any) -> tuple[str, ...]:
     if stage in SESSION_STARTED_STAGES:
         return ("cancel", "mark_completed", "mark_no_show")
     return ()
+
+
+resolve_field_types(__name__)

@@ -22,6 +22,7 @@ from typing import Any
 
 from estuary.contracts.domains import DOMAINS as DOMAINS
 from estuary.contracts.domains import task_queue as task_queue
+from estuary.contracts.field_types import resolve_field_types
 from estuary.contracts.inputs import is_internal_field
 from estuary.contracts.spec import ScheduleDefinition as ScheduleDefinition
 from estuary.contracts.spec import WorkflowSpec as WorkflowSpec
@@ -161,3 +162,6 @@ def input_fields(input_type: type) -> list[InputField]:
             )
         )
     return out
+
+
+resolve_field_types(__name__)

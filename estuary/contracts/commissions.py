@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from estuary.contracts.checks import DATE_PATTERN, check_iso_date, is_cents
+from estuary.contracts.field_types import resolve_field_types
 
 
 @dataclass
@@ -69,3 +70,6 @@ class CommissionPageResult:
     failures: list[str]
     next_cursor: int
     exhausted: bool
+
+
+resolve_field_types(__name__)

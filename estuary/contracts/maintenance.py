@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from estuary.contracts.field_types import resolve_field_types
+
 TASK_QUEUE = "maintenance"
 
 
@@ -33,3 +35,6 @@ class AnchorResult:
 class SecurityUpkeepResult:
     pruned: PruneResult
     anchored: AnchorResult
+
+
+resolve_field_types(__name__)

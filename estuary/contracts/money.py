@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from estuary.contracts.field_types import resolve_field_types
+
 # ISO 4217 minor units of the currencies that differ from the usual 2.
 _MINOR_UNITS: dict[str, int] = {
     "BIF": 0,
@@ -173,3 +175,6 @@ def parse_money(text: str, currency: str = DEFAULT_CURRENCY, *, allow_zero: bool
     if minor > MAX_MONEY_CENTS:
         raise ValueError(top)
     return minor
+
+
+resolve_field_types(__name__)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from estuary.contracts.checks import ACTOR_HELP, is_id
+from estuary.contracts.field_types import resolve_field_types
 
 # What happens to a package's unreleased earnings when the package expires.
 PACKAGE_EXPIRY_POLICIES = ("release_remaining", "retain_by_platform", "refer_to_ops")
@@ -121,3 +122,6 @@ class PackageExpiryResult:
     policy: str
     amount_cents: int  # the unreleased remainder the policy acted on
     outcome: str  # released_to_practitioner / retained_by_platform / referred_to_ops / nothing
+
+
+resolve_field_types(__name__)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from estuary.contracts.approval_rules import REASON_CODES as REASON_CODES
 from estuary.contracts.approval_rules import ReasonCode as ReasonCode
 from estuary.contracts.checks import ACTOR_HELP, is_cents, is_id, money_problem
+from estuary.contracts.field_types import resolve_field_types
 
 # The progressive package payout's contracts live in their own module; importable
 # from here as before.
@@ -519,3 +520,6 @@ def input_problems(inp: Any) -> str | None:
     if not problems:
         return None
     return "invalid input: " + "; ".join(f"{k}: {v}" for k, v in problems.items())
+
+
+resolve_field_types(__name__)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from estuary.contracts.field_types import resolve_field_types
+
 # --- ledger check (the first proof workflow) ----------------------------------------------
 
 
@@ -156,3 +158,6 @@ class PayoutReconciliationResult:
     settled: int
     findings: list[str] = field(default_factory=list)  # "kind: message"
     ok: bool = True
+
+
+resolve_field_types(__name__)

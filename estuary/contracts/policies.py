@@ -11,6 +11,8 @@ from datetime import timedelta
 from temporalio.client import ScheduleOverlapPolicy
 from temporalio.common import RetryPolicy, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
+from estuary.contracts.field_types import resolve_field_types
+
 # Errors that no retry can fix: raised by services as BusinessRuleError and turned into
 # non-retryable ApplicationErrors by `app_activity`; listed here for workflows that
 # catch them by type.
@@ -113,3 +115,6 @@ CONTINUE_AS_NEW_AFTER_ITEMS = 2_000
 # start stale batches after a long outage.
 SCHEDULE_OVERLAP = ScheduleOverlapPolicy.SKIP
 SCHEDULE_CATCHUP_WINDOW = timedelta(days=1)
+
+
+resolve_field_types(__name__)

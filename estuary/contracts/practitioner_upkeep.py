@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from estuary.contracts.field_types import resolve_field_types
+
 
 @dataclass
 class SubscriptionRefInput:
@@ -123,3 +125,6 @@ class CertificateNoticeInput:
     certificate_number: str
     expires_at: str
     sent_at: str
+
+
+resolve_field_types(__name__)

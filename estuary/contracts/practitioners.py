@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from estuary.contracts.checks import ACTOR_HELP
+from estuary.contracts.field_types import resolve_field_types
 from estuary.contracts.practitioner_upkeep import (
     CancellationRequestInput as CancellationRequestInput,
 )
@@ -546,3 +547,6 @@ class OnboardingRejectionInput:
     reason: str
     actor: str
     open_flag_keys: list[str]
+
+
+resolve_field_types(__name__)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from estuary.contracts.field_types import resolve_field_types
+
 # The query every workflow answers with its progress dict (the run page asks it).
 PROGRESS_QUERY = "progress"
 
@@ -71,3 +73,6 @@ class ScheduleDefinition:
     workflow_id_prefix: str
     # IANA zone of the cron; None: SCHEDULE_TIME_ZONE. SCHEDULE_TIME_ZONES overrides both.
     time_zone: str | None = None
+
+
+resolve_field_types(__name__)

@@ -60,6 +60,7 @@ WORKFLOW_PASSTHROUGH_MODULES = (
     "estuary.contracts.commissions",
     "estuary.contracts.domains",
     "estuary.contracts.failures",
+    "estuary.contracts.field_types",
     "estuary.contracts.inputs",
     "estuary.contracts.maintenance",
     "estuary.contracts.money",
