@@ -232,6 +232,8 @@ class TemporalGateway(HandlerCalls, HistoryReads, WorkerReads):
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is not None:
+            # Closed now: the exit hook would only keep this gateway alive until exit.
+            atexit.unregister(self.close)
 
             async def release() -> None:
                 await self.breaker.stop()
