@@ -37,7 +37,6 @@ import dataclasses
 import hashlib
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from temporalio.api.enums.v1 import EventType
 
 from dashboard.presentation.history import ActivityRow, Timeline, TimelineBuilder
 from estuary.contracts.spec import PROGRESS_QUERY
+from temporal_gateway.cache import LRUMap
 from temporal_gateway.gateway import GatewayError, NoWorkerAnswered, RunInfo, TemporalGateway
 
 HISTORY_PAGE_SIZE = 1000
@@ -102,25 +102,16 @@ class RunHistories:
     """Runs looked at by this process, least recently looked at forgotten first."""
 
     def __init__(self, size: int = 64) -> None:
-        self.size = size
-        self._runs: OrderedDict[tuple[int, str, str], _Seen] = OrderedDict()
-        self._lock = threading.Lock()
+        self._runs: LRUMap[_Seen] = LRUMap(size)
         # The next history page fetched while this one is summarised; the progress
         # query beside the first look's history read.
         self._beside = ThreadPoolExecutor(max_workers=8, thread_name_prefix="run-history")
 
     def clear(self) -> None:
-        with self._lock:
-            self._runs.clear()
+        self._runs.clear()
 
     def _entry(self, gw: TemporalGateway, workflow_id: str, run_id: str) -> _Seen:
-        key = (id(gw), workflow_id, run_id)
-        with self._lock:
-            entry = self._runs.pop(key, None) or _Seen()
-            self._runs[key] = entry
-            while len(self._runs) > self.size:
-                self._runs.popitem(last=False)
-            return entry
+        return self._runs.get_or_put((id(gw), workflow_id, run_id), _Seen)
 
     def look(self, gw: TemporalGateway, workflow_id: str, run_id: str) -> RunLook:
         """The run as the page shows it. Raises the gateway's errors when the run itself

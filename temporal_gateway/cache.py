@@ -1,13 +1,20 @@
-"""A small time-bounded cache for figures that many requests ask for and that may be a
-few seconds old (the home page's Temporal counts, the gateway's visibility reads). Pure:
-no Flask, no Temporal."""
+"""Small caches the console's processes share between requests. Pure: no Flask, no
+Temporal.
+
+- `TTLCache`: figures that many requests ask for and that may be a few seconds old (the
+  home page's Temporal counts, the gateway's visibility reads).
+- `LRUMap`: the last N things a process used, least recently used dropped first (the
+  runs a process read, the list rows it rendered)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+V = TypeVar("V")
 
 
 class TTLCache:
@@ -90,3 +97,47 @@ class TTLCache:
             del self._entries[key]
         while len(self._entries) >= self._max:
             self._entries.pop(next(iter(self._entries)))
+
+
+class LRUMap(Generic[V]):
+    """At most `size` entries; using one (get, put, get_or_put) makes it the most recent,
+    and the least recently used is dropped first. Thread-safe: a process's request
+    threads share it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[Hashable, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> V | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._use(key)
+
+    def get_or_put(self, key: Hashable, make: Callable[[], V]) -> V:
+        """The entry for `key`, made by `make()` (under the lock) when there is none."""
+        with self._lock:
+            value = self._entries.get(key)
+            if value is None:
+                value = self._entries[key] = make()
+            self._use(key)
+            return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _use(self, key: Hashable) -> None:
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)

@@ -11,57 +11,24 @@ a kept row is the row the macro would render now; what is not asked again drops 
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import current_app, request
 from markupsafe import Markup
 
 from dashboard.presentation.run_outcomes import RunLabel, run_labels
-from dashboard.times import running_for, staff_zone
+from dashboard.times import running_for, staff_zone, zone_label
+from temporal_gateway.cache import LRUMap
 
 MAX_ROWS = 4096
+ROWS: LRUMap[Markup] = LRUMap(MAX_ROWS)
 
 
-class RowCache:
-    """A bounded map of row keys to HTML, least recently shown dropped first (thread-safe:
-    gunicorn's threads share it)."""
-
-    def __init__(self, max_rows: int = MAX_ROWS) -> None:
-        self.max_rows = max_rows
-        self._rows: OrderedDict[Hashable, Markup] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Markup | None:
-        with self._lock:
-            html = self._rows.get(key)
-            if html is not None:
-                self._rows.move_to_end(key)
-            return html
-
-    def put(self, key: Hashable, html: Markup) -> None:
-        with self._lock:
-            self._rows[key] = html
-            self._rows.move_to_end(key)
-            while len(self._rows) > self.max_rows:
-                self._rows.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._rows.clear()
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-
-ROWS = RowCache()
-
-
-def row_key(run: Any, label: RunLabel | None, *, zone: str, oob: bool) -> tuple:
-    """Everything `run_row` reads, as one hashable value."""
-    format_actor = current_app.jinja_env.filters["actor"]
+def row_key(run: Any, label: RunLabel | None, actor: str, page: tuple) -> tuple:
+    """Everything `run_row` reads, as one hashable value: the run's own values, its label,
+    the actor as shown, and `page`, what is the same for every row of the request (the
+    viewer's zone, the out-of-band flag, the URL root)."""
     shown_label = None
     if label is not None:
         outcome = label.outcome
@@ -77,12 +44,10 @@ def row_key(run: Any, label: RunLabel | None, *, zone: str, oob: bool) -> tuple:
         run.entity_id,
         run.start_time,
         run.close_time,
-        format_actor(run.triggered_by),
+        actor,
         shown_label,
-        zone,
         running,
-        oob,
-        request.script_root,
+        page,
     )
 
 
@@ -91,12 +56,12 @@ def run_rows(runs: Iterable[Any], row: Callable[..., Markup], oob: bool = False)
     only where this process has not rendered the same row already."""
     runs = list(runs)
     labels = run_labels(runs)
-    zone = staff_zone()
-    zone_name = str(getattr(zone, "key", None) or zone)
+    format_actor = current_app.jinja_env.filters["actor"]
+    page = (zone_label(staff_zone()), oob, request.script_root)
     parts = []
     for run in runs:
         label = labels.get(run.run_id)
-        key = row_key(run, label, zone=zone_name, oob=oob)
+        key = row_key(run, label, format_actor(run.triggered_by), page)
         html = ROWS.get(key)
         if html is None:
             html = row(run, label, oob=oob)  # a macro of an autoescaping env: Markup

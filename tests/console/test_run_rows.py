@@ -15,6 +15,7 @@ from dashboard.presentation import run_rows
 from estuary.db import db
 from estuary.models import Payout, Practitioner, StaffUser
 from estuary.services.demo import MAYA, seed_demo
+from temporal_gateway.cache import LRUMap
 from temporal_gateway.records import RunInfo
 
 START = datetime(2026, 12, 1, 10, 15, tzinfo=UTC)
@@ -126,7 +127,7 @@ def test_a_change_of_anything_shown_is_a_new_row(page):
 
 
 def test_the_cache_is_bounded_and_drops_the_least_recently_shown():
-    cache = run_rows.RowCache(max_rows=3)
+    cache = LRUMap(3)
     for n in range(5):
         cache.put(n, f"<tr>{n}</tr>")
         if n == 2:
