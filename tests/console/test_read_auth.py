@@ -42,8 +42,14 @@ def _attempt_rows(app) -> list[tuple[str, str]]:
         return [(a.email, a.outcome) for a in db.session.scalars(select(LoginAttempt))]
 
 
-def test_wrong_passwords_slow_the_address_not_the_account(app, anon):
+def test_wrong_passwords_slow_the_address_not_the_account(app, anon, monkeypatch):
     """Past the limit, one account from one address waits; its owner elsewhere signs in."""
+    from estuary.services import signin
+
+    # The wait is counted from the last failure: a still clock keeps it at the full delay
+    # however long the attempts take (a slow CI run saw "Wait 1 seconds").
+    now = utcnow()
+    monkeypatch.setattr(signin, "utcnow", lambda: now)
     user = make_user(app, "viewer", email="limited@test.local")
     limit = app.config["LOGIN_MAX_FAILURES"]
     for _ in range(limit):
