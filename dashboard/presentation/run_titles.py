@@ -142,8 +142,10 @@ class Names:
             for r in runs
             if r.workflow_type == "BackgroundCheckProviderWorkflow" and r.entity_id
         ]
+        # Where an onboarding stands is only part of an onboarding run's title.
+        onboarding = any(r.workflow_type == "PractitionerOnboardingWorkflow" for r in runs)
         try:
-            out._load(ids, money_ids, check_refs, set(extra_practitioners))
+            out._load(ids, money_ids, check_refs, set(extra_practitioners), onboarding)
             out._load_batches(batch_ids)
         except Exception:  # a title never breaks a page: fall back to ids
             db.session.rollback()
@@ -164,6 +166,7 @@ class Names:
         payout_workflow_ids: list[str],
         check_references: list[str],
         practitioner_ids: set[int],
+        onboarding: bool,
     ) -> None:
         practitioner_ids |= ids.get("practitioner", set())
         if payout_workflow_ids:
@@ -201,6 +204,7 @@ class Names:
                 select(Practitioner).where(Practitioner.id.in_(practitioner_ids))
             ):
                 self.practitioners[p.id] = p
+        if practitioner_ids and onboarding:
             for o in db.session.scalars(
                 select(OnboardingProgress).where(
                     OnboardingProgress.practitioner_id.in_(practitioner_ids)

@@ -157,6 +157,31 @@ def test_a_list_of_runs_gets_its_titles_in_one_query_per_kind(demo, app):
     assert labels[runs[0].run_id].title.text.startswith("Onboarding of ")
 
 
+def test_where_onboardings_stand_is_read_only_for_onboarding_runs(demo):
+    from sqlalchemy import event
+
+    payouts = [
+        run("PractitionerPayoutWorkflow", f"payments-payout-{pid}-1", "practitioner", pid)
+        for pid in demo.values()
+    ]
+    onboarding = run(
+        "PractitionerOnboardingWorkflow", "practitioners-onboarding-x", "practitioner", demo[MAYA]
+    )
+    for runs, reads_onboarding in ((payouts, False), ([*payouts, onboarding], True)):
+        statements: list[str] = []
+
+        def count(*args, sent=statements, **kwargs):
+            sent.append(args[2])
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            labels = run_outcomes.run_labels(runs)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert len(labels) == len(runs)
+        assert any("onboarding_progress" in s for s in statements) is reads_onboarding
+
+
 def test_an_unknown_type_or_a_missing_entity_still_reads_well(demo):
     odd = run("SomeNewThingWorkflow", "x-1", "practitioner", 99999)
     assert run_titles.run_title(odd).text == "Some new thing of practitioner #99999"
