@@ -215,6 +215,9 @@ class Config:
     # Within them every request of this process gets the same answer at once, refreshed
     # in the background; running rows still refresh live (their own call, never cached).
     RUNS_LIST_CACHE_SECONDS = _int("RUNS_LIST_CACHE_SECONDS", 3)
+    # Seconds a console process reuses a listed run's business title and outcome (read
+    # from the app database) while the run's status stays the same (0: read every time).
+    RUN_LABELS_CACHE_SECONDS = _int("RUN_LABELS_CACHE_SECONDS", 5)
     # Time zone of every schedule's cron (IANA name), and per-schedule overrides
     # (`schedule_id=Zone,...`): a 06:00 payout should mean 06:00 where the finance team is.
     SCHEDULE_TIME_ZONE = os.environ.get("SCHEDULE_TIME_ZONE", "UTC")
@@ -282,6 +285,10 @@ class Config:
     # Sessions and sign-in.
     PERMANENT_SESSION_LIFETIME = timedelta(hours=_int("SESSION_ABSOLUTE_HOURS", 12))
     SESSION_IDLE_MINUTES = _int("SESSION_IDLE_MINUTES", 30)
+    # The cookie keeps the expiry it got at sign-in (the absolute lifetime) instead of
+    # being signed and sent again on every response; the idle timeout is the server's
+    # (`staff_session.last_seen_at`), so nothing depends on the cookie moving forward.
+    SESSION_REFRESH_EACH_REQUEST = False
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
@@ -395,8 +402,9 @@ class TestingConfig(Config):
     # client, which has no codec (tests/test_payload_codec.py runs both sides with keys).
     PAYLOAD_KEYS = None
     PAYLOAD_KEY_ID = None
-    # Tests look at the runs list right after starting runs.
+    # Tests look at the runs list right after starting runs, or changing what it names.
     RUNS_LIST_CACHE_SECONDS = 0
+    RUN_LABELS_CACHE_SECONDS = 0
 
     @classmethod
     def init(cls) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 @contextmanager
 def signed_in_console(address: str, namespace: str, prefix: str) -> Iterator[tuple[Any, Any]]:
     """(app, test client) signed in as a viewer; the gateway is closed on exit."""
-    from config import TestingConfig
+    from config import Config, TestingConfig
     from estuary.db import db
     from estuary.models import StaffUser
     from estuary_ops import create_app
@@ -25,6 +25,9 @@ def signed_in_console(address: str, namespace: str, prefix: str) -> Iterator[tup
         TestingConfig,
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp / 'bench.db'}",
         WTF_CSRF_ENABLED=False,
+        # As in production: a listed run's title is reused for a few seconds. The list
+        # itself stays uncached (TestingConfig), so every page asks Temporal.
+        RUN_LABELS_CACHE_SECONDS=Config.RUN_LABELS_CACHE_SECONDS,
     )
     with app.app_context():
         db.create_all()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import render_template_string
 from flask_login import login_user
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from dashboard.presentation import run_rows
 from estuary.db import db
@@ -135,3 +135,63 @@ def test_the_cache_is_bounded_and_drops_the_least_recently_shown():
     assert len(cache) == 3
     assert cache.get(1) is None and cache.get(2) is None
     assert [cache.get(k) is not None for k in (0, 3, 4)] == [True, True, True]
+
+
+def _statements(fn):
+    """What `fn()` returns, and the SQL statements it sent."""
+    sent: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        return fn(), sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_labels_are_reused_for_a_few_seconds_while_the_run_stays_as_it_was(page, monkeypatch):
+    maya, _user = page
+    clock = [1000.0]
+    monkeypatch.setattr(run_rows.time, "monotonic", lambda: clock[0])
+    run_rows.LABELS.clear()
+    runs = [_run(n, "Running", maya) for n in range(3)]
+    first, sent = _statements(lambda: run_rows.kept_labels(runs, "UTC", 5))
+    assert sent and set(first) == {r.run_id for r in runs}
+
+    clock[0] += 4  # within the 5 s: nothing is read again
+    again, sent = _statements(lambda: run_rows.kept_labels(runs, "UTC", 5))
+    assert sent == [] and again == first
+
+    # One run closes: only that one is labelled afresh, at once.
+    runs[1] = _run(1, "Completed", maya)
+    changed, sent = _statements(lambda: run_rows.kept_labels(runs, "UTC", 5))
+    assert sent and changed[runs[0].run_id] == first[runs[0].run_id]
+
+    # Another zone is another label (a title may give the day in the viewer's zone).
+    _labels, sent = _statements(lambda: run_rows.kept_labels(runs, "JST", 5))
+    assert sent
+
+    clock[0] += 5  # the 5 s are over: read again
+    _labels, sent = _statements(lambda: run_rows.kept_labels(runs, "UTC", 5))
+    assert sent
+    # 0 s (tests' setting): every call reads the database.
+    _labels, sent = _statements(lambda: run_rows.kept_labels(runs, "UTC", 0))
+    assert sent
+    run_rows.LABELS.clear()
+
+
+def test_a_renamed_practitioner_shows_within_the_labels_time(page, monkeypatch):
+    maya, _user = page
+    clock = [1000.0]
+    monkeypatch.setattr(run_rows.time, "monotonic", lambda: clock[0])
+    run_rows.LABELS.clear()
+    run = _run(7, "Running", maya)
+    before = run_rows.kept_labels([run], "UTC", 5)[run.run_id].title.text
+    db.session.get(Practitioner, maya).name = "Maya Renamed"
+    db.session.flush()
+    assert run_rows.kept_labels([run], "UTC", 5)[run.run_id].title.text == before
+    clock[0] += 5.01
+    assert "Maya Renamed" in run_rows.kept_labels([run], "UTC", 5)[run.run_id].title.text
+    run_rows.LABELS.clear()
