@@ -146,7 +146,12 @@ def _sign_in(app: Flask) -> None:
     def load_user(user_id: str) -> StaffUser | None:
         if not is_id_text(user_id):
             return None
-        return db.session.get(StaffUser, int(user_id))
+        from estuary.services.signin import user_and_session
+
+        # The server-side session comes with the user (one query); the session check
+        # below uses it instead of reading it again.
+        user, g.staff_session = user_and_session(int(user_id), session.get("sid"))
+        return user
 
 
 def _request_hooks(app: Flask) -> None:
@@ -171,7 +176,8 @@ def _request_hooks(app: Flask) -> None:
             return
         from estuary.services.signin import session_is_valid
 
-        if not session_is_valid(session.get("sid"), current_user.id):
+        known = {"row": g.pop("staff_session")} if "staff_session" in g else {}
+        if not session_is_valid(session.get("sid"), current_user.id, **known):
             logout_user()
             session.clear()
 

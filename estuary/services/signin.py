@@ -7,6 +7,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import case, delete, func, or_, select, update
@@ -252,15 +253,37 @@ def end_user_sessions(user_id: int) -> int:
     return result.rowcount or 0
 
 
-def session_is_valid(token: str | None, user_id: int) -> bool:
+def user_and_session(
+    user_id: int, token: str | None
+) -> tuple[StaffUser | None, StaffSession | None]:
+    """The staff member and their server-side session with this token, in one query (a
+    console request needs both before anything else). The session is None when the
+    token is not theirs; pass it to `session_is_valid`."""
+    row = db.session.execute(
+        select(StaffUser, StaffSession)
+        .outerjoin(
+            StaffSession,
+            (StaffSession.user_id == StaffUser.id) & (StaffSession.token == (token or "")),
+        )
+        .where(StaffUser.id == user_id)
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+_READ = object()
+
+
+def session_is_valid(token: str | None, user_id: int, row: Any = _READ) -> bool:
     """True if the session is open, belongs to the user, and is within both timeouts.
 
-    Touches `last_seen_at` at most once a minute.
+    `row`: the session as `user_and_session` read it (None: there is none), so it is
+    not read again. Touches `last_seen_at` at most once a minute.
     """
     if not token:
         return False
-    row = db.session.scalar(select(StaffSession).where(StaffSession.token == token))
-    if row is None or row.ended_at is not None or row.user_id != user_id:
+    if row is _READ:
+        row = db.session.scalar(select(StaffSession).where(StaffSession.token == token))
+    if row is None or row.token != token or row.ended_at is not None or row.user_id != user_id:
         return False
     now = utcnow()
     idle = timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"])

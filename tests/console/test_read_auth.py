@@ -167,6 +167,39 @@ def test_idle_timeout_signs_out(app, anon):
     assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
 
 
+def test_a_page_checks_the_person_and_their_session_in_one_read_and_sets_no_cookie(app, anon):
+    from sqlalchemy import event
+
+    user = make_user(app, "viewer", email="reader@test.local")
+    assert _sign_in(anon, user.email).status_code == 302
+    assert anon.get("/payouts").status_code == 200
+    sent: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        sent.append(statement)
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            response = anon.get("/payouts")
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+    assert response.status_code == 200
+    about_who = [s for s in sent if "staff_session" in s or "FROM staff_user" in s]
+    assert len(about_who) == 1 and "JOIN staff_session" in about_who[0], about_who
+    # The cookie keeps its sign-in expiry: an ordinary page does not sign and send it again.
+    assert "Set-Cookie" not in response.headers
+
+    # Another person's session token with this person's id signs out, as before.
+    other = make_user(app, "viewer", email="other-reader@test.local")
+    theirs = app.test_client()
+    assert _sign_in(theirs, other.email, addr="10.0.0.2").status_code == 302
+    with anon.session_transaction() as mine, theirs.session_transaction() as them:
+        mine["sid"] = them["sid"]
+    response = anon.get("/payouts")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+
+
 @pytest.mark.parametrize(
     "target",
     [
