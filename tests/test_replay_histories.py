@@ -24,7 +24,7 @@ from temporalio.worker import Replayer
 
 from temporal_gateway.codec import data_converter, new_key_entry
 from workers.temporal import registry
-from workers.temporal.worker import MonitoringInterceptor
+from workers.temporal.worker import MonitoringInterceptor, workflow_runner
 
 HISTORIES = Path(__file__).parent / "histories"
 ROOT = Path(__file__).parent.parent
@@ -75,11 +75,14 @@ def describe_event(event: HistoryEvent) -> str:
 
 @functools.cache
 def _replayer() -> Replayer:
+    # Encryption on: these plaintext histories must still decode (pass-through).
+    converter = data_converter({"PAYLOAD_KEYS": new_key_entry("replay")})
     return Replayer(
         workflows=[w.cls for w in registry.all_workflows()],
         interceptors=[MonitoringInterceptor()],
-        # Encryption on: these plaintext histories must still decode (pass-through).
-        data_converter=data_converter({"PAYLOAD_KEYS": new_key_entry("replay")}),
+        data_converter=converter,
+        # The workers' own runner: their passed-through modules, no context questions.
+        workflow_runner=workflow_runner(converter),
     )
 
 

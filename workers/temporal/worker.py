@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 from temporalio import workflow
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 from temporalio.worker import (
     ExecuteWorkflowInput,
     Interceptor,
@@ -22,6 +23,7 @@ from temporalio.worker import (
     WorkerDeploymentConfig,
     WorkflowInboundInterceptor,
     WorkflowInterceptorClassInput,
+    WorkflowRunner,
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -30,7 +32,7 @@ from estuary.database import activity_threads
 from estuary.logs import defer_records_of_this_thread
 from temporal_gateway.client import connect
 from temporal_gateway.telemetry import worker_runtime
-from workers.temporal import code_cache, failures, registry
+from workers.temporal import code_cache, context_free, failures, registry
 from workers.temporal.base_activities import bind_app, bind_client
 from workers.temporal.heartbeat import ActivitySlots, HeartbeatWriter, build_id_of, process_identity
 from workers.temporal.versioning import deployment_config
@@ -99,13 +101,18 @@ def workflow_task_executor() -> ThreadPoolExecutor:
     )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox every worker (and the replay test) runs workflows in."""
-    return SandboxedWorkflowRunner(
+def workflow_runner(converter: DataConverter | None = None) -> WorkflowRunner:
+    """The sandbox every worker (and the replay test) runs workflows in; for a worker
+    whose `converter` uses no serialization context, without asking the sandbox for one
+    on every payload (workers/temporal/context_free.py)."""
+    sandbox = SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(
             *WORKFLOW_PASSTHROUGH_MODULES
         )
     )
+    if converter is None or context_free.uses_serialization_context(converter):
+        return sandbox
+    return context_free.ContextFreeRunner(sandbox)
 
 
 class _MonitoredWorkflowInbound(WorkflowInboundInterceptor):
@@ -185,7 +192,7 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
         workflow_task_executor=workflow_task_executor(),
-        workflow_runner=workflow_runner(),
+        workflow_runner=workflow_runner(client.data_converter),
         interceptors=[MonitoringInterceptor(), *extra_interceptors],
         graceful_shutdown_timeout=timedelta(seconds=20),
         identity=identity,
