@@ -107,7 +107,9 @@ def enum_suffix(enum: Any, value: int, prefix: str) -> str:
 
 
 def run_info(e: Any) -> RunInfo:
-    sa = e.typed_search_attributes
+    # By name, read once: `TypedSearchAttributes.get` compares keys one by one, and four
+    # lookups of it were half of this function (a runs page converts 50-200 runs).
+    sa = {pair.key.name: pair.value for pair in e.typed_search_attributes}
     parent = getattr(e, "parent_id", None)
     return RunInfo(
         workflow_id=e.id,
@@ -119,10 +121,10 @@ def run_info(e: Any) -> RunInfo:
         close_time=e.close_time,
         execution_time=e.execution_time,
         history_length=e.history_length,
-        domain=sa.get(ESTUARY_DOMAIN),
-        entity_type=sa.get(ENTITY_TYPE),
-        entity_id=sa.get(ENTITY_ID),
-        triggered_by=sa.get(TRIGGERED_BY),
+        domain=sa.get(ESTUARY_DOMAIN.name),
+        entity_type=sa.get(ENTITY_TYPE.name),
+        entity_id=sa.get(ENTITY_ID.name),
+        triggered_by=sa.get(TRIGGERED_BY.name),
         parent_workflow_id=parent,
     )
 
