@@ -135,6 +135,22 @@ def test_batches_bookings_and_packages_are_named_for_people(demo):
     assert run_titles.run_title(package).text.startswith("Package payout to ")
 
 
+def _labels_and_statements(runs: list[RunInfo]) -> tuple[dict, list[str]]:
+    """`run_labels(runs)` and the SQL statements it sent."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def count(*args, **kwargs):
+        statements.append(args[2])
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        return run_outcomes.run_labels(runs), statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
 def test_a_list_of_runs_gets_its_titles_in_one_query_per_kind(demo, app):
     runs = [
         run(
@@ -142,24 +158,12 @@ def test_a_list_of_runs_gets_its_titles_in_one_query_per_kind(demo, app):
         )
         for pid in demo.values()
     ]
-    statements: list[str] = []
-    from sqlalchemy import event
-
-    def count(*args, **kwargs):
-        statements.append(args[2])
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        labels = run_outcomes.run_labels(runs)
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
+    labels, statements = _labels_and_statements(runs)
     assert len(labels) == len(runs) and len(statements) <= 3, statements
     assert labels[runs[0].run_id].title.text.startswith("Onboarding of ")
 
 
 def test_where_onboardings_stand_is_read_only_for_onboarding_runs(demo):
-    from sqlalchemy import event
-
     payouts = [
         run("PractitionerPayoutWorkflow", f"payments-payout-{pid}-1", "practitioner", pid)
         for pid in demo.values()
@@ -168,16 +172,7 @@ def test_where_onboardings_stand_is_read_only_for_onboarding_runs(demo):
         "PractitionerOnboardingWorkflow", "practitioners-onboarding-x", "practitioner", demo[MAYA]
     )
     for runs, reads_onboarding in ((payouts, False), ([*payouts, onboarding], True)):
-        statements: list[str] = []
-
-        def count(*args, sent=statements, **kwargs):
-            sent.append(args[2])
-
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
-            labels = run_outcomes.run_labels(runs)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
+        labels, statements = _labels_and_statements(runs)
         assert len(labels) == len(runs)
         assert any("onboarding_progress" in s for s in statements) is reads_onboarding
 
