@@ -14,6 +14,7 @@ from estuary.models import LoginAttempt, SignInThrottle, StaffSession
 from estuary.models.base import utcnow
 from tests.conftest import make_user
 from tests.console.read_support import PASSWORD
+from tests.sql_sent import sql_sent
 
 
 @pytest.fixture
@@ -168,22 +169,11 @@ def test_idle_timeout_signs_out(app, anon):
 
 
 def test_a_page_checks_the_person_and_their_session_in_one_read_and_sets_no_cookie(app, anon):
-    from sqlalchemy import event
-
     user = make_user(app, "viewer", email="reader@test.local")
     assert _sign_in(anon, user.email).status_code == 302
     assert anon.get("/payouts").status_code == 200
-    sent: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        sent.append(statement)
-
-    with app.app_context():
-        event.listen(db.engine, "before_cursor_execute", count)
-        try:
-            response = anon.get("/payouts")
-        finally:
-            event.remove(db.engine, "before_cursor_execute", count)
+    with app.app_context(), sql_sent(db.engine) as sent:
+        response = anon.get("/payouts")
     assert response.status_code == 200
     about_who = [s for s in sent if "staff_session" in s or "FROM staff_user" in s]
     assert len(about_who) == 1 and "JOIN staff_session" in about_who[0], about_who

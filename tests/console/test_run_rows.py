@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from flask import render_template_string
 from flask_login import login_user
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from dashboard.presentation import run_rows
 from estuary.db import db
@@ -17,6 +17,7 @@ from estuary.models import Payout, Practitioner, StaffUser
 from estuary.services.demo import MAYA, seed_demo
 from temporal_gateway.cache import LRUMap
 from temporal_gateway.records import RunInfo
+from tests.sql_sent import sql_sent
 
 START = datetime(2026, 12, 1, 10, 15, tzinfo=UTC)
 IMPORT = '{% from "runs/_row.html" import run_row with context %}'
@@ -139,16 +140,8 @@ def test_the_cache_is_bounded_and_drops_the_least_recently_shown():
 
 def _statements(fn):
     """What `fn()` returns, and the SQL statements it sent."""
-    sent: list[str] = []
-
-    def count(_conn, _cursor, statement, *_args):
-        sent.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with sql_sent(db.engine) as sent:
         return fn(), sent
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def test_labels_are_reused_for_a_few_seconds_while_the_run_stays_as_it_was(page, monkeypatch):

@@ -25,6 +25,7 @@ from estuary.models import (
 from estuary.services.demo import INES, MAYA, seed_demo
 from temporal_gateway.records import RunInfo
 from tests.page_text import assert_speaks_business, raw_values
+from tests.sql_sent import sql_sent
 
 START = datetime(2026, 12, 1, 10, 15, tzinfo=UTC)
 
@@ -137,18 +138,8 @@ def test_batches_bookings_and_packages_are_named_for_people(demo):
 
 def _labels_and_statements(runs: list[RunInfo]) -> tuple[dict, list[str]]:
     """`run_labels(runs)` and the SQL statements it sent."""
-    from sqlalchemy import event
-
-    statements: list[str] = []
-
-    def count(*args, **kwargs):
-        statements.append(args[2])
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with sql_sent(db.engine) as statements:
         return run_outcomes.run_labels(runs), statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def test_a_list_of_runs_gets_its_titles_in_one_query_per_kind(demo, app):
@@ -509,8 +500,6 @@ def test_a_batch_row_in_the_runs_list_says_what_it_paid(demo):
 
 
 def test_a_batch_row_costs_one_query_for_all_batches(demo, app):
-    from sqlalchemy import event
-
     runs = [
         run(
             "BatchPractitionerPayoutWorkflow",
@@ -519,18 +508,8 @@ def test_a_batch_row_costs_one_query_for_all_batches(demo, app):
         )
         for d in range(1, 21)
     ]
-    statements: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        if "FROM payout" in statement and "payout.reason IN" in statement:
-            statements.append(statement)
-
-    engine = db.engine
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        labels = run_outcomes.run_labels(runs)
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    labels, sent = _labels_and_statements(runs)
+    statements = [s for s in sent if "FROM payout" in s and "payout.reason IN" in s]
     assert len(statements) == 1
     assert {labels[r.run_id].outcome.label for r in runs} == {"Nothing paid"}
 
