@@ -31,8 +31,8 @@ from temporal_gateway.cache import LRUMap
 
 MAX_ROWS = 4096
 ROWS: LRUMap[Markup] = LRUMap(MAX_ROWS)
-# run key -> (kept until, on the monotonic clock; the label, None when a run has none)
-LABELS: LRUMap[tuple[float, RunLabel | None]] = LRUMap(MAX_ROWS)
+# label key -> (kept until, on the monotonic clock; the label)
+LABELS: LRUMap[tuple[float, RunLabel]] = LRUMap(MAX_ROWS)
 
 
 def label_key(run: Any, zone: str) -> tuple:
@@ -51,14 +51,14 @@ def label_key(run: Any, zone: str) -> tuple:
     )
 
 
-def kept_labels(runs: list[Any], zone: str, keep_for: float) -> dict[str, RunLabel | None]:
+def kept_labels(runs: list[Any], zone: str, keep_for: float) -> dict[str, RunLabel]:
     """The runs' labels by run id: those this process made less than `keep_for` seconds
     ago as they were, the others from the database (`run_labels`, one query per kind of
     entity, for the missing runs only)."""
     if keep_for <= 0:
-        return dict(run_labels(runs))
+        return run_labels(runs)
     now = time.monotonic()
-    out: dict[str, RunLabel | None] = {}
+    out: dict[str, RunLabel] = {}
     missing = []
     for run in runs:
         kept = LABELS.get(label_key(run, zone))
@@ -69,7 +69,7 @@ def kept_labels(runs: list[Any], zone: str, keep_for: float) -> dict[str, RunLab
     if missing:
         fresh = run_labels(missing)
         for run in missing:
-            label = out[run.run_id] = fresh.get(run.run_id)
+            label = out[run.run_id] = fresh[run.run_id]
             LABELS.put(label_key(run, zone), (now + keep_for, label))
     return out
 
