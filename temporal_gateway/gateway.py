@@ -43,6 +43,7 @@ from temporalio.api.enums.v1 import (
 )
 from temporalio.api.workflowservice.v1 import (
     GetSystemInfoRequest,
+    ListWorkflowExecutionsRequest,
     ResetWorkflowExecutionRequest,
 )
 from temporalio.client import (
@@ -421,15 +422,21 @@ class TemporalGateway(HandlerCalls, HistoryReads, WorkerReads):
             return RunPage(list(page.runs), page.next_page_token)  # the caller may sort it
 
         async def call(client: Client) -> RunPage:
-            it = client.list_workflows(
-                query or None,
-                page_size=page_size,
-                next_page_token=next_page_token,
-                rpc_timeout=self.rpc_timeout(),
+            # The service call `Client.list_workflows` makes, with its retry and deadline,
+            # read by `run_info` without the SDK's decoding (the one client interceptor,
+            # tracing, does not look at lists).
+            response = await client.workflow_service.list_workflow_executions(
+                ListWorkflowExecutionsRequest(
+                    namespace=client.namespace,
+                    query=query,
+                    page_size=page_size,
+                    next_page_token=next_page_token or b"",
+                ),
+                retry=True,
+                timeout=self.rpc_timeout(),
             )
-            await it.fetch_next_page()
-            runs = [run_info(e) for e in (it.current_page or [])]
-            return RunPage(runs, it.next_page_token)
+            runs = [run_info(info) for info in response.executions]
+            return RunPage(runs, response.next_page_token or None)
 
         return self.run(call)
 
@@ -475,7 +482,7 @@ class TemporalGateway(HandlerCalls, HistoryReads, WorkerReads):
             pending = [
                 json_format.MessageToDict(p, preserving_proto_field_name=False) for p in pending
             ]
-            info = run_info(desc)
+            info = run_info(desc.raw_description.workflow_execution_info)
             return dataclasses.replace(info, memo=await desc.memo(), pending_activities=pending)
 
         return self.run(call)

@@ -4,13 +4,17 @@ into them (status names, event type names, a run's Web UI address)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.converter import default as default_converter
 
 from estuary.contracts.search_attributes import (
     ENTITY_ID,
@@ -106,27 +110,56 @@ def enum_suffix(enum: Any, value: int, prefix: str) -> str:
     return "" if name.endswith("UNSPECIFIED") else name.removeprefix(prefix)
 
 
-def run_info(e: Any) -> RunInfo:
-    # By name, read once: `TypedSearchAttributes.get` compares keys one by one, and four
-    # lookups of it were half of this function (a runs page converts 50-200 runs).
-    sa = {pair.key.name: pair.value for pair in e.typed_search_attributes}
-    parent = getattr(e, "parent_id", None)
+def run_info(info: WorkflowExecutionInfo) -> RunInfo:
+    """The console's view of one run, read straight from its visibility record (an entry
+    of a list call, or a describe's `workflow_execution_info`).
+
+    Not from the SDK's `WorkflowExecution`: building one decodes every search attribute
+    of the run twice (typed and untyped, each a JSON payload), and a runs page needs four
+    of them. On a 50-row page that decoding was about 11 of the 13 ms of CPU the list call
+    cost this process, beside 2 ms for the call itself.
+    """
+    fields = info.search_attributes.indexed_fields
     return RunInfo(
-        workflow_id=e.id,
-        run_id=e.run_id,
-        workflow_type=e.workflow_type,
-        status=STATUS_NAMES.get(e.status, "Unknown") if e.status else "Unknown",
-        task_queue=e.task_queue,
-        start_time=e.start_time,
-        close_time=e.close_time,
-        execution_time=e.execution_time,
-        history_length=e.history_length,
-        domain=sa.get(ESTUARY_DOMAIN.name),
-        entity_type=sa.get(ENTITY_TYPE.name),
-        entity_id=sa.get(ENTITY_ID.name),
-        triggered_by=sa.get(TRIGGERED_BY.name),
-        parent_workflow_id=parent,
+        workflow_id=info.execution.workflow_id,
+        run_id=info.execution.run_id,
+        workflow_type=info.type.name,
+        status=STATUS_NAMES.get(info.status, "Unknown"),
+        task_queue=info.task_queue,
+        start_time=_time(info, "start_time"),
+        close_time=_time(info, "close_time"),
+        execution_time=_time(info, "execution_time"),
+        history_length=info.history_length,
+        domain=_keyword(fields, ESTUARY_DOMAIN.name),
+        entity_type=_keyword(fields, ENTITY_TYPE.name),
+        entity_id=_keyword(fields, ENTITY_ID.name),
+        triggered_by=_keyword(fields, TRIGGERED_BY.name),
+        parent_workflow_id=(
+            info.parent_execution.workflow_id if info.HasField("parent_execution") else None
+        ),
     )
+
+
+def _time(info: WorkflowExecutionInfo, name: str) -> datetime | None:
+    if not info.HasField(name):
+        return None
+    return getattr(info, name).ToDatetime().replace(tzinfo=UTC)
+
+
+def _keyword(fields: Mapping[str, Payload], name: str) -> str | None:
+    """A Keyword search attribute's value, unwrapped as the SDK's typed decoding does from
+    a list of one (an older server's encoding); absent, or anything but one string, is
+    None."""
+    payload = fields.get(name)
+    if payload is None:
+        return None
+    if payload.metadata.get("encoding") == b"json/plain":
+        value = json.loads(payload.data)
+    else:
+        value = default_converter().payload_converter.from_payload(payload)
+    if isinstance(value, list):
+        value = value[0] if len(value) == 1 else None
+    return value if isinstance(value, str) else None
 
 
 def event_type_name(event: Mapping[str, Any]) -> str:
