@@ -1,13 +1,13 @@
 """Benchmark: the runs page against the raw visibility list call, on many runs.
 
 Starts N runs on a Temporal dev server (started here on a free port) with the console's
-search attributes and no worker, so they stay open; then, in interleaved pairs, times the
-bare client's first page of `EstuaryDomain = 'payments'` (the anchor: `list_workflows`,
-which also decodes each run into the SDK's `WorkflowExecution`), the bare service call
-under it (`ListWorkflowExecutions` alone, no decoding: the lower bound of any list) and
-the console's `GET /runs?domain=payments&page_size=50` through the Flask test client
-(list + status counts, as a person sees it). Prints each round and the median ratios
-against both.
+search attributes and no worker, so they stay open; then, in interleaved rounds (`--pairs`
+of them), times the bare client's first page of `EstuaryDomain = 'payments'` (the anchor:
+`list_workflows`, which also decodes each run into the SDK's `WorkflowExecution`), the
+bare service call under it (`ListWorkflowExecutions` alone, no decoding: the lower bound
+of any list) and the console's `GET /runs?domain=payments&page_size=50` through the Flask
+test client (list + status counts, as a person sees it). Prints each round and the median
+ratios against both.
 
     .venv/bin/python bench/runs_page.py               # 10,000 runs
     .venv/bin/python bench/runs_page.py --runs 1000

@@ -31,14 +31,13 @@ def _timestamp(when: datetime) -> Timestamp:
 
 
 def _info(**fields) -> WorkflowExecutionInfo:
-    info = WorkflowExecutionInfo(
+    return WorkflowExecutionInfo(
         execution=WorkflowExecution(workflow_id="payout-7", run_id="run-a"),
         type=WorkflowType(name="PractitionerPayoutWorkflow"),
         task_queue="payments",
         history_length=11,
         **fields,
     )
-    return info
 
 
 def _json_keyword(value: object) -> Payload:
