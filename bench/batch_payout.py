@@ -9,7 +9,9 @@ server in the same round; the order alternates between rounds so neither always 
 a warmer machine. The anchor runs the same steps per payout as ours (the activities and
 local activities one of our payouts recorded in its history, in order). Printed per
 round: payouts per second and the worker process's CPU seconds (user + system, all
-threads, from /proc), the ratios ours/anchor, our worker's peak RSS, the "database is
+threads, from /proc), the dev server's CPU seconds over the same batch (both sides share
+the machine's two cores with it, so the time ratio follows the sum of worker and server
+CPU), the ratios ours/anchor, our worker's peak RSS, the "database is
 locked" lines in its log, the batch's runs (continue-as-new) with their largest
 history, and where a payout's time goes on each side: the median, over 40 completed
 payouts, of the time its activities waited for a worker slot, ran, and the same for its
@@ -74,6 +76,8 @@ class Measure:
     steps: list[str] | None = None
     # Median seconds per payout of each leg (`payout_legs`), over a sample of payouts.
     legs: dict[str, float] | None = None
+    # The dev server's CPU over the same batch (it shares the machine's cores).
+    server_cpu_seconds: float = 0.0
 
     def rate(self) -> float:
         return self.paid / self.seconds if self.seconds else 0.0
@@ -246,6 +250,32 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def server_pid(address: str) -> int | None:
+    """The pid of the dev server listening on `address` (its command line names the port)."""
+    port = address.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"start-dev" in argv and port.encode() in argv:
+            return int(entry.name)
+    return None
+
+
+class Server:
+    """The dev server's CPU, read at start and at stop of one batch (0 if not found)."""
+
+    def __init__(self, address: str) -> None:
+        self.pid = server_pid(address)
+        self.before = cpu_seconds(self.pid) if self.pid else 0.0
+
+    def used(self) -> float:
+        return cpu_seconds(self.pid) - self.before if self.pid else 0.0
+
+
 class Database:
     """A fresh app database for one round: an SQLite file, or a PostgreSQL database."""
 
@@ -378,6 +408,7 @@ async def run_ours(
         )
         await wait_for_poller(client, f"{prefix}payments", worker)
         spy = Profile(worker.pid, profile, "ours")
+        server = Server(address)
         cpu_before = cpu_seconds(worker.pid)
         started = time.monotonic()
         handle = await client.start_workflow(
@@ -394,6 +425,7 @@ async def run_ours(
         result = await _result_with_progress(client, handle, practitioners)
         seconds = time.monotonic() - started
         cpu = cpu_seconds(worker.pid) - cpu_before
+        server_cpu = server.used()
         rss = peak_rss_mb(worker.pid)
         spy.stop()
         paid = int(result.get("paid_count", 0)) if isinstance(result, dict) else 0
@@ -401,7 +433,14 @@ async def run_ours(
             lines = result.get("lines", [])[:3] if isinstance(result, dict) else result
             print(f"  warning: our batch paid {paid} of {practitioners}; first lines: {lines}")
         runs = [r async for r in client.list_workflows(f"WorkflowId = '{prefix}batch'")]
-        sizes = [r.raw_info.history_size_bytes for r in runs]
+        # Each run's own record (a listing read just after the batch closed can still
+        # hold the last run as it was when it started: no events counted yet).
+        infos = [
+            (
+                await client.get_workflow_handle(r.id, run_id=r.run_id).describe()
+            ).raw_description.workflow_execution_info
+            for r in runs
+        ]
         one = None
         async for r in client.list_workflows(
             "WorkflowType = 'PractitionerPayoutWorkflow' AND ExecutionStatus = 'Completed'",
@@ -428,10 +467,11 @@ async def run_ours(
             locked_lines=log_text.lower().count("database is locked"),
             deadlock_lines=log_text.count("TMPRL1101"),
             runs=len(runs),
-            max_history_events=max((r.history_length for r in runs), default=0),
-            max_history_bytes=max(sizes, default=0),
+            max_history_events=max((i.history_length for i in infos), default=0),
+            max_history_bytes=max((i.history_size_bytes for i in infos), default=0),
             steps=steps,
             legs=legs,
+            server_cpu_seconds=server_cpu,
         )
     finally:
         if worker is not None:
@@ -481,6 +521,7 @@ async def run_anchor(
     try:
         await wait_for_poller(client, queue, worker)
         spy = Profile(worker.pid, profile, "anchor")
+        server = Server(address)
         cpu_before = cpu_seconds(worker.pid)
         started = time.monotonic()
         paid = await client.execute_workflow(
@@ -492,6 +533,7 @@ async def run_anchor(
         )
         seconds = time.monotonic() - started
         cpu = cpu_seconds(worker.pid) - cpu_before
+        server_cpu = server.used()
         rss = peak_rss_mb(worker.pid)
         spy.stop()
         legs = await sample_legs(
@@ -499,7 +541,15 @@ async def run_anchor(
             f"WorkflowType = 'AnchorPayoutWorkflow' AND ExecutionStatus = 'Completed' "
             f"AND TaskQueue = '{queue}'",
         )
-        return Measure(seconds, cpu, paid, peak_rss_mb=rss, steps=steps, legs=legs)
+        return Measure(
+            seconds,
+            cpu,
+            paid,
+            peak_rss_mb=rss,
+            steps=steps,
+            legs=legs,
+            server_cpu_seconds=server_cpu,
+        )
     finally:
         stop(worker)
 
@@ -507,14 +557,16 @@ async def run_anchor(
 def _round_line(n: int, ours: Measure, anchor: Measure | None) -> str:
     line = (
         f"round {n}: ours {ours.rate():.1f} payouts/s ({ours.seconds:.1f} s, worker CPU "
-        f"{ours.cpu_seconds:.1f} s, peak RSS {ours.peak_rss_mb:.0f} MB)"
+        f"{ours.cpu_seconds:.1f} s, peak RSS {ours.peak_rss_mb:.0f} MB, server CPU "
+        f"{ours.server_cpu_seconds:.1f} s)"
     )
     if anchor is not None:
         ratio = anchor.rate() / ours.rate() if ours.rate() else float("inf")
         cpu_ratio = ours.cpu_seconds / anchor.cpu_seconds if anchor.cpu_seconds else 0
         line += (
             f" | anchor {anchor.rate():.1f} payouts/s ({anchor.seconds:.1f} s, CPU "
-            f"{anchor.cpu_seconds:.1f} s) | {ratio:.2f}x slower, {cpu_ratio:.2f}x the CPU"
+            f"{anchor.cpu_seconds:.1f} s, server CPU {anchor.server_cpu_seconds:.1f} s) | "
+            f"{ratio:.2f}x slower, {cpu_ratio:.2f}x the CPU"
         )
     return line + (
         f"\n  our batch: {ours.runs} runs (continue-as-new), largest history "

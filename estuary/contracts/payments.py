@@ -271,6 +271,13 @@ class PayoutRecord:
     rejection: dict | None = None
     # Earlier payouts under this id closed now because a rejection was recorded on them.
     closed_rejected: list[int] = field(default_factory=list)
+    # True in every record `create_payout` returns now: `transfer_payout` marks the payout
+    # processing itself, so the run goes straight to it. The workflow reads this from its
+    # history, so a run decides by data instead of asking `workflow.patched()` (whose
+    # marker and search-attribute upsert were two events and one more visibility write per
+    # payout). Records written by older code lack the field (False): those runs ask the
+    # patch, as before (workers/payments/payout_settlement.py).
+    transfer_marks_processing: bool = False
 
 
 @dataclass

@@ -143,6 +143,7 @@ def _view(
         requested_by=payout.requested_by,
         rejection=_rejection(decisions),
         closed_rejected=list(closed_rejected or []),
+        transfer_marks_processing=True,
     )
 
 

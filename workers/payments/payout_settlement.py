@@ -39,7 +39,11 @@ with workflow.unsafe.imports_passed_through():
 
 # Runs started with this patch leave marking the payout `processing` to transfer_payout
 # (committed before the provider is called, as the separate activity did): one activity
-# and one workflow task fewer per payout.
+# and one workflow task fewer per payout. Runs whose `create_payout` result says
+# `transfer_marks_processing` (every run since) take that path without asking the patch,
+# so they record neither its marker nor the upsert of `TemporalChangeVersion` that comes
+# with it; the patch still tells the runs recorded before apart (with or without its
+# marker), so both still replay.
 TRANSFER_MARKS_PROCESSING_PATCH = "payout-transfer-marks-processing"
 
 # The first look at the provider after an unknown outcome (a bank transfer the provider
@@ -67,7 +71,9 @@ class PayoutSettlement(BaseWorkflow):
         record = self._record
         assert record is not None
         self._stage = "transferring"
-        if not workflow.patched(TRANSFER_MARKS_PROCESSING_PATCH):
+        if not (
+            record.transfer_marks_processing or workflow.patched(TRANSFER_MARKS_PROCESSING_PATCH)
+        ):
             # Runs started before the patch marked the payout processing in an activity
             # of its own; transfer_payout now does it first, in its own commit.
             await self.execute_activity(
