@@ -1,12 +1,13 @@
 """The database extensions (Flask-SQLAlchemy `db`, Flask-Migrate `migrate`) and the declarative
 `Base`: created unbound here, bound to an app by `estuary.app.init_domain`."""
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, Update, select, update
+from sqlalchemy import MetaData, Update, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
@@ -47,17 +48,26 @@ def add_once(row: T, find: Callable[[], T | None]) -> tuple[T, bool]:
     return row, True
 
 
-def row_lock(model: type, row_id: int) -> Update:
-    """A no-op UPDATE of one row (`SET id = id`): it takes the row lock on PostgreSQL and
-    the write lock on SQLite (where SELECT ... FOR UPDATE does nothing), so writers of
-    that row (a balance, a package, a subscription) take turns. Add `.returning(model)` to
-    read the row in the same statement."""
-    return update(model).where(model.id == row_id).values(id=model.id)  # type: ignore[attr-defined]
+@functools.cache
+def _row_lock(model: type, returning: bool) -> Update:
+    """A no-op UPDATE of one row (`SET id = id`, the id a parameter `row_id`): it takes the
+    row lock on PostgreSQL and the write lock on SQLite (where SELECT ... FOR UPDATE does
+    nothing), so writers of that row (a balance, a package, a subscription) take turns.
+    Built once per model: statements are immutable, and building one cost more CPU than
+    running it."""
+    statement = update(model).where(model.id == bindparam("row_id")).values(id=model.id)  # type: ignore[attr-defined]
+    return statement.returning(model) if returning else statement
 
 
 def lock_row(model: type, row_id: int) -> None:
-    """Take `row_lock` on one row until the transaction ends."""
-    db.session.execute(row_lock(model, row_id))
+    """Take the row lock (`_row_lock`) on one row until the transaction ends."""
+    db.session.execute(_row_lock(model, False), {"row_id": row_id})
+
+
+def lock_and_get_row(model: type[T], row_id: int) -> T | None:
+    """`lock_row` that also reads the row, in the same statement (UPDATE ... RETURNING,
+    PostgreSQL and SQLite alike); None when there is no such row."""
+    return db.session.scalars(_row_lock(model, True), {"row_id": row_id}).one_or_none()
 
 
 def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> tuple[int, bool]:
@@ -73,7 +83,22 @@ def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> t
     cost more than the statement): column defaults apply, the session is not flushed
     first, and the row is not in the session's identity map until read.
     """
-    dialect = db.session.get_bind().dialect.name
+    statement = _insert_unless_present(db.session.get_bind().dialect.name, model, key)
+    created = db.session.scalar(statement, dict(values))
+    if created is not None:
+        return created, True
+    table = model.__table__  # type: ignore[attr-defined]
+    existing = db.session.scalar(select(table.c.id).where(table.c[key] == values[key]))
+    if existing is None:  # the conflict was on another unique column
+        raise IntegrityError(str(statement), dict(values), Exception(f"{key} not found"))
+    return existing, False
+
+
+@functools.cache
+def _insert_unless_present(dialect: str, model: type, key: str) -> Any:
+    """`INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id` on `model`'s table, its values
+    given when it runs: built once per dialect, model and key (statements are immutable;
+    the columns come from the parameters, so one statement serves every set of values)."""
     if dialect == "postgresql":
         insert = postgresql.insert
     elif dialect == "sqlite":
@@ -81,16 +106,4 @@ def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> t
     else:
         raise RuntimeError(f"insert_unless_present: no ON CONFLICT support for {dialect}")
     table = model.__table__  # type: ignore[attr-defined]
-    statement = (
-        insert(table)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=[key])
-        .returning(table.c.id)
-    )
-    created = db.session.scalar(statement)
-    if created is not None:
-        return created, True
-    existing = db.session.scalar(select(table.c.id).where(table.c[key] == values[key]))
-    if existing is None:  # the conflict was on another unique column
-        raise IntegrityError(str(statement), dict(values), Exception(f"{key} not found"))
-    return existing, False
+    return insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c.id)

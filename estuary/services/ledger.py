@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from estuary.db import db, insert_unless_present
 from estuary.models import LedgerEntry, LedgerTransaction
@@ -37,6 +37,13 @@ PLATFORM_SUBSCRIPTION_REVENUE = "platform:subscription_revenue"
 # Unreleased package earnings the platform keeps when a package expires (expiry policy
 # `retain_by_platform` of the progressive package payout).
 PLATFORM_EXPIRED_PACKAGES = "platform:expired_packages"
+
+
+# Built once (statements are immutable): every payout reads a balance and posts entries.
+_BALANCE = select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
+    LedgerEntry.account == bindparam("account")
+)
+_INSERT_ENTRIES = insert(LedgerEntry.__table__)
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ def post(
     if not created:
         return txn_id
     db.session.execute(
-        insert(LedgerEntry.__table__),
+        _INSERT_ENTRIES,
         [
             {
                 "transaction_id": txn_id,
@@ -98,11 +105,7 @@ def _posted(key: str) -> int | None:
 
 def balance(account: str) -> int:
     """The balance of one account in cents (sum of its entries)."""
-    total = db.session.scalar(
-        select(func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).where(
-            LedgerEntry.account == account
-        )
-    )
+    total = db.session.scalar(_BALANCE, {"account": account})
     return int(total or 0)
 
 

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -115,6 +115,10 @@ def _id_set(name: str) -> set[int]:
     return {int(v) for v in value}
 
 
+# Built once (statements are immutable): every payout asks for its transfer by key.
+_TRANSFER_BY_KEY = select(Transfer).where(Transfer.idempotency_key == bindparam("key"))
+
+
 def find_transfer(idempotency_key: str) -> TransferReceipt | None:
     """The transfer made under a key, if any (asks the provider, not the caller's session).
 
@@ -124,7 +128,7 @@ def find_transfer(idempotency_key: str) -> TransferReceipt | None:
     # A read while the caller's transaction may hold SQLite's write lock: it must not
     # begin IMMEDIATE (it would wait for its own thread); WAL lets it read meanwhile.
     with Session(db.engine.execution_options(sqlite_begin="LEGACY")) as session:
-        row = session.scalar(select(Transfer).where(Transfer.idempotency_key == idempotency_key))
+        row = session.scalar(_TRANSFER_BY_KEY, {"key": idempotency_key})
         if row is None:
             return None
         return _receipt(row, created=False)

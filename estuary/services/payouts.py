@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from estuary.contracts import approval_rules
 from estuary.contracts.money import format_money
@@ -39,7 +39,7 @@ from estuary.contracts.payments import (
     PayoutRecord,
     TransferPayoutResult,
 )
-from estuary.db import add_once, db, lock_row, row_lock
+from estuary.db import add_once, db, lock_and_get_row, lock_row
 from estuary.models import Payout, PayoutApproval, Practitioner
 from estuary.models.base import utcnow
 from estuary.services import ledger, ops_flags, payment_provider, payout_checks, payout_policy
@@ -68,9 +68,7 @@ def _lock_practitioner(practitioner_id: int) -> None:
 def _lock_and_get_practitioner(practitioner_id: int) -> Practitioner:
     """`_lock_practitioner` and `get_practitioner` in one statement: the same no-op UPDATE,
     returning the row (UPDATE ... RETURNING, PostgreSQL and SQLite alike)."""
-    practitioner = db.session.scalars(
-        row_lock(Practitioner, practitioner_id).returning(Practitioner)
-    ).one_or_none()
+    practitioner = lock_and_get_row(Practitioner, practitioner_id)
     if practitioner is None:
         return get_practitioner(practitioner_id)  # raises NotFoundError, as it always did
     return practitioner
@@ -83,14 +81,22 @@ def get_payout(payout_id: int) -> Payout:
     return payout
 
 
+# Statements of every payout, built once: a statement is immutable, and building one per
+# call cost more CPU than running it.
+_PAYOUTS_UNDER_ID = (
+    select(Payout).where(Payout.workflow_id == bindparam("workflow_id")).order_by(Payout.id)
+)
+_PAYOUT_AND_PRACTITIONER = (
+    select(Payout, Practitioner)
+    .join(Practitioner, Practitioner.id == Payout.practitioner_id)
+    .where(Payout.id == bindparam("payout_id"))
+)
+
+
 def _payout_and_practitioner(payout_id: int) -> tuple[Payout, Practitioner]:
     """The payout and its practitioner, read together (one statement where `get_payout`
     and `get_practitioner` took two); NotFoundError as they raise it."""
-    row = db.session.execute(
-        select(Payout, Practitioner)
-        .join(Practitioner, Practitioner.id == Payout.practitioner_id)
-        .where(Payout.id == payout_id)
-    ).first()
+    row = db.session.execute(_PAYOUT_AND_PRACTITIONER, {"payout_id": payout_id}).first()
     if row is None:
         payout = get_payout(payout_id)
         return payout, get_practitioner(payout.practitioner_id)
@@ -183,11 +189,7 @@ def create_payout(
     closed_rejected: list[int] = []
     # Every payout made under this id (a handful at most): the unfinished one, if any,
     # and the count that numbers the next key, from one read.
-    under_id = list(
-        db.session.scalars(
-            select(Payout).where(Payout.workflow_id == workflow_id).order_by(Payout.id)
-        )
-    )
+    under_id = list(db.session.scalars(_PAYOUTS_UNDER_ID, {"workflow_id": workflow_id}))
     resumed = _resume_unfinished(
         workflow_id, practitioner_id, requested_by, amount_cents, run_id, closed_rejected, under_id
     )
