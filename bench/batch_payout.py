@@ -1,13 +1,15 @@
-"""Benchmark: a batch payout of N practitioners against the bare-SDK anchor, same server.
+"""Benchmark: a batch payout of N practitioners against the bare-SDK anchor, same machine.
 
 Each round seeds a fresh app database with N active practitioners, each with a balance
 below the approval threshold and a payout destination, starts the real payments worker
 (`flask start-worker --domains payments`, a process of its own) and runs the real
 BatchPractitionerPayoutWorkflow to its end. The anchor (bench/anchor.py: parent + N
-children + three no-op activities each, in its own worker process) runs on the same dev
-server in the same round; the order alternates between rounds so neither always runs on
-a warmer machine. The anchor runs the same steps per payout as ours (the activities and
-local activities one of our payouts recorded in its history, in order). Printed per
+children + three no-op activities each, in its own worker process) runs in the same
+round, each side on a fresh dev server of its own started the same way (a shared
+in-memory server makes the side that runs second pay for the first one's runs); the
+order alternates between rounds so neither always runs on a warmer machine. The anchor
+runs the same steps per payout as ours (the activities and local activities one of our
+payouts recorded in its history, in order). Printed per
 round: payouts per second and the worker process's CPU seconds (user + system, all
 threads, from /proc), the dev server's CPU seconds over the same batch (both sides share
 the machine's two cores with it, so the time ratio follows the sum of worker and server
@@ -614,32 +616,36 @@ async def main() -> None:
             workdir = Path(tmp) / f"round{n}"
             workdir.mkdir()
             profile = args.profile / f"round{n}" if args.profile else None
-            # A fresh server per round: payout workflow ids are business keys (one per
-            # practitioner and day), so a second round on the same server would find them.
-            env = await WorkflowEnvironment.start_local(
-                dev_server_existing_path=str(BIN / "temporal"),
-                search_attributes=ALL_KEYS,
-                dev_server_log_level="error",
-            )
-            address = env.client.service_client.config.target_host
+            # A fresh dev server for each side of each round, started the same way: the
+            # in-memory server grows with every batch it has run (its persistence and
+            # visibility keep the closed runs), and the side that ran second on a shared
+            # server paid for the first one's runs: up to 15 % more server CPU a payout
+            # (docs/performance.md). Payout workflow ids are business keys (one per
+            # practitioner and day), so a second batch on one server would find them too.
             anchor = None
-            try:
-                ours_first = n % 2 == 1 or args.no_anchor
-                if ours_first:
-                    ours = await run_ours(
-                        env.client, address, args.practitioners, args.window, workdir, profile
-                    )
-                    steps = ours.steps or steps
-                if not args.no_anchor:
-                    anchor = await run_anchor(
-                        env.client, address, args.practitioners, args.window, steps, profile
-                    )
-                if not ours_first:
-                    ours = await run_ours(
-                        env.client, address, args.practitioners, args.window, workdir, profile
-                    )
-            finally:
-                await env.shutdown()
+            ours_first = n % 2 == 1 or args.no_anchor
+            order = ["ours", "anchor"] if ours_first else ["anchor", "ours"]
+            for side in order:
+                if side == "anchor" and args.no_anchor:
+                    continue
+                env = await WorkflowEnvironment.start_local(
+                    dev_server_existing_path=str(BIN / "temporal"),
+                    search_attributes=ALL_KEYS,
+                    dev_server_log_level="error",
+                )
+                address = env.client.service_client.config.target_host
+                try:
+                    if side == "ours":
+                        ours = await run_ours(
+                            env.client, address, args.practitioners, args.window, workdir, profile
+                        )
+                        steps = ours.steps or steps
+                    else:
+                        anchor = await run_anchor(
+                            env.client, address, args.practitioners, args.window, steps, profile
+                        )
+                finally:
+                    await env.shutdown()
             if anchor is not None:
                 ratios.append(anchor.rate() / ours.rate() if ours.rate() else float("inf"))
                 cpu_ratios.append(
