@@ -267,15 +267,25 @@ def server_pid(address: str) -> int | None:
     return None
 
 
-class Server:
-    """The dev server's CPU, read at start and at stop of one batch (0 if not found)."""
+class Span:
+    """What one batch costs, from here to `stop()`: wall time, the worker's CPU, the dev
+    server's CPU over the same time (0 if its process is not found), the worker's peak
+    RSS; and, with --profile, a py-spy recording of the worker."""
 
-    def __init__(self, address: str) -> None:
-        self.pid = server_pid(address)
-        self.before = cpu_seconds(self.pid) if self.pid else 0.0
+    def __init__(self, worker_pid: int, address: str, profile: Path | None, name: str) -> None:
+        self.worker_pid = worker_pid
+        self.spy = Profile(worker_pid, profile, name)
+        self.server = server_pid(address)
+        self.server_before = cpu_seconds(self.server) if self.server else 0.0
+        self.cpu_before = cpu_seconds(worker_pid)
+        self.started = time.monotonic()
 
-    def used(self) -> float:
-        return cpu_seconds(self.pid) - self.before if self.pid else 0.0
+    def stop(self) -> None:
+        self.seconds = time.monotonic() - self.started
+        self.cpu = cpu_seconds(self.worker_pid) - self.cpu_before
+        self.server_cpu = cpu_seconds(self.server) - self.server_before if self.server else 0.0
+        self.rss = peak_rss_mb(self.worker_pid)
+        self.spy.stop()
 
 
 class Database:
@@ -409,10 +419,7 @@ async def run_ours(
             stderr=open(workdir / f"{prefix}worker.log", "w"),  # noqa: SIM115
         )
         await wait_for_poller(client, f"{prefix}payments", worker)
-        spy = Profile(worker.pid, profile, "ours")
-        server = Server(address)
-        cpu_before = cpu_seconds(worker.pid)
-        started = time.monotonic()
+        span = Span(worker.pid, address, profile, "ours")
         handle = await client.start_workflow(
             "BatchPractitionerPayoutWorkflow",
             {
@@ -425,11 +432,7 @@ async def run_ours(
             search_attributes=run_attributes("payments", "batch", "bench", "bench"),
         )
         result = await _result_with_progress(client, handle, practitioners)
-        seconds = time.monotonic() - started
-        cpu = cpu_seconds(worker.pid) - cpu_before
-        server_cpu = server.used()
-        rss = peak_rss_mb(worker.pid)
-        spy.stop()
+        span.stop()
         paid = int(result.get("paid_count", 0)) if isinstance(result, dict) else 0
         if paid != practitioners:
             lines = result.get("lines", [])[:3] if isinstance(result, dict) else result
@@ -462,10 +465,10 @@ async def run_ours(
         log_text = (workdir / f"{prefix}worker.log").read_text(errors="replace")
         worker = None
         return Measure(
-            seconds,
-            cpu,
+            span.seconds,
+            span.cpu,
             paid,
-            peak_rss_mb=rss,
+            peak_rss_mb=span.rss,
             locked_lines=log_text.lower().count("database is locked"),
             deadlock_lines=log_text.count("TMPRL1101"),
             runs=len(runs),
@@ -473,7 +476,7 @@ async def run_ours(
             max_history_bytes=max((i.history_size_bytes for i in infos), default=0),
             steps=steps,
             legs=legs,
-            server_cpu_seconds=server_cpu,
+            server_cpu_seconds=span.server_cpu,
         )
     finally:
         if worker is not None:
@@ -522,10 +525,7 @@ async def run_anchor(
     )  # fmt: skip
     try:
         await wait_for_poller(client, queue, worker)
-        spy = Profile(worker.pid, profile, "anchor")
-        server = Server(address)
-        cpu_before = cpu_seconds(worker.pid)
-        started = time.monotonic()
+        span = Span(worker.pid, address, profile, "anchor")
         paid = await client.execute_workflow(
             "AnchorBatchWorkflow",
             AnchorBatchInput(practitioners=practitioners, window=window, steps=steps),
@@ -533,24 +533,20 @@ async def run_anchor(
             task_queue=queue,
             result_type=int,
         )
-        seconds = time.monotonic() - started
-        cpu = cpu_seconds(worker.pid) - cpu_before
-        server_cpu = server.used()
-        rss = peak_rss_mb(worker.pid)
-        spy.stop()
+        span.stop()
         legs = await sample_legs(
             client,
             f"WorkflowType = 'AnchorPayoutWorkflow' AND ExecutionStatus = 'Completed' "
             f"AND TaskQueue = '{queue}'",
         )
         return Measure(
-            seconds,
-            cpu,
+            span.seconds,
+            span.cpu,
             paid,
-            peak_rss_mb=rss,
+            peak_rss_mb=span.rss,
             steps=steps,
             legs=legs,
-            server_cpu_seconds=server_cpu,
+            server_cpu_seconds=span.server_cpu,
         )
     finally:
         stop(worker)

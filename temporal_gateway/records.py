@@ -143,7 +143,7 @@ def run_info(info: WorkflowExecutionInfo) -> RunInfo:
 def _time(info: WorkflowExecutionInfo, name: str) -> datetime | None:
     if not info.HasField(name):
         return None
-    return getattr(info, name).ToDatetime().replace(tzinfo=UTC)
+    return getattr(info, name).ToDatetime(UTC)
 
 
 def _keyword(fields: Mapping[str, Payload], name: str) -> str | None:

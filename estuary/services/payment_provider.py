@@ -115,7 +115,8 @@ def _id_set(name: str) -> set[int]:
     return {int(v) for v in value}
 
 
-# Built once (statements are immutable): every payout asks for its transfer by key.
+# Built once (statements are immutable): every payout asks for its transfer by key, and a
+# commit that lost a race reads the winner's row with it.
 _TRANSFER_BY_KEY = select(Transfer).where(Transfer.idempotency_key == bindparam("key"))
 
 
@@ -218,7 +219,7 @@ def _commit_transfer(
             session.commit()
         except IntegrityError:
             session.rollback()
-            row = session.scalar(select(Transfer).where(Transfer.idempotency_key == key))
+            row = session.scalar(_TRANSFER_BY_KEY, {"key": key})
             if row is None:
                 raise
             return _receipt(row, created=False)
