@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, Update, bindparam, select, update
+from sqlalchemy import MetaData, Row, Update, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase
@@ -49,25 +49,28 @@ def add_once(row: T, find: Callable[[], T | None]) -> tuple[T, bool]:
 
 
 @functools.cache
-def _row_lock(model: type, returning: bool) -> Update:
+def _row_lock(model: type, returning: tuple[str, ...] = ()) -> Update:
     """A no-op UPDATE of one row (`SET id = id`, the id a parameter `row_id`): it takes the
     row lock on PostgreSQL and the write lock on SQLite (where SELECT ... FOR UPDATE does
     nothing), so writers of that row (a balance, a package, a subscription) take turns.
-    Built once per model: statements are immutable, and building one cost more CPU than
-    running it."""
-    statement = update(model).where(model.id == bindparam("row_id")).values(id=model.id)  # type: ignore[attr-defined]
-    return statement.returning(model) if returning else statement
+    On the model's table (Core), returning the named columns, if any. Built once per model
+    and columns: statements are immutable, and building one cost more CPU than running
+    it."""
+    table = model.__table__  # type: ignore[attr-defined]
+    statement = update(table).where(table.c.id == bindparam("row_id")).values(id=table.c.id)
+    return statement.returning(*(table.c[name] for name in returning)) if returning else statement
 
 
 def lock_row(model: type, row_id: int) -> None:
     """Take the row lock (`_row_lock`) on one row until the transaction ends."""
-    db.session.execute(_row_lock(model, False), {"row_id": row_id})
+    db.session.execute(_row_lock(model), {"row_id": row_id})
 
 
-def lock_and_get_row(model: type[T], row_id: int) -> T | None:
-    """`lock_row` that also reads the row, in the same statement (UPDATE ... RETURNING,
-    PostgreSQL and SQLite alike); None when there is no such row."""
-    return db.session.scalars(_row_lock(model, True), {"row_id": row_id}).one_or_none()
+def lock_and_read_row(model: type, row_id: int, columns: tuple[str, ...]) -> Row[Any] | None:
+    """`lock_row` that also reads the named columns of the row, in the same statement
+    (UPDATE ... RETURNING, PostgreSQL and SQLite alike): a row with those attributes, or
+    None when there is no such row. No ORM object is loaded."""
+    return db.session.execute(_row_lock(model, columns), {"row_id": row_id}).first()
 
 
 def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> tuple[int, bool]:

@@ -42,13 +42,15 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
+from estuary.database import SQLITE_BEGIN
 from estuary.db import db
 from estuary.models import Transfer
 from estuary.models.base import utcnow
@@ -115,9 +117,21 @@ def _id_set(name: str) -> set[int]:
     return {int(v) for v in value}
 
 
-# Built once (statements are immutable): every payout asks for its transfer by key, and a
-# commit that lost a race reads the winner's row with it.
-_TRANSFER_BY_KEY = select(Transfer).where(Transfer.idempotency_key == bindparam("key"))
+# Built once (statements are immutable), on the table (Core: the provider's reads and its
+# one insert need no ORM objects, and the ORM's session, identity map and flush cost
+# more than the statements): every payout asks for its transfer by key, and a commit
+# that lost a race reads the winner's row with it.
+_TRANSFERS = Transfer.__table__
+_TRANSFER_BY_KEY = select(_TRANSFERS).where(_TRANSFERS.c.idempotency_key == bindparam("key"))
+_INSERT_TRANSFER = insert(_TRANSFERS).returning(_TRANSFERS.c.id)
+
+
+def _read_connection() -> Connection:
+    """A connection of the provider's own for a read, outside the caller's transaction.
+
+    It must not begin IMMEDIATE on SQLite: the caller's transaction may hold the write
+    lock, and this read would wait for its own thread; WAL lets it read meanwhile."""
+    return db.engine.connect().execution_options(**{SQLITE_BEGIN: "LEGACY"})
 
 
 def find_transfer(idempotency_key: str) -> TransferReceipt | None:
@@ -126,17 +140,20 @@ def find_transfer(idempotency_key: str) -> TransferReceipt | None:
     Read only: a processing transfer whose `settles_at` has passed is reported paid (the
     provider's state is a function of time), so asking never writes and never waits on
     a lock the caller holds (SQLite has one writer)."""
-    # A read while the caller's transaction may hold SQLite's write lock: it must not
-    # begin IMMEDIATE (it would wait for its own thread); WAL lets it read meanwhile.
-    with Session(db.engine.execution_options(sqlite_begin="LEGACY")) as session:
-        row = session.scalar(_TRANSFER_BY_KEY, {"key": idempotency_key})
-        if row is None:
-            return None
-        return _receipt(row, created=False)
+    with _read_connection() as conn:
+        row = conn.execute(_TRANSFER_BY_KEY, {"key": idempotency_key}).first()
+    if row is None:
+        return None
+    return _receipt(row, created=False)
 
 
-def transfer_status(row: Transfer) -> str:
-    """processing until `settles_at`, then paid."""
+class _TransferState(Protocol):
+    status: str | None
+    settles_at: datetime | None
+
+
+def transfer_status(row: _TransferState) -> str:
+    """processing until `settles_at`, then paid (a `Transfer`, or a row of its table)."""
     if row.status == "processing" and (row.settles_at is None or row.settles_at <= utcnow()):
         return "paid"
     return row.status or "paid"
@@ -144,11 +161,14 @@ def transfer_status(row: Transfer) -> str:
 
 def list_transfers(after_id: int = 0, limit: int = 500) -> list[TransferReceipt]:
     """The provider's transfers in id order (its statement). Read only (see find_transfer)."""
-    with Session(db.engine.execution_options(sqlite_begin="LEGACY")) as session:
-        rows = session.scalars(
-            select(Transfer).where(Transfer.id > after_id).order_by(Transfer.id).limit(limit)
-        )
-        return [_receipt(r, created=False) for r in rows]
+    with _read_connection() as conn:
+        rows = conn.execute(
+            select(_TRANSFERS)
+            .where(_TRANSFERS.c.id > after_id)
+            .order_by(_TRANSFERS.c.id)
+            .limit(limit)
+        ).all()
+    return [_receipt(r, created=False) for r in rows]
 
 
 def transfer(
@@ -201,33 +221,46 @@ def _commit_transfer(
     key: str, destination: str, amount_cents: int, currency: str, payout_id: int | None
 ) -> TransferReceipt:
     processing = float(_setting("PROVIDER_PROCESSING_SECONDS", "0") or 0)
-    # Not expired on commit: the receipt is read from the row just written, not reloaded
-    # in a second transaction (which, on SQLite in a worker, waits for the write lock).
-    with Session(db.engine, expire_on_commit=False) as session:
-        row = Transfer(
-            idempotency_key=key,
-            payout_id=payout_id,
-            destination=destination,
-            amount_cents=amount_cents,
-            currency=currency,
-            provider_reference=f"tr_{uuid.uuid4().hex[:20]}",
-            status="processing" if processing > 0 else "paid",
-            settles_at=utcnow() + timedelta(seconds=processing) if processing > 0 else None,
-        )
-        session.add(row)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            row = session.scalar(_TRANSFER_BY_KEY, {"key": key})
-            if row is None:
-                raise
-            return _receipt(row, created=False)
-        log.info("provider: transfer %s committed (%s cents)", key, amount_cents)
-        return _receipt(row, created=True)
+    values = {
+        "idempotency_key": key,
+        "payout_id": payout_id,
+        "destination": destination,
+        "amount_cents": amount_cents,
+        "currency": currency,
+        "provider_reference": f"tr_{uuid.uuid4().hex[:20]}",
+        "status": "processing" if processing > 0 else "paid",
+        "settles_at": utcnow() + timedelta(seconds=processing) if processing > 0 else None,
+    }
+    # Committed on a connection of the provider's own, whatever becomes of the caller's
+    # transaction. The receipt is made from the values just written, not read back.
+    try:
+        with db.engine.begin() as conn:
+            transfer_id = conn.execute(_INSERT_TRANSFER, values).scalar_one()
+    except IntegrityError:
+        # Another call committed this key first: its transfer is the one.
+        existing = find_transfer(key)
+        if existing is None:
+            raise
+        return existing
+    log.info("provider: transfer %s committed (%s cents)", key, amount_cents)
+    return TransferReceipt(
+        transfer_id=transfer_id,
+        idempotency_key=key,
+        provider_reference=values["provider_reference"],
+        amount_cents=amount_cents,
+        created=True,
+        status=transfer_status(_Written(values["status"], values["settles_at"])),
+    )
 
 
-def _receipt(row: Transfer, *, created: bool) -> TransferReceipt:
+@dataclass(frozen=True)
+class _Written:
+    status: str | None
+    settles_at: datetime | None
+
+
+def _receipt(row: Any, *, created: bool) -> TransferReceipt:
+    """The receipt of a `transfer` row (an ORM `Transfer` or a row of its table)."""
     return TransferReceipt(
         transfer_id=row.id,
         idempotency_key=row.idempotency_key,

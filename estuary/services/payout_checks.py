@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
@@ -62,12 +62,21 @@ class Problem:
     message: str
 
 
-def who(practitioner: Practitioner) -> str:
+class Payee(Protocol):
+    """What a payout's checks read of its practitioner: a `Practitioner`, or a row of its
+    table with these columns."""
+
+    id: int
+    name: str
+    payout_destination: str | None
+
+
+def who(practitioner: Payee) -> str:
     return f"{practitioner.name} (practitioner {practitioner.id})"
 
 
 def payable_amount(
-    practitioner: Practitioner, amount_cents: int | None, currency: str
+    practitioner: Payee, amount_cents: int | None, currency: str
 ) -> tuple[int, int, Problem | None]:
     """(amount to pay, available balance, problem or None) for a payout of `amount_cents`
     (None: the whole available balance) to `practitioner` now."""

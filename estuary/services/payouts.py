@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, func, insert, select, update
 
 from estuary.contracts import approval_rules
 from estuary.contracts.money import format_money
@@ -39,12 +39,12 @@ from estuary.contracts.payments import (
     PayoutRecord,
     TransferPayoutResult,
 )
-from estuary.db import add_once, db, lock_and_get_row, lock_row
+from estuary.db import add_once, db, lock_and_read_row, lock_row
 from estuary.models import Payout, PayoutApproval, Practitioner
 from estuary.models.base import utcnow
 from estuary.services import ledger, ops_flags, payment_provider, payout_checks, payout_policy
-from estuary.services.errors import BusinessRuleError, NotFoundError
-from estuary.services.practitioners import email_practitioner, get_practitioner
+from estuary.services.errors import BusinessRuleError, ExpectedFailure, NotFoundError
+from estuary.services.practitioners import Addressee, email_practitioner, get_practitioner
 
 # Open: the money is held and the request is alive (processing / reconciling: money may
 # have left already, so it is never released without asking the provider).
@@ -65,13 +65,18 @@ def _lock_practitioner(practitioner_id: int) -> None:
     lock_row(Practitioner, practitioner_id)
 
 
-def _lock_and_get_practitioner(practitioner_id: int) -> Practitioner:
-    """`_lock_practitioner` and `get_practitioner` in one statement: the same no-op UPDATE,
-    returning the row (UPDATE ... RETURNING, PostgreSQL and SQLite alike)."""
-    practitioner = lock_and_get_row(Practitioner, practitioner_id)
-    if practitioner is None:
+# What creating a payout reads of its practitioner (`payout_checks.Payee`).
+_PAYEE_COLUMNS = ("id", "name", "payout_destination")
+
+
+def _lock_and_read_payee(practitioner_id: int) -> payout_checks.Payee:
+    """`_lock_practitioner` and the practitioner's payee columns in one statement: the
+    same no-op UPDATE, returning them (UPDATE ... RETURNING, PostgreSQL and SQLite
+    alike)."""
+    payee = lock_and_read_row(Practitioner, practitioner_id, _PAYEE_COLUMNS)
+    if payee is None:
         return get_practitioner(practitioner_id)  # raises NotFoundError, as it always did
-    return practitioner
+    return payee
 
 
 def get_payout(payout_id: int) -> Payout:
@@ -83,6 +88,7 @@ def get_payout(payout_id: int) -> Payout:
 
 # Statements of every payout, built once: a statement is immutable, and building one per
 # call cost more CPU than running it.
+_PAYOUTS = Payout.__table__
 _PAYOUTS_UNDER_ID = (
     select(Payout).where(Payout.workflow_id == bindparam("workflow_id")).order_by(Payout.id)
 )
@@ -90,6 +96,19 @@ _PAYOUT_AND_PRACTITIONER = (
     select(Payout, Practitioner)
     .join(Practitioner, Practitioner.id == Payout.practitioner_id)
     .where(Payout.id == bindparam("payout_id"))
+)
+
+
+# A new payout, returning what `_view` reads of it (Core: no ORM object, no flush).
+_INSERT_PAYOUT = insert(_PAYOUTS).returning(
+    _PAYOUTS.c.id,
+    _PAYOUTS.c.idempotency_key,
+    _PAYOUTS.c.practitioner_id,
+    _PAYOUTS.c.amount_cents,
+    _PAYOUTS.c.currency,
+    _PAYOUTS.c.status,
+    _PAYOUTS.c.approvals_required,
+    _PAYOUTS.c.requested_by,
 )
 
 
@@ -126,14 +145,15 @@ def _rejection(decisions: list[PayoutApproval]) -> dict | None:
 
 
 def _view(
-    payout: Payout,
+    payout: Payout | Row[Any],
     *,
     reused: bool,
     closed_rejected: list[int] | None = None,
     decisions: list[PayoutApproval] | None = None,
 ) -> PayoutRecord:
-    """The payout as the workflow sees it; `decisions` are read unless given (a payout
-    this transaction just created has none)."""
+    """The payout as the workflow sees it (a `Payout`, or a row of its table with the
+    columns `_INSERT_PAYOUT` returns); `decisions` are read unless given (a payout this
+    transaction just created has none)."""
     if decisions is None:
         decisions = _decisions(payout.id)
     return PayoutRecord(
@@ -185,7 +205,7 @@ def create_payout(
     payout_policy.check_not_looser(
         config, approval_threshold_cents, dual_approval_threshold_cents, approval_timeout_seconds
     )
-    practitioner = _lock_and_get_practitioner(practitioner_id)
+    payee = _lock_and_read_payee(practitioner_id)
     closed_rejected: list[int] = []
     # Every payout made under this id (a handful at most): the unfinished one, if any,
     # and the count that numbers the next key, from one read.
@@ -195,24 +215,26 @@ def create_payout(
     )
     if resumed is not None:
         return resumed
-    amount = _amount_to_pay(practitioner, amount_cents, str(config.get("CURRENCY", "USD")))
+    currency = str(config.get("CURRENCY", "USD"))
+    amount = _amount_to_pay(payee, amount_cents, currency)
     key = f"payout:{workflow_id}:{len(under_id) + 1}"
     required = approvals_needed(amount, approval_threshold_cents, dual_approval_threshold_cents)
-    payout = Payout(
-        practitioner_id=practitioner_id,
-        amount_cents=amount,
-        currency=str(config.get("CURRENCY", "USD")),
-        status="pending_approval" if required else "approved",
-        idempotency_key=key,
-        workflow_id=workflow_id,
-        payment_method=payment_method,
-        requested_by=requested_by.strip()[:254],
-        reason=reason[:500],
-        approvals_required=required,
-        run_id=(run_id or None) and run_id[:64],
-    )
-    db.session.add(payout)
-    db.session.flush()
+    payout = db.session.execute(
+        _INSERT_PAYOUT,
+        {
+            "practitioner_id": practitioner_id,
+            "amount_cents": amount,
+            "currency": currency,
+            "status": "pending_approval" if required else "approved",
+            "idempotency_key": key,
+            "workflow_id": workflow_id,
+            "payment_method": payment_method,
+            "requested_by": requested_by.strip()[:254],
+            "reason": reason[:500],
+            "approvals_required": required,
+            "run_id": (run_id or None) and run_id[:64],
+        },
+    ).one()
     ledger.post(
         f"payout-hold:{key}",
         "payout_hold",
@@ -221,7 +243,7 @@ def create_payout(
             ledger.Leg(ledger.held_account(practitioner_id), amount),
         ],
         description=f"Hold for payout {payout.id}",
-        currency=payout.currency,
+        currency=currency,
     )
     return _view(payout, reused=False, closed_rejected=closed_rejected, decisions=[])
 
@@ -258,7 +280,9 @@ def _resume_unfinished(
     return _view(unfinished, reused=True)
 
 
-def _amount_to_pay(practitioner: Practitioner, amount_cents: int | None, currency: str) -> int:
+def _amount_to_pay(
+    practitioner: payout_checks.Payee, amount_cents: int | None, currency: str
+) -> int:
     """The amount asked for (None: the whole available balance), if it can be paid now:
     the same pre-check the console's confirmation page shows (`payout_checks`)."""
     amount, _available, problem = payout_checks.payable_amount(practitioner, amount_cents, currency)
@@ -394,57 +418,117 @@ def set_status(payout_id: int, status: str) -> Payout:
     return payout
 
 
+# The transfer's statements, on the tables (Core): sending a payout needs its keys, its
+# status and the destination, and writes two status changes; loading ORM objects and
+# flushing them cost more than the statements (every payout of a batch runs them).
+_FOR_TRANSFER = (
+    select(
+        _PAYOUTS.c.id,
+        _PAYOUTS.c.practitioner_id,
+        _PAYOUTS.c.amount_cents,
+        _PAYOUTS.c.currency,
+        _PAYOUTS.c.idempotency_key,
+        _PAYOUTS.c.status,
+        Practitioner.__table__.c.payout_destination,
+    )
+    .join_from(_PAYOUTS, Practitioner.__table__)
+    .where(_PAYOUTS.c.id == bindparam("payout_id"))
+)
+# Conditional: a payout that is no longer approved is not marked (rowcount 0).
+_MARK_PROCESSING = (
+    update(_PAYOUTS)
+    .where(_PAYOUTS.c.id == bindparam("payout_id"), _PAYOUTS.c.status == "approved")
+    .values(
+        status="processing",
+        transfer_started_at=func.coalesce(_PAYOUTS.c.transfer_started_at, bindparam("now")),
+    )
+)
+_MARK_PAID = (
+    update(_PAYOUTS)
+    .where(_PAYOUTS.c.id == bindparam("payout_id"))
+    .values(
+        status="paid",
+        failure_reason=None,
+        paid_at=func.coalesce(_PAYOUTS.c.paid_at, bindparam("now")),
+    )
+)
+_MARK_RECONCILING = (
+    update(_PAYOUTS).where(_PAYOUTS.c.id == bindparam("payout_id")).values(status="reconciling")
+)
+
+
+class PayoutChanged(ExpectedFailure):
+    """The payout left `approved` between the transfer's read and its mark (a concurrent
+    writer on PostgreSQL): retrying reads it again and acts on what it is now."""
+
+
 def transfer(payout_id: int) -> TransferPayoutResult:
     """Send the payout through the provider with its idempotency key, then settle it.
 
     An approved payout is marked `processing` first, in a commit of its own before the
     provider is called (a repeat finds it processing and sends under the same key).
-    The provider commits on its side first (a separate session); the settlement entries
-    and the `paid` status are written in the caller's transaction. Any retry, reset or
-    restart after the provider committed finds the same transfer by key and only
+    The provider commits on its side first (a separate connection); the settlement
+    entries and the `paid` status are written in the caller's transaction. Any retry,
+    reset or restart after the provider committed finds the same transfer by key and only
     completes the settlement, which is itself keyed. A transfer the provider accepted but
     has not paid out yet leaves the payout `reconciling` with its hold in place.
     """
-    payout, practitioner = _payout_and_practitioner(payout_id)
+    payout = db.session.execute(_FOR_TRANSFER, {"payout_id": payout_id}).first()
+    if payout is None:
+        _payout_and_practitioner(payout_id)  # raises NotFoundError, naming what is missing
+        raise NotFoundError(f"payout {payout_id} does not exist")
     if payout.status not in ("approved", "processing", "reconciling", "paid"):
         raise BusinessRuleError(f"payout {payout_id} is {payout.status}; it cannot be sent")
     if payout.status == "paid":
         receipt = payment_provider.find_transfer(payout.idempotency_key)
         if receipt is None:
             raise BusinessRuleError(f"payout {payout_id} is paid but has no transfer")
+        status = "paid"
     else:
         if payout.status == "approved":
             # Money may leave from here on: a payout found `processing` is never released
             # without asking the provider (the sweep, a rerun).
-            set_status(payout_id, "processing")
-        request = {
-            "idempotency_key": payout.idempotency_key,
-            "destination": practitioner.payout_destination,
-            "amount_cents": payout.amount_cents,
-            "currency": payout.currency,
-            "payout_id": payout.id,
-            "payee_id": practitioner.id,
-        }
+            marked = db.session.execute(
+                _MARK_PROCESSING, {"payout_id": payout_id, "now": utcnow()}
+            ).rowcount
+            if not marked:
+                raise PayoutChanged(f"payout {payout_id} changed while it was being sent")
         # Our transaction ends before the provider call (with the `processing` mark, if
         # it was set), so the provider's own commit never waits on it (SQLite allows one
         # writer at a time).
         db.session.commit()
-        receipt = payment_provider.transfer(**request)
-        payout = get_payout(payout_id)
+        receipt = payment_provider.transfer(
+            idempotency_key=payout.idempotency_key,
+            destination=payout.payout_destination,
+            amount_cents=payout.amount_cents,
+            currency=payout.currency,
+            payout_id=payout.id,
+            payee_id=payout.practitioner_id,
+        )
+        # The keys read above do not change (only the status does): no second read.
         if receipt.status == "paid":
             _settle(payout)
+            status = "paid"
         else:
-            payout.status = "reconciling"
+            db.session.execute(_MARK_RECONCILING, {"payout_id": payout_id})
+            status = "reconciling"
     return TransferPayoutResult(
-        payout.id,
-        receipt.transfer_id,
-        receipt.provider_reference,
-        receipt.amount_cents,
-        "paid" if payout.status == "paid" else "reconciling",
+        payout.id, receipt.transfer_id, receipt.provider_reference, receipt.amount_cents, status
     )
 
 
-def _settle(payout: Payout) -> None:
+class _PayoutKeys(Protocol):
+    """What settling a payout reads: a `Payout`, or a row of its table with these."""
+
+    id: int
+    practitioner_id: int
+    amount_cents: int
+    currency: str
+    idempotency_key: str
+
+
+def _settle(payout: _PayoutKeys) -> None:
+    """Post the settlement (keyed: once per payout) and mark the payout paid."""
     ledger.post(
         f"payout-settle:{payout.idempotency_key}",
         "payout",
@@ -455,10 +539,12 @@ def _settle(payout: Payout) -> None:
         description=f"Payout {payout.id} sent",
         currency=payout.currency,
     )
-    payout.status = "paid"
-    payout.failure_reason = None
-    if payout.paid_at is None:
-        payout.paid_at = utcnow()
+    if isinstance(payout, Payout):
+        # A loaded payout: its own pending changes go first, and it is read again after.
+        db.session.flush()
+    db.session.execute(_MARK_PAID, {"payout_id": payout.id, "now": utcnow()})
+    if isinstance(payout, Payout):
+        db.session.expire(payout, ["status", "failure_reason", "paid_at"])
 
 
 def _release(payout: Payout, outcome: str, reason: str) -> None:
@@ -587,11 +673,30 @@ def _flag_paid_but_closed(payout: Payout, reference: str) -> None:
     )
 
 
+# What telling the practitioner reads: the payout and where to write (Core, one row).
+_FOR_NOTICE = (
+    select(
+        _PAYOUTS.c.id,
+        _PAYOUTS.c.amount_cents,
+        _PAYOUTS.c.currency,
+        _PAYOUTS.c.status,
+        _PAYOUTS.c.idempotency_key,
+        Practitioner.__table__.c.id.label("practitioner_id"),
+        Practitioner.__table__.c.email,
+    )
+    .join_from(_PAYOUTS, Practitioner.__table__)
+    .where(_PAYOUTS.c.id == bindparam("payout_id"))
+)
+
+
 def notify(payout_id: int, event: str) -> None:
     """Tell the practitioner what happened to their payout (once per payout and event)."""
-    payout, practitioner = _payout_and_practitioner(payout_id)
+    payout = db.session.execute(_FOR_NOTICE, {"payout_id": payout_id}).first()
+    if payout is None:
+        _payout_and_practitioner(payout_id)  # raises NotFoundError, naming what is missing
+        raise NotFoundError(f"payout {payout_id} does not exist")
     email_practitioner(
-        practitioner,
+        Addressee(payout.practitioner_id, payout.email),
         key=f"payout-{event}:{payout.idempotency_key}",
         template=f"payout_{event}",
         payload={

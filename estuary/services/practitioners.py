@@ -3,6 +3,7 @@ when there is none) and written to by email through the notification outbox."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from estuary.db import db
@@ -22,8 +23,16 @@ def get_practitioner(
     return practitioner
 
 
+@dataclass(frozen=True)
+class Addressee:
+    """Who an email goes to, where the caller read only that (not the whole practitioner)."""
+
+    id: int
+    email: str
+
+
 def email_practitioner(
-    practitioner: Practitioner,
+    practitioner: Practitioner | Addressee,
     *,
     key: str,
     template: str,
