@@ -29,6 +29,7 @@ EXPECTED_FAILURE_TYPES = frozenset(
         "DecisionRefused",
         "InvalidInput",
         "PayoutFailed",
+        "PayoutChanged",
     }
 )
 
