@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, Select, bindparam, func, insert, select, update
 
 from estuary.contracts import approval_rules
 from estuary.contracts.money import format_money
@@ -89,13 +89,9 @@ def get_payout(payout_id: int) -> Payout:
 # Statements of every payout, built once: a statement is immutable, and building one per
 # call cost more CPU than running it.
 _PAYOUTS = Payout.__table__
+_PRACTITIONERS = Practitioner.__table__
 _PAYOUTS_UNDER_ID = (
     select(Payout).where(Payout.workflow_id == bindparam("workflow_id")).order_by(Payout.id)
-)
-_PAYOUT_AND_PRACTITIONER = (
-    select(Payout, Practitioner)
-    .join(Practitioner, Practitioner.id == Payout.practitioner_id)
-    .where(Payout.id == bindparam("payout_id"))
 )
 
 
@@ -112,14 +108,15 @@ _INSERT_PAYOUT = insert(_PAYOUTS).returning(
 )
 
 
-def _payout_and_practitioner(payout_id: int) -> tuple[Payout, Practitioner]:
-    """The payout and its practitioner, read together (one statement where `get_payout`
-    and `get_practitioner` took two); NotFoundError as they raise it."""
-    row = db.session.execute(_PAYOUT_AND_PRACTITIONER, {"payout_id": payout_id}).first()
+def _payout_row(statement: Select, payout_id: int) -> Row[Any]:
+    """The one row `statement` (a payout joined to its practitioner, the payout id its
+    parameter `payout_id`) reads, or NotFoundError naming what is missing, as
+    `get_payout` and `get_practitioner` raise it."""
+    row = db.session.execute(statement, {"payout_id": payout_id}).first()
     if row is None:
-        payout = get_payout(payout_id)
-        return payout, get_practitioner(payout.practitioner_id)
-    return row[0], row[1]
+        get_practitioner(get_payout(payout_id).practitioner_id)
+        raise NotFoundError(f"payout {payout_id} has no practitioner")  # pragma: no cover
+    return row
 
 
 def _decisions(payout_id: int) -> list[PayoutApproval]:
@@ -429,9 +426,9 @@ _FOR_TRANSFER = (
         _PAYOUTS.c.currency,
         _PAYOUTS.c.idempotency_key,
         _PAYOUTS.c.status,
-        Practitioner.__table__.c.payout_destination,
+        _PRACTITIONERS.c.payout_destination,
     )
-    .join_from(_PAYOUTS, Practitioner.__table__)
+    .join_from(_PAYOUTS, _PRACTITIONERS)
     .where(_PAYOUTS.c.id == bindparam("payout_id"))
 )
 # Conditional: a payout that is no longer approved is not marked (rowcount 0).
@@ -473,10 +470,7 @@ def transfer(payout_id: int) -> TransferPayoutResult:
     completes the settlement, which is itself keyed. A transfer the provider accepted but
     has not paid out yet leaves the payout `reconciling` with its hold in place.
     """
-    payout = db.session.execute(_FOR_TRANSFER, {"payout_id": payout_id}).first()
-    if payout is None:
-        _payout_and_practitioner(payout_id)  # raises NotFoundError, naming what is missing
-        raise NotFoundError(f"payout {payout_id} does not exist")
+    payout = _payout_row(_FOR_TRANSFER, payout_id)
     if payout.status not in ("approved", "processing", "reconciling", "paid"):
         raise BusinessRuleError(f"payout {payout_id} is {payout.status}; it cannot be sent")
     if payout.status == "paid":
@@ -539,11 +533,12 @@ def _settle(payout: _PayoutKeys) -> None:
         description=f"Payout {payout.id} sent",
         currency=payout.currency,
     )
-    if isinstance(payout, Payout):
+    loaded = isinstance(payout, Payout)
+    if loaded:
         # A loaded payout: its own pending changes go first, and it is read again after.
         db.session.flush()
     db.session.execute(_MARK_PAID, {"payout_id": payout.id, "now": utcnow()})
-    if isinstance(payout, Payout):
+    if loaded:
         db.session.expire(payout, ["status", "failure_reason", "paid_at"])
 
 
@@ -681,20 +676,17 @@ _FOR_NOTICE = (
         _PAYOUTS.c.currency,
         _PAYOUTS.c.status,
         _PAYOUTS.c.idempotency_key,
-        Practitioner.__table__.c.id.label("practitioner_id"),
-        Practitioner.__table__.c.email,
+        _PRACTITIONERS.c.id.label("practitioner_id"),
+        _PRACTITIONERS.c.email,
     )
-    .join_from(_PAYOUTS, Practitioner.__table__)
+    .join_from(_PAYOUTS, _PRACTITIONERS)
     .where(_PAYOUTS.c.id == bindparam("payout_id"))
 )
 
 
 def notify(payout_id: int, event: str) -> None:
     """Tell the practitioner what happened to their payout (once per payout and event)."""
-    payout = db.session.execute(_FOR_NOTICE, {"payout_id": payout_id}).first()
-    if payout is None:
-        _payout_and_practitioner(payout_id)  # raises NotFoundError, naming what is missing
-        raise NotFoundError(f"payout {payout_id} does not exist")
+    payout = _payout_row(_FOR_NOTICE, payout_id)
     email_practitioner(
         Addressee(payout.practitioner_id, payout.email),
         key=f"payout-{event}:{payout.idempotency_key}",
