@@ -178,9 +178,12 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY") or None  # filled in by init()
 
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'estuary.db'}")
-    # Engine options are derived in create_app (dashboard/database.py): a pool as large as
+    # Engine options are derived in create_app (estuary/database.py): a pool as large as
     # a worker's activity threads unless DATABASE_POOL_SIZE says otherwise.
     DATABASE_POOL_SIZE = _int("DATABASE_POOL_SIZE", 0)  # 0: derived
+    # PostgreSQL only: a pooled connection idle this long is pinged before it is handed
+    # out (0: on every checkout).
+    DATABASE_PING_IDLE_SECONDS = _int("DATABASE_PING_IDLE_SECONDS", 10)
     # SQLite only: how long a writer waits for the lock before "database is locked".
     DATABASE_BUSY_TIMEOUT_SECONDS = _int("DATABASE_BUSY_TIMEOUT_SECONDS", 15)
     # /readyz: how long the staff table read may take before the console says not ready.

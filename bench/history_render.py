@@ -33,6 +33,7 @@ from estuary.contracts.search_attributes import ALL_KEYS, run_attributes  # noqa
 
 BIN = Path(sys.executable).parent
 FIRST_LOOKS = 7  # pairs (raw fetch, first look) whose median ratio is the figure
+POLLS = 5  # live refreshes of the running run per case, the median the figure
 
 
 async def send_ticks(handle, count: int) -> None:
@@ -79,8 +80,15 @@ async def build_history(client: Client, queue: str, signals: int, activities: in
     await asyncio.gather(*(send(n) for n in range(signals)))
     print(f"sent {signals} signals in {time.monotonic() - started:.1f}s")
     started = time.monotonic()
+    # The first workflow task applies every signal at once (thousands of payloads): on a
+    # slow machine that takes longer than the SDK's 2 s deadlock detection, which would
+    # fail the task again on every retry. This fixture's worker turns the detection off.
     async with Worker(
-        client, task_queue=queue, workflows=[BenchHistoryWorkflow], activities=[bench_step]
+        client,
+        task_queue=queue,
+        workflows=[BenchHistoryWorkflow],
+        activities=[bench_step],
+        debug_mode=True,
     ):
         result = await handle.result()
     print(f"workflow finished in {time.monotonic() - started:.1f}s: {result}")
@@ -159,15 +167,21 @@ def poll_running(address: str, namespace: str, prefix: str, handle_id: str, run_
             f"{gw.calls} Temporal calls"
         )
         for label, before in (("nothing new", None), ("10 new signals", send_more)):
-            if before:
-                before()
-            gw.calls = 0
-            started = time.monotonic()
-            response = client.get(f"{url}/live")
-            elapsed = time.monotonic() - started
+            times, calls, statuses = [], [], set()
+            for _ in range(POLLS):
+                if before:
+                    before()
+                gw.calls = 0
+                started = time.monotonic()
+                response = client.get(f"{url}/live")
+                times.append(time.monotonic() - started)
+                calls.append(gw.calls)
+                statuses.add(response.status_code)
             print(
-                f"live refresh, {label}: {response.status_code} in {elapsed * 1000:.0f} ms, "
-                f"{gw.calls} Temporal calls (target: <= 100 ms; history never re-read)"
+                f"live refresh, {label}: {'/'.join(map(str, sorted(statuses)))} in "
+                f"{statistics.median(times) * 1000:.0f} ms (median of {POLLS} polls; "
+                f"{min(times) * 1000:.0f}-{max(times) * 1000:.0f} ms), at most {max(calls)} "
+                "Temporal calls (target: <= 100 ms, <= 2 calls; history never re-read)"
             )
 
 
@@ -216,7 +230,11 @@ async def main() -> None:
 
         # A worker answers the progress query, as on a real console.
         async with Worker(
-            client, task_queue=queue, workflows=[BenchHistoryWorkflow], activities=[bench_step]
+            client,
+            task_queue=queue,
+            workflows=[BenchHistoryWorkflow],
+            activities=[bench_step],
+            debug_mode=True,  # as in build_history
         ):
             # every signal, and three events per activity once the worker has run them
             await settle(args.live_signals + 3 * args.activities)

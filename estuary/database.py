@@ -18,7 +18,8 @@ for an activity, which must neither wait for the console's lock nor leave the co
 writing from a stale snapshot.
 
 PostgreSQL (production): a pool as large as the threads a process runs, so no activity
-thread waits for a connection.
+thread waits for a connection, and a connection pinged on checkout only after it sat idle
+(`ping_after_idle`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 import weakref
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DisconnectionError
 
 # Room for the threads a worker process runs besides its activity threads (the runner,
 # the heartbeat), and for the console's request threads when both share a config.
@@ -104,13 +107,10 @@ def engine_options(uri: str, *, pool_size: int, busy_timeout_seconds: float) -> 
         if not _sqlite_in_memory(uri):
             options.update(pool_size=pool_size, max_overflow=POOL_SPARE)
         return options
-    # A server connection can be dropped under us (restart, failover): ping on checkout.
-    return {
-        "pool_pre_ping": True,
-        "pool_size": pool_size,
-        "max_overflow": POOL_SPARE,
-        "pool_timeout": 30,
-    }
+    # A server connection can be dropped under us (restart, failover): `init_database`
+    # pings a connection on checkout when it has sat idle (not SQLAlchemy's pre-ping,
+    # which pings on every checkout).
+    return {"pool_size": pool_size, "max_overflow": POOL_SPARE, "pool_timeout": 30}
 
 
 def _sqlite_in_memory(uri: str) -> bool:
@@ -118,8 +118,9 @@ def _sqlite_in_memory(uri: str) -> bool:
 
 
 def init_database(app: Flask, engine: Engine) -> None:
-    """Install the SQLite connection settings on `engine` (nothing to do elsewhere)."""
+    """Install the SQLite connection settings on `engine`, or the idle ping on a server's."""
     if engine.dialect.name != "sqlite":
+        ping_after_idle(engine, float(app.config.get("DATABASE_PING_IDLE_SECONDS", 10)))
         return
     busy_ms = int(float(app.config.get("DATABASE_BUSY_TIMEOUT_SECONDS", 15)) * 1000)
     file_backed = not _sqlite_in_memory(str(engine.url))
@@ -173,6 +174,40 @@ def init_database(app: Flask, engine: Engine) -> None:
         except BaseException:
             turn.give_back(dbapi_connection)
             raise
+
+
+def ping_after_idle(engine: Engine, idle_seconds: float) -> None:
+    """Ping a pooled connection on checkout when it has been back in the pool for
+    `idle_seconds` or more (0: on every checkout, as SQLAlchemy's `pool_pre_ping`), and
+    replace it when the ping fails.
+
+    A connection that went back a moment ago is handed out as it is. Under load (a batch,
+    where every activity checks one out) that saves a round trip per checkout, five a
+    payout, and it is a moment in which the server is unlikely to have dropped it. If it
+    did (a restart, a failover), the first statement fails, SQLAlchemy recognises the
+    disconnect and discards every connection older than it, and the caller sees one error:
+    an activity is retried by Temporal, a console page asks to be loaded again. A
+    connection that sat idle, where a dropped one is found, is always pinged first."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _stamp(_dbapi_connection: Any, record: Any) -> None:
+        record.info["estuary_checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.get("estuary_checked_in_at")
+        if checked_in_at is None or time.monotonic() - checked_in_at < idle_seconds:
+            return  # new (just connected) or back a moment ago
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            if not dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            alive = False
+        if not alive:
+            # The pool discards this connection and checks out another (a new one).
+            raise DisconnectionError("the pooled connection was dropped by the server")
 
 
 def _give_back_turn_after(engine: Engine, turn: _WriterTurn) -> None:

@@ -5,14 +5,18 @@ when the staff table cannot be read."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 from config import TestingConfig
-from estuary.database import WRITER_TURNS, activity_threads, engine_options
+from estuary.database import WRITER_TURNS, activity_threads, engine_options, ping_after_idle
 from estuary.db import db
 from estuary_ops import create_app
 from tests.conftest import POSTGRES
@@ -28,7 +32,8 @@ def _sqlite_app(path, **overrides):
 def test_pool_is_sized_to_the_worker_activity_threads():
     assert activity_threads(20, 3) == 62
     pg = engine_options("postgresql+psycopg://u@h/db", pool_size=62, busy_timeout_seconds=15)
-    assert pg["pool_size"] == 62 and pg["pool_pre_ping"]
+    assert pg["pool_size"] == 62
+    assert "pool_pre_ping" not in pg  # ping_after_idle instead (below)
     lite = engine_options("sqlite:////tmp/x.db", pool_size=62, busy_timeout_seconds=15)
     assert lite["pool_size"] == 62 and lite["connect_args"] == {"timeout": 15}
     assert "pool_pre_ping" not in lite  # a local file cannot go stale
@@ -139,6 +144,60 @@ def test_readyz_fails_while_the_staff_table_is_locked_on_postgresql(app, monkeyp
     assert response.status_code == 503
     assert "canceling statement due to" in response.json["problems"]["database"]
     assert client.get("/readyz").status_code == 200
+
+
+def _server_engine(idle_seconds: float):
+    url = os.environ["TEST_DATABASE_URL"]
+    engine = create_engine(url, **engine_options(url, pool_size=1, busy_timeout_seconds=1))
+    ping_after_idle(engine, idle_seconds)
+    return engine
+
+
+def _drop_pooled_connection(engine) -> int:
+    """The server ends the pool's one connection (as a restart would): its backend pid."""
+    with engine.connect() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    killer = create_engine(os.environ["TEST_DATABASE_URL"], poolclass=NullPool)
+    with killer.connect() as connection:
+        assert connection.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar()
+    killer.dispose()
+    return pid
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL (TEST_DATABASE_URL)")
+def test_a_connection_idle_past_the_threshold_is_pinged_and_replaced_when_dropped(app):
+    with app.app_context():  # the app's own engine has the ping, not SQLAlchemy's pre-ping
+        assert len(db.engine.pool.dispatch.checkout) == 1 and not db.engine.pool._pre_ping
+    engine = _server_engine(idle_seconds=0.2)
+    try:
+        dropped = _drop_pooled_connection(engine)
+        time.sleep(0.3)
+        with engine.connect() as connection:  # no error: the ping found it dead
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != dropped
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES, reason="needs PostgreSQL (TEST_DATABASE_URL)")
+def test_a_connection_back_a_moment_ago_is_not_pinged_and_a_drop_costs_one_error():
+    """The trade made for a round trip less per checkout: a connection dropped within the
+    idle threshold fails its first statement once (an activity is retried); the pool then
+    replaces it and the next checkout works."""
+    engine = _server_engine(idle_seconds=3600)
+    pings = []
+    ping = engine.dialect.do_ping
+    engine.dialect.do_ping = lambda dbapi_connection: pings.append(1) or ping(dbapi_connection)
+    try:
+        dropped = _drop_pooled_connection(engine)
+        with pytest.raises(OperationalError), engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("SELECT pg_backend_pid()").scalar() != dropped
+        assert pings == []
+    finally:
+        engine.dispose()
 
 
 @sqlite_only
