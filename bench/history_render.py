@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import os
+import re
 import statistics
 import sys
 import time
@@ -34,6 +36,7 @@ from estuary.contracts.search_attributes import ALL_KEYS, run_attributes  # noqa
 BIN = Path(sys.executable).parent
 FIRST_LOOKS = 7  # pairs (raw fetch, first look) whose median ratio is the figure
 POLLS = 5  # live refreshes of the running run per case, the median the figure
+LIVE_URL = re.compile(r'id="run-live"[^>]*hx-get="([^"]+)"')
 
 
 async def send_ticks(handle, count: int) -> None:
@@ -166,6 +169,9 @@ def poll_running(address: str, namespace: str, prefix: str, handle_id: str, run_
             f"running run, first look: {first.status_code} in {time.monotonic() - started:.2f}s, "
             f"{gw.calls} Temporal calls"
         )
+        # Polled as the page polls: its own live URL, which says the version it shows
+        # (`seen`); a 204 when nothing shown changed, else the view and its next URL.
+        live_url = html.unescape(LIVE_URL.search(first.get_data(as_text=True))[1])
         for label, before in (("nothing new", None), ("10 new signals", send_more)):
             times, calls, statuses = [], [], set()
             for _ in range(POLLS):
@@ -173,10 +179,13 @@ def poll_running(address: str, namespace: str, prefix: str, handle_id: str, run_
                     before()
                 gw.calls = 0
                 started = time.monotonic()
-                response = client.get(f"{url}/live")
+                response = client.get(live_url)
                 times.append(time.monotonic() - started)
                 calls.append(gw.calls)
                 statuses.add(response.status_code)
+                if response.status_code == 200:
+                    body = response.get_data(as_text=True)
+                    live_url = html.unescape(LIVE_URL.search(body)[1])
             print(
                 f"live refresh, {label}: {'/'.join(map(str, sorted(statuses)))} in "
                 f"{statistics.median(times) * 1000:.0f} ms (median of {POLLS} polls; "

@@ -126,6 +126,11 @@ class TimelineBuilder:
         self.wft_failures = 0
         self.last_wft_failure: FailureInfo | None = None
         self.type_counts: Counter[int] = Counter()
+        # Signals by name, counted as they arrive (a long history holds thousands).
+        self.signal_counts: Counter[str] = Counter()
+        self.last_signal: dict[str, SignalRow] = {}
+        # The timeline of the events added so far, until another is added.
+        self._finished: Timeline | None = None
 
     def add_all(self, events: Iterable[Any]) -> None:
         # The hot loop of a long history's first look: locals, and an event's time is
@@ -144,6 +149,7 @@ class TimelineBuilder:
                 handler(self, event, event.event_id, event_time(event))
             last = event
         if last is not None:
+            self._finished = None
             self.count += count
             if self.first is None:
                 self.first = event_time(first)
@@ -208,16 +214,10 @@ class TimelineBuilder:
             if a.HasField("external_workflow_execution")
             else ""
         )
-        self.signals.append(
-            SignalRow(
-                eid,
-                a.signal_name,
-                at,
-                a.identity,
-                a.input.SerializeToString(),
-                external,
-            )
-        )
+        row = SignalRow(eid, a.signal_name, at, a.identity, a.input.SerializeToString(), external)
+        self.signals.append(row)
+        self.signal_counts[row.name] += 1
+        self.last_signal[row.name] = row
 
     def _on_update_accepted(self, event: Any, eid: int, at: datetime) -> None:
         request = event.workflow_execution_update_accepted_event_attributes.accepted_request
@@ -356,8 +356,14 @@ class TimelineBuilder:
             row.last_failure = failure
 
     def finish(self) -> Timeline:
+        """The timeline of the events added so far (the same object until another is
+        added: a live refresh that found nothing new builds nothing)."""
+        if self._finished is None:
+            self._finished = self._build()
+        return self._finished
+
+    def _build(self) -> Timeline:
         activities = list(self.activities.values())
-        signals = self.signals
         return Timeline(
             event_count=self.count,
             first_event_at=self.first,
@@ -372,12 +378,12 @@ class TimelineBuilder:
             next_run_id=self.next_run,
             activities=activities,
             timers=self.timer_rows,
-            signals=signals,
+            signals=self.signals,
             updates=list(self.updates.values()),
             children=list(self.children.values()),
             marks=self.marks,
             activity_stats=_activity_stats(activities),
-            signal_stats=_signal_stats(signals),
+            signal_stats=_signal_stats(self.signal_counts, self.last_signal),
             workflow_task_failures=self.wft_failures,
             last_workflow_task_failure=self.last_wft_failure,
             event_type_counts={_event_type_label(k): v for k, v in self.type_counts.most_common()},
@@ -442,17 +448,12 @@ def _activity_stats(rows: list[ActivityRow]) -> list[TypeStats]:
     return sorted(stats.values(), key=lambda s: (-s.count, s.name))
 
 
-def _signal_stats(rows: list[SignalRow]) -> list[TypeStats]:
-    stats: dict[str, TypeStats] = {}
-    last: dict[str, SignalRow] = {}
-    for row in rows:
-        s = stats.setdefault(row.name, TypeStats(row.name))
-        s.count += 1
-        s.last_at = row.received_at
-        last[row.name] = row
-    for name, row in last.items():  # decoded for the last signal of each name only
-        stats[name].last_sender = row.sender
-    return sorted(stats.values(), key=lambda s: (-s.count, s.name))
+def _signal_stats(counts: Counter[str], last: dict[str, SignalRow]) -> list[TypeStats]:
+    stats = []
+    for name, count in counts.items():
+        row = last[name]  # decoded for the last signal of each name only
+        stats.append(TypeStats(name, count, last_at=row.received_at, last_sender=row.sender))
+    return sorted(stats, key=lambda s: (-s.count, s.name))
 
 
 def summarise(events: Iterable[Any]) -> Timeline:

@@ -541,6 +541,7 @@ def run_page(run: Any, timeline: Any, progress: Any) -> RunPage:
 
 
 def register_template_globals(app: Any) -> None:
+    from dashboard.presentation import timeline_html
     from dashboard.presentation.run_rows import run_rows
 
     app.add_template_global(run_labels, "run_labels")
@@ -554,3 +555,4 @@ def register_template_globals(app: Any) -> None:
     app.add_template_global(module_titles, "module_titles")
     app.add_template_global(id_titles, "run_id_titles")
     app.add_template_global(onboarding_step_text, "onboarding_step")
+    timeline_html.register(app)

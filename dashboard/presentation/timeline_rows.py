@@ -218,7 +218,14 @@ class Timeline:
     event_type_counts: dict[str, int] = field(default_factory=dict)
 
     def entries(self, head: int = TIMELINE_HEAD, tail: int = TIMELINE_TAIL) -> list[Any]:
-        """Every row in time order; past head+tail, the middle is one `Elided` entry."""
+        """Every row in time order; past head+tail, the middle is one `Elided` entry.
+        Sorted once per timeline (a builder makes a new one when events are added)."""
+        kept = self.__dict__.setdefault("_kept_entries", {})
+        if (head, tail) not in kept:
+            kept[head, tail] = self._entries(head, tail)
+        return kept[head, tail]
+
+    def _entries(self, head: int, tail: int) -> list[Any]:
         rows: list[Any] = [
             *self.marks,
             *self.activities,
