@@ -4,7 +4,9 @@ Builds a real history on a Temporal dev server (started here on a free port, or 
 at --address): a bench workflow receives N signals (sent while no worker polls, so each
 is one event) and then runs M activities (three events each). Then the console renders
 the run detail through the Flask test client and the time is printed, with the time the
-server-side summary alone takes. No timed test depends on this.
+server-side summary alone takes. Then a second run that stays open is polled as its page
+polls it (the live URL with the version the page shows), with nothing new and after new
+signals. No timed test depends on this.
 
     .venv/bin/python bench/history_render.py            # ~20,000 events
     .venv/bin/python bench/history_render.py --signals 2000 --activities 500

@@ -45,6 +45,7 @@ from dashboard.presentation.timeline_rows import (
     TimerRow,
     TypeStats,
     UpdateRow,
+    row_order,
 )
 
 _Cause = StartChildWorkflowExecutionFailedCause
@@ -131,6 +132,11 @@ class TimelineBuilder:
         self.last_signal: dict[str, SignalRow] = {}
         # The timeline of the events added so far, until another is added.
         self._finished: Timeline | None = None
+        # Every row in time order, and how many of each kind, kept as rows are added:
+        # a live refresh orders the rows it found, not the whole history again.
+        self._ordered: list[Any] = []
+        self._kinds: Counter[str] = Counter()
+        self._merged: dict[str, int] = {}  # rows of each collection already in _ordered
 
     def add_all(self, events: Iterable[Any]) -> None:
         # The hot loop of a long history's first look: locals, and an event's time is
@@ -364,6 +370,14 @@ class TimelineBuilder:
 
     def _build(self) -> Timeline:
         activities = list(self.activities.values())
+        self._order_new_rows(
+            marks=self.marks,
+            activities=activities,
+            timers=self.timer_rows,
+            signals=self.signals,
+            updates=list(self.updates.values()),
+            children=list(self.children.values()),
+        )
         return Timeline(
             event_count=self.count,
             first_event_at=self.first,
@@ -387,7 +401,27 @@ class TimelineBuilder:
             workflow_task_failures=self.wft_failures,
             last_workflow_task_failure=self.last_wft_failure,
             event_type_counts={_event_type_label(k): v for k, v in self.type_counts.most_common()},
+            ordered=tuple(self._ordered),
+            kind_counts=dict(self._kinds),
         )
+
+    def _order_new_rows(self, **collections: list[Any]) -> None:
+        """Put the rows added since the last timeline into `_ordered` (time, then event
+        id). Rows are only ever appended to their collection and their time never
+        changes; new rows come after the ordered ones unless an event's time went back
+        (another server's clock), and then everything is sorted once more."""
+        fresh: list[Any] = []
+        for name, rows in collections.items():
+            fresh.extend(rows[self._merged.get(name, 0) :])
+            self._merged[name] = len(rows)
+        if not fresh:
+            return
+        fresh.sort(key=row_order)
+        if self._ordered and row_order(fresh[0]) < row_order(self._ordered[-1]):
+            self._ordered = sorted([*self._ordered, *fresh], key=row_order)
+        else:
+            self._ordered.extend(fresh)
+        self._kinds.update(row.kind for row in fresh)
 
 
 # Event type -> the builder's method for it: a table rather than an if-chain, whose

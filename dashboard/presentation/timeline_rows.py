@@ -168,6 +168,11 @@ class MarkRow:
         return self.happened_at
 
 
+def row_order(row: Any) -> tuple[datetime, int]:
+    """Where a row stands in the timeline: its time, then its event id."""
+    return (row.at, row.event_id)
+
+
 @dataclass
 class Elided:
     count: int
@@ -216,30 +221,20 @@ class Timeline:
     workflow_task_failures: int
     last_workflow_task_failure: FailureInfo | None
     event_type_counts: dict[str, int] = field(default_factory=dict)
+    # Every row above in `row_order`, and how many of each kind (the builder keeps them).
+    ordered: tuple[Any, ...] = ()
+    kind_counts: dict[str, int] = field(default_factory=dict)
 
     def entries(self, head: int = TIMELINE_HEAD, tail: int = TIMELINE_TAIL) -> list[Any]:
-        """Every row in time order; past head+tail, the middle is one `Elided` entry.
-        Sorted once per timeline (a builder makes a new one when events are added)."""
-        kept = self.__dict__.setdefault("_kept_entries", {})
-        if (head, tail) not in kept:
-            kept[head, tail] = self._entries(head, tail)
-        return kept[head, tail]
-
-    def _entries(self, head: int, tail: int) -> list[Any]:
-        rows: list[Any] = [
-            *self.marks,
-            *self.activities,
-            *self.timers,
-            *self.signals,
-            *self.updates,
-            *self.children,
-        ]
-        rows.sort(key=lambda r: (r.at, r.event_id))
+        """Every row in time order; past head+tail, the middle is one `Elided` entry."""
+        rows = self.ordered
         if len(rows) <= head + tail:
-            return rows
-        middle = rows[head : len(rows) - tail]
-        by_kind = Counter(r.kind for r in middle)
-        return [*rows[:head], Elided(len(middle), dict(by_kind)), *rows[len(rows) - tail :]]
+            return list(rows)
+        first, last = rows[:head], rows[len(rows) - tail :]
+        by_kind = Counter(self.kind_counts)
+        by_kind.subtract(row.kind for row in (*first, *last))
+        middle = {kind: n for kind, n in by_kind.items() if n > 0}
+        return [*first, Elided(len(rows) - head - tail, middle), *last]
 
     @property
     def pending_timers(self) -> list[TimerRow]:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-from dashboard.presentation.history import TIMELINE_HEAD, TIMELINE_TAIL, Elided, summarise
+from dashboard.presentation.history import (
+    TIMELINE_HEAD,
+    TIMELINE_TAIL,
+    Elided,
+    TimelineBuilder,
+    summarise,
+)
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
@@ -142,3 +149,50 @@ def test_a_child_that_could_not_start_because_its_id_is_taken_says_so_in_words()
     assert child.failure is not None
     assert child.failure.message.startswith(f"not started: a run under {wid} already ran or runs")
     assert "payout for the day is already taken" in child.failure.message
+
+
+def test_the_timeline_stays_in_time_order_as_pages_arrive():
+    """The builder orders only the rows each page adds; the entries are those of every row
+    sorted by time then event id, also when an event's time goes back (a clock skew)."""
+    builder = TimelineBuilder()
+    seconds = {}  # event id -> seconds after T0
+    pages = [range(1, 120), range(120, 260), range(260, 400)]
+    for page_number, page in enumerate(pages):
+        events = []
+        for i in page:
+            # the last page starts 500 s earlier than the one before ended
+            seconds[i] = i - (500 if page_number == 2 else 0)
+            if i % 3 == 0:
+                attrs = {
+                    "activity_task_scheduled_event_attributes": {
+                        "activity_id": str(i),
+                        "activity_type": {"name": "send_reminder"},
+                    }
+                }
+                kind = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            elif i % 3 == 1:
+                attrs = {"timer_started_event_attributes": {"timer_id": str(i)}}
+                kind = EventType.EVENT_TYPE_TIMER_STARTED
+            else:
+                attrs = {"workflow_execution_signaled_event_attributes": {"signal_name": "s"}}
+                kind = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+            events.append(_event(i, kind, seconds[i], **attrs))
+        builder.add_all(events)
+        timeline = builder.finish()
+        every = sorted(
+            [*timeline.activities, *timeline.timers, *timeline.signals],
+            key=lambda r: (r.at, r.event_id),
+        )
+        entries = timeline.entries()
+        if len(every) <= TIMELINE_HEAD + TIMELINE_TAIL:  # the first page: all of them
+            assert entries == every
+            continue
+        shown = [e for e in entries if not isinstance(e, Elided)]
+        assert shown == every[:TIMELINE_HEAD] + every[len(every) - TIMELINE_TAIL :]
+        (elided,) = [e for e in entries if isinstance(e, Elided)]
+        middle = every[TIMELINE_HEAD : len(every) - TIMELINE_TAIL]
+        assert elided.count == len(middle)
+        assert elided.by_kind == dict(Counter(r.kind for r in middle))
+        assert builder.finish() is timeline  # nothing added since: the same timeline
+    assert len(every) == 399
+    assert shown[0].event_id == 260  # the skewed page's first event is the earliest
