@@ -23,6 +23,7 @@ from dashboard.presentation.timeline_rows import (
 )
 from estuary.db import db
 from estuary.models import StaffUser
+from estuary.services.demo import seed_demo
 
 AT = datetime(2026, 12, 1, 10, 15, tzinfo=UTC)
 IMPORT = '{% from "runs/_timeline_entry.html" import timeline_entry with context %}'
@@ -46,8 +47,6 @@ def _rows() -> list:
 @pytest.fixture
 def viewer(app):
     with app.app_context():
-        from estuary.services.demo import seed_demo
-
         seed_demo()
         user = db.session.scalar(select(StaffUser).where(StaffUser.role == "viewer"))
         with app.test_request_context("/runs/x/y"):
