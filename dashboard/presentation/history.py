@@ -369,15 +369,15 @@ class TimelineBuilder:
         return self._finished
 
     def _build(self) -> Timeline:
-        activities = list(self.activities.values())
-        self._order_new_rows(
-            marks=self.marks,
-            activities=activities,
-            timers=self.timer_rows,
-            signals=self.signals,
-            updates=list(self.updates.values()),
-            children=list(self.children.values()),
-        )
+        rows = {
+            "marks": self.marks,
+            "activities": list(self.activities.values()),
+            "timers": self.timer_rows,
+            "signals": self.signals,
+            "updates": list(self.updates.values()),
+            "children": list(self.children.values()),
+        }
+        self._order_new_rows(rows)
         return Timeline(
             event_count=self.count,
             first_event_at=self.first,
@@ -390,13 +390,8 @@ class TimelineBuilder:
             parent_run_id=self.parent[1] if self.parent else None,
             continued_from_run_id=self.continued_from,
             next_run_id=self.next_run,
-            activities=activities,
-            timers=self.timer_rows,
-            signals=self.signals,
-            updates=list(self.updates.values()),
-            children=list(self.children.values()),
-            marks=self.marks,
-            activity_stats=_activity_stats(activities),
+            **rows,
+            activity_stats=_activity_stats(rows["activities"]),
             signal_stats=_signal_stats(self.signal_counts, self.last_signal),
             workflow_task_failures=self.wft_failures,
             last_workflow_task_failure=self.last_wft_failure,
@@ -405,7 +400,7 @@ class TimelineBuilder:
             kind_counts=dict(self._kinds),
         )
 
-    def _order_new_rows(self, **collections: list[Any]) -> None:
+    def _order_new_rows(self, collections: dict[str, list[Any]]) -> None:
         """Put the rows added since the last timeline into `_ordered` (time, then event
         id). Rows are only ever appended to their collection and their time never
         changes; new rows come after the ordered ones unless an event's time went back
