@@ -86,7 +86,7 @@ def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> t
     cost more than the statement): column defaults apply, the session is not flushed
     first, and the row is not in the session's identity map until read.
     """
-    statement = _insert_unless_present(db.session.get_bind().dialect.name, model, key)
+    statement = insert_unless_present_statement(db.session.get_bind().dialect.name, model, key)
     created = db.session.scalar(statement, dict(values))
     if created is not None:
         return created, True
@@ -98,10 +98,12 @@ def insert_unless_present(model: type, values: Mapping[str, Any], key: str) -> t
 
 
 @functools.cache
-def _insert_unless_present(dialect: str, model: type, key: str) -> Any:
+def insert_unless_present_statement(dialect: str, model: type, key: str) -> Any:
     """`INSERT ... ON CONFLICT (key) DO NOTHING RETURNING id` on `model`'s table, its values
     given when it runs: built once per dialect, model and key (statements are immutable;
-    the columns come from the parameters, so one statement serves every set of values)."""
+    the columns come from the parameters, so one statement serves every set of values).
+    For a caller that runs it on a connection of its own (`insert_unless_present` runs it
+    in the session); no row comes back when the key was there."""
     if dialect == "postgresql":
         insert = postgresql.insert
     elif dialect == "sqlite":

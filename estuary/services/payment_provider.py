@@ -41,17 +41,18 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
 from estuary.database import SQLITE_BEGIN
-from estuary.db import db
+from estuary.db import db, insert_unless_present_statement
 from estuary.models import Transfer
 from estuary.models.base import utcnow
 from estuary.services.errors import BusinessRuleError, ExpectedFailure
@@ -94,10 +95,12 @@ def _setting(name: str, default: str = "") -> str:
     return str(value)
 
 
-def _maybe_fail_transiently(what: str) -> None:
+def _transient_fault(what: str) -> ProviderUnavailable | None:
+    """The injected transient failure this call draws (PROVIDER_FAILURE_PERCENT), if any."""
     percent = int(_setting("PROVIDER_FAILURE_PERCENT", "0") or 0)
     if percent > 0 and random.randint(1, 100) <= percent:
-        raise ProviderUnavailable(f"payment provider unavailable ({what}; injected fault)")
+        return ProviderUnavailable(f"payment provider unavailable ({what}; injected fault)")
+    return None
 
 
 def _take_fail_after_commit() -> bool:
@@ -119,11 +122,10 @@ def _id_set(name: str) -> set[int]:
 
 # Built once (statements are immutable), on the table (Core: the provider's reads and its
 # one insert need no ORM objects, and the ORM's session, identity map and flush cost
-# more than the statements): every payout asks for its transfer by key, and a commit
-# that lost a race reads the winner's row with it.
+# more than the statements): a payout found paid or reconciling asks for its transfer by
+# key, and a transfer under a key that was there reads the first one with it.
 _TRANSFERS = Transfer.__table__
 _TRANSFER_BY_KEY = select(_TRANSFERS).where(_TRANSFERS.c.idempotency_key == bindparam("key"))
-_INSERT_TRANSFER = insert(_TRANSFERS).returning(_TRANSFERS.c.id)
 
 
 def _read_connection() -> Connection:
@@ -132,6 +134,22 @@ def _read_connection() -> Connection:
     It must not begin IMMEDIATE on SQLite: the caller's transaction may hold the write
     lock, and this read would wait for its own thread; WAL lets it read meanwhile."""
     return db.engine.connect().execution_options(**{SQLITE_BEGIN: "LEGACY"})
+
+
+@contextmanager
+def _write_connection() -> Iterator[Connection]:
+    """A connection of the provider's own for its one insert, committed when it returns.
+
+    On a database server the insert runs on its own (autocommit): one statement is atomic
+    by itself, and BEGIN and COMMIT would be two more round trips. SQLite keeps a
+    transaction, begun as the process begins them (a worker's IMMEDIATE: the writer takes
+    its turn, `estuary.database`)."""
+    if db.engine.dialect.name == "sqlite":
+        with db.engine.begin() as conn:
+            yield conn
+    else:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
 
 
 def find_transfer(idempotency_key: str) -> TransferReceipt | None:
@@ -186,15 +204,17 @@ def transfer(
     """
     if not isinstance(amount_cents, int) or amount_cents <= 0:
         raise ProviderDeclined(f"transfer amount must be positive cents, got {amount_cents!r}")
-    existing = find_transfer(idempotency_key)
-    if existing is None:
-        if not destination:
-            raise ProviderDeclined(f"practitioner {payee_id} has no payout destination")
-        if payee_id in _id_set("PAYMENT_PROVIDER_DECLINE_PAYEES"):
-            raise ProviderDeclined(f"the provider declined the transfer to {destination}")
-        _maybe_fail_transiently("transfer")
+    refusal = _refusal(destination, payee_id)
+    if refusal is None:
+        # The usual case, a new key: one statement that inserts unless the key is there
+        # (a repeat reads the first transfer in the same transaction).
         receipt = _commit_transfer(idempotency_key, destination, amount_cents, currency, payout_id)
     else:
+        # A transfer made under this key before is still the answer, whatever would
+        # refuse a new one now (the destination since removed, an injected fault).
+        existing = find_transfer(idempotency_key)
+        if existing is None:
+            raise refusal
         receipt = existing
     if receipt.amount_cents != amount_cents:
         # Same key, different amount: the caller is confused; never "fix" it silently.
@@ -217,8 +237,17 @@ def transfer(
     return receipt
 
 
+def _refusal(destination: str | None, payee_id: int) -> ExpectedFailure | None:
+    """Why a new transfer would be refused (permanent or transient), or None."""
+    if not destination:
+        return ProviderDeclined(f"practitioner {payee_id} has no payout destination")
+    if payee_id in _id_set("PAYMENT_PROVIDER_DECLINE_PAYEES"):
+        return ProviderDeclined(f"the provider declined the transfer to {destination}")
+    return _transient_fault("transfer")
+
+
 def _commit_transfer(
-    key: str, destination: str, amount_cents: int, currency: str, payout_id: int | None
+    key: str, destination: str | None, amount_cents: int, currency: str, payout_id: int | None
 ) -> TransferReceipt:
     processing = float(_setting("PROVIDER_PROCESSING_SECONDS", "0") or 0)
     values = {
@@ -232,16 +261,16 @@ def _commit_transfer(
         "settles_at": utcnow() + timedelta(seconds=processing) if processing > 0 else None,
     }
     # Committed on a connection of the provider's own, whatever becomes of the caller's
-    # transaction. The receipt is made from the values just written, not read back.
-    try:
-        with db.engine.begin() as conn:
-            transfer_id = conn.execute(_INSERT_TRANSFER, values).scalar_one()
-    except IntegrityError:
-        # Another call committed this key first: its transfer is the one.
-        existing = find_transfer(key)
-        if existing is None:
-            raise
-        return existing
+    # transaction. A new transfer's receipt is made from the values written, not read
+    # back; under a key that was there, the first transfer is read and answered. A
+    # concurrent call under the same key is settled by the key's conflict clause: on
+    # PostgreSQL the insert waits for the other transaction and does nothing if it
+    # committed; on SQLite writers take turns.
+    with _write_connection() as conn:
+        statement = insert_unless_present_statement(conn.dialect.name, Transfer, "idempotency_key")
+        transfer_id = conn.execute(statement, values).scalar()
+        if transfer_id is None:
+            return _receipt(conn.execute(_TRANSFER_BY_KEY, {"key": key}).one(), created=False)
     log.info("provider: transfer %s committed (%s cents)", key, amount_cents)
     return TransferReceipt(
         transfer_id=transfer_id,
@@ -279,5 +308,7 @@ def charge(*, idempotency_key: str, subscription_id: int, amount_cents: int) -> 
     """
     if subscription_id in _id_set("PAYMENT_PROVIDER_DECLINE_SUBSCRIPTIONS"):
         return ChargeOutcome(approved=False, failure_reason="card declined by the provider")
-    _maybe_fail_transiently("charge")
+    fault = _transient_fault("charge")
+    if fault is not None:
+        raise fault
     return ChargeOutcome(approved=True, reference=f"ch_{uuid.uuid4().hex[:20]}")

@@ -418,26 +418,36 @@ def set_status(payout_id: int, status: str) -> Payout:
 # The transfer's statements, on the tables (Core): sending a payout needs its keys, its
 # status and the destination, and writes two status changes; loading ORM objects and
 # flushing them cost more than the statements (every payout of a batch runs them).
+_TRANSFER_COLUMNS = (
+    _PAYOUTS.c.id,
+    _PAYOUTS.c.practitioner_id,
+    _PAYOUTS.c.amount_cents,
+    _PAYOUTS.c.currency,
+    _PAYOUTS.c.idempotency_key,
+    _PAYOUTS.c.status,
+)
 _FOR_TRANSFER = (
-    select(
-        _PAYOUTS.c.id,
-        _PAYOUTS.c.practitioner_id,
-        _PAYOUTS.c.amount_cents,
-        _PAYOUTS.c.currency,
-        _PAYOUTS.c.idempotency_key,
-        _PAYOUTS.c.status,
-        _PRACTITIONERS.c.payout_destination,
-    )
+    select(*_TRANSFER_COLUMNS, _PRACTITIONERS.c.payout_destination)
     .join_from(_PAYOUTS, _PRACTITIONERS)
     .where(_PAYOUTS.c.id == bindparam("payout_id"))
 )
-# Conditional: a payout that is no longer approved is not marked (rowcount 0).
+# An approved payout marked `processing`, returning what sending it needs (its
+# practitioner's destination by a scalar subquery, which RETURNING allows on PostgreSQL
+# and SQLite alike): the read and the mark in one statement. Conditional: a payout that
+# is not approved is not marked and returns no row.
 _MARK_PROCESSING = (
     update(_PAYOUTS)
     .where(_PAYOUTS.c.id == bindparam("payout_id"), _PAYOUTS.c.status == "approved")
     .values(
         status="processing",
         transfer_started_at=func.coalesce(_PAYOUTS.c.transfer_started_at, bindparam("now")),
+    )
+    .returning(
+        *_TRANSFER_COLUMNS,
+        select(_PRACTITIONERS.c.payout_destination)
+        .where(_PRACTITIONERS.c.id == _PAYOUTS.c.practitioner_id)
+        .scalar_subquery()
+        .label("payout_destination"),
     )
 )
 _MARK_PAID = (
@@ -455,8 +465,9 @@ _MARK_RECONCILING = (
 
 
 class PayoutChanged(ExpectedFailure):
-    """The payout left `approved` between the transfer's read and its mark (a concurrent
-    writer on PostgreSQL): retrying reads it again and acts on what it is now."""
+    """The payout became `approved` between the transfer's mark (which found it not
+    approved) and its read (a concurrent writer on PostgreSQL): retrying marks it again
+    and acts on what it is now."""
 
 
 def transfer(payout_id: int) -> TransferPayoutResult:
@@ -470,23 +481,22 @@ def transfer(payout_id: int) -> TransferPayoutResult:
     completes the settlement, which is itself keyed. A transfer the provider accepted but
     has not paid out yet leaves the payout `reconciling` with its hold in place.
     """
-    payout = _payout_row(_FOR_TRANSFER, payout_id)
-    if payout.status not in ("approved", "processing", "reconciling", "paid"):
-        raise BusinessRuleError(f"payout {payout_id} is {payout.status}; it cannot be sent")
+    # Money may leave from here on: a payout found `processing` is never released without
+    # asking the provider (the sweep, a rerun).
+    payout = db.session.execute(_MARK_PROCESSING, {"payout_id": payout_id, "now": utcnow()}).first()
+    if payout is None:
+        # Not approved (a repeat, or a payout that cannot be sent): read what it is.
+        payout = _payout_row(_FOR_TRANSFER, payout_id)
+        if payout.status == "approved":
+            raise PayoutChanged(f"payout {payout_id} changed while it was being sent")
+        if payout.status not in ("processing", "reconciling", "paid"):
+            raise BusinessRuleError(f"payout {payout_id} is {payout.status}; it cannot be sent")
     if payout.status == "paid":
         receipt = payment_provider.find_transfer(payout.idempotency_key)
         if receipt is None:
             raise BusinessRuleError(f"payout {payout_id} is paid but has no transfer")
         status = "paid"
     else:
-        if payout.status == "approved":
-            # Money may leave from here on: a payout found `processing` is never released
-            # without asking the provider (the sweep, a rerun).
-            marked = db.session.execute(
-                _MARK_PROCESSING, {"payout_id": payout_id, "now": utcnow()}
-            ).rowcount
-            if not marked:
-                raise PayoutChanged(f"payout {payout_id} changed while it was being sent")
         # Our transaction ends before the provider call (with the `processing` mark, if
         # it was set), so the provider's own commit never waits on it (SQLite allows one
         # writer at a time).
