@@ -174,6 +174,18 @@ async def start_runs(client, prefix: str, count: int) -> None:
     await asyncio.gather(*(start(n) for n in range(1, count + 1)))
 
 
+def recycles(gunicorn_log: Path) -> int:
+    """Console processes gunicorn has booted so far (its log: one line a process)."""
+    return gunicorn_log.read_text(errors="replace").count("Booting worker")
+
+
+def recycled(gunicorn_log: Path, before: int) -> str:
+    """How many console processes were recycled (`max_requests`) during a phase: a
+    process that boots takes CPU from the ones serving, which shows in the phase's p95."""
+    booted = recycles(gunicorn_log) - before
+    return f", {booted} console processes recycled" if booted else ""
+
+
 def wait_http(url: str, proc: subprocess.Popen, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -257,12 +269,13 @@ async def main() -> None:
                 search_attributes=run_attributes("payments", "ledger", "all", "bench"),
             )
             del ledger
+            gunicorn_log = Path(tmp) / "gunicorn.log"
             console = subprocess.Popen(
                 [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "estuary_ops:create_app()"],
                 env=app_env,
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
-                stderr=open(Path(tmp) / "gunicorn.log", "w"),  # noqa: SIM115
+                stderr=open(gunicorn_log, "w"),  # noqa: SIM115
             )
             processes.append(console)
             base = f"http://127.0.0.1:{port}"
@@ -278,21 +291,25 @@ async def main() -> None:
                 "/approvals/",  # the navigation's URL (/approvals redirects here)
                 "/practitioners",
             ]
+            booted = recycles(gunicorn_log)
             single = run_phase(base, paths, 1, min(args.seconds, 20), 0)
             median = statistics.median(single.latencies)
             single.print_paths()
             print(
                 f"1 user: {single.rate():.1f} req/s, median {median * 1000:.0f} ms, "
-                f"{single.errors} errors",
+                f"{single.errors} errors{recycled(gunicorn_log, booted)}",
                 flush=True,
             )
+            booted = recycles(gunicorn_log)
             busy = run_phase(base, paths, args.users, args.seconds, 0)
             print(
                 f"{args.users} users, closed loop: {busy.rate():.1f} req/s "
                 f"({busy.rate() / BASELINE_REQ_PER_SECOND:.2f}x the first landing's 36 req/s; "
-                f"target 2x), p95 {busy.pct(0.95) * 1000:.0f} ms, {busy.errors} errors",
+                f"target 2x), p95 {busy.pct(0.95) * 1000:.0f} ms, {busy.errors} errors"
+                f"{recycled(gunicorn_log, booted)}",
                 flush=True,
             )
+            booted = recycles(gunicorn_log)
             thinking = run_phase(base, paths, args.users, args.seconds, 1.0)
             thinking.print_paths()
             p95 = thinking.pct(0.95)
@@ -300,7 +317,7 @@ async def main() -> None:
                 f"{args.users} users, 1 s think time: {thinking.rate():.1f} req/s, p95 "
                 f"{p95 * 1000:.0f} ms = {p95 / median:.2f}x the single-user median "
                 f"(target 3x), {thinking.errors} errors; load average "
-                f"{os.getloadavg()[0]:.1f}",
+                f"{os.getloadavg()[0]:.1f}{recycled(gunicorn_log, booted)}",
                 flush=True,
             )
     finally:
