@@ -1,5 +1,6 @@
 """A signed-in console for the page benchmarks: the real app (temporary SQLite database)
-with its gateway bound to the bench's Temporal server, and a Flask test client."""
+with its gateway bound to the bench's Temporal server, made ready as a production console
+process is (`dashboard.warm_up`), and a Flask test client."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 def signed_in_console(address: str, namespace: str, prefix: str) -> Iterator[tuple[Any, Any]]:
     """(app, test client) signed in as a viewer; the gateway is closed on exit."""
     from config import Config, TestingConfig
+    from dashboard.warm_up import warm_up
     from estuary.db import db
     from estuary.models import StaffUser
     from estuary_ops import create_app
@@ -54,6 +56,8 @@ def signed_in_console(address: str, namespace: str, prefix: str) -> Iterator[tup
         }
     )
     set_gateway(app, gw)
+    # Made ready as gunicorn makes each console process ready (gunicorn.conf.py).
+    warm_up(app)
     client = app.test_client()
     client.post(
         "/auth/login", data={"email": "bench@estuary.local", "password": "bench password 1"}

@@ -7,10 +7,18 @@ process after `max_requests` requests, so without this the first staff requests 
 each recycle paid those costs. Warming happens before the process accepts a connection;
 the other processes serve meanwhile. Nothing here can stop a process from starting: a
 database or Temporal that does not answer is logged and found again by the first request.
+
+Last, what the process holds once ready (modules, the app, compiled templates, the
+clients: about 160,000 objects) is moved out of the garbage collector's sight
+(`gc.freeze`). Those objects live as long as the process, but Python's collector walked
+all of them on every full collection: one every few dozen pages, 50-100 ms each on
+this machine, 2.4 ms a page on average for the runs page (and a page that met one was
+the slow one). Frozen, a full collection walks only what requests made since.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -32,6 +40,7 @@ class WarmUp:
     database: str  # "ok" or why not
     temporal: str  # "ok" or why not
     seconds: float
+    frozen_objects: int  # what the garbage collector no longer walks (`gc.freeze`)
 
 
 def warm_up(app: Flask) -> WarmUp:
@@ -53,12 +62,17 @@ def warm_up(app: Flask) -> WarmUp:
             temporal = "ok"
         except GatewayError as exc:
             temporal = f"not reached ({exc.message})"
-    done = WarmUp(len(names), database, temporal, time.monotonic() - started)
+    # Garbage first, so only live objects are frozen (a frozen cycle is never freed).
+    gc.collect()
+    gc.freeze()
+    done = WarmUp(len(names), database, temporal, time.monotonic() - started, gc.get_freeze_count())
     log.info(
-        "console process ready: %d templates compiled, database %s, Temporal %s, in %.2fs",
+        "console process ready: %d templates compiled, database %s, Temporal %s, %d objects "
+        "frozen, in %.2fs",
         done.templates,
         done.database,
         done.temporal,
+        done.frozen_objects,
         done.seconds,
     )
     return done
