@@ -15,6 +15,7 @@ Pure code over Temporal's protobuf history events: no HTTP, no client calls.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
@@ -130,6 +131,10 @@ class TimelineBuilder:
         # Signals by name, counted as they arrive (a long history holds thousands).
         self.signal_counts: Counter[str] = Counter()
         self.last_signal: dict[str, SignalRow] = {}
+        # Activities by type: the closed ones counted as they close (a closed row does
+        # not change again), the open ones added at each timeline (a few at most).
+        self.closed_activity_stats: dict[str, TypeStats] = {}
+        self.open_activities: dict[int, ActivityRow] = {}
         # The timeline of the events added so far, until another is added.
         self._finished: Timeline | None = None
         # Every row in time order, and how many of each kind, kept as rows are added:
@@ -168,9 +173,9 @@ class TimelineBuilder:
 
     def _on_activity_scheduled(self, event: Any, eid: int, at: datetime) -> None:
         a = event.activity_task_scheduled_event_attributes
-        self.activities[eid] = ActivityRow(
-            eid, a.activity_id, a.activity_type.name, a.task_queue.name, at
-        )
+        row = ActivityRow(eid, a.activity_id, a.activity_type.name, a.task_queue.name, at)
+        self.activities[eid] = row
+        self.open_activities[eid] = row
 
     def _on_activity_started(self, event: Any, eid: int, at: datetime) -> None:
         a = event.activity_task_started_event_attributes
@@ -360,6 +365,8 @@ class TimelineBuilder:
         row.closed_at, row.status = at, status
         if failure is not None:
             row.last_failure = failure
+        if self.open_activities.pop(scheduled_id, None) is not None:
+            _count_activity(self.closed_activity_stats, row)
 
     def finish(self) -> Timeline:
         """The timeline of the events added so far (the same object until another is
@@ -391,7 +398,9 @@ class TimelineBuilder:
             continued_from_run_id=self.continued_from,
             next_run_id=self.next_run,
             **rows,
-            activity_stats=_activity_stats(rows["activities"]),
+            activity_stats=_activity_stats(
+                self.closed_activity_stats, self.open_activities.values()
+            ),
             signal_stats=_signal_stats(self.signal_counts, self.last_signal),
             workflow_task_failures=self.wft_failures,
             last_workflow_task_failure=self.last_wft_failure,
@@ -461,20 +470,32 @@ def _event_type_label(value: int) -> str:
     return "".join(p.capitalize() for p in raw.removeprefix("EVENT_TYPE_").split("_"))
 
 
-def _activity_stats(rows: list[ActivityRow]) -> list[TypeStats]:
-    stats: dict[str, TypeStats] = {}
-    for row in rows:
-        s = stats.setdefault(row.activity_type, TypeStats(row.activity_type))
-        s.count += 1
-        if row.status in ("failed", "timed_out"):
-            s.failed += 1
-        if row.attempts > 1:
-            s.retried += 1
-        if row.duration is not None:
-            s.total_seconds += row.duration.total_seconds()
-            s.timed += 1
-        s.last_at = row.scheduled_at
+def _activity_stats(
+    closed: dict[str, TypeStats], open_rows: Iterable[ActivityRow]
+) -> list[TypeStats]:
+    """Each activity type's statistics: the closed activities' (counted as they closed)
+    and the open ones', in new objects (a timeline's statistics do not change after)."""
+    stats = {name: dataclasses.replace(s) for name, s in closed.items()}
+    for row in open_rows:
+        _count_activity(stats, row)
     return sorted(stats.values(), key=lambda s: (-s.count, s.name))
+
+
+def _count_activity(stats: dict[str, TypeStats], row: ActivityRow) -> None:
+    s = stats.get(row.activity_type)
+    if s is None:
+        s = stats[row.activity_type] = TypeStats(row.activity_type)
+    s.count += 1
+    if row.status in ("failed", "timed_out"):
+        s.failed += 1
+    if row.attempts > 1:
+        s.retried += 1
+    duration = row.duration
+    if duration is not None:
+        s.total_seconds += duration.total_seconds()
+        s.timed += 1
+    if s.last_at is None or row.scheduled_at > s.last_at:
+        s.last_at = row.scheduled_at
 
 
 def _signal_stats(counts: Counter[str], last: dict[str, SignalRow]) -> list[TypeStats]:

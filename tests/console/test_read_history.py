@@ -196,3 +196,91 @@ def test_the_timeline_stays_in_time_order_as_pages_arrive():
         assert builder.finish() is timeline  # nothing added since: the same timeline
     assert len(every) == 399
     assert shown[0].event_id == 260  # the skewed page's first event is the earliest
+
+
+def _stats_from_rows(activities) -> list[tuple]:
+    """Activity statistics counted from every row, as the timeline used to count them."""
+    stats: dict[str, list] = {}
+    for row in activities:
+        s = stats.setdefault(row.activity_type, [row.activity_type, 0, 0, 0, 0.0, 0])
+        s[1] += 1
+        s[2] += row.status in ("failed", "timed_out")
+        s[3] += row.attempts > 1
+        if row.duration is not None:
+            s[4] = round(s[4] + row.duration.total_seconds(), 6)
+            s[5] += 1
+    return sorted((tuple(s) for s in stats.values()), key=lambda s: (-s[1], s[0]))
+
+
+def test_activity_statistics_are_kept_as_activities_open_and_close():
+    """Closed activities are counted once, when they close; open ones at each timeline.
+    Page by page (activities scheduled on one page and closed on a later one, retried,
+    failed, timed out), the statistics are those counted from every row again, and a
+    timeline already shown keeps its own."""
+    kinds = ("send_reminder", "charge_card", "notify")
+    builder = TimelineBuilder()
+    shown = []
+    event_id = 1
+    open_ids: list[int] = []
+    for page in range(6):
+        events = []
+        for n in range(40):
+            scheduled = event_id
+            events.append(
+                _event(
+                    scheduled,
+                    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED,
+                    scheduled,
+                    activity_task_scheduled_event_attributes={
+                        "activity_id": str(scheduled),
+                        "activity_type": {"name": kinds[(page + n) % 3]},
+                    },
+                )
+            )
+            event_id += 1
+            open_ids.append(scheduled)
+            if n % 2:  # every other one is started (retried on every fourth)
+                events.append(
+                    _event(
+                        event_id,
+                        EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED,
+                        event_id,
+                        activity_task_started_event_attributes={
+                            "scheduled_event_id": scheduled,
+                            "attempt": 2 if n % 4 == 1 else 1,
+                        },
+                    )
+                )
+                event_id += 1
+        # close the activities of the page before (so some close pages after they began)
+        closing, open_ids = open_ids[:-40], open_ids[-40:]
+        for k, scheduled in enumerate(closing):
+            outcome = (
+                (EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, "activity_task_completed"),
+                (EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED, "activity_task_failed"),
+                (EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, "activity_task_timed_out"),
+            )[k % 3]
+            events.append(
+                _event(
+                    event_id,
+                    outcome[0],
+                    event_id + 0.5 * k,
+                    **{f"{outcome[1]}_event_attributes": {"scheduled_event_id": scheduled}},
+                )
+            )
+            event_id += 1
+        builder.add_all(events)
+        timeline = builder.finish()
+        stats = [
+            (s.name, s.count, s.failed, s.retried, round(s.total_seconds, 6), s.timed)
+            for s in timeline.activity_stats
+        ]
+        assert stats == _stats_from_rows(timeline.activities)
+        shown.append((timeline, stats))
+    assert sum(s[1] for s in stats) == 240
+    assert any(s[2] for s in stats) and any(s[3] for s in stats) and any(s[5] for s in stats)
+    for timeline, stats in shown:  # earlier timelines keep the statistics they had
+        assert [
+            (s.name, s.count, s.failed, s.retried, round(s.total_seconds, 6), s.timed)
+            for s in timeline.activity_stats
+        ] == stats
