@@ -207,7 +207,7 @@ def transfer(
     refusal = _refusal(destination, payee_id)
     if refusal is None:
         # The usual case, a new key: one statement that inserts unless the key is there
-        # (a repeat reads the first transfer in the same transaction).
+        # (under a key that was there, the first transfer is read on the same connection).
         receipt = _commit_transfer(idempotency_key, destination, amount_cents, currency, payout_id)
     else:
         # A transfer made under this key before is still the answer, whatever would

@@ -28,6 +28,17 @@ def send(key: str, *, amount: int = 2_500, destination: str | None = "acct_p", p
     )
 
 
+def refusing(app, refuse: str) -> dict:
+    """Make a new transfer to payee 7 refused for `refuse`: the arguments to send with."""
+    if refuse == "destination removed":
+        return {"destination": None}
+    if refuse == "payee declined":
+        app.config["PAYMENT_PROVIDER_DECLINE_PAYEES"] = {7}
+    else:
+        app.config["PROVIDER_FAILURE_PERCENT"] = 100
+    return {}
+
+
 def transfers(key: str) -> int:
     return db.session.scalar(select(func.count(Transfer.id)).where(Transfer.idempotency_key == key))
 
@@ -50,13 +61,7 @@ def test_a_key_sent_again_gets_its_first_transfer(app):
 def test_a_key_sent_before_is_answered_even_when_a_new_transfer_would_be_refused(app, refuse):
     with app.app_context():
         first = send("provider:before")
-        kwargs = {}
-        if refuse == "destination removed":
-            kwargs["destination"] = None
-        elif refuse == "payee declined":
-            app.config["PAYMENT_PROVIDER_DECLINE_PAYEES"] = {7}
-        else:
-            app.config["PROVIDER_FAILURE_PERCENT"] = 100
+        kwargs = refusing(app, refuse)
         again = send("provider:before", **kwargs)
         assert (again.transfer_id, again.created) == (first.transfer_id, False)
         assert transfers("provider:before") == 1
@@ -72,13 +77,7 @@ def test_a_key_sent_before_is_answered_even_when_a_new_transfer_would_be_refused
 )
 def test_a_refused_new_key_writes_nothing(app, refuse, error, message):
     with app.app_context():
-        kwargs = {}
-        if refuse == "destination removed":
-            kwargs["destination"] = None
-        elif refuse == "payee declined":
-            app.config["PAYMENT_PROVIDER_DECLINE_PAYEES"] = {7}
-        else:
-            app.config["PROVIDER_FAILURE_PERCENT"] = 100
+        kwargs = refusing(app, refuse)
         with pytest.raises(error, match=message):
             send("provider:refused", **kwargs)
         assert transfers("provider:refused") == 0
