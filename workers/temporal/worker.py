@@ -231,6 +231,7 @@ async def run_workers(
         # can call into a half-finalised Python: "Fatal Python error: PyGILState_Release".
         bind_client(None)
         del client
+        gc.unfreeze()  # a frozen client is never collected
         gc.collect()
 
 
@@ -247,6 +248,7 @@ async def _serve(
     executor, workers_, heartbeat = _build(
         app, client, identity, domain_names, task_queue, deployments
     )
+    frozen = _freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -254,6 +256,7 @@ async def _serve(
     started = time.monotonic()
     tasks = [asyncio.create_task(w.run()) for w in workers_]
     _log_polling(domain_names, workers_, deployments)
+    log.info("%d startup objects frozen out of the garbage collector's walks", frozen)
     heartbeat_stop = asyncio.Event()
     beating = asyncio.create_task(heartbeat.run(heartbeat_stop))
     stopper = asyncio.create_task(stop.wait())
@@ -271,12 +274,29 @@ async def _serve(
             pool.shutdown(wait=True)
     errors = [r for r in results if isinstance(r, BaseException)]
     # Drop the workers (their cached workflow instances and core handles) here, on the
-    # loop, rather than at interpreter exit.
+    # loop, rather than at interpreter exit; frozen objects are never collected, so
+    # unfreeze them first.
     del workers_, tasks
+    gc.unfreeze()
     gc.collect()
     if errors:
         raise RuntimeError(f"worker failed: {errors[0]}") from errors[0]
     log.info("workers stopped")
+
+
+def _freeze_startup_objects() -> int:
+    """Move what the worker holds once built out of the garbage collector's walks.
+
+    Modules (the sandbox's passed-through ones included), the app, the client, the
+    workers and their validated workflow definitions live as long as the process: about
+    160,000 objects that every full collection walked, 100-270 ms each, on the event
+    loop that runs workflow tasks (15 of them in a 2,000-payout batch, 2.2 s in all).
+    Frozen, a full collection walks only the workflow instances and activity work made
+    since. Garbage is collected first: a frozen cycle is never freed.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _build(
