@@ -18,7 +18,6 @@ the slow one). Frozen, a full collection walks only what requests made since.
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from estuary.app import freeze_long_lived_objects
 from estuary.db import db
 from temporal_gateway.access import gateway
 from temporal_gateway.errors import GatewayError
@@ -62,10 +62,8 @@ def warm_up(app: Flask) -> WarmUp:
             temporal = "ok"
         except GatewayError as exc:
             temporal = f"not reached ({exc.message})"
-    # Garbage first, so only live objects are frozen (a frozen cycle is never freed).
-    gc.collect()
-    gc.freeze()
-    done = WarmUp(len(names), database, temporal, time.monotonic() - started, gc.get_freeze_count())
+    frozen = freeze_long_lived_objects()
+    done = WarmUp(len(names), database, temporal, time.monotonic() - started, frozen)
     log.info(
         "console process ready: %d templates compiled, database %s, Temporal %s, %d objects "
         "frozen, in %.2fs",

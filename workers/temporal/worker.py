@@ -27,6 +27,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from estuary.app import freeze_long_lived_objects
 from estuary.contracts import catalogue
 from estuary.database import activity_threads
 from estuary.logs import defer_records_of_this_thread
@@ -248,7 +249,11 @@ async def _serve(
     executor, workers_, heartbeat = _build(
         app, client, identity, domain_names, task_queue, deployments
     )
-    frozen = _freeze_startup_objects()
+    # What the worker holds once built (modules, the sandbox's passed-through ones
+    # included, the app, the client, the validated workflows: about 155,000 objects)
+    # was walked by every full collection, up to 270 ms each on the loop that runs
+    # workflow tasks (15 of them in a 2,000-payout batch: 2.2 s in all, 1.2 s frozen).
+    frozen = freeze_long_lived_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -282,21 +287,6 @@ async def _serve(
     if errors:
         raise RuntimeError(f"worker failed: {errors[0]}") from errors[0]
     log.info("workers stopped")
-
-
-def _freeze_startup_objects() -> int:
-    """Move what the worker holds once built out of the garbage collector's walks.
-
-    Modules (the sandbox's passed-through ones included), the app, the client, the
-    workers and their validated workflow definitions live as long as the process: about
-    155,000 objects that every full collection walked, up to 270 ms each, on the event
-    loop that runs workflow tasks (15 of them in a 2,000-payout batch: 2.2 s in all,
-    1.2 s frozen). Frozen, a full collection walks only the workflow instances and
-    activity work made since. Garbage is collected first: a frozen cycle is never freed.
-    """
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 def _build(

@@ -1,7 +1,7 @@
-"""A worker process moves what it holds once built out of the garbage collector's walks,
-after collecting what is garbage then (a frozen cycle would never be freed); the worker
-process tests (tests/test_worker_process_observability.py) run a workflow on such a
-worker and stop it cleanly."""
+"""A worker process (and a console process after its warm-up) moves what it holds out of
+the garbage collector's walks, after collecting what is garbage then (a frozen cycle would
+never be freed); the worker process tests (tests/test_worker_process_observability.py)
+run a workflow on such a worker and stop it cleanly."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import weakref
 
 import pytest
 
-from workers.temporal.worker import _freeze_startup_objects
+from estuary.app import freeze_long_lived_objects
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,7 @@ def test_garbage_is_collected_before_the_rest_is_frozen():
     del cycle
     kept = _Node()
 
-    frozen = _freeze_startup_objects()
+    frozen = freeze_long_lived_objects()
 
     assert gone() is None
     assert frozen == gc.get_freeze_count() > 0
