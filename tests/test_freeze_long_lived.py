@@ -33,5 +33,6 @@ def test_garbage_is_collected_before_the_rest_is_frozen():
     frozen = freeze_long_lived_objects()
 
     assert gone() is None
-    assert frozen == gc.get_freeze_count() > 0
+    # The count can only fall after this (a frozen object freed by its refcount leaves).
+    assert frozen >= gc.get_freeze_count() > 0
     assert not any(o is kept for o in gc.get_objects())  # frozen: no generation holds it
